@@ -1,0 +1,29 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv bench clean golden
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+demo: venv
+	$(BIN)/symderive list
+	$(BIN)/symderive show dense
+	$(BIN)/symderive verify rnn
+	$(BIN)/symderive export rnn -o /tmp/symderive_rnn_grad.py --force
+	@echo "exported module written to /tmp/symderive_rnn_grad.py"
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/bench_rnn.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
