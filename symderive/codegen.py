@@ -1,0 +1,311 @@
+"""Generate a standalone NumPy module (``SHAPES``, ``forward``, ``loss``, ``grad``) from a derivation.
+
+A recurrent phase (the forward pass, or the adjoint recurrence) is split into three parts:
+values that need no recurrence are computed for all steps at once *before* the loop; the loop
+computes only the values on the recurrence cycle (``z_t, h_t`` forward; ``delta_t, zbar_t``
+backward), with every term that does not read the cycle hoisted out of it; what only reads the
+cycle's results is computed for all steps *after* the loop. Parameter gradients
+``sum_t a_t b_t^T`` become one matrix product over all steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .derive import Backward
+from .expr import T, TimeVar, t
+from .model import Program, arguments, key, shapes
+from .printing import code, identifier, printer, slice_index, step_index
+
+M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
+
+
+@dataclass(frozen=True)
+class Def:
+    """``name_t = sum(terms)``; each term is ``(expr, cross)``: cross terms read another step."""
+
+    name: str
+    size: sp.Expr
+    terms: tuple[tuple[sp.Basic, bool], ...]
+
+
+def forward_defs(program: Program) -> list[Def]:
+    out = []
+    for a in program.assignments:
+        terms = a.expr.args if isinstance(a.expr, sp.MatAdd) else (a.expr,)
+        out.append(Def(key(a.target), a.target.shape[0],
+                       tuple((term, any(v.offset != 0 for v in term.atoms(TimeVar))) for term in terms)))
+    return out
+
+
+def backward_defs(bw: Backward) -> list[Def]:
+    return [Def(a.adjoint.name, a.adjoint.shape[0], tuple((term.expr, term.shift == 1) for term in a.terms))
+            for a in bw.steps]
+
+
+def reads(expr, names, same_step: bool) -> set[str]:
+    return {v.name for v in expr.atoms(TimeVar) if v.name in names and (v.offset == 0) == same_step}
+
+
+def split(defs: list[Def]) -> tuple[list[Def], list[Def], list[Def]]:
+    """(before the loop, in the loop, after the loop), each in computation order."""
+    names = {d.name for d in defs}
+    cross_read = set().union(*(reads(e, names, False) for d in defs for e, _ in d.terms))
+    seq: set[str] = set()
+    for d in defs:  # defs are in computation order, so one pass finds every dependent value
+        if any(cross or reads(e, seq, True) for e, cross in d.terms):
+            seq.add(d.name)
+    by_name, loop, stack = {d.name: d for d in defs}, set(), list(cross_read)
+    while stack:
+        v = stack.pop()
+        if v in seq and v not in loop:
+            loop.add(v)
+            stack.extend(n for e, _ in by_name[v].terms for n in reads(e, names, True))
+    return ([d for d in defs if d.name not in seq], [d for d in defs if d.name in loop],
+            [d for d in defs if d.name in seq - loop])
+
+
+class Emitter:
+    """Writes the lines of one function body."""
+
+    def __init__(self, program: Program):
+        self.lines: list[str] = []
+        self.inputs = {key(v) for v in program.inputs}
+
+    def base(self, name: str) -> int:
+        """Row of step 1 minus 1: data arrays start at step 1, padded arrays at step 0."""
+        return 1 if name in self.inputs or name.startswith("_pre_") else 0
+
+    def emit(self, line: str, depth: int = 1):
+        self.lines.append("    " * depth + line)
+
+    def batch(self, lo=1, hi=T):
+        return printer(slice_index(self.base, lo, hi), self.base)
+
+    def step(self, at=t):
+        return printer(step_index(self.base, at), self.base)
+
+
+def total(printer_, exprs) -> str:
+    return " + ".join(printer_.doprint(e) for e in exprs) if exprs else "0.0"
+
+
+def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
+    """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
+    before, loop, after = split(defs)
+    for d in defs:
+        em.emit(f"{identifier(d.name)} = np.zeros((T + 2, {code(d.size)}))")
+    for line in initial:
+        em.emit(line)
+    for d in before:
+        em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+    loop_names = {d.name for d in loop}
+    for d in loop:
+        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+        if hoisted:
+            em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
+    if backward:
+        em.emit('if truncate_mode == "window" and truncate < T:')
+        emit_window(em, loop, loop_names)
+        em.emit("else:")
+        emit_loop(em, loop, loop_names, "range(T, 0, -1)", depth=2, masked=True)
+    else:
+        emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
+    for d in after:
+        em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def emit_loop(em, loop, loop_names, steps, depth, masked):
+    if masked:
+        em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
+    em.emit(f"for t in {steps}:", depth)
+    p = em.step()
+    for d in loop:
+        parts = []
+        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+        if hoisted:
+            parts.append(f"_pre_{identifier(d.name)}[t - 1]")
+        same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
+        parts += [p.doprint(e) for e in same]
+        cross = [e for e, c in d.terms if c]
+        if cross:
+            parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
+        em.emit(f"{identifier(d.name)}[t] = {' + '.join(parts) or '0.0'}", depth + 1)
+
+
+def emit_window(em, loop, loop_names):
+    """Window truncation: lag m = 0..K-1 of every loss step at once (origin s + m for step s)."""
+    em.emit("for m in range(truncate):", 2)
+
+    def index(v: TimeVar) -> str:
+        if v.name in loop_names:
+            return f"cur_{identifier(v.name)}" if v.offset == 0 else f"prev_{identifier(v.name)}[1:]"
+        return slice_index(em.base, 1, T - M)(v)
+
+    p = printer(index, em.base)
+    for d in loop:
+        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+        same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
+        cross = [e for e, c in d.terms if c]
+        seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
+        parts = [f"({seed} if m == 0 else {total(p, cross)})"] if hoisted or cross else []
+        parts += [p.doprint(e) for e in same]
+        em.emit(f"cur_{identifier(d.name)} = {' + '.join(parts)}", 3)
+    for d in loop:
+        em.emit(f"{identifier(d.name)}[1:T - m + 1] += cur_{identifier(d.name)}", 3)
+    em.emit(", ".join(f"prev_{identifier(d.name)}" for d in loop) + " = "
+            + ", ".join(f"cur_{identifier(d.name)}" for d in loop), 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The module.
+
+HELPERS = {
+    "_sigmoid(": '''
+def _sigmoid(x):
+    """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+''',
+}
+
+COMMON = '''
+
+def _dims(arrays):
+    """Sizes read off the arrays; a ValueError names the argument, the expected and the actual shape."""
+    dims, source = {}, {}
+    for name, names in SHAPES.items():
+        shape = arrays[name].shape
+        expected = "(" + ", ".join(names) + ")"
+        if len(shape) != len(names):
+            raise ValueError(f"{name}: expected a {len(names)}-D array of shape {expected}, got shape {shape}")
+        for dim, actual in zip(names, shape):
+            if dims.setdefault(dim, actual) != actual:
+                raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} "
+                                 f"(as in {source[dim]}), got shape {shape}")
+            source.setdefault(dim, name)
+    if dims.get("T", 1) < 1:
+        raise ValueError("the sequences must have at least one step (T >= 1)")
+    return dims
+'''
+
+TRUNCATION = '''
+
+def _truncation(truncate, truncate_mode, T):
+    """The truncation length K (T for full BPTT), after checking the arguments."""
+    if truncate_mode not in ("blocks", "window"):
+        raise ValueError(f"truncate_mode must be 'blocks' or 'window', not {truncate_mode!r}")
+    if truncate is None:
+        return T
+    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 1:
+        raise ValueError(f"truncate must be a positive integer or None, not {truncate!r}")
+    return min(int(truncate), T)
+
+
+def _carries(T, truncate, truncate_mode):
+    """carry[t]: does the adjoint of step t+1 flow into step t? (No gradient crosses a block boundary.)"""
+    t = np.arange(T + 2)
+    return (t < T) & ((t % truncate != 0) | (truncate_mode == "window"))
+'''
+
+
+def module_source(program: Program, bw: Backward, doc: str) -> str:
+    """The text of a standalone module implementing the program and its derived gradients."""
+    args = [identifier(key(v)) for v in arguments(program)]
+    body = [f'r"""{doc}"""', "import numpy as np", "", f"SHAPES = {shapes(program)!r}", COMMON.rstrip()]
+    if program.recurrent:
+        body.append(TRUNCATION.rstrip())
+    body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
+    text = "\n".join(body) + "\n"
+    helpers = "".join(h for marker, h in HELPERS.items() if marker in text)
+    return text.replace("\n\n\ndef _dims", helpers + "\n\ndef _dims", 1) if helpers else text
+
+
+def prepare_fn(args) -> str:
+    conv = ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args)
+    return (f"\n\ndef _prepare({', '.join(args)}):\n"
+            f"    arrays = {{{conv}}}\n"
+            f"    return arrays, _dims(arrays)\n")
+
+
+def unpack(names, source: str) -> str:
+    names = list(names)
+    return f"    {', '.join(names)}{',' if len(names) == 1 else ''} = " + ", ".join(f"{source}[{n!r}]" for n in names)
+
+
+def header(program: Program, extra=()) -> list[str]:
+    names = [identifier(key(v)) for v in arguments(program)]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    return [unpack(names, "a"), unpack(dims, "dims"), *extra]
+
+
+def forward_fn(program: Program) -> str:
+    em = Emitter(program)
+    names = [identifier(key(a.target)) for a in program.assignments]
+    if program.recurrent:
+        initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items()]
+        emit_phase(em, forward_defs(program), backward=False, initial=initial)
+    else:
+        for a in program.assignments:
+            em.emit(f"{identifier(key(a.target))} = {em.step().doprint(a.expr)}")
+    ret = ", ".join(f"{n!r}: {n}" for n in names)
+    return "\n\ndef _forward(a, dims):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"]) + "\n"
+
+
+def public_fns(program: Program, bw: Backward, args) -> str:
+    sig = ", ".join(args)
+    values = [identifier(key(a.target)) for a in program.assignments]
+    rows = "[1:T + 1]" if program.recurrent else ""
+    doc_fwd = "Every intermediate value" + (", stacked over steps 1..T as rows" if program.recurrent else "")
+    loss_code = Emitter(program).batch().doprint(program.loss) if program.recurrent else Emitter(program).step().doprint(program.loss)
+    out = [f"\n\ndef forward({sig}):",
+           f'    """{doc_fwd}: {", ".join(values)}."""',
+           f"    a, dims = _prepare({sig})",
+           "    v = _forward(a, dims)",
+           "    T = dims.get('T')",
+           f"    return {{name: value{rows} for name, value in v.items()}}",
+           f"\n\ndef loss({sig}):",
+           '    """The scalar loss L."""',
+           f"    a, dims = _prepare({sig})",
+           "    v = _forward(a, dims)",
+           *header(program),
+           unpack(values, "v"),
+           f"    return float(np.sum({loss_code}))",
+           grad_fn(program, bw, sig)]
+    return "\n".join(out) + "\n"
+
+
+def grad_fn(program: Program, bw: Backward, sig: str) -> str:
+    em = Emitter(program)
+    values = [identifier(key(a.target)) for a in program.assignments]
+    extra = ", truncate=None, truncate_mode=\"blocks\"" if program.recurrent else ""
+    lines = [f"\n\ndef grad({sig}{extra}):",
+             '    """dL/d(argument) for every argument of SHAPES, as a dict keyed by argument name.',
+             *(["", "    truncate=K gives truncated BPTT: truncate_mode=\"blocks\" splits steps 1..T into blocks of",
+                "    K steps and no gradient crosses a block boundary; \"window\" lets the loss of step t reach",
+                "    only steps t-K+1..t. None (or K >= T) is full BPTT."] if program.recurrent else []),
+             '    """',
+             f"    a, dims = _prepare({sig})",
+             *header(program),
+             "    v = _forward(a, dims)",
+             unpack(values, "v")]
+    if program.recurrent:
+        lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
+        emit_phase(em, backward_defs(bw), backward=True)
+    else:
+        for step_def in bw.steps:
+            em.emit(f"{identifier(step_def.adjoint.name)} = {total(em.step(), [term.expr for term in step_def.terms])}")
+    lines += em.lines
+    lines.append("    return {")
+    lines += [f"        {identifier(g.var)!r}: {gradient_code(program, em, g)}," for g in bw.grads]
+    lines.append("    }")
+    return "\n".join(lines)
+
+
+def gradient_code(program: Program, em: Emitter, g) -> str:
+    if not g.terms:
+        return f"np.zeros_like({identifier(g.var)})"
+    value = g.value()
+    if g.kind == "step" and program.recurrent:
+        return em.batch().doprint(value)
+    return em.step(at=0).doprint(value)
