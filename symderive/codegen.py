@@ -161,8 +161,10 @@ def emit_window(em, loop, loop_names):
 # ---------------------------------------------------------------------------------------------
 # The module.
 
+HELPER_MARK = "# <helpers>"
 HELPERS = {
     "_sigmoid(": '''
+
 def _sigmoid(x):
     """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -212,20 +214,20 @@ def _carries(T, truncate, truncate_mode):
 def module_source(program: Program, bw: Backward, doc: str) -> str:
     """The text of a standalone module implementing the program and its derived gradients."""
     args = [identifier(key(v)) for v in arguments(program)]
-    body = [f'r"""{doc}"""', "import numpy as np", "", f"SHAPES = {shapes(program)!r}", COMMON.rstrip()]
+    body = [f'r"""{doc}"""', "import numpy as np", "", f"SHAPES = {shapes(program)!r}", HELPER_MARK, COMMON.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
     body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
     text = "\n".join(body) + "\n"
     helpers = "".join(h for marker, h in HELPERS.items() if marker in text)
-    return text.replace("\n\n\ndef _dims", helpers + "\n\ndef _dims", 1) if helpers else text
+    return text.replace(HELPER_MARK + "\n", helpers.rstrip("\n") + "\n" if helpers else "", 1)
 
 
 def prepare_fn(args) -> str:
     conv = ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args)
     return (f"\n\ndef _prepare({', '.join(args)}):\n"
             f"    arrays = {{{conv}}}\n"
-            f"    return arrays, _dims(arrays)\n")
+            f"    return arrays, _dims(arrays)")
 
 
 def unpack(names, source: str) -> str:
@@ -236,7 +238,7 @@ def unpack(names, source: str) -> str:
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
     dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
-    return [unpack(names, "a"), unpack(dims, "dims"), *extra]
+    return [unpack(names, "_args"), unpack(dims, "_sizes"), *extra]
 
 
 def forward_fn(program: Program) -> str:
@@ -249,7 +251,7 @@ def forward_fn(program: Program) -> str:
         for a in program.assignments:
             em.emit(f"{identifier(key(a.target))} = {em.step().doprint(a.expr)}")
     ret = ", ".join(f"{n!r}: {n}" for n in names)
-    return "\n\ndef _forward(a, dims):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"]) + "\n"
+    return "\n\ndef _forward(_args, _sizes):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"])
 
 
 def public_fns(program: Program, bw: Backward, args) -> str:
@@ -260,19 +262,18 @@ def public_fns(program: Program, bw: Backward, args) -> str:
     loss_code = Emitter(program).batch().doprint(program.loss) if program.recurrent else Emitter(program).step().doprint(program.loss)
     out = [f"\n\ndef forward({sig}):",
            f'    """{doc_fwd}: {", ".join(values)}."""',
-           f"    a, dims = _prepare({sig})",
-           "    v = _forward(a, dims)",
-           "    T = dims.get('T')",
-           f"    return {{name: value{rows} for name, value in v.items()}}",
+           f"    _args, _sizes = _prepare({sig})",
+           *(["    T = _sizes['T']"] if program.recurrent else []),
+           f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
            f"\n\ndef loss({sig}):",
            '    """The scalar loss L."""',
-           f"    a, dims = _prepare({sig})",
-           "    v = _forward(a, dims)",
+           f"    _args, _sizes = _prepare({sig})",
+           "    _values = _forward(_args, _sizes)",
            *header(program),
-           unpack(values, "v"),
+           unpack(values, "_values"),
            f"    return float(np.sum({loss_code}))",
            grad_fn(program, bw, sig)]
-    return "\n".join(out) + "\n"
+    return "\n".join(out)
 
 
 def grad_fn(program: Program, bw: Backward, sig: str) -> str:
@@ -285,10 +286,10 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
                 "    K steps and no gradient crosses a block boundary; \"window\" lets the loss of step t reach",
                 "    only steps t-K+1..t. None (or K >= T) is full BPTT."] if program.recurrent else []),
              '    """',
-             f"    a, dims = _prepare({sig})",
+             f"    _args, _sizes = _prepare({sig})",
+             "    _values = _forward(_args, _sizes)",
              *header(program),
-             "    v = _forward(a, dims)",
-             unpack(values, "v")]
+             unpack(values, "_values")]
     if program.recurrent:
         lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
         emit_phase(em, backward_defs(bw), backward=True)

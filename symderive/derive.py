@@ -188,21 +188,22 @@ class Backward:
         return {a.var: a for a in (*self.steps, *self.grads)}
 
 
+ADJOINT_PREFIX = "d_"
+
+
 def adjoint_symbol(v) -> sp.MatrixExpr:
-    """``dv``: the adjoint of a variable, of the same shape (a TimeVar at t for step variables)."""
+    """``d_v``: the adjoint of a variable, of the same shape (a TimeVar at t for step variables)."""
     if isinstance(v, TimeVar):
-        return TimeVar("d" + v.name, t, *v.shape)
-    return sp.MatrixSymbol("d" + v.name, *v.shape)
+        return TimeVar(ADJOINT_PREFIX + v.name, t, *v.shape)
+    return sp.MatrixSymbol(ADJOINT_PREFIX + v.name, *v.shape)
 
 
 def derive(program: Program) -> Backward:
     """Reverse mode over ``program``: every adjoint as a sum of rule-justified terms."""
     shares: dict[str, list[Term]] = {}
-    variables: dict[str, sp.MatrixExpr] = {}
 
     def collect(expr, g, source, ans=None):
         for leaf, contribution, rules in vjp(expr, g, ans):
-            variables.setdefault(key(leaf), leaf)
             shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
             if shift:
                 contribution = contribution.xreplace({t: t + shift})
@@ -214,14 +215,14 @@ def derive(program: Program) -> Backward:
         if name in shares:
             collect(a.expr, adjoint_symbol(a.target), name, ans=a.target)
     steps = tuple(step_adjoint(v, shares.get(key(v), ())) for v in reversed([a.target for a in program.assignments]))
-    return Backward(program, tuple(s for s in steps if s.terms), argument_grads(program, shares, variables))
+    return Backward(program, tuple(s for s in steps if s.terms), argument_grads(program, shares))
 
 
 def step_adjoint(v, terms) -> AdjointDef:
     return AdjointDef(key(v), adjoint_symbol(v), tuple(terms), "step")
 
 
-def argument_grads(program: Program, shares, variables) -> tuple[AdjointDef, ...]:
+def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
     """Gradients of the loss for every argument: parameters, inputs and initial states."""
     grads = []
     for p in program.params:
@@ -244,18 +245,62 @@ def sum_over_time(expr, program: Program):
 
 
 def inline(expr, backward: Backward, keep: set[str] = frozenset()):
-    """Replace every adjoint ``dv_tau`` in ``expr`` (except those of ``keep``) by its definition at tau.
+    """Replace every adjoint ``d_v`` (at any time tau) in ``expr`` (except those of ``keep``) by its definition at tau.
 
-    A shift-1 term of ``dv_tau`` is dropped when it would read step T+1 (tau = T)."""
+    The expression is generic in t: shares from step t+1 stay in (they vanish only at t = T)."""
     defs = {a.adjoint.name: a for a in backward.steps if a.var not in keep}
 
     def expand(node):
         d = defs[node.name]
-        return MatAdd(*(term.expr.xreplace({t: node.time}) for term in d.terms)).doit()
+        value = MatAdd(*(term.expr for term in d.terms)).doit()
+        return value.xreplace({t: node.time}) if isinstance(node, TimeVar) else value
 
     for _ in range(len(defs) + 1):
-        targets = [v for v in expr.atoms(TimeVar) if v.name in defs]
+        targets = [v for v in expr.atoms(TimeVar, sp.MatrixSymbol) if v.name in defs]
         if not targets:
             return expr
         expr = expr.xreplace({v: expand(v) for v in targets})
     raise ModelError("adjoint definitions are cyclic within one step")
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobians: a VJP is linear in the upstream adjoint g, ``vjp = M g``, and then ``J = M^T``.
+
+
+def linear_map(expr, g) -> sp.MatrixExpr:
+    """The matrix M with ``expr = M g`` for an expression linear in g (``a ⊙ g`` is ``diag(a) g``)."""
+    if expr == g:
+        return sp.Identity(g.shape[0])
+    if isinstance(expr, MatAdd):
+        return MatAdd(*(linear_map(a, g) for a in expr.args)).doit()
+    if isinstance(expr, MatMul):
+        coeff, factors = expr.as_coeff_matrices()
+        *left, last = factors
+        return MatMul(coeff, *left, linear_map(last, g)).doit()
+    if isinstance(expr, HadamardProduct):
+        inner = [a for a in expr.args if a.has(g)]
+        others = [a for a in expr.args if not a.has(g)]
+        if len(inner) == 1:
+            return MatMul(sp.DiagMatrix(hadamard(*others)), linear_map(inner[0], g)).doit()
+    raise ModelError(f"{expr} is not linear in {g}")
+
+
+def transpose_map(m) -> sp.MatrixExpr:
+    """M^T, keeping ``diag(v)^T = diag(v)``."""
+    if isinstance(m, sp.DiagMatrix):
+        return m
+    if isinstance(m, MatMul):
+        coeff, factors = m.as_coeff_matrices()
+        return MatMul(coeff, *(transpose_map(f) for f in reversed(factors))).doit()
+    if isinstance(m, MatAdd):
+        return MatAdd(*(transpose_map(a) for a in m.args)).doit()
+    return m.T
+
+
+def state_jacobian(bw: Backward, of: str, wrt: str) -> sp.MatrixExpr:
+    """``∂of_t/∂wrt_{t-1}`` between two states, from the shift-1 shares of ``wrt``'s adjoint."""
+    adjoint = bw.adjoint_of[wrt]
+    carried = MatAdd(*(term.expr for term in adjoint.terms if term.shift == 1)).doit()
+    g = TimeVar(ADJOINT_PREFIX + of, t + 1, *adjoint.adjoint.shape)
+    m = linear_map(inline(carried, bw, keep={s for s in bw.program.states}), g)
+    return transpose_map(m).xreplace({t: t - 1})

@@ -134,7 +134,7 @@ def evaluate(expr, env: Env, step: int | None = None):
         body = expr.body.xreplace({var: t})
         return reduce(lambda a, c: a + c, (evaluate(body, env, s) for s in range(size(lo, env), size(hi, env) + 1)))
     if isinstance(expr, sp.DiagMatrix):
-        return b.diag(ev(expr.arg))
+        return b.diag(ev(expr.args[0]))
     return constant(expr, env)
 
 

@@ -1,0 +1,80 @@
+"""A derivation as a document: sections of equations, each with the rule that justifies it.
+
+Three renderings of the same document: a LaTeX fragment (``align*`` with ``\\intertext``), Markdown
+with ``$$`` blocks and Jekyll front matter (``use_math: true``, as MathJax blogs use), and a
+standalone ``.tex`` file (amsmath) that compiles with pdflatex.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FORMATS = ("latex", "markdown", "tex")
+
+
+@dataclass(frozen=True)
+class Step:
+    """``lhs = rhs`` (both LaTeX), with ``why``: a sentence (inline math in ``$...$``) or ''."""
+
+    lhs: str
+    rhs: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    text: str = ""
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    summary: str
+    sections: tuple[Section, ...]
+    tags: tuple[str, ...] = field(default=())
+
+    def render(self, fmt: str) -> str:
+        return {"latex": self.latex, "markdown": self.markdown, "tex": self.tex}[fmt]()
+
+    def latex(self) -> str:
+        """A fragment to paste into a document that loads amsmath."""
+        return "\n".join(latex_section(s) for s in self.sections)
+
+    def markdown(self) -> str:
+        front = ["---", "layout: post", f'title: "{self.title}"',
+                 f"tags: [{', '.join(self.tags)}]", "use_math: true", "---", ""]
+        body = [self.summary, ""] + [markdown_section(s) for s in self.sections]
+        return "\n".join(front + body).rstrip() + "\n"
+
+    def tex(self) -> str:
+        head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}",
+                r"\usepackage[margin=2.5cm]{geometry}", r"\usepackage{amsmath,amssymb}",
+                rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "", self.summary, ""]
+        return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
+
+
+def latex_section(s: Section) -> str:
+    out = [rf"\subsection*{{{s.title}}}", ""]
+    if s.text:
+        out += [s.text, ""]
+    if s.steps:
+        out.append(r"\begin{align*}")
+        rows = []
+        for step in s.steps:
+            prefix = rf"\intertext{{{step.why}}}" + "\n" if step.why else ""
+            rows.append(f"{prefix}{step.lhs} &= {step.rhs}")
+        out.append(" \\\\\n".join(rows))
+        out += [r"\end{align*}", ""]
+    return "\n".join(out)
+
+
+def markdown_section(s: Section) -> str:
+    out = [f"## {s.title}", ""]
+    if s.text:
+        out += [s.text, ""]
+    for step in s.steps:
+        if step.why:
+            out += [step.why, ""]
+        out += ["$$", f"{step.lhs} = {step.rhs}", "$$", ""]
+    return "\n".join(out)

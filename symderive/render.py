@@ -1,0 +1,159 @@
+"""LaTeX for model expressions and derivation documents (LaTeX ``align*``, Markdown, standalone .tex).
+
+``DerivationPrinter`` is a SymPy ``LatexPrinter`` with a ``_print_<Class>`` method per node:
+``a \\odot b``, ``W^\\top``, ``\\operatorname{diag}(v)``, ``\\tanh(z)``, ``\\sum_{t=1}^{T}``, and
+identifiers spelled through ``latex_names`` (``dh -> \\delta``) or the default rule
+``W_hh -> W_{hh}``, ``h0 -> h_{0}``, adjoint ``dz -> \\bar{z}``. ``bold`` sets vectors and
+matrices in bold. Output is deterministic: the same expression always prints the same string.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy import MatMul, Transpose
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .expr import TimeVar
+
+FUNCTION_NAMES = {
+    "tanh": r"\tanh",
+    "sigmoid": r"\sigma",
+    "relu": r"\operatorname{relu}",
+    "step": r"\operatorname{step}",
+    "softplus": r"\operatorname{softplus}",
+    "exp": r"\exp",
+    "log": r"\log",
+}
+
+GREEK = {"delta", "epsilon", "theta", "sigma", "alpha", "beta", "gamma", "lambda", "mu", "xi", "pi", "ell"}
+
+
+def latex_identifier(name: str, bold: bool = False) -> str:
+    """``W_hh -> W_{hh}``, ``h0 -> h_{0}``, ``delta -> \\delta``; bold sets the base in ``\\mathbf``."""
+    base, _, sub = name.partition("_")
+    if not sub:
+        m = re.fullmatch(r"([A-Za-z]+)(\d+)", name)
+        base, sub = (m.group(1), m.group(2)) if m else (name, "")
+    base = "\\" + base if base in GREEK else base
+    if bold and not base.startswith("\\"):
+        base = rf"\mathbf{{{base}}}"
+    return f"{base}_{{{sub}}}" if sub else base
+
+
+class DerivationPrinter(LatexPrinter):
+    printmethod = "_symderive_latex"
+    _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False}
+
+    def name(self, identifier: str) -> str:
+        names = self._settings["latex_names"]
+        if identifier in names:
+            return names[identifier]
+        if identifier.startswith("d_"):
+            return self.adjoint_name(identifier[2:])
+        return latex_identifier(identifier, self._settings["bold"])
+
+    def adjoint_name(self, identifier: str) -> str:
+        """``\\bar{z}`` for the adjoint dL/dz; ``\\bar{W}_{hh}`` for dL/dW_hh."""
+        inner = self._settings["latex_names"].get(identifier) or latex_identifier(identifier, self._settings["bold"])
+        base, sep, sub = inner.partition("_")
+        return rf"\bar{{{base}}}{sep}{sub}"
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(e.name)
+
+    def _print_Mul(self, e):
+        """``\\frac{1}{2} \\|v\\|^2`` rather than ``\\frac{\\|v\\|^2}{2}``."""
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_Rational and not coeff.is_Integer and rest != 1:
+            sign = "-" if coeff < 0 else ""
+            return rf"{sign}\frac{{{abs(coeff.p)}}}{{{coeff.q}}} {self.parenthesize(rest, PRECEDENCE['Mul'])}"
+        return super()._print_Mul(e)
+
+    def _print_TimeVar(self, e):
+        base = self.name(e.name)
+        time = self._print(e.time).replace(" ", "")
+        return f"{base}_{{{time}}}" if "_" not in base else rf"{base},{time}}}".replace("},", ",", 1)
+
+    def _print_Transpose(self, e):
+        arg = e.arg
+        inner = self._print(arg)
+        if not isinstance(arg, (sp.MatrixSymbol,)) and not type(arg).__name__ == "TimeVar":
+            inner = rf"\left({inner}\right)"
+        return inner + r"^{\top}"
+
+    def _print_HadamardProduct(self, e):
+        factors = sorted(e.args, key=hadamard_order)
+        return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+
+    def _print_HadamardPower(self, e):
+        base = self.parenthesize(e.base, PRECEDENCE["Mul"], strict=True)
+        if e.exp == 2:
+            return rf"{base} \odot {base}"
+        return rf"{base}^{{\circ {self._print(e.exp)}}}"
+
+    def _print_Elementwise(self, e):
+        return rf"{FUNCTION_NAMES[e.fname]}\left({self._print(e.arg)}\right)"
+
+    def _print_OneMatrix(self, e):
+        return r"\mathbf{1}" if self._settings["bold"] else "1"
+
+    def _print_ZeroMatrix(self, e):
+        return r"\mathbf{0}" if self._settings["bold"] else "0"
+
+    def _print_SquaredNorm(self, e):
+        return rf"\left\| {self._print(e.arg)} \right\|^{{2}}"
+
+    def _print_TimeSum(self, e):
+        var, lo, hi = e.limits
+        body = self._print(e.body)
+        if isinstance(e.body, sp.MatAdd):
+            body = rf"\left({body}\right)"
+        return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
+
+    def _print_DiagMatrix(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
+
+    def _print_MatAdd(self, e):
+        """Positive terms first (``1 - h ⊙ h``, not ``-h ⊙ h + 1``), in SymPy's canonical order."""
+        terms = sorted(e.args, key=lambda a: is_negated(a))
+        out = self._print(terms[0])
+        for a in terms[1:]:
+            out += f" - {self._print(-a)}" if is_negated(a) else f" + {self._print(a)}"
+        return out
+
+    def _print_MatMul(self, e):
+        coeff, factors = e.as_coeff_matrices()
+        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in factors]
+        body = " ".join(parts)
+        if coeff == -1:
+            return "-" + body
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+
+def hadamard_order(f) -> tuple:
+    """Adjoints first (``\\delta_t \\odot (1 - h_t \\odot h_t)``), then the rest in canonical order."""
+    is_adjoint = isinstance(f, (sp.MatrixSymbol, TimeVar)) and f.name.startswith("d_")
+    return (not is_adjoint, sp.default_sort_key(f))
+
+
+def is_negated(e) -> bool:
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+
+
+def latex_sum(exprs, **settings) -> str:
+    """``a + b - c`` for terms in the given order (a derivation shows shares in the order they arise)."""
+    printer = DerivationPrinter(settings)
+    out = ""
+    for i, e in enumerate(exprs):
+        if is_negated(e):
+            out += ("-" if i == 0 else " - ") + printer.doprint(-e)
+        else:
+            out += ("" if i == 0 else " + ") + printer.doprint(e)
+    return out or "0"
+
+
+def to_latex(expr, **settings) -> str:
+    """LaTeX for a model expression; settings: ``latex_names`` (dict), ``bold`` (bool)."""
+    return DerivationPrinter(settings).doprint(expr)

@@ -1,0 +1,292 @@
+"""Three independent checks of every derived gradient.
+
+1. *Symbolic at a small size*: the model is instantiated with explicit matrices of scalar symbols,
+   the scalar loss is differentiated by brute force (``sympy.diff``), and the difference from the
+   derived formulas (evaluated on the same symbols) must expand to exactly 0.
+2. *Numeric at a realistic size*: the exported module's ``grad`` against central differences of its
+   ``loss`` (float64), as a norm-relative error and elementwise (``allclose`` with atol 1e-5,
+   rtol 1e-3, the defaults of torch's ``gradcheck``); random-direction checks at a large size.
+3. *An external reference*: PyTorch's own modules and autograd, when torch is installed.
+
+Truncated BPTT is checked against the loss with the states detached as truncation prescribes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from . import evaluate as ev
+from .evaluate import FULL, NUMPY, SYMPY, Truncation
+from .expr import T
+from .model import Program, arguments, key, shapes
+
+ATOL, RTOL, REL_TOL = 1e-5, 1e-3, 1e-7
+
+
+@dataclass(frozen=True)
+class Row:
+    """One verified quantity. ``symbolic`` is None where the check does not apply."""
+
+    quantity: str
+    symbolic: bool | None
+    rel_error: float
+    max_error: float
+    allclose: bool
+    reference: str = "-"
+
+    @property
+    def passed(self) -> bool:
+        return (self.symbolic is not False and self.allclose and self.rel_error <= REL_TOL
+                and not self.reference.startswith("FAIL"))
+
+
+@dataclass
+class Report:
+    derivation: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def table(self) -> str:
+        head = ("quantity", "symbolic", "rel. error", "max error", "allclose", "reference", "result")
+        rows = [head] + [(r.quantity, {None: "n/a", True: "pass", False: "FAIL"}[r.symbolic],
+                          f"{r.rel_error:.1e}", f"{r.max_error:.1e}", "yes" if r.allclose else "NO",
+                          r.reference, "pass" if r.passed else "FAIL") for r in self.rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        verdict = "all checks passed" if self.passed else "SOME CHECKS FAILED"
+        return "\n".join([f"verify {self.derivation}", *lines, *self.notes, verdict])
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Symbolic proof at a small size.
+
+
+def explicit_arguments(program: Program, sizes: dict) -> dict:
+    """Every argument as an array of scalar symbols named after its entries (``W_hh_0_1``)."""
+    dims = {str(s): v for s, v in sizes.items()}
+    out = {}
+    for name, names in shapes(program).items():
+        shape = tuple(dims[n] for n in names)
+        out[name] = np.array([sp.Symbol(f"{name}_" + "_".join(map(str, idx)), real=True)
+                              for idx in np.ndindex(*shape)], dtype=object).reshape(shape)
+    return out
+
+
+def symbolic_loss(program: Program, symbols: dict, sizes: dict, truncation: Truncation):
+    """(L as an expression of the symbols, substitution that gives detached states their values)."""
+    env = ev.bind(program, symbols, sizes, SYMPY)
+    if not program.recurrent or truncation is FULL:
+        ev.forward(program, env)
+        return ev.loss(program, env), {}
+    reference = ev.bind(program, symbols, sizes, SYMPY)
+    ev.forward(program, reference)
+    frozen, values = {}, {}
+    for state in program.states:
+        for s in range(1, sizes[T]):
+            dummies = sp.Matrix([sp.Dummy(f"{state}{s}_{i}") for i in range(len(reference[(state, s)]))])
+            frozen[(state, s)] = dummies.reshape(*reference[(state, s)].shape)
+            values.update(zip(dummies, reference[(state, s)]))
+    return ev.detached_loss(program, env, truncation, frozen), values
+
+
+def symbolic_check(program: Program, bw, sizes: dict, truncation: Truncation = FULL) -> dict[str, bool]:
+    """For each argument: does brute-force d(loss)/d(argument) equal the derived gradient exactly?"""
+    symbols = explicit_arguments(program, sizes)
+    L, detached = symbolic_loss(program, symbols, sizes, truncation)
+    env = ev.bind(program, symbols, sizes, SYMPY)
+    ev.forward(program, env)
+    derived = ev.backward(bw, env, truncation)
+    result, atoms = {}, {}
+    for name, syms in symbols.items():
+        got = flat(derived[name])
+        result[name] = all(is_zero(sp.diff(L, s).xreplace(detached) - g, atoms) for s, g in zip(syms.ravel(), got))
+    return result
+
+
+def flat(value) -> list:
+    if isinstance(value, list):
+        return [e for m in value for e in flat(m)]
+    return list(value)
+
+
+def is_zero(e, atoms: dict | None = None) -> bool:
+    """Exact zero test. First each activation atom ``f(arg)`` (innermost first) becomes a fresh symbol:
+    if the difference is then the zero polynomial it is zero for every value of the atoms, so also for
+    the true ones. Full expansion and ``simplify`` are the fallback."""
+    atoms = {} if atoms is None else atoms
+    if sp.expand(atomize(e, atoms)) == 0:
+        return True
+    e = sp.expand(e)
+    return e == 0 or sp.simplify(e) == 0
+
+
+def atomize(e, atoms: dict):
+    """``e`` with every applied function replaced by a symbol (the same symbol for the same atom)."""
+    def symbol(f):
+        return atoms.setdefault(f, sp.Symbol(f"_a{len(atoms)}", real=True))
+
+    return e.replace(lambda x: isinstance(x, sp.Function) and not x.is_number, symbol)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Numeric checks of the generated module.
+
+
+def random_arguments(program: Program, sizes: dict, seed: int = 0) -> dict:
+    """Standard normal data; weight matrices scaled by 1/sqrt(fan-in) as at initialisation (a
+    recurrent weight of spectral radius about 1: not chaotic, so finite differences are meaningful)."""
+    rng = np.random.default_rng(seed)
+    dims = {str(s): v for s, v in sizes.items()}
+    out = {}
+    for name, names in shapes(program).items():
+        shape = tuple(dims[n] for n in names)
+        scale = 1 / math.sqrt(shape[1]) if len(shape) == 2 and names[0] != "T" else 0.5
+        out[name] = scale * rng.standard_normal(shape)
+    return out
+
+
+def central_differences(f, arrays: dict, name: str, eps: float = 1e-6) -> np.ndarray:
+    """dL/d(arrays[name]) by central differences, entry by entry."""
+    base = arrays[name]
+    out = np.zeros_like(base)
+    for idx in np.ndindex(base.shape):
+        plus, minus = base.copy(), base.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        out[idx] = (f({**arrays, name: plus}) - f({**arrays, name: minus})) / (2 * eps)
+    return out
+
+
+def compare(got, want) -> tuple[float, float, bool]:
+    """(norm-relative error, max elementwise error, allclose at torch gradcheck's tolerances)."""
+    got, want = np.asarray(got, dtype=float).reshape(np.shape(want)), np.asarray(want, dtype=float)
+    diff = got - want
+    rel = float(np.linalg.norm(diff) / max(np.linalg.norm(want), 1e-300)) if diff.size else 0.0
+    if not np.any(want) and not np.any(got):
+        rel = 0.0
+    return rel, float(np.max(np.abs(diff), initial=0.0)), bool(np.allclose(got, want, atol=ATOL, rtol=RTOL))
+
+
+def directional_check(loss, grad: dict, arrays: dict, seed: int, eps: float = 1e-6) -> tuple[float, float, bool]:
+    """<grad, v> against (L(x + eps v) - L(x - eps v)) / (2 eps) for a random unit direction v."""
+    rng = np.random.default_rng(seed)
+    v = {k: rng.standard_normal(np.shape(a)) for k, a in arrays.items()}
+    norm = math.sqrt(sum(float(np.sum(x * x)) for x in v.values()))
+    v = {k: x / norm for k, x in v.items()}
+    plus = loss({k: a + eps * v[k] for k, a in arrays.items()})
+    minus = loss({k: a - eps * v[k] for k, a in arrays.items()})
+    want = (plus - minus) / (2 * eps)
+    got = sum(float(np.sum(np.asarray(grad[k]).reshape(np.shape(v[k])) * v[k])) for k in v)
+    return compare(got, want)
+
+
+def evaluator_loss(program: Program, truncation: Truncation, at: dict):
+    """The reference loss as a function of the arguments, with detached states frozen at ``at``."""
+    sizes = ev.sizes_of(program, at)
+    base = ev.bind(program, at, sizes, NUMPY)
+    ev.forward(program, base)
+    frozen = {k: v for k, v in base.items() if isinstance(k, tuple) and k[0] in program.states}
+
+    def f(arrays):
+        env = ev.bind(program, arrays, sizes, NUMPY)
+        if truncation is FULL:
+            ev.forward(program, env)
+            return ev.loss(program, env)
+        return ev.detached_loss(program, env, truncation, frozen)
+
+    return f
+
+
+def reference_gradient(program: Program, bw, arrays: dict, truncation: Truncation = FULL) -> dict:
+    """The derived formulas evaluated by the reference interpreter, shaped like the module's output."""
+    env = ev.bind(program, arrays, ev.sizes_of(program, arrays), NUMPY)
+    ev.forward(program, env)
+    grads = ev.backward(bw, env, truncation)
+    return {name: np.asarray(grads[name], dtype=float).reshape(np.shape(arrays[name])) for name in arrays}
+
+
+def argument_names(program: Program) -> list[str]:
+    return [key(v) for v in arguments(program)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole verification of a derivation.
+
+
+def verify_derivation(d) -> Report:
+    """Every gradient of ``d`` checked three ways; truncated BPTT and any extra identities too."""
+    program, bw = d.program, d.backward
+    report = Report(d.name)
+    module = d.load_module()
+    symbolic = symbolic_check(program, bw, d.sizes.small)
+    arrays = random_arguments(program, d.sizes.numeric)
+    grads = module.grad(**arrays)
+    derived = reference_gradient(program, bw, arrays)
+    torch = torch_gradients(d, arrays)
+    loss = lambda a: module.loss(**a)  # noqa: E731
+    for name in argument_names(program):
+        rel, mx, close = compare(grads[name], central_differences(loss, arrays, name))
+        same = compare(grads[name], derived[name])[2]
+        report.rows.append(Row(f"dL/d{name}", symbolic[name], rel, mx, close and same, torch_cell(torch, name, grads)))
+    report.notes.append(sizes_note(d))
+    if program.recurrent:
+        report.rows += truncation_rows(d, module, arrays)
+    report.rows += large_rows(d, module)
+    for check in d.extra_checks:
+        report.rows.append(check(d, arrays))
+    return report
+
+
+def torch_gradients(d, arrays):
+    if d.torch_reference is None:
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return d.torch_reference(arrays)
+
+
+def torch_cell(torch_grads, name, grads) -> str:
+    if torch_grads is None:
+        return "-"
+    rel, _, close = compare(grads[name], torch_grads[name])
+    return f"torch {'ok' if close else 'FAIL'} {rel:.0e}"
+
+
+def sizes_note(d) -> str:
+    fmt = lambda s: ", ".join(f"{k}={v}" for k, v in s.items())  # noqa: E731
+    return (f"symbolic: brute-force sympy.diff at {fmt(d.sizes.small)}; numeric: central differences at "
+            f"{fmt(d.sizes.numeric)} (float64); large: random directions at {fmt(d.sizes.large)}")
+
+
+def truncation_rows(d, module, arrays) -> list[Row]:
+    """Truncated BPTT (K=2 symbolic at the small size; K=5 random directions at the numeric size)."""
+    rows = []
+    for mode in ("blocks", "window"):
+        symbolic = all(symbolic_check(d.program, d.backward, d.sizes.small, Truncation(2, mode)).values())
+        truncation = Truncation(5, mode)
+        grads = module.grad(**arrays, truncate=truncation.k, truncate_mode=mode)
+        derived = reference_gradient(d.program, d.backward, arrays, truncation)
+        same = all(compare(grads[k], derived[k])[2] for k in grads)
+        loss = evaluator_loss(d.program, truncation, arrays)
+        checks = [directional_check(loss, grads, arrays, seed) for seed in range(3)]
+        rel, mx = max(c[0] for c in checks), max(c[1] for c in checks)
+        rows.append(Row(f"all, truncated ({mode})", symbolic, rel, mx, same and all(c[2] for c in checks)))
+    return rows
+
+
+def large_rows(d, module) -> list[Row]:
+    arrays = random_arguments(d.program, d.sizes.large, seed=1)
+    grads = module.grad(**arrays)
+    checks = [directional_check(lambda a: module.loss(**a), grads, arrays, seed) for seed in range(3)]
+    return [Row("all, large size", None, max(c[0] for c in checks), max(c[1] for c in checks),
+                all(c[2] for c in checks))]
