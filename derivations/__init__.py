@@ -1,7 +1,7 @@
-"""The built-in derivations, one module each, in teaching order."""
+"""The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
 from . import dense, rnn
 
 REGISTRY = {
-    "dense": dense.build,
-    "rnn": rnn.build,
+    "dense": dense,
+    "rnn": rnn,
 }

@@ -4,13 +4,16 @@
 """
 import sympy as sp
 
-from symderive.derivation import Derivation, Sizes
+from symderive.pipeline import Derivation, Sizes
 from symderive.document import Document
 from symderive.expr import SquaredNorm, sigma
 from symderive.model import Assign, Program
 from symderive.sections import adjoint_section, gradients_section, model_section
 
 n, d = sp.symbols("n d", integer=True, positive=True)
+
+
+TITLE = "A dense layer with a sigmoid and a squared loss"
 
 
 def program() -> Program:
@@ -40,7 +43,7 @@ def document(der: Derivation, options) -> Document:
 def build() -> Derivation:
     return Derivation(
         name="dense",
-        title="A dense layer with a sigmoid and a squared loss",
+        title=TITLE,
         summary="One dense layer $a = \\sigma(W x + b)$ with the loss $L = \\frac{1}{2}\\|a - y\\|^2$, "
                 "differentiated in reverse mode.",
         program=program(),

@@ -7,7 +7,7 @@ import numpy as np
 import sympy as sp
 
 from symderive import evaluate as ev
-from symderive.derivation import Derivation, Sizes
+from symderive.pipeline import Derivation, Sizes
 from symderive.derive import inline, state_jacobian
 from symderive.document import Document, Section, Step
 from symderive.expr import SquaredNorm, T, TimeVar, t, tanh
@@ -17,6 +17,9 @@ from symderive.verify import Row, compare, random_arguments
 
 n, d, q = sp.symbols("n d q", integer=True, positive=True)
 j = sp.Symbol("j", integer=True)
+
+
+TITLE = "Backpropagation through time for a vanilla RNN"
 
 
 def program() -> Program:
@@ -225,7 +228,7 @@ def torch_reference(arrays) -> dict:
 def build() -> Derivation:
     return Derivation(
         name="rnn",
-        title="Backpropagation through time for a vanilla RNN",
+        title=TITLE,
         summary=(r"A vanilla RNN with a $\tanh$ hidden layer and a linear output, trained with a squared "
                  r"loss summed over $T$ steps; column-vector convention as in PyTorch and d2l.ai."),
         program=program(),

@@ -1,0 +1,35 @@
+"""symderive: derive, render, export and verify the gradients of deep-learning models.
+
+    >>> from symderive import derivation
+    >>> d = derivation("rnn")
+    >>> d.to_latex()              # the derivation of BPTT as LaTeX (or "markdown", "tex")
+    >>> d.verify().passed         # three-way verification of every gradient
+    >>> d.export("rnn_grad.py")   # a standalone NumPy module: SHAPES, forward, loss, grad
+"""
+from __future__ import annotations
+
+from .errors import (ExportError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
+                     UnknownDerivationError)
+
+__all__ = ["derivation", "available", "SymderiveError", "UnknownDerivationError", "ShapeMismatchError",
+           "ModelError", "OptionError", "ExportError"]
+
+_cache: dict = {}
+
+
+def available() -> dict[str, str]:
+    """Name -> one-line description of every built-in derivation, in teaching order."""
+    from derivations import REGISTRY
+
+    return {name: module.TITLE for name, module in REGISTRY.items()}
+
+
+def derivation(name: str):
+    """The built-in derivation ``name`` (see :func:`available`)."""
+    from derivations import REGISTRY
+
+    if name not in REGISTRY:
+        raise UnknownDerivationError(name, list(REGISTRY))
+    if name not in _cache:
+        _cache[name] = REGISTRY[name].build()
+    return _cache[name]

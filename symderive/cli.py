@@ -1,0 +1,107 @@
+"""The ``symderive`` command: list, show, verify, export.
+
+Exit status: 0 on success, 1 when a verification fails, 2 for bad input (the message, no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import available, derivation
+from .pipeline import write_atomically
+from .document import FORMATS
+from .errors import SymderiveError
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (the number of steps K), got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="symderive", description="Derive, render, export and verify gradients.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the available derivations")
+    show = sub.add_parser("show", help="print a derivation as LaTeX, Markdown or a .tex document")
+    show.add_argument("name")
+    show.add_argument("--format", choices=FORMATS, default="latex")
+    show.add_argument("-o", "--output", help="write to this file instead of standard output")
+    show.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    show.add_argument("--bold", action="store_true", help="bold vectors and matrices")
+    show.add_argument("--truncate", type=positive_int, help="truncated BPTT after K steps")
+    show.add_argument("--truncate-mode", choices=("blocks", "window"), default="blocks")
+    verify = sub.add_parser("verify", help="verify every derived gradient three ways")
+    verify.add_argument("name", nargs="?")
+    verify.add_argument("--all", action="store_true", help="verify every derivation")
+    export = sub.add_parser("export", help="write the forward and gradient functions as a NumPy module")
+    export.add_argument("name")
+    export.add_argument("-o", "--output", required=True)
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return p
+
+
+def cmd_list(args) -> int:
+    names = available()
+    width = max(map(len, names))
+    for name, title in names.items():
+        print(f"{name.ljust(width)}  {title}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    d = derivation(args.name)
+    if args.truncate is not None and not d.program.recurrent:
+        raise SymderiveError(f"--truncate applies to recurrent derivations; {args.name} is not recurrent")
+    text = d.to_latex(args.format, bold=args.bold, truncate=args.truncate, truncate_mode=args.truncate_mode)
+    if args.output:
+        write_atomically(Path(args.output), text, args.force)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    if args.all == bool(args.name):
+        raise SymderiveError("name one derivation to verify, or pass --all")
+    names = list(available()) if args.all else [args.name]
+    failed = False
+    for name in names:
+        d = derivation(name)
+        start = time.perf_counter()
+        if len(names) > 1:
+            print(f"[{names.index(name) + 1}/{len(names)}] verifying {name} ...", file=sys.stderr, flush=True)
+        report = d.verify()
+        print(report.table())
+        print(f"({time.perf_counter() - start:.1f} s)\n")
+        failed |= not report.passed
+    return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    path = derivation(args.name).export(args.output, force=args.force)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SymderiveError as e:
+        print(f"symderive: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
