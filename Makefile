@@ -27,3 +27,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# Refresh the golden files under tests/golden after an intended change of the rendered output.
+golden: venv
+	$(BIN)/python -c "from symderive import available, derivation; from pathlib import Path; \
+	[Path(f'tests/golden/{n}.{e}').write_text(derivation(n).to_latex(f), encoding='utf-8') \
+	 for n in available() for f, e in (('markdown', 'md'), ('tex', 'tex'))]"

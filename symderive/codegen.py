@@ -183,8 +183,9 @@ def _dims(arrays):
             raise ValueError(f"{name}: expected a {len(names)}-D array of shape {expected}, got shape {shape}")
         for dim, actual in zip(names, shape):
             if dims.setdefault(dim, actual) != actual:
-                raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} "
-                                 f"(as in {source[dim]}), got shape {shape}")
+                other = source[dim]
+                raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} (as in {other}, "
+                                 f"of shape {arrays[other].shape}), got shape {shape}")
             source.setdefault(dim, name)
     if dims.get("T", 1) < 1:
         raise ValueError("the sequences must have at least one step (T >= 1)")
@@ -232,7 +233,7 @@ def prepare_fn(args) -> str:
 
 def unpack(names, source: str) -> str:
     names = list(names)
-    return f"    {', '.join(names)}{',' if len(names) == 1 else ''} = " + ", ".join(f"{source}[{n!r}]" for n in names)
+    return f"    {', '.join(names)} = " + ", ".join(f"{source}[{n!r}]" for n in names)
 
 
 def header(program: Program, extra=()) -> list[str]:

@@ -27,6 +27,24 @@ def is_vector(e) -> bool:
     return e.shape[1] == 1
 
 
+def split_outer(factors):
+    """``(column factors, row factors)`` of ``M1 ... Mk v r^T ...``: the product up to the first factor
+    with one column is a column vector; what follows (if anything) is a row vector."""
+    k = next((i for i, f in enumerate(factors) if is_vector(f)), None)
+    if k is None:
+        raise ModelError(f"cannot print the matrix product {MatMul(*factors)} in row form")
+    return factors[:k + 1], factors[k + 1:]
+
+
+def is_row(e) -> bool:
+    return e.shape[0] == 1 and e.shape[1] != 1
+
+
+def column(row):
+    """The column vector whose transpose is ``row`` (``(a ⊙ b)^T`` -> ``a ⊙ b``)."""
+    return Transpose(row).doit()
+
+
 def identifier(name: str) -> str:
     """A Python identifier for a model name (letters, digits and underscores only)."""
     safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
@@ -58,17 +76,18 @@ class RowPrinter(NumPyPrinter):
         return "(" + " + ".join(positive or ["0.0"]) + "".join(" - " + c for c in negative) + ")"
 
     def _print_MatMul(self, e):
+        """``M1 ... Mk v`` -> ``v @ Mk.T @ ... @ M1.T``; a trailing row ``r^T`` makes an outer product."""
         coeff, factors = e.as_coeff_matrices()
-        if len(factors) == 1:
-            body = self._print(factors[0])
-        elif is_vector(factors[-1]):
-            body = self._print(factors[-1]) + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1]))
-            body = f"({body})"
-        elif len(factors) == 2 and is_vector(factors[0]) and isinstance(factors[1], Transpose):
-            body = f"np.outer({self._print(factors[0])}, {self._print(factors[1].arg)})"
-        else:
-            raise ModelError(f"cannot print the matrix product {e} in row form")
+        left, right = split_outer(factors)
+        body = self.column_product(left)
+        if right:
+            body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
         return body if coeff == 1 else f"({self._print(coeff)} * {body})"
+
+    def column_product(self, factors) -> str:
+        if len(factors) == 1:
+            return self._print(factors[0])
+        return "(" + self._print(factors[-1]) + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")"
 
     def transposed(self, m) -> str:
         """Code for M^T of a time-invariant matrix M."""
@@ -107,10 +126,11 @@ class RowPrinter(NumPyPrinter):
         if is_vector(body):
             return f"{batch._print(body)}.sum(axis=0)"
         coeff, factors = body.as_coeff_matrices() if isinstance(body, MatMul) else (1, [body])
-        if len(factors) == 2 and is_vector(factors[0]) and isinstance(factors[1], Transpose):
-            code = f"({batch._print(factors[0])}.T @ {batch._print(factors[1].arg)})"
-            return code if coeff == 1 else f"({self._print(coeff)} * {code})"
-        raise ModelError(f"cannot print the sum over time of {body} as code")
+        left, right = split_outer(factors)
+        if not right:
+            raise ModelError(f"cannot print the sum over time of {body} as code")
+        code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
+        return code if coeff == 1 else f"({self._print(coeff)} * {code})"
 
     def _print_Rational(self, e):
         return repr(float(e))

@@ -1,0 +1,81 @@
+"""The command line: output, exit status 0/1/2, messages instead of tracebacks."""
+import subprocess
+import sys
+
+import pytest
+
+from symderive.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "symderive.cli", *args], capture_output=True, text=True)
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("dense ") and "rnn" in out and "Backpropagation through time" in out
+
+
+@pytest.mark.parametrize("fmt,marker", [("latex", r"\begin{align*}"), ("markdown", "use_math: true"),
+                                        ("tex", r"\documentclass")])
+def test_show_formats(capsys, fmt, marker):
+    assert main(["show", "rnn", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert marker in out and r"\operatorname{diag}\left(1 - h_{j} \odot h_{j}\right) W_{hh}" in out
+
+
+def test_show_truncated_window(capsys):
+    assert main(["show", "rnn", "--truncate", "4", "--truncate-mode", "window"]) == 0
+    out = capsys.readouterr().out
+    assert "Window ($K = 4$" in out and r"\sum_{t=i+K}^{T}" in out and "Blocks (" not in out
+
+
+def test_unknown_derivation_lists_known_names():
+    result = run("show", "lstmm")
+    assert result.returncode == 2
+    assert "unknown derivation 'lstmm'; known derivations: dense, rnn" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_bad_truncate_exits_2(value):
+    result = run("show", "rnn", "--truncate", value)
+    assert result.returncode == 2 and "positive integer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncate_on_a_non_recurrent_model_exits_2(capsys):
+    assert main(["show", "dense", "--truncate", "2"]) == 2
+    assert "not recurrent" in capsys.readouterr().err
+
+
+def test_show_output_file_and_force(tmp_path, capsys):
+    path = tmp_path / "rnn.md"
+    assert main(["show", "rnn", "--format", "markdown", "-o", str(path)]) == 0
+    assert path.read_text().startswith("---\nlayout: post\n")
+    assert main(["show", "rnn", "-o", str(path)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["show", "rnn", "-o", str(path), "--force"]) == 0
+    assert path.read_text().startswith(r"\subsection*{Model}")
+
+
+def test_export_then_import(tmp_path):
+    path = tmp_path / "rnn_grad.py"
+    result = run("export", "rnn", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    assert run("export", "rnn", "-o", str(path)).returncode == 2
+    assert run("export", "rnn", "-o", str(tmp_path / "no" / "x.py")).returncode == 2
+
+
+def test_verify_needs_a_name_or_all(capsys):
+    assert main(["verify"]) == 2
+    assert "--all" in capsys.readouterr().err
+
+
+def test_verify_rnn_prints_the_table_and_exits_0():
+    result = run("verify", "rnn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = result.stdout.splitlines()[1]
+    for column in ("quantity", "symbolic", "rel. error", "max error", "allclose", "result"):
+        assert column in header
+    assert "all checks passed" in result.stdout
