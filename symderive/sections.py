@@ -80,10 +80,12 @@ def justification(d, options, a: AdjointDef, var) -> str:
                 rules.append(r)
     sources = ", ".join(f"${source_latex(d, options, term)}$" for term in a.terms)
     why = f"${tex(d, options, var)}$ is used in {sources}; by " + ", and ".join(f"${rule_statement(r)}$" for r in rules) + "."
-    if any(term.shift for term in a.terms):
-        nxt = tex(d, options, var.xreplace({var.time: var.time + 1})) if isinstance(var, TimeVar) else ""
-        why += (f" The state is read again by step $t+1$, so it receives that step's share (through ${nxt}$'s "
-                "successor); there is no step $T+1$, so at $t = T$ that share is absent.")
+    for term in a.terms:
+        if term.shift:
+            user = source_latex(d, options, term)
+            why += (f" ${tex(d, options, var)}$ is also read by the next step (in ${user}$), so it receives that "
+                    "step's share; there is no step $T+1$, so at $t = T$ that share is absent.")
+            break
     return why
 
 

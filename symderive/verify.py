@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+from sympy.polys.domains import QQ
+from sympy.polys.fields import field as rational_field
+from sympy.polys.polyerrors import CoercionFailed
 
 from . import evaluate as ev
 from .evaluate import FULL, NUMPY, SYMPY, Truncation
@@ -122,12 +125,24 @@ def is_zero(e, atoms: dict | None = None) -> bool:
     if the difference is then the zero polynomial it is zero for every value of the atoms, so also for
     the true ones. Full expansion and ``simplify`` are the fallback."""
     atoms = {} if atoms is None else atoms
-    if sp.expand(atomize(e, atoms)) == 0:
+    if rational_function_is_zero(atomize(e, atoms)):
         return True
     if abs(value_at_random_point(e)) > 1e-12:
         return False  # a non-zero value (computed to 30 digits) disproves it at once
     e = sp.expand(e)
     return e == 0 or sp.simplify(e) == 0
+
+
+def rational_function_is_zero(e) -> bool:
+    """Is ``e`` the zero rational function of its symbols? (SymPy's sparse polynomial arithmetic:
+    about 10x faster than ``expand`` here.) False when ``e`` is not a rational function."""
+    gens = sorted(e.free_symbols, key=lambda s: s.name)
+    if not gens:
+        return e == 0
+    try:
+        return rational_field(gens, QQ)[0].from_expr(e) == 0
+    except (CoercionFailed, ValueError, TypeError):
+        return False
 
 
 def value_at_random_point(e) -> float:

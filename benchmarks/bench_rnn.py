@@ -1,0 +1,132 @@
+"""Benchmark: the exported RNN gradient against a hand-written NumPy BPTT (and JAX, torch when installed).
+
+Prints a Markdown table of median-time ratios to the hand-written version (lower is faster), all
+measured in this one run with BLAS pinned to one thread, contenders interleaved round by round so
+that a noisy machine slows them alike. Also: the time to derive and generate the code (independent of
+the sizes), and the wall time of `symderive verify rnn`.
+
+    python benchmarks/bench_rnn.py [--quick]
+"""
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+    os.environ[var] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if var == "XLA_FLAGS" else "1"
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import handwritten_rnn  # noqa: E402
+
+SIZES = [dict(n=64, d=32, q=16, T=50), dict(n=256, d=128, q=16, T=100)]
+
+
+def arrays(n, d, q, T, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"W_hh": rng.standard_normal((n, n)) / np.sqrt(n), "W_xh": rng.standard_normal((n, d)) / np.sqrt(d),
+            "b_h": 0.1 * rng.standard_normal(n), "W_hy": rng.standard_normal((q, n)) / np.sqrt(n),
+            "b_y": 0.1 * rng.standard_normal(q), "h0": np.zeros(n), "x": rng.standard_normal((T, d)),
+            "y": rng.standard_normal((T, q))}
+
+
+def contenders(a):
+    from symderive import derivation
+
+    module = derivation("rnn").load_module()
+    out = {"hand-written NumPy": lambda: handwritten_rnn.grad(**a), "symderive export": lambda: module.grad(**a)}
+    out.update(jax_contender(a))
+    out.update(torch_contender(a))
+    return out
+
+
+def jax_contender(a):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return {}
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(p):
+        def step(h, xt):
+            h = jnp.tanh(p["W_hh"] @ h + p["W_xh"] @ xt + p["b_h"])
+            return h, h
+        _, hs = jax.lax.scan(step, p["h0"], p["x"])
+        return 0.5 * jnp.sum((hs @ p["W_hy"].T + p["b_y"] - p["y"]) ** 2)
+
+    f = jax.jit(jax.value_and_grad(loss))
+    p = {k: jnp.asarray(v) for k, v in a.items()}
+    jax.block_until_ready(f(p))
+    return {"JAX jit(value_and_grad)": lambda: jax.block_until_ready(f(p))}
+
+
+def torch_contender(a):
+    try:
+        import torch
+    except ImportError:
+        return {}
+    torch.set_num_threads(1)
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in a.items()}
+
+    def run():
+        h, hs = p["h0"], []
+        xw = p["x"] @ p["W_xh"].T + p["b_h"]
+        for t in range(xw.shape[0]):
+            h = torch.tanh(xw[t] + p["W_hh"] @ h)
+            hs.append(h)
+        o = torch.stack(hs) @ p["W_hy"].T + p["b_y"]
+        return torch.autograd.grad(0.5 * ((o - p["y"]) ** 2).sum(), list(p.values()))
+
+    return {"torch autograd": run}
+
+
+def measure(fns, rounds, per_round):
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[name].append((time.perf_counter() - start) / per_round)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def derive_time(repeats=5):
+    code = ("import time; t = time.perf_counter(); from derivations import rnn; d = rnn.build(); "
+            "d.backward; d.module_source(); print(time.perf_counter() - t)")
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(repeats)]
+    return statistics.median(runs)
+
+
+def verify_time():
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "symderive.cli", "verify", "rnn"], capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def main():
+    quick = "--quick" in sys.argv
+    rows, names = [], None
+    for size in SIZES:
+        fns = contenders(arrays(**size))
+        names = list(fns)
+        medians = measure(fns, rounds=5 if quick else 21, per_round=3 if quick else 10)
+        base = medians["hand-written NumPy"]
+        rows.append((size, base, {k: v / base for k, v in medians.items()}))
+    print("| contender | " + " | ".join(f"n={s['n']}, d={s['d']}, T={s['T']}" for s, _, _ in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for name in names:
+        print(f"| {name} | " + " | ".join(f"{r[name]:.2f}x" for _, _, r in rows) + " |")
+    print("| (hand-written NumPy, median time) | " + " | ".join(f"{b * 1e3:.2f} ms" for _, b, _ in rows) + " |")
+    print(f"\nderive + generate code (fresh process, median of 5): {derive_time(3 if quick else 5):.2f} s")
+    print(f"`symderive verify rnn` wall time: {verify_time():.1f} s")
+
+
+if __name__ == "__main__":
+    main()
