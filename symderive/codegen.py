@@ -75,7 +75,7 @@ class Emitter:
 
     def base(self, name: str) -> int:
         """Row of step 1 minus 1: data arrays start at step 1, padded arrays at step 0."""
-        return 1 if name in self.inputs or name.startswith("_pre_") else 0
+        return 1 if name in self.inputs or name.startswith(("_pre_", "_inv")) else 0
 
     def emit(self, line: str, depth: int = 1):
         self.lines.append("    " * depth + line)
@@ -105,6 +105,9 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
         hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
         if hoisted:
             em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
+    loop, invariants = hoist_invariants(loop, loop_names)
+    for expr, name in invariants.items():
+        em.emit(f"{name} = {em.batch().doprint(expr)}")
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
         emit_window(em, loop, loop_names)
@@ -114,6 +117,32 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
         emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
+    """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
+    arrays computed for all steps at once before it; the loop reads their rows."""
+    found: dict = {}
+
+    def walk(e):
+        if is_invariant(e, loop_names):
+            return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, e.shape[0])
+        if isinstance(e, sp.MatrixExpr) and e.args and not isinstance(e, (TimeVar, sp.MatrixSymbol)):
+            return e.func(*(walk(a) for a in e.args))
+        return e
+
+    names = loop_names
+    new = [Def(d.name, d.size, tuple((walk(e) if reads(e, names, True) | reads(e, names, False) else e, c)
+                                     for e, c in d.terms)) for d in loop]
+    return new, found
+
+
+def is_invariant(e, loop_names) -> bool:
+    """A column vector of the current step that reads no loop value (and is more than one value)."""
+    if not isinstance(e, sp.MatrixExpr) or isinstance(e, (TimeVar, sp.MatrixSymbol)) or e.shape[1] != 1:
+        return False
+    values = e.atoms(TimeVar)
+    return bool(values) and all(v.offset == 0 and v.name not in loop_names for v in values)
 
 
 def emit_loop(em, loop, loop_names, steps, depth, masked):
@@ -208,7 +237,7 @@ def _truncation(truncate, truncate_mode, T):
 def _carries(T, truncate, truncate_mode):
     """carry[t]: does the adjoint of step t+1 flow into step t? (No gradient crosses a block boundary.)"""
     t = np.arange(T + 2)
-    return (t < T) & ((t % truncate != 0) | (truncate_mode == "window"))
+    return ((t < T) & ((t % truncate != 0) | (truncate_mode == "window"))).tolist()
 '''
 
 

@@ -107,3 +107,7 @@ def test_tex_compiles(tmp_path, name):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+    assert "Undefined control sequence" not in result.stdout
+    if shutil.which("pdftoppm"):
+        subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=tmp_path, check=True)
+        assert (tmp_path / "page-1.png").stat().st_size > 1000
