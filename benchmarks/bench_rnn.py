@@ -97,11 +97,13 @@ def measure(fns, rounds, per_round):
 
 
 def derive_time(repeats=5):
-    code = ("import time; t = time.perf_counter(); from derivations import rnn; d = rnn.build(); "
-            "d.backward; d.module_source(); print(time.perf_counter() - t)")
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-            for _ in range(repeats)]
-    return statistics.median(runs)
+    """(import, derive, render + generate code) seconds in a fresh process, medians over repeats."""
+    code = ("import time; t0 = time.perf_counter(); from derivations import rnn; t1 = time.perf_counter(); "
+            "d = rnn.build(); d.backward; t2 = time.perf_counter(); d.module_source(); t3 = time.perf_counter(); "
+            "print(t1 - t0, t2 - t1, t3 - t2)")
+    runs = [list(map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                           check=True).stdout.split())) for _ in range(repeats)]
+    return [statistics.median(r[i] for r in runs) for i in range(3)]
 
 
 def verify_time():
@@ -124,7 +126,9 @@ def main():
     for name in names:
         print(f"| {name} | " + " | ".join(f"{r[name]:.2f}x" for _, _, r in rows) + " |")
     print("| (hand-written NumPy, median time) | " + " | ".join(f"{b * 1e3:.2f} ms" for _, b, _ in rows) + " |")
-    print(f"\nderive + generate code (fresh process, median of 5): {derive_time(3 if quick else 5):.2f} s")
+    imports, derive, generate = derive_time(3 if quick else 5)
+    print(f"\nfresh process, medians: import {imports:.2f} s, derive {derive:.2f} s, "
+          f"render + generate code {generate:.2f} s (derive + generate: {derive + generate:.2f} s, any n and T)")
     print(f"`symderive verify rnn` wall time: {verify_time():.1f} s")
 
 

@@ -11,7 +11,7 @@ Truncation (``Truncation``) follows the definitions of truncated BPTT:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 
 import numpy as np
 import sympy as sp
@@ -100,7 +100,14 @@ class Env(dict):
 
 
 def size(expr, env: Env) -> int:
-    return int(sp.sympify(expr).subs(env.sizes))
+    expr = sp.sympify(expr)
+    return int(expr) if expr.is_Integer else int(expr.xreplace(env.sizes))
+
+
+@lru_cache(maxsize=4096)
+def time_index(time, step, steps) -> int:
+    """The step ``time`` denotes when ``t = step`` and ``T = steps``."""
+    return int(time.xreplace({t: step, T: steps}))
 
 
 def evaluate(expr, env: Env, step: int | None = None):
@@ -108,7 +115,7 @@ def evaluate(expr, env: Env, step: int | None = None):
     b = env.backend
     ev = lambda e: evaluate(e, env, step)  # noqa: E731
     if isinstance(expr, TimeVar):
-        return env[(expr.name, size(expr.time.subs(t, step), env))]
+        return env[(expr.name, time_index(expr.time, step, env.sizes.get(T)))]
     if isinstance(expr, sp.MatrixSymbol):
         return env[expr.name]
     if isinstance(expr, MatAdd) or isinstance(expr, sp.Add):
