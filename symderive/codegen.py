@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derive import Backward
+from .derive import ADJOINT_PREFIX, Backward
 from .expr import T, TimeVar, t
 from .model import Program, arguments, key, shapes
 from .printing import code, identifier, printer, slice_index, step_index
@@ -306,17 +306,22 @@ def public_fns(program: Program, bw: Backward, args) -> str:
     return "\n".join(out)
 
 
+TRUNCATION_DOC = [
+    "",
+    "    truncate=K gives truncated BPTT: truncate_mode=\"blocks\" splits steps 1..T into blocks of",
+    "    K steps and no gradient crosses a block boundary; \"window\" lets the loss of step t reach",
+    "    only steps t-K+1..t. None (or K >= T) is full BPTT.",
+]
+
+
 def grad_fn(program: Program, bw: Backward, sig: str) -> str:
+    """``_backward`` (every value and step adjoint), ``grad`` and, for recurrent models, ``adjoints``."""
     em = Emitter(program)
     values = [identifier(key(a.target)) for a in program.assignments]
+    adjoints = [identifier(a.adjoint.name) for a in bw.steps]
     extra = ", truncate=None, truncate_mode=\"blocks\"" if program.recurrent else ""
-    lines = [f"\n\ndef grad({sig}{extra}):",
-             '    """dL/d(argument) for every argument of SHAPES, as a dict keyed by argument name.',
-             *(["", "    truncate=K gives truncated BPTT: truncate_mode=\"blocks\" splits steps 1..T into blocks of",
-                "    K steps and no gradient crosses a block boundary; \"window\" lets the loss of step t reach",
-                "    only steps t-K+1..t. None (or K >= T) is full BPTT."] if program.recurrent else []),
-             '    """',
-             f"    _args, _sizes = _prepare({sig})",
+    call_extra = ", truncate, truncate_mode" if program.recurrent else ""
+    lines = [f"\n\ndef _backward(_args, _sizes{extra}):",
              "    _values = _forward(_args, _sizes)",
              *header(program),
              unpack(values, "_values")]
@@ -327,9 +332,27 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
         for step_def in bw.steps:
             em.emit(f"{identifier(step_def.adjoint.name)} = {total(em.step(), [term.expr for term in step_def.terms])}")
     lines += em.lines
-    lines.append("    return {")
+    lines.append(f"    return {{**_values, {', '.join(f'{a!r}: {a}' for a in adjoints)}}}")
+    lines += [f"\n\ndef grad({sig}{extra}):",
+              '    """dL/d(argument) for every argument of SHAPES, as a dict keyed by argument name.',
+              *(TRUNCATION_DOC if program.recurrent else []),
+              '    """',
+              f"    _args, _sizes = _prepare({sig})",
+              f"    _adjoints = _backward(_args, _sizes{call_extra})",
+              *header(program),
+              unpack(values + adjoints, "_adjoints"),
+              "    return {"]
     lines += [f"        {identifier(g.var)!r}: {gradient_code(program, em, g)}," for g in bw.grads]
     lines.append("    }")
+    if program.recurrent:
+        names = {identifier(a.adjoint.name): key(a.adjoint)[len(ADJOINT_PREFIX):] for a in bw.steps}
+        lines += [f"\n\ndef adjoints({sig}{extra}):",
+                  '    """dL/dv_t for every step value v (the BPTT adjoints, e.g. delta_t = dL/dh_t), stacked over',
+                  '    steps 1..T as rows, keyed by the value\'s name. Same truncation arguments as grad."""',
+                  f"    _args, _sizes = _prepare({sig})",
+                  f"    _adjoints = _backward(_args, _sizes{call_extra})",
+                  "    T = _sizes['T']",
+                  "    return {" + ", ".join(f"{v!r}: _adjoints[{a!r}][1:T + 1]" for a, v in names.items()) + "}"]
     return "\n".join(lines)
 
 

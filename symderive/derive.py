@@ -297,10 +297,28 @@ def transpose_map(m) -> sp.MatrixExpr:
     return m.T
 
 
-def state_jacobian(bw: Backward, of: str, wrt: str) -> sp.MatrixExpr:
-    """``∂of_t/∂wrt_{t-1}`` between two states, from the shift-1 shares of ``wrt``'s adjoint."""
-    adjoint = bw.adjoint_of[wrt]
-    carried = MatAdd(*(term.expr for term in adjoint.terms if term.shift == 1)).doit()
-    g = TimeVar(ADJOINT_PREFIX + of, t + 1, *adjoint.adjoint.shape)
-    m = linear_map(inline(carried, bw, keep={s for s in bw.program.states}), g)
-    return transpose_map(m).xreplace({t: t - 1})
+def step_vjp(program: Program, seeds: dict) -> dict:
+    """One step backwards from adjoints ``seeds`` of the states written at t (nothing else seeded):
+    the shares that reach each state read at t-1, by state name."""
+    adjoints = dict(seeds)
+    out: dict = {}
+    for a in reversed(program.assignments):
+        g = adjoints.get(key(a.target))
+        if g is None:
+            continue
+        for leaf, contribution, _ in vjp(a.expr, g, ans=a.target):
+            if isinstance(leaf, TimeVar) and leaf.offset == -1:
+                out[leaf.name] = MatAdd(out[leaf.name], contribution).doit() if leaf.name in out else contribution
+            elif isinstance(leaf, TimeVar) and leaf.name in program.defined:
+                adjoints[leaf.name] = MatAdd(adjoints[leaf.name], contribution).doit() if leaf.name in adjoints else contribution
+    return out
+
+
+def state_jacobian(program: Program, of: str, wrt: str) -> sp.MatrixExpr:
+    """``∂of_t/∂wrt_{t-1}``: one step of the state map, from its VJP (``vjp = J^T g``)."""
+    target = program.defined[of].target
+    g = TimeVar("g", t, *target.shape)
+    share = step_vjp(program, {of: g}).get(wrt)
+    if share is None:
+        return sp.ZeroMatrix(target.shape[0], program.defined[wrt].target.shape[0])
+    return transpose_map(linear_map(share, g))

@@ -74,9 +74,13 @@ def variables(expr) -> list:
 def check_program(p: Program) -> None:
     """Every variable used is defined before use or is an argument; states are read only at t-1."""
     known = {key(v) for v in (*p.params, *p.inputs)} | set(p.states)
-    reserved = [name for name in known | {key(a.target) for a in p.assignments} if name.startswith("d_")]
+    names = known | {key(a.target) for a in p.assignments}
+    reserved = [name for name in names if name.startswith("d_")]
     if reserved:
         raise ModelError(f"names starting with d_ are reserved for adjoints: {', '.join(sorted(reserved))}")
+    clash = names & ({str(s) for s in p.dims()} | {"T", "t", "m", "np"})
+    if clash:
+        raise ModelError(f"{', '.join(sorted(clash))}: a variable may not be named like a size (or T, t, m, np)")
     for a in p.assignments:
         if isinstance(a.target, TimeVar) and a.target.time != t:
             raise ModelError(f"assignment target {a.target.name} must be written at time t, not {a.target.time}")

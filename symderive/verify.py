@@ -314,3 +314,36 @@ def large_rows(d, module) -> list[Row]:
     checks = [directional_check(lambda a: module.loss(**a), grads, arrays, seed) for seed in range(3)]
     return [Row("all, large size", None, max(c[0] for c in checks), max(c[1] for c in checks),
                 all(c[2] for c in checks))]
+
+
+def jacobian_check(of: str, wrt: str):
+    """A check (for ``extra_checks``) of the derived ``∂of_t/∂wrt_{t-1}`` against central differences
+    of one step, at the first, middle and last step."""
+    from .derive import state_jacobian
+
+    def check(d, arrays) -> Row:
+        p = d.program
+        sizes = ev.sizes_of(p, arrays)
+        env = ev.bind(p, arrays, sizes, NUMPY)
+        ev.forward(p, env)
+        J = state_jacobian(p, of, wrt)
+        errors = [compare(ev.evaluate(J, env, s), step_differences(p, env, of, wrt, s)) for s in (1, sizes[T] // 2, sizes[T])]
+        return Row(f"d{of}_t/d{wrt}_(t-1)", None, max(e[0] for e in errors), max(e[1] for e in errors),
+                   all(e[2] for e in errors))
+
+    return check
+
+
+def step_differences(p: Program, env, of: str, wrt: str, s: int, eps: float = 1e-6) -> np.ndarray:
+    """``∂of_s/∂wrt_{s-1}`` by central differences of step s alone."""
+    base = env[(wrt, s - 1)]
+    columns = []
+    for k in range(base.shape[0]):
+        out = []
+        for sign in (1, -1):
+            e = ev.Env(dict(env), env.sizes, NUMPY)
+            e[(wrt, s - 1)] = base + sign * eps * np.eye(base.shape[0])[:, [k]]
+            ev.forward(p, e, steps=[s])
+            out.append(e[(of, s)])
+        columns.append((out[0] - out[1]) / (2 * eps))
+    return np.hstack(columns)
