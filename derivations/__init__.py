@@ -1,7 +1,8 @@
 """The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
-from . import dense, rnn
+from . import dense, lstm, rnn
 
 REGISTRY = {
     "dense": dense,
     "rnn": rnn,
+    "lstm": lstm,
 }

@@ -317,7 +317,7 @@ def step_vjp(program: Program, seeds: dict) -> dict:
 def state_jacobian(program: Program, of: str, wrt: str) -> sp.MatrixExpr:
     """``∂of_t/∂wrt_{t-1}``: one step of the state map, from its VJP (``vjp = J^T g``)."""
     target = program.defined[of].target
-    g = TimeVar("g", t, *target.shape)
+    g = TimeVar(ADJOINT_PREFIX + "_seed", t, *target.shape)  # reserved: no model name starts with d_
     share = step_vjp(program, {of: g}).get(wrt)
     if share is None:
         return sp.ZeroMatrix(target.shape[0], program.defined[wrt].target.shape[0])

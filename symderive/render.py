@@ -84,7 +84,7 @@ class DerivationPrinter(LatexPrinter):
         return inner + r"^{\top}"
 
     def _print_HadamardProduct(self, e):
-        factors = sorted(e.args, key=hadamard_order)
+        factors = sorted(hadamard_factors(e), key=hadamard_order)
         return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
 
     def _print_HadamardPower(self, e):
@@ -130,6 +130,14 @@ class DerivationPrinter(LatexPrinter):
         if coeff == -1:
             return "-" + body
         return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+
+def hadamard_factors(e) -> list:
+    """The factors of a Hadamard product, nested products flattened (``a ⊙ (b ⊙ c)`` is ``a ⊙ b ⊙ c``)."""
+    out = []
+    for a in e.args:
+        out.extend(hadamard_factors(a) if isinstance(a, sp.HadamardProduct) else [a])
+    return out
 
 
 def hadamard_order(f) -> tuple:

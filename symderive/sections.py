@@ -6,7 +6,7 @@ import sympy as sp
 
 from .derive import AdjointDef, inline, rule_statement
 from .document import Section, Step
-from .expr import TimeVar
+from .expr import T, TimeVar
 from .model import arguments, key
 from .render import latex_identifier, latex_sum, to_latex
 
@@ -112,3 +112,34 @@ def gradients_section(d, options, names=None, title="Gradients", text="") -> Sec
 
 def symbol_latex(d, options, name: str) -> str:
     return d.latex_names.get(name) or latex_identifier(name, options.bold)
+
+
+def carried_and_seed(d, state: str):
+    """The adjoint of a state split into its share from the same step and its share from step t+1,
+    both written through the states' adjoints only."""
+    a = d.backward.adjoint_of[state]
+    keep = set(d.program.states)
+    same = [inline(term.expr, d.backward, keep) for term in a.terms if term.shift == 0]
+    carried = [inline(term.expr, d.backward, keep) for term in a.terms if term.shift == 1]
+    return same, carried
+
+
+def recurrence_step(d, options, state: str, why: str = "") -> Step:
+    r"""``\bar s_t = seed + carried`` for t < T and ``seed`` at t = T, as a cases block."""
+    settings = printer_settings(d, options)
+    same, carried = carried_and_seed(d, state)
+    adjoint = d.backward.adjoint_of[state].adjoint
+    lhs = f"{to_latex(adjoint, **settings)} = {partial(d, options, d.program.defined[state].target)}"
+    at_T = [e.xreplace({adjoint.time: T}) for e in same]
+    rhs = (rf"\begin{{cases}} {latex_sum(same + carried, **settings)} & 1 \le t < T \\ "
+           rf"{latex_sum(at_T, **settings)} & t = T \end{{cases}}")
+    return Step(lhs, rhs, why)
+
+
+def truncation_text(options) -> str:
+    K = options.truncate or "K"
+    return (rf"Truncated BPTT after $K = {K}$ steps comes in two kinds. Blocks: steps $1..T$ are split into "
+            r"consecutive blocks of $K$ steps and the states entering a block are held constant (detached), so "
+            r"every share that comes from step $t+1$ is dropped when $t$ is a multiple of $K$. Window: the loss of "
+            r"step $t$ back-propagates through its $K$ most recent steps only, so the adjoint of a state at step "
+            r"$i$ collects the losses of steps $i, \dots, i+K-1$. $K \ge T$ is full BPTT in both.")

@@ -1,8 +1,8 @@
 """Three independent checks of every derived gradient.
 
-1. *Symbolic at a small size*: the model is instantiated with explicit matrices of scalar symbols,
-   the scalar loss is differentiated by brute force (``sympy.diff``), and the difference from the
-   derived formulas (evaluated on the same symbols) must expand to exactly 0.
+1. *Symbolic at a small size* (``symbolic.py``): the model is instantiated with explicit matrices of
+   scalar symbols, the scalar loss is differentiated by the scalar chain rule with ``sympy.diff``
+   of each activation, and the difference from the derived formulas must be exactly 0.
 2. *Numeric at a realistic size*: the exported module's ``grad`` against central differences of its
    ``loss`` (float64), as a norm-relative error and elementwise (``allclose`` with atol 1e-5,
    rtol 1e-3, the defaults of torch's ``gradcheck``); random-direction checks at a large size.
@@ -16,15 +16,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
-from sympy.polys.domains import QQ
-from sympy.polys.fields import field as rational_field
-from sympy.polys.polyerrors import CoercionFailed
 
 from . import evaluate as ev
 from .evaluate import FULL, NUMPY, SYMPY, Truncation
 from .expr import T
 from .model import Program, arguments, key, shapes
+from .symbolic import symbolic_check, symbolic_proof
+
+__all__ = ["symbolic_check", "verify_derivation", "Report", "Row"]
 
 ATOL, RTOL, REL_TOL = 1e-5, 1e-3, 1e-7
 
@@ -66,98 +65,6 @@ class Report:
         lines.insert(1, "  ".join("-" * w for w in widths))
         verdict = "all checks passed" if self.passed else "SOME CHECKS FAILED"
         return "\n".join([f"verify {self.derivation}", *lines, *self.notes, verdict])
-
-
-# ---------------------------------------------------------------------------------------------
-# 1. Symbolic proof at a small size.
-
-
-def explicit_arguments(program: Program, sizes: dict) -> dict:
-    """Every argument as an array of scalar symbols named after its entries (``W_hh_0_1``)."""
-    dims = {str(s): v for s, v in sizes.items()}
-    out = {}
-    for name, names in shapes(program).items():
-        shape = tuple(dims[n] for n in names)
-        out[name] = np.array([sp.Symbol(f"{name}_" + "_".join(map(str, idx)), real=True)
-                              for idx in np.ndindex(*shape)], dtype=object).reshape(shape)
-    return out
-
-
-def symbolic_loss(program: Program, symbols: dict, sizes: dict, truncation: Truncation):
-    """(L as an expression of the symbols, substitution that gives detached states their values)."""
-    env = ev.bind(program, symbols, sizes, SYMPY)
-    if not program.recurrent or truncation is FULL:
-        ev.forward(program, env)
-        return ev.loss(program, env), {}
-    reference = ev.bind(program, symbols, sizes, SYMPY)
-    ev.forward(program, reference)
-    frozen, values = {}, {}
-    for state in program.states:
-        for s in range(1, sizes[T]):
-            dummies = sp.Matrix([sp.Dummy(f"{state}{s}_{i}") for i in range(len(reference[(state, s)]))])
-            frozen[(state, s)] = dummies.reshape(*reference[(state, s)].shape)
-            values.update(zip(dummies, reference[(state, s)]))
-    return ev.detached_loss(program, env, truncation, frozen), values
-
-
-def symbolic_check(program: Program, bw, sizes: dict, truncation: Truncation = FULL) -> dict[str, bool]:
-    """For each argument: does brute-force d(loss)/d(argument) equal the derived gradient exactly?"""
-    symbols = explicit_arguments(program, sizes)
-    L, detached = symbolic_loss(program, symbols, sizes, truncation)
-    env = ev.bind(program, symbols, sizes, SYMPY)
-    ev.forward(program, env)
-    derived = ev.backward(bw, env, truncation)
-    result, atoms = {}, {}
-    for name, syms in symbols.items():
-        got = flat(derived[name])
-        result[name] = all(is_zero(sp.diff(L, s).xreplace(detached) - g, atoms) for s, g in zip(syms.ravel(), got))
-    return result
-
-
-def flat(value) -> list:
-    if isinstance(value, list):
-        return [e for m in value for e in flat(m)]
-    return list(value)
-
-
-def is_zero(e, atoms: dict | None = None) -> bool:
-    """Exact zero test. First each activation atom ``f(arg)`` (innermost first) becomes a fresh symbol:
-    if the difference is then the zero polynomial it is zero for every value of the atoms, so also for
-    the true ones. Full expansion and ``simplify`` are the fallback."""
-    atoms = {} if atoms is None else atoms
-    if rational_function_is_zero(atomize(e, atoms)):
-        return True
-    if abs(value_at_random_point(e)) > 1e-12:
-        return False  # a non-zero value (computed to 30 digits) disproves it at once
-    e = sp.expand(e)
-    return e == 0 or sp.simplify(e) == 0
-
-
-def rational_function_is_zero(e) -> bool:
-    """Is ``e`` the zero rational function of its symbols? (SymPy's sparse polynomial arithmetic:
-    about 10x faster than ``expand`` here.) False when ``e`` is not a rational function."""
-    gens = sorted(e.free_symbols, key=lambda s: s.name)
-    if not gens:
-        return e == 0
-    try:
-        return rational_field(gens, QQ)[0].from_expr(e) == 0
-    except (CoercionFailed, ValueError, TypeError):
-        return False
-
-
-def value_at_random_point(e) -> float:
-    """``e`` at a reproducible random point (each symbol's value seeded by its name), to 30 digits."""
-    point = {s: sp.Float(np.random.default_rng(list(s.name.encode())).uniform(-1, 1), 30)
-             for s in e.free_symbols}
-    return complex(e.xreplace(point).evalf(30)).real
-
-
-def atomize(e, atoms: dict):
-    """``e`` with every applied function replaced by a symbol (the same symbol for the same atom)."""
-    def symbol(f):
-        return atoms.setdefault(f, sp.Symbol(f"_a{len(atoms)}", real=True))
-
-    return e.replace(lambda x: isinstance(x, sp.Function) and not x.is_number, symbol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +157,7 @@ def verify_derivation(d) -> Report:
     program, bw = d.program, d.backward
     report = Report(d.name)
     module = d.load_module()
-    symbolic = symbolic_check(program, bw, d.sizes.small)
+    symbolic, how = symbolic_proof(program, bw, d.sizes.small)
     arrays = random_arguments(program, d.sizes.numeric)
     grads = module.grad(**arrays)
     derived = reference_gradient(program, bw, arrays)
@@ -260,7 +167,7 @@ def verify_derivation(d) -> Report:
         rel, mx, close = compare(grads[name], central_differences(loss, arrays, name))
         same = compare(grads[name], derived[name])[2]
         report.rows.append(Row(f"dL/d{name}", symbolic[name], rel, mx, close and same, torch_cell(torch, name, grads)))
-    report.notes.append(sizes_note(d))
+    report.notes.append(sizes_note(d, how))
     if program.recurrent:
         report.rows += truncation_rows(d, module, arrays)
     report.rows += large_rows(d, module)
@@ -286,9 +193,10 @@ def torch_cell(torch_grads, name, grads) -> str:
     return f"torch {'ok' if close else 'FAIL'} {rel:.0e}"
 
 
-def sizes_note(d) -> str:
+def sizes_note(d, how: str) -> str:
     fmt = lambda s: ", ".join(f"{k}={v}" for k, v in s.items())  # noqa: E731
-    return (f"symbolic: brute-force sympy.diff at {fmt(d.sizes.small)}; numeric: central differences at "
+    return (f"symbolic: scalar chain rule with sympy.diff at {fmt(d.sizes.small)}, decided {how}; "
+            f"numeric: central differences at "
             f"{fmt(d.sizes.numeric)} (float64); large: random directions at {fmt(d.sizes.large)}")
 
 

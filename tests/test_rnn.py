@@ -98,6 +98,20 @@ def test_checker_catches_a_dropped_tanh_derivative(monkeypatch):
     assert not bad.verify().passed
 
 
+def test_random_point_proof_catches_a_dropped_tanh_derivative(monkeypatch):
+    # The same wrong rule, decided by exact evaluation at random points (the path large models take).
+    from symderive import derivation, symbolic
+
+    monkeypatch.setattr(symbolic, "EXACT_ATOMS", 0)
+    good = derivation("rnn")
+    result, how = symbolic.symbolic_proof(good.program, good.backward, good.sizes.small)
+    assert how.startswith("exact at") and all(result.values())
+    monkeypatch.setitem(ACTIVATIONS, "tanh", Activation(sp.tanh, lambda ans, z: ones(ans), "wrong", "np.tanh({})"))
+    bad = dataclasses.replace(good)
+    result, _ = symbolic.symbolic_proof(bad.program, bad.backward, bad.sizes.small)
+    assert not result["W_hh"] and not result["h0"] and result["W_hy"]
+
+
 def test_torch_autograd_agrees(rnn, rnn_module, arrays):
     torch = pytest.importorskip("torch", reason="torch not installed (optional external reference)")
     assert torch is not None

@@ -1,0 +1,82 @@
+"""What the gated cells (LSTM, GRU) share: gate pre-activations in PyTorch's form, the output layer,
+PyTorch's stacked weight layout, and a PyTorch reference for the checks."""
+import sympy as sp
+
+from symderive.document import Section
+from symderive.expr import SquaredNorm, TimeVar, t
+from symderive.model import Assign
+from symderive.sections import gradients_section, truncation_text
+
+H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
+
+
+def weights(gates: str):
+    """``W_i<g>`` (H x d), ``W_h<g>`` (H x H), ``b_i<g>``, ``b_h<g>`` for each gate letter, in order."""
+    W_i = [sp.MatrixSymbol(f"W_i{g}", H, d) for g in gates]
+    W_h = [sp.MatrixSymbol(f"W_h{g}", H, H) for g in gates]
+    b_i = [sp.MatrixSymbol(f"b_i{g}", H, 1) for g in gates]
+    b_h = [sp.MatrixSymbol(f"b_h{g}", H, 1) for g in gates]
+    return W_i, W_h, b_i, b_h
+
+
+def output_layer(h):
+    """``yhat_t = W_hy h_t + b_y`` and the squared loss ``1/2 ||yhat_t - y_t||^2`` of one step."""
+    W_hy, b_y = sp.MatrixSymbol("W_hy", q, H), sp.MatrixSymbol("b_y", q, 1)
+    yhat, y = TimeVar("yhat", t, q), TimeVar("y", t, q)
+    return (W_hy, b_y), y, Assign(yhat, W_hy * h + b_y), sp.Rational(1, 2) * SquaredNorm(yhat - y)
+
+
+def parameter_order(gates: str) -> list[str]:
+    """Argument names in PyTorch's documentation order: W_i*, W_h*, b_i*, b_h*."""
+    return [f"{kind}{g}" for kind in ("W_i", "W_h", "b_i", "b_h") for g in gates]
+
+
+def truncation_section(options) -> Section:
+    return Section("Truncated BPTT", truncation_text(options))
+
+
+def all_gradients_section(der, options) -> Section:
+    return gradients_section(der, options, title="Gradients of the parameters", text=(
+        r"Each weight is used at every step, so its gradient sums one share per step; the shares are "
+        r"written through the adjoints of the pre-activations above."))
+
+
+def torch_layout_source(gates: str) -> str:
+    """Source of ``from_torch_layout`` for the exported module (PyTorch stacks the gates along rows)."""
+    names = ", ".join(repr(g) for g in gates)
+    return f'''
+
+def from_torch_layout(weight_ih, weight_hh, bias_ih, bias_hh):
+    """Arguments of this module from PyTorch's stacked layer-0 parameters (``weight_ih_l0`` stacks
+    the gates {", ".join(gates)} along rows: ``(W_i{gates[0]}|...)``). Returns a dict of NumPy arrays."""
+    stacked = {{"W_i": weight_ih, "W_h": weight_hh, "b_i": bias_ih, "b_h": bias_hh}}
+    out = {{}}
+    for prefix, array in stacked.items():
+        array = np.asarray(array, dtype=np.float64)
+        if array.shape[0] % {len(gates)}:
+            raise ValueError(f"{{prefix}}: {{array.shape[0]}} rows do not split into {len(gates)} gates")
+        for gate, block in zip(({names},), np.split(array, {len(gates)})):
+            out[prefix + gate] = block
+    return out
+'''
+
+
+def torch_reference(module_class: str, gates: str, states: tuple[str, ...]):
+    """Gradients through ``torch.nn.<module_class>`` with our weights in its stacked layout, plus the
+    output layer and loss, by torch autograd in float64."""
+
+    def reference(arrays) -> dict:
+        import torch
+
+        a = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
+        cell = getattr(torch.nn, module_class)(a["x"].shape[1], a["W_h" + gates[0]].shape[0], dtype=torch.float64)
+        params = {f"{name}_l0": torch.cat([a[f"{prefix}{g}"] for g in gates])
+                  for name, prefix in (("weight_ih", "W_i"), ("weight_hh", "W_h"), ("bias_ih", "b_i"), ("bias_hh", "b_h"))}
+        initial = tuple(a[s][None, :] for s in states)
+        hs, _ = torch.func.functional_call(cell, params, (a["x"], initial if len(initial) > 1 else initial[0]))
+        yhat = hs @ a["W_hy"].T + a["b_y"]
+        (0.5 * ((yhat - a["y"]) ** 2).sum()).backward()
+        return {k: v.grad.numpy() for k, v in a.items()}
+
+    return reference
+
