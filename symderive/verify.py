@@ -107,7 +107,10 @@ def compare(got, want) -> tuple[float, float, bool]:
 
 
 def directional_check(loss, grad: dict, arrays: dict, seed: int, eps: float = 1e-6) -> tuple[float, float, bool]:
-    """<grad, v> against (L(x + eps v) - L(x - eps v)) / (2 eps) for a random unit direction v."""
+    """<grad, v> against (L(x + eps v) - L(x - eps v)) / (2 eps) for a random unit direction v.
+
+    The error is relative to ||grad|| (the largest <grad, v> can be), as for a whole gradient: a
+    direction almost orthogonal to the gradient must not inflate it."""
     rng = np.random.default_rng(seed)
     v = {k: rng.standard_normal(np.shape(a)) for k, a in arrays.items()}
     norm = math.sqrt(sum(float(np.sum(x * x)) for x in v.values()))
@@ -115,8 +118,11 @@ def directional_check(loss, grad: dict, arrays: dict, seed: int, eps: float = 1e
     plus = loss({k: a + eps * v[k] for k, a in arrays.items()})
     minus = loss({k: a - eps * v[k] for k, a in arrays.items()})
     want = (plus - minus) / (2 * eps)
-    got = sum(float(np.sum(np.asarray(grad[k]).reshape(np.shape(v[k])) * v[k])) for k in v)
-    return compare(got, want)
+    g = {k: np.asarray(grad[k]).reshape(np.shape(v[k])) for k in v}
+    got = sum(float(np.sum(g[k] * v[k])) for k in v)
+    scale = math.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
+    error = abs(got - want)
+    return error / max(scale, 1e-300), error, bool(np.isclose(got, want, atol=ATOL, rtol=RTOL))
 
 
 def evaluator_loss(program: Program, truncation: Truncation, at: dict):
