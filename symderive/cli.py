@@ -44,7 +44,31 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("name")
     export.add_argument("-o", "--output", required=True)
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    flow = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
+    flow.add_argument("names", nargs="*", metavar="cell", help="rnn, lstm, gru (default: all three)")
+    flow.add_argument("--hidden", type=positive_int, default=32)
+    flow.add_argument("--length", type=positive_int, default=50)
+    flow.add_argument("--seed", type=int, default=0)
+    flow.add_argument("--radius", type=float, default=1.0, help="spectral radius of the recurrent weights")
+    flow.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
+    flow.add_argument("--plot", help="draw the norms on a log scale into this PNG (data next to it as .csv)")
+    flow.add_argument("--force", action="store_true", help="overwrite existing plot files")
     return p
+
+
+def cmd_flow(args) -> int:
+    from . import flow
+
+    unknown = [n for n in args.names if n not in flow.CELLS]
+    if unknown:
+        raise SymderiveError(f"flow works on recurrent cells; unknown: {', '.join(unknown)}; known: {', '.join(flow.CELLS)}")
+    settings = flow.FlowSettings(args.hidden, args.length, args.seed, args.radius, args.forget_bias)
+    results = {name: flow.flow(name, settings) for name in (args.names or flow.CELLS)}
+    print(flow.table(results, settings.length))
+    if args.plot:
+        flow.plot(Path(args.plot), results, settings, force=args.force)
+        print(f"wrote {args.plot} and {Path(args.plot).with_suffix('.csv')}", file=sys.stderr)
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -91,7 +115,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export}
+COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export, "flow": cmd_flow}
 
 
 def main(argv=None) -> int:

@@ -105,6 +105,12 @@ class Derivation:
         return vf.verify_derivation(self)
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, text: str, force: bool) -> Path:
     """Write through a temporary file in the same folder and rename it: never a half-written file."""
     if path.exists() and not force:
@@ -121,6 +127,7 @@ def write_atomically(path: Path, text: str, force: bool) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
