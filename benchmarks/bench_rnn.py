@@ -7,21 +7,15 @@ the sizes), and the wall time of `symderive verify rnn`.
 
     python benchmarks/bench_rnn.py [--quick]
 """
-import os
+from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
-    os.environ[var] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if var == "XLA_FLAGS" else "1"
+import statistics
+import subprocess
+import sys
 
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-import handwritten_rnn  # noqa: E402
+import handwritten_rnn
 
 SIZES = [dict(n=64, d=32, q=16, T=50), dict(n=256, d=128, q=16, T=100)]
 
@@ -66,11 +60,9 @@ def jax_contender(a):
 
 
 def torch_contender(a):
-    try:
-        import torch
-    except ImportError:
+    torch = torch_threads()
+    if torch is None:
         return {}
-    torch.set_num_threads(1)
     p = {k: torch.tensor(v, requires_grad=True) for k, v in a.items()}
 
     def run():
@@ -85,17 +77,6 @@ def torch_contender(a):
     return {"torch autograd": run}
 
 
-def measure(fns, rounds, per_round):
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(per_round):
-                fn()
-            times[name].append((time.perf_counter() - start) / per_round)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def derive_time(repeats=5):
     """(import, derive, render + generate code) seconds in a fresh process, medians over repeats."""
     code = ("import time; t0 = time.perf_counter(); from derivations import rnn; t1 = time.perf_counter(); "
@@ -107,6 +88,8 @@ def derive_time(repeats=5):
 
 
 def verify_time():
+    import time
+
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "symderive.cli", "verify", "rnn"], capture_output=True, check=True)
     return time.perf_counter() - start
@@ -114,18 +97,11 @@ def verify_time():
 
 def main():
     quick = "--quick" in sys.argv
-    rows, names = [], None
+    rows = []
     for size in SIZES:
-        fns = contenders(arrays(**size))
-        names = list(fns)
-        medians = measure(fns, rounds=5 if quick else 21, per_round=3 if quick else 10)
-        base = medians["hand-written NumPy"]
-        rows.append((size, base, {k: v / base for k, v in medians.items()}))
-    print("| contender | " + " | ".join(f"n={s['n']}, d={s['d']}, T={s['T']}" for s, _, _ in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for name in names:
-        print(f"| {name} | " + " | ".join(f"{r[name]:.2f}x" for _, _, r in rows) + " |")
-    print("| (hand-written NumPy, median time) | " + " | ".join(f"{b * 1e3:.2f} ms" for _, b, _ in rows) + " |")
+        medians = measure(contenders(arrays(**size)), rounds=5 if quick else 21, per_round=3 if quick else 10)
+        rows.append((f"n={size['n']}, d={size['d']}, T={size['T']}", medians))
+    print(ratio_table(rows, "hand-written NumPy"))
     imports, derive, generate = derive_time(3 if quick else 5)
     print(f"\nfresh process, medians: import {imports:.2f} s, derive {derive:.2f} s, "
           f"render + generate code {generate:.2f} s (derive + generate: {derive + generate:.2f} s, any n and T)")

@@ -108,3 +108,14 @@ def test_verify_passes(cell):
     d, _, _ = cell
     report = d.verify()
     assert report.passed, report.table()
+
+
+def test_lstm_matches_handwritten_bptt():
+    import handwritten_lstm
+
+    d = derivation("lstm")
+    arrays = vf.random_arguments(d.program, d.sizes.numeric, seed=9)
+    want, got = handwritten_lstm.grad(**arrays), d.load_module().grad(**arrays)
+    assert set(want) == set(got)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12, err_msg=name)

@@ -1,0 +1,45 @@
+"""Shared benchmark harness: BLAS/torch/XLA pinned to one thread (set before NumPy is imported),
+contenders interleaved round by round, medians, and a Markdown table of ratios to a baseline."""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def measure(fns: dict, rounds: int, per_round: int) -> dict:
+    """Median seconds per call of each contender, measured in interleaved rounds."""
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[name].append((time.perf_counter() - start) / per_round)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def ratio_table(rows: list, baseline: str) -> str:
+    """rows: [(size label, {contender: median seconds})] -> Markdown table of ratios to the baseline."""
+    names = list(rows[0][1])
+    lines = ["| contender | " + " | ".join(label for label, _ in rows) + " |", "|---|" + "---|" * len(rows)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{m[name] / m[baseline]:.2f}x" for _, m in rows) + " |")
+    lines.append(f"| ({baseline}, median time) | " + " | ".join(f"{m[baseline] * 1e3:.2f} ms" for _, m in rows) + " |")
+    return "\n".join(lines)
+
+
+def torch_threads():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    return torch
