@@ -124,9 +124,17 @@ def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], 
     arrays computed for all steps at once before it; the loop reads their rows."""
     found: dict = {}
 
+    def hoisted(e):
+        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, e.shape[0])
+
     def walk(e):
         if is_invariant(e, loop_names):
-            return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, e.shape[0])
+            return hoisted(e)
+        if isinstance(e, sp.HadamardProduct):  # group the invariant factors: one product for all steps
+            fixed = [a for a in e.args if is_invariant(a, loop_names) or is_current_value(a, loop_names)]
+            if len(fixed) >= 2:
+                rest = [walk(a) for a in e.args if a not in fixed]
+                return sp.HadamardProduct(hoisted(sp.HadamardProduct(*fixed)), *rest)
         if isinstance(e, sp.MatrixExpr) and e.args and not isinstance(e, (TimeVar, sp.MatrixSymbol)):
             return e.func(*(walk(a) for a in e.args))
         return e
@@ -135,6 +143,11 @@ def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], 
     new = [Def(d.name, d.size, tuple((walk(e) if reads(e, names, True) | reads(e, names, False) else e, c)
                                      for e, c in d.terms)) for d in loop]
     return new, found
+
+
+def is_current_value(e, loop_names) -> bool:
+    """A value of the current step computed outside the loop (``o_t`` in the backward pass)."""
+    return isinstance(e, TimeVar) and e.offset == 0 and e.name not in loop_names
 
 
 def is_invariant(e, loop_names) -> bool:
