@@ -229,6 +229,11 @@ def _dims(arrays):
                 raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} (as in {other}, "
                                  f"of shape {arrays[other].shape}), got shape {shape}")
             source.setdefault(dim, name)
+    for name in dims:  # a compound size (a concatenation) must be the sum of its parts
+        parts = name.split(" + ")
+        if len(parts) > 1 and all(p in dims for p in parts) and sum(dims[p] for p in parts) != dims[name]:
+            raise ValueError(f"{source[name]}: size {name} is {dims[name]}, but " +
+                             " + ".join(f"{p} = {dims[p]}" for p in parts) + f" = {sum(dims[p] for p in parts)}")
     if dims.get("T", 1) < 1:
         raise ValueError("the sequences must have at least one step (T >= 1)")
     return dims

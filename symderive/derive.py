@@ -16,7 +16,7 @@ import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
 
 from .errors import ModelError
-from .expr import ACTIVATIONS, Elementwise, SquaredNorm, TimeSum, TimeVar, hadamard, t
+from .expr import ACTIVATIONS, Concat, Elementwise, Rows, SquaredNorm, TimeSum, TimeVar, hadamard, t
 from .model import Program, key
 
 # ---------------------------------------------------------------------------------------------
@@ -103,6 +103,18 @@ def _elementwise(node, g, ans):
 @defvjp(SquaredNorm, r"y = \|v\|^2 \;\Rightarrow\; \bar v = 2\,\bar y\, v")
 def _squared_norm(node, g, ans):
     return [(node.arg, MatMul(2 * g, node.arg).doit())]
+
+
+@defvjp(Concat, r"y = [a; b] \;\Rightarrow\; \bar a, \bar b = \text{the rows of } \bar y \text{ for } a, b")
+def _concat(node, g, ans):
+    return [(part, Rows(g, start, stop)) for part, (start, stop) in zip(node.args, node.offsets())]
+
+
+@defvjp(Rows, r"y = [v]_{i:j} \;\Rightarrow\; \bar v = \bar y \text{ in rows } i:j, 0 \text{ elsewhere}")
+def _rows(node, g, ans):
+    arg, start, stop = node.args
+    parts = [sp.ZeroMatrix(start, 1)] * (start != 0) + [g] + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop)
+    return [(arg, Concat(*parts) if len(parts) > 1 else g)]
 
 
 CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)

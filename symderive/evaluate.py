@@ -18,7 +18,7 @@ import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
 
 from .derive import Backward
-from .expr import Elementwise, SquaredNorm, TimeSum, TimeVar, t, T
+from .expr import Concat, Elementwise, Rows, SquaredNorm, TimeSum, TimeVar, t, T
 from .model import Program, arguments, key, shapes
 
 NUMPY_ACTIVATIONS = {
@@ -58,6 +58,9 @@ class NumpyBackend:
     def total(self, a):
         return float(np.sum(a))
 
+    def stack(self, parts):
+        return np.vstack(parts)
+
 
 @dataclass(frozen=True)
 class SympyBackend:
@@ -86,6 +89,9 @@ class SympyBackend:
 
     def total(self, a):
         return sum(a)
+
+    def stack(self, parts):
+        return sp.Matrix.vstack(*parts)
 
 
 NUMPY, SYMPY = NumpyBackend(), SympyBackend()
@@ -140,6 +146,11 @@ def evaluate(expr, env: Env, step: int | None = None):
         var, lo, hi = expr.limits
         body = expr.body.xreplace({var: t})
         return reduce(lambda a, c: a + c, (evaluate(body, env, s) for s in range(size(lo, env), size(hi, env) + 1)))
+    if isinstance(expr, Concat):
+        return b.stack([ev(a) for a in expr.args])
+    if isinstance(expr, Rows):
+        arg, start, stop = expr.args
+        return ev(arg)[size(start, env):size(stop, env), :]
     if isinstance(expr, sp.DiagMatrix):
         return b.diag(ev(expr.args[0]))
     return constant(expr, env)
@@ -314,5 +325,6 @@ def sizes_of(program: Program, arrays: dict) -> dict:
     by_name = {str(s): s for s in (*program.dims(), T)}
     for name, dims in shapes(program).items():
         for dim_name, n in zip(dims, np.shape(arrays[name])):
-            out[by_name[dim_name]] = n
+            if dim_name in by_name:  # compound sizes (d + e) follow from their parts
+                out[by_name[dim_name]] = n
     return out

@@ -215,3 +215,36 @@ defactivation("softplus", softplus, lambda ans, z: Elementwise("sigmoid", z),
               r"\operatorname{softplus}'(z) = \sigma(z)", "np.logaddexp(0.0, {})")
 defactivation("exp", sp.exp, lambda ans, z: ans, r"(e^{z})' = e^{z}", "np.exp({})")
 defactivation("log", sp.log, lambda ans, z: sp.HadamardPower(z, -1), r"(\log z)' = 1/z", "np.log({})")
+
+
+class Concat(MatrixExpr):
+    """The stacked column vector ``[a; b; ...]`` (``W [h_{t-1}; x_t]`` as many notes write a gate)."""
+
+    def __new__(cls, *parts):
+        parts = [_sympify(p) for p in parts]
+        if any(p.shape[1] != 1 for p in parts):
+            raise ValueError("only column vectors can be concatenated")
+        return MatrixExpr.__new__(cls, *parts)
+
+    @property
+    def shape(self):
+        return (sp.Add(*(p.shape[0] for p in self.args)), sp.S.One)
+
+    def offsets(self) -> list:
+        """(start, stop) rows of each part."""
+        out, start = [], sp.S.Zero
+        for p in self.args:
+            out.append((start, start + p.shape[0]))
+            start += p.shape[0]
+        return out
+
+
+class Rows(MatrixExpr):
+    """Rows ``start .. stop-1`` (0-based) of a column vector: the share of one part of a concatenation."""
+
+    def __new__(cls, arg, start, stop):
+        return MatrixExpr.__new__(cls, _sympify(arg), _sympify(start), _sympify(stop))
+
+    @property
+    def shape(self):
+        return (self.args[2] - self.args[1], sp.S.One)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import ModelError
+from .expr import T as T_SYMBOL
 from .expr import TimeVar, t
 
 
@@ -116,3 +117,9 @@ def size_names(v) -> tuple[str, ...]:
 
 def shapes(p: Program) -> dict[str, tuple[str, ...]]:
     return {key(v): size_names(v) for v in arguments(p)}
+
+
+def numeric_shape(v, sizes: dict) -> tuple[int, ...]:
+    """The array shape of argument ``v`` (as ``shapes`` lays it out) at integer sizes."""
+    dims = tuple(int(sp.sympify(s).xreplace(sizes)) for s in v.shape if s != 1)
+    return (int(sizes[T_SYMBOL]), *dims) if isinstance(v, TimeVar) else dims

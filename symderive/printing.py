@@ -110,6 +110,16 @@ class RowPrinter(NumPyPrinter):
     def _print_OneMatrix(self, e):
         return "1.0"
 
+    def _print_Concat(self, e):
+        return "np.concatenate([" + ", ".join(self._print(a) for a in e.args) + "], axis=-1)"
+
+    def _print_Rows(self, e):
+        arg, start, stop = e.args
+        return f"{self._print(arg)}[..., {code(start)}:{code(stop)}]"
+
+    def _print_ZeroMatrix(self, e):
+        return f"np.zeros({code(e.rows)})"
+
     def _print_SquaredNorm(self, e):
         return f"np.sum({self._print(e.arg)} ** 2, axis=-1)"
 

@@ -102,6 +102,13 @@ class DerivationPrinter(LatexPrinter):
     def _print_ZeroMatrix(self, e):
         return r"\mathbf{0}" if self._settings["bold"] else "0"
 
+    def _print_Concat(self, e):
+        return r"\begin{bmatrix} " + r" \\ ".join(self._print(a) for a in e.args) + r" \end{bmatrix}"
+
+    def _print_Rows(self, e):
+        arg, start, stop = e.args
+        return rf"\left[{self._print(arg)}\right]_{{{self._print(start + 1)}:{self._print(stop)}}}"
+
     def _print_SquaredNorm(self, e):
         return rf"\left\| {self._print(e.arg)} \right\|^{{2}}"
 

@@ -27,7 +27,7 @@ from sympy.polys.rings import ring
 from . import evaluate as ev
 from .evaluate import FULL, SympyBackend, Truncation
 from .expr import ACTIVATIONS, T
-from .model import Program, shapes
+from .model import Program, arguments, key, numeric_shape
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,9 @@ class AtomBackend(SympyBackend):
 
 def explicit_arguments(program: Program, sizes: dict) -> dict:
     """Every argument as an array of scalar symbols named after its entries (``W_hh_0_1``)."""
-    dims = {str(s): v for s, v in sizes.items()}
     out = {}
-    for name, names in shapes(program).items():
-        shape = tuple(dims[n] for n in names)
+    for v in arguments(program):
+        name, shape = key(v), numeric_shape(v, sizes)
         out[name] = np.array([sp.Symbol(f"{name}_" + "_".join(map(str, idx)), real=True)
                               for idx in np.ndindex(*shape)], dtype=object).reshape(shape)
     return out

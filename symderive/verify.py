@@ -20,7 +20,7 @@ import numpy as np
 from . import evaluate as ev
 from .evaluate import FULL, NUMPY, SYMPY, Truncation
 from .expr import T
-from .model import Program, arguments, key, shapes
+from .model import Program, arguments, key, numeric_shape, size_names
 from .symbolic import symbolic_check, symbolic_proof
 
 __all__ = ["symbolic_check", "verify_derivation", "Report", "Row"]
@@ -75,10 +75,9 @@ def random_arguments(program: Program, sizes: dict, seed: int = 0) -> dict:
     """Standard normal data; weight matrices scaled by 1/sqrt(fan-in) as at initialisation (a
     recurrent weight of spectral radius about 1: not chaotic, so finite differences are meaningful)."""
     rng = np.random.default_rng(seed)
-    dims = {str(s): v for s, v in sizes.items()}
     out = {}
-    for name, names in shapes(program).items():
-        shape = tuple(dims[n] for n in names)
+    for v in arguments(program):
+        name, names, shape = key(v), size_names(v), numeric_shape(v, sizes)
         scale = 1 / math.sqrt(shape[1]) if len(shape) == 2 and names[0] != "T" else 0.5
         out[name] = scale * rng.standard_normal(shape)
     return out

@@ -11,7 +11,7 @@ from symderive import evaluate as ev
 from symderive import verify as vf
 from symderive.codegen import module_source
 from symderive.derive import derive, linear_map
-from symderive.expr import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
+from symderive.expr import Concat, Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.model import Assign, Program
 
 n, d = sp.symbols("n d", integer=True, positive=True)
@@ -125,3 +125,52 @@ def test_random_programs(ops, seed):
 def test_random_programs_symbolic(ops):
     program = build(ops)
     assert all(vf.symbolic_check(program, derive(program), {n: 2, d: 2}).values())
+
+
+def test_concatenation_rule():
+    # z = W [x; u] + b with x (d) and u (e): the gate form W_f [h_{t-1}, x_t] of many notes.
+    e = sp.Symbol("e", integer=True, positive=True)
+    Wc, u = sp.MatrixSymbol("Wc", n, d + e), sp.MatrixSymbol("u", e, 1)
+    z, a = sp.MatrixSymbol("z", n, 1), sp.MatrixSymbol("a", n, 1)
+    program = Program("concat", (Assign(z, Wc * Concat(x, u) + b), Assign(a, Elementwise("tanh", z))),
+                      (Wc, b), (x, u, y), sp.Rational(1, 2) * SquaredNorm(a - y))
+    check(program, {n: 2, d: 2, e: 1})
+    check(program, {n: 5, d: 3, e: 4}, symbolic=False)
+
+
+def test_concatenated_recurrent_cell():
+    # h_t = tanh(W [h_{t-1}; x_t] + b): BPTT through a concatenation, full and truncated.
+    from symderive.evaluate import Truncation
+
+    W, h = sp.MatrixSymbol("W", n, n + d), TimeVar("h", t, n)
+    xt, yt = TimeVar("x", t, d), TimeVar("y", t, n)
+    program = Program("cat_rnn", (Assign(h, Elementwise("tanh", W * Concat(h.at(t - 1), xt) + b)),), (W, b),
+                      (xt, yt), sp.Rational(1, 2) * SquaredNorm(h - yt), states={"h": sp.MatrixSymbol("h0", n, 1)})
+    bw = derive(program)
+    for truncation in (vf.FULL, Truncation(2, "blocks"), Truncation(2, "window")):
+        assert all(vf.symbolic_check(program, bw, {n: 2, d: 1, T: 3}, truncation).values())
+    module = load(program)
+    arrays = vf.random_arguments(program, {n: 4, d: 3, T: 6})
+    for name in arrays:
+        fd = vf.central_differences(lambda a_: module.loss(**a_), arrays, name)
+        assert vf.compare(module.grad(**arrays)[name], fd)[2], name
+
+
+def test_compound_size_is_checked_in_the_export():
+    e = sp.Symbol("e", integer=True, positive=True)
+    Wc, u = sp.MatrixSymbol("Wc", n, d + e), sp.MatrixSymbol("u", e, 1)
+    a = sp.MatrixSymbol("a", n, 1)
+    program = Program("concat", (Assign(a, Elementwise("tanh", Wc * Concat(x, u) + b)),), (Wc, b), (x, u, y),
+                      sp.Rational(1, 2) * SquaredNorm(a - y))
+    module = load(program)
+    arrays = {"Wc": np.zeros((2, 5)), "b": np.zeros(2), "x": np.zeros(3), "u": np.zeros(1), "y": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"Wc: size d \+ e is 5, but d = 3 \+ e = 1 = 4"):
+        module.grad(**arrays)
+
+
+def test_concatenation_latex():
+    from symderive.render import to_latex
+
+    h = TimeVar("h", t, n)
+    assert to_latex(sp.MatrixSymbol("W_f", n, n + d) * Concat(h.at(t - 1), TimeVar("x", t, d))) == \
+        r"W_{f} \begin{bmatrix} h_{t-1} \\ x_{t} \end{bmatrix}"
