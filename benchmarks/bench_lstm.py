@@ -3,7 +3,7 @@ with autograd when installed), float64, one thread; medians of interleaved round
 
     python benchmarks/bench_lstm.py [--quick]
 """
-from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import sys
 
@@ -45,11 +45,7 @@ def contenders(a):
 
 def main():
     quick = "--quick" in sys.argv
-    rows = []
-    for size in SIZES:
-        medians = measure(contenders(arrays(**size)), rounds=5 if quick else 15, per_round=2 if quick else 5)
-        rows.append((f"H={size['H']}, d={size['d']}, T={size['T']}", medians))
-    print(ratio_table(rows, "hand-written NumPy"))
+    print(size_table(SIZES, arrays, contenders, rounds=5 if quick else 15, per_round=2 if quick else 5))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ the sizes), and the wall time of `symderive verify rnn`.
 
     python benchmarks/bench_rnn.py [--quick]
 """
-from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import statistics
 import subprocess
@@ -97,11 +97,7 @@ def verify_time():
 
 def main():
     quick = "--quick" in sys.argv
-    rows = []
-    for size in SIZES:
-        medians = measure(contenders(arrays(**size)), rounds=5 if quick else 21, per_round=3 if quick else 10)
-        rows.append((f"n={size['n']}, d={size['d']}, T={size['T']}", medians))
-    print(ratio_table(rows, "hand-written NumPy"))
+    print(size_table(SIZES, arrays, contenders, rounds=5 if quick else 21, per_round=3 if quick else 10))
     imports, derive, generate = derive_time(3 if quick else 5)
     print(f"\nfresh process, medians: import {imports:.2f} s, derive {derive:.2f} s, "
           f"render + generate code {generate:.2f} s (derive + generate: {derive + generate:.2f} s, any n and T)")

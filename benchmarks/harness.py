@@ -26,6 +26,15 @@ def measure(fns: dict, rounds: int, per_round: int) -> dict:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def size_table(sizes: list, arrays, contenders, rounds: int, per_round: int, baseline="hand-written NumPy") -> str:
+    """Measure the contenders at every size (a dict of size name -> value) and tabulate the ratios."""
+    rows = []
+    for size in sizes:
+        medians = measure(contenders(arrays(**size)), rounds, per_round)
+        rows.append((", ".join(f"{k}={v}" for k, v in size.items() if k != "q"), medians))
+    return ratio_table(rows, baseline)
+
+
 def ratio_table(rows: list, baseline: str) -> str:
     """rows: [(size label, {contender: median seconds})] -> Markdown table of ratios to the baseline."""
     names = list(rows[0][1])
