@@ -7,7 +7,6 @@ from harness import size_table, torch_threads  # noqa: I001  (pins threads befor
 
 import sys
 
-import numpy as np
 
 import handwritten_lstm
 

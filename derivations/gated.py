@@ -26,11 +26,6 @@ def output_layer(h):
     return (W_hy, b_y), y, Assign(yhat, W_hy * h + b_y), sp.Rational(1, 2) * SquaredNorm(yhat - y)
 
 
-def parameter_order(gates: str) -> list[str]:
-    """Argument names in PyTorch's documentation order: W_i*, W_h*, b_i*, b_h*."""
-    return [f"{kind}{g}" for kind in ("W_i", "W_h", "b_i", "b_h") for g in gates]
-
-
 def truncation_section(options) -> Section:
     return Section("Truncated BPTT", truncation_text(options))
 

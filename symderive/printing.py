@@ -20,7 +20,7 @@ from sympy import MatMul, Transpose
 from sympy.printing.numpy import NumPyPrinter
 
 from .errors import ModelError
-from .expr import ACTIVATIONS, TimeSum, TimeVar, t
+from .expr import ACTIVATIONS, TimeVar, t
 
 
 def is_vector(e) -> bool:

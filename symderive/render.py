@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import sympy as sp
-from sympy import MatMul, Transpose
+from sympy import MatMul
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 

@@ -8,7 +8,7 @@ from .derive import AdjointDef, inline, rule_statement
 from .document import Section, Step
 from .expr import T, TimeVar
 from .model import arguments, key
-from .render import latex_identifier, latex_sum, to_latex
+from .render import latex_sum, to_latex
 
 TRIVIAL_RULES = {"MatAdd", "Add"}
 
@@ -109,9 +109,6 @@ def gradients_section(d, options, names=None, title="Gradients", text="") -> Sec
     wanted = [g for g in d.backward.grads if names is None or g.var in names]
     return Section(title, text, tuple(gradient_step(d, options, g) for g in wanted))
 
-
-def symbol_latex(d, options, name: str) -> str:
-    return d.latex_names.get(name) or latex_identifier(name, options.bold)
 
 
 def carried_and_seed(d, state: str):

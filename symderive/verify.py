@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import evaluate as ev
-from .evaluate import FULL, NUMPY, SYMPY, Truncation
+from .evaluate import FULL, NUMPY, Truncation
 from .expr import T
 from .model import Program, arguments, key, numeric_shape, size_names
 from .symbolic import symbolic_check, symbolic_proof

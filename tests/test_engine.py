@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symderive import ModelError
-from symderive import evaluate as ev
 from symderive import verify as vf
 from symderive.codegen import module_source
 from symderive.derive import derive, linear_map

@@ -3,7 +3,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import sympy as sp
 
 from symderive import derivation
 from symderive import verify as vf
