@@ -14,7 +14,7 @@ from symderive.document import Document, Section, Step
 from symderive.expr import T, TimeVar, hadamard, ones, sigma, t, tanh
 from symderive.model import Assign, Program
 from symderive.pipeline import Derivation, Sizes
-from symderive.sections import adjoint_section, gradient_step, model_section, recurrence_step, tex
+from symderive.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
 from symderive.verify import jacobian_check
 
 TITLE = "GRU: backpropagation through the gates"
@@ -67,7 +67,7 @@ def jacobian_section(der, options) -> Section:
 def document(der: Derivation, options) -> Document:
     sections = (
         model_section(der, options), adjoint_section(der, options),
-        Section("The adjoint recurrence", "", (recurrence_step(der, options, "h", (
+        Section("The adjoint recurrence", "", (*recurrence_steps(der, options, "h", (
             r"The state reaches the loss through the output layer, and through step $t+1$ both directly "
             r"(the $z_{t+1} \odot h_t$ term) and through the three gates.")),)),
         jacobian_section(der, options), all_gradients_section(der, options), subtlety_section(der, options),

@@ -14,7 +14,7 @@ from symderive.document import Document, Section, Step
 from symderive.expr import T, TimeVar, hadamard, sigma, t, tanh
 from symderive.model import Assign, Program
 from symderive.pipeline import Derivation, Sizes
-from symderive.sections import adjoint_section, model_section, recurrence_step, tex
+from symderive.sections import adjoint_section, model_section, recurrence_steps, tex
 from symderive.verify import jacobian_check
 
 TITLE = "LSTM: backpropagation through the cell and the hidden state"
@@ -50,10 +50,10 @@ def recurrences_section(der, options) -> Section:
     return Section("The two adjoint recurrences", (
         r"Both states are recurrent, so each adjoint depends on the next step's. Written through "
         r"$\delta^h_t = \partial L / \partial h_t$ and $\delta^c_t = \partial L / \partial c_t$ only:"), (
-        recurrence_step(der, options, "c", r"The cell state reaches the loss through $h_t$ and, with the forget "
+        *recurrence_steps(der, options, "c", r"The cell state reaches the loss through $h_t$ and, with the forget "
                         r"gate as its only factor, through $c_{t+1}$: $\partial L/\partial c_{t-1}$ gets "
                         r"$\delta^c_t \odot f_t$ plus the path through $h_t$."),
-        recurrence_step(der, options, "h", r"The hidden state reaches the loss through the output layer and "
+        *recurrence_steps(der, options, "h", r"The hidden state reaches the loss through the output layer and "
                         r"through the four gates of step $t+1$."),
     ))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FORMATS = ("latex", "markdown", "tex")
+MAX_LINE = 100  # characters of LaTeX per line of a long right-hand side
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,41 @@ class Document:
         return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
 
 
+def top_level_terms(tex: str) -> list[str]:
+    """The terms of a LaTeX sum, split at `` + `` and `` - `` outside braces and ``\\left...\\right``
+    (each term after the first keeps its sign); a sum inside an environment is not split."""
+    if r"\begin{" in tex:
+        return [tex]
+    terms, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        if tex.startswith(r"\left", i) or tex[i] == "{":
+            depth += 1
+        elif tex.startswith(r"\right", i) or tex[i] == "}":
+            depth -= 1
+        elif depth == 0 and i > start and tex.startswith((" + ", " - "), i):
+            terms.append(tex[start:i])
+            start = i + 1
+        i += 1
+    return terms + [tex[start:]]
+
+
+def broken_lines(tex: str) -> list[str]:
+    """A long right-hand side as lines of at most about MAX_LINE characters, broken between terms."""
+    lines = []
+    for term in top_level_terms(tex):
+        if lines and len(lines[-1]) + len(term) + 1 <= MAX_LINE:
+            lines[-1] += " " + term
+        else:
+            lines.append(term)
+    return lines
+
+
+def aligned_rows(step: Step) -> str:
+    """``lhs &= first line \\\\ &\\quad next line ...``."""
+    first, *rest = broken_lines(step.rhs)
+    return " \\\\\n".join([f"{step.lhs} &= {first}"] + [rf"&\quad {line}" for line in rest])
+
+
 def latex_section(s: Section) -> str:
     out = [rf"\subsection*{{{s.title}}}", ""]
     if s.text:
@@ -63,7 +99,7 @@ def latex_section(s: Section) -> str:
         rows = []
         for step in s.steps:
             prefix = rf"\intertext{{{step.why}}}" + "\n" if step.why else ""
-            rows.append(f"{prefix}{step.lhs} &= {step.rhs}")
+            rows.append(f"{prefix}{aligned_rows(step)}")
         out.append(" \\\\\n".join(rows))
         out += [r"\end{align*}", ""]
     return "\n".join(out)
@@ -76,5 +112,8 @@ def markdown_section(s: Section) -> str:
     for step in s.steps:
         if step.why:
             out += [step.why, ""]
-        out += ["$$", f"{step.lhs} = {step.rhs}", "$$", ""]
+        if len(broken_lines(step.rhs)) > 1:
+            out += ["$$", r"\begin{aligned}", aligned_rows(step), r"\end{aligned}", "$$", ""]
+        else:
+            out += ["$$", f"{step.lhs} = {step.rhs}", "$$", ""]
     return "\n".join(out)

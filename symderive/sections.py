@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .derive import AdjointDef, inline, rule_statement
-from .document import Section, Step
+from .document import MAX_LINE, Section, Step
 from .expr import T, TimeVar
 from .model import arguments, key
 from .render import latex_sum, to_latex
@@ -121,16 +121,19 @@ def carried_and_seed(d, state: str):
     return same, carried
 
 
-def recurrence_step(d, options, state: str, why: str = "") -> Step:
-    r"""``\bar s_t = seed + carried`` for t < T and ``seed`` at t = T, as a cases block."""
+def recurrence_steps(d, options, state: str, why: str = "") -> tuple[Step, ...]:
+    r"""``\bar s_t = seed + carried`` for t < T and ``seed`` at t = T: one cases block, or two
+    equations when the first case is too long for one line."""
     settings = printer_settings(d, options)
     same, carried = carried_and_seed(d, state)
     adjoint = d.backward.adjoint_of[state].adjoint
     lhs = f"{to_latex(adjoint, **settings)} = {partial(d, options, d.program.defined[state].target)}"
-    at_T = [e.xreplace({adjoint.time: T}) for e in same]
-    rhs = (rf"\begin{{cases}} {latex_sum(same + carried, **settings)} & 1 \le t < T \\ "
-           rf"{latex_sum(at_T, **settings)} & t = T \end{{cases}}")
-    return Step(lhs, rhs, why)
+    general, at_T = latex_sum(same + carried, **settings), latex_sum([e.xreplace({adjoint.time: T}) for e in same], **settings)
+    if len(general) <= MAX_LINE:
+        return (Step(lhs, rf"\begin{{cases}} {general} & 1 \le t < T \\ {at_T} & t = T \end{{cases}}", why),)
+    last = to_latex(adjoint.xreplace({adjoint.time: T}), **settings)
+    return (Step(lhs, general, f"{why} For $1 \\le t < T$:".strip()),
+            Step(last, at_T, "At $t = T$ there is no step $T+1$, so only the same-step share remains:"))
 
 
 def truncation_text(options) -> str:

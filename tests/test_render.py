@@ -1,5 +1,6 @@
 """LaTeX output: printer goldens written by hand, the issue's formulas, determinism, golden files."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def test_markdown_front_matter_and_blocks():
 
 
 def test_balanced_braces_everywhere():
-    for name in ("dense", "rnn"):
+    for name in ("dense", "rnn", "lstm", "gru"):
         for fmt in ("latex", "markdown", "tex"):
             text = derivation(name).to_latex(fmt).replace(r"\{", "").replace(r"\}", "")
             assert text.count("{") == text.count("}"), (name, fmt)
@@ -91,7 +92,7 @@ def test_output_is_byte_identical_across_hash_seeds():
     assert render_in_subprocess("1", "rnn", "markdown") == render_in_subprocess("4242", "rnn", "markdown")
 
 
-@pytest.mark.parametrize("name", ["dense", "rnn"])
+@pytest.mark.parametrize("name", ["dense", "rnn", "lstm", "gru"])
 @pytest.mark.parametrize("fmt,ext", [("markdown", "md"), ("tex", "tex")])
 def test_golden_files(name, fmt, ext):
     # Reviewed snapshots; refresh after an intended change with `make golden`.
@@ -100,7 +101,7 @@ def test_golden_files(name, fmt, ext):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (apt-get install texlive-latex-base)")
-@pytest.mark.parametrize("name", ["dense", "rnn"])
+@pytest.mark.parametrize("name", ["dense", "rnn", "lstm", "gru"])
 def test_tex_compiles(tmp_path, name):
     (tmp_path / f"{name}.tex").write_text(derivation(name).to_latex("tex"))
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
@@ -108,6 +109,9 @@ def test_tex_compiles(tmp_path, name):
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
     assert "Undefined control sequence" not in result.stdout
+    log = (tmp_path / f"{name}.log").read_text(errors="replace")
+    widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
+    assert max(widths, default=0) < 40, f"lines run off the page by up to {max(widths)}pt"
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=tmp_path, check=True)
         assert (tmp_path / "page-1.png").stat().st_size > 1000
