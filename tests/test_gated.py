@@ -91,7 +91,8 @@ def test_gru_bias_subtlety_is_caught():
 
 @pytest.mark.parametrize("name,formula", [
     ("lstm", r"\frac{\partial c_{t}}{\partial c_{t-1}} = \operatorname{diag}\left(f_{t}\right)"),
-    ("lstm", r"\delta^{c}_{t+1} \odot f_{t+1} & 1 \le t < T"),
+    ("lstm", "&\\quad + \\delta^{c}_{t+1} \\odot f_{t+1}\n"),  # dL/dc_t gets delta^c_{t+1} ⊙ f_{t+1} (t < T)
+    ("lstm", r"\delta^{c}_{T} = \delta^{h}_{T} \odot \left(1 - \tanh\left(c_{T}\right)"),
     ("lstm", r"c_{t} = c_{t-1} \odot f_{t} + g_{t} \odot i_{t}"),
     ("lstm", r"h_{t} = \tanh\left(c_{t}\right) \odot o_{t}"),
     ("lstm", r"\frac{\partial L}{\partial W_{hi}} = \sum_{t=1}^{T} \bar{a}_{i,t} h_{t-1}^{\top}"),
