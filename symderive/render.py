@@ -74,7 +74,9 @@ class DerivationPrinter(LatexPrinter):
     def _print_TimeVar(self, e):
         base = self.name(e.name)
         time = self._print(e.time).replace(" ", "")
-        return f"{base}_{{{time}}}" if "_" not in base else rf"{base},{time}}}".replace("},", ",", 1)
+        if "_{" in base and base.endswith("}"):  # a label subscript already: a_{n} at t is a_{n,t}
+            return f"{base[:-1]},{time}}}"
+        return f"{base}_{{{time}}}"
 
     def _print_Transpose(self, e):
         arg = e.arg
