@@ -91,6 +91,14 @@ def total(printer_, exprs) -> str:
     return " + ".join(printer_.doprint(e) for e in exprs) if exprs else "0.0"
 
 
+def term_kinds(d: Def, loop_names: set[str]) -> tuple[list, list, list]:
+    """The terms of a loop value: (hoisted: read no loop value, computed for all steps before the loop;
+    same: read a loop value of this step; cross: read a loop value of the neighbouring step)."""
+    hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+    same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
+    return hoisted, same, [e for e, cross in d.terms if cross]
+
+
 def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
     """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
     before, loop, after = split(defs)
@@ -102,7 +110,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
     loop_names = {d.name for d in loop}
     for d in loop:
-        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+        hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
             em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
     loop, invariants = hoist_invariants(loop, loop_names)
@@ -164,13 +172,9 @@ def emit_loop(em, loop, loop_names, steps, depth, masked):
     em.emit(f"for t in {steps}:", depth)
     p = em.step()
     for d in loop:
-        parts = []
-        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
-        if hoisted:
-            parts.append(f"_pre_{identifier(d.name)}[t - 1]")
-        same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
+        hoisted, same, cross = term_kinds(d, loop_names)
+        parts = [f"_pre_{identifier(d.name)}[t - 1]"] if hoisted else []
         parts += [p.doprint(e) for e in same]
-        cross = [e for e, c in d.terms if c]
         if cross:
             parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
         em.emit(f"{identifier(d.name)}[t] = {' + '.join(parts) or '0.0'}", depth + 1)
@@ -187,9 +191,7 @@ def emit_window(em, loop, loop_names):
 
     p = printer(index, em.base)
     for d in loop:
-        hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
-        same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
-        cross = [e for e, c in d.terms if c]
+        hoisted, same, cross = term_kinds(d, loop_names)
         seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
         parts = [f"({seed} if m == 0 else {total(p, cross)})"] if hoisted or cross else []
         parts += [p.doprint(e) for e in same]
