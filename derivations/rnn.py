@@ -8,11 +8,11 @@ import sympy as sp
 
 from symderive import evaluate as ev
 from symderive.pipeline import Derivation, Sizes
-from symderive.derive import inline, state_jacobian
+from symderive.derive import state_jacobian
 from symderive.document import Document, Section, Step
 from symderive.expr import SquaredNorm, T, TimeVar, t, tanh
 from symderive.model import Assign, Program
-from symderive.sections import adjoint_section, gradient_step, model_section, tex
+from symderive.sections import adjoint_section, carried_and_seed, gradient_step, model_section, tex
 from symderive.verify import Row, compare, jacobian_check, random_arguments
 
 n, d, q = sp.symbols("n d q", integer=True, positive=True)
@@ -42,17 +42,18 @@ def program() -> Program:
 # The document.
 
 
-def seed_latex(der, options, at=t) -> str:
+def own_share(der) -> sp.MatrixExpr:
     r"""``W_{hy}^\top (o_t - y_t)``: the share of dL/dh_t from the loss of step t itself."""
-    a = der.backward.adjoint_of["h"]
-    same = sp.MatAdd(*(term.expr for term in a.terms if term.shift == 0)).doit()
-    return tex(der, options, inline(same, der.backward, keep={"h"}).xreplace({t: at}))
+    return sp.MatAdd(*carried_and_seed(der, "h")[0]).doit()
+
+
+def seed_latex(der, options, at=t) -> str:
+    return tex(der, options, own_share(der).xreplace({t: at}))
 
 
 def recurrence_section(der, options) -> Section:
-    bw, K = der.backward, options.truncate
-    a = bw.adjoint_of["h"]
-    carried = inline(sp.MatAdd(*(term.expr for term in a.terms if term.shift == 1)).doit(), bw, keep={"h"})
+    K = options.truncate
+    carried = sp.MatAdd(*carried_and_seed(der, "h")[1]).doit()
     delta = r"\delta_{t}" + (r"^{(K)}" if K else "")
     carried_tex = tex(der, options, carried)
     if K:
@@ -171,15 +172,14 @@ def closed_form_check(der, arrays) -> Row:
     steps = env.sizes[T]
     J = state_jacobian(p, "h", "h")
     jac = {s: ev.evaluate(J, env, s) for s in range(1, steps + 1)}
-    seed = {s: ev.evaluate(bw.adjoint_of["o"].terms[0].expr.xreplace({}), env, s) for s in range(1, steps + 1)}
-    W_hy = env["W_hy"]
+    own = {s: ev.evaluate(own_share(der), env, s) for s in range(1, steps + 1)}  # W_hy^T (o_s - y_s)
     errors = []
     for i in range(1, steps + 1):
         total, chain = 0, np.eye(jac[1].shape[0])
         for s in range(i, steps + 1):
             if s > i:
                 chain = jac[s] @ chain
-            total = total + chain.T @ (W_hy.T @ seed[s])
+            total = total + chain.T @ own[s]
         errors.append(compare(total, env[("d_h", i)]))
     return Row("delta_i (BPTT product)", None, max(e[0] for e in errors), max(e[1] for e in errors),
                all(e[2] for e in errors))
