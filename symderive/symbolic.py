@@ -203,16 +203,12 @@ class Point:
         return sp.sympify(e).xreplace(self.values)
 
     def slope(self, fname: str, arg, atom):
-        """f'(arg) at the point (functions that f' brings in take their values from the oracle)."""
-        value = self.at(arg)
-        if fname == "recip":
-            return -self.values[atom] ** 2
-        x, names = sp.Dummy("x"), {a.scalar: n for n, a in ACTIVATIONS.items()}
-        f = ACTIVATIONS[fname].scalar
-        d = sp.diff(f(x), x).xreplace({f(x): self.values[atom]})
-        d = d.replace(lambda e: isinstance(e, sp.Function) and type(e) in names,
-                      lambda e: self.function(names[type(e)], value))
-        return d.xreplace({x: value})
+        """f'(arg) at the point: ``slope`` evaluated there (functions that f' brings in, such as relu's
+        step, take their values from the oracle)."""
+        names = {a.scalar: n for n, a in ACTIVATIONS.items()}
+        d = slope(fname, arg, atom).replace(lambda e: isinstance(e, sp.Function) and type(e) in names,
+                                            lambda e: self.function(names[type(e)], self.at(e.args[0])))
+        return self.at(d)
 
     def gradient(self, L):
         """s -> dL/ds at the point, by the scalar chain rule over the atoms (one reverse sweep)."""
