@@ -81,7 +81,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     d = derivation(args.name)
-    if args.truncate is not None and not d.program.recurrent:
+    if args.truncate is not None and not d.recurrent:
         raise SymderiveError(f"--truncate applies to recurrent derivations; {args.name} is not recurrent")
     text = d.to_latex(args.format, bold=args.bold, truncate=args.truncate, truncate_mode=args.truncate_mode)
     if args.output:

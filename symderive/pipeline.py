@@ -44,8 +44,36 @@ class Sizes:
     large: dict
 
 
+class Exportable:
+    """What every derivation offers on top of ``document``, ``module_source`` and ``verify``."""
+
+    recurrent = False
+
+    def to_latex(self, fmt: str = "latex", **options) -> str:
+        """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
+        if fmt not in FORMATS:
+            raise OptionError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
+        return self.document(**options).render(fmt)
+
+    def _repr_latex_(self) -> str:
+        doc = self.document()
+        rows = [rf"\text{{{s.title}}} & \\" + "\n" + " \\\\\n".join(f"{st.lhs} &= {st.rhs}" for st in s.steps)
+                for s in doc.sections if s.steps]
+        return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
+
+    def load_module(self) -> types.ModuleType:
+        """The exported module, loaded without writing a file."""
+        module = types.ModuleType(f"symderive_generated_{self.name}")
+        exec(compile(self.module_source(), module.__name__, "exec"), module.__dict__)  # our own generated code
+        return module
+
+    def export(self, path, force: bool = False) -> Path:
+        """Write the module to ``path`` atomically; an existing file needs ``force``."""
+        return write_atomically(Path(path), self.module_source(), force)
+
+
 @dataclass
-class Derivation:
+class Derivation(Exportable):
     name: str
     title: str
     summary: str
@@ -63,23 +91,15 @@ class Derivation:
         return derive(self.program)
 
     @property
+    def recurrent(self) -> bool:
+        return self.program.recurrent
+
+    @property
     def latex_names(self) -> dict:
         return self.program.latex_names
 
     def document(self, **options) -> Document:
         return self.build_document(self, RenderOptions(**options))
-
-    def to_latex(self, fmt: str = "latex", **options) -> str:
-        """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
-        if fmt not in FORMATS:
-            raise OptionError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
-        return self.document(**options).render(fmt)
-
-    def _repr_latex_(self) -> str:
-        doc = self.document()
-        rows = [rf"\text{{{s.title}}} & \\" + "\n" + " \\\\\n".join(f"{st.lhs} &= {st.rhs}" for st in s.steps)
-                for s in doc.sections if s.steps]
-        return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
     def module_source(self) -> str:
         doc = self.document()
@@ -90,16 +110,6 @@ class Derivation:
                 f"expressions (NumPy only; works at any size).\n\nModel (LaTeX):\n{equations}\n\n"
                 f"Gradients (LaTeX):\n{gradients}\n\nArrays: see SHAPES (sequences are stacked as rows, step 1 first).\n")
         return module_source(self.program, self.backward, text) + self.module_extras
-
-    def load_module(self) -> types.ModuleType:
-        """The exported module, loaded without writing a file."""
-        module = types.ModuleType(f"symderive_generated_{self.name}")
-        exec(compile(self.module_source(), module.__name__, "exec"), module.__dict__)  # our own generated code
-        return module
-
-    def export(self, path, force: bool = False) -> Path:
-        """Write the module to ``path`` atomically; an existing file needs ``force``."""
-        return write_atomically(Path(path), self.module_source(), force)
 
     def verify(self) -> vf.Report:
         return vf.verify_derivation(self)
@@ -134,3 +144,53 @@ def write_atomically(path: Path, text: str, force: bool) -> Path:
         raise ExportError(f"cannot write {path}: {e.strerror}") from None
     return path
 
+
+
+@dataclass
+class IndexDerivation(Exportable):
+    """A derivation at index level (convolution, pooling): one or more variants (``(tag, program)``,
+    e.g. max and average pooling, selected by ``variant_keyword`` in the exported module), keyword
+    options (stride, padding, ...), derived sizes, and the cases the checks run at (each a dict of
+    size symbols and option symbols to ints)."""
+
+    name: str
+    title: str
+    summary: str
+    variants: tuple
+    build_document: Callable
+    options: tuple
+    derived: tuple
+    shapes: dict
+    symbolic_cases: tuple
+    numeric_cases: tuple
+    variant_keyword: str = ""
+    torch_reference: Callable | None = None
+    extra_checks: tuple = ()
+    module_doc: str = ""
+
+    @property
+    def program(self):
+        return self.variants[0][1]
+
+    @cached_property
+    def backwards(self) -> dict:
+        from .indexed import derive as derive_index
+
+        return {tag: derive_index(p) for tag, p in self.variants}
+
+    @property
+    def backward(self):
+        return self.backwards[self.variants[0][0]]
+
+    def document(self, **options) -> Document:
+        return self.build_document(self, RenderOptions(**options))
+
+    def module_source(self) -> str:
+        from .index_codegen import module_source as index_module_source
+
+        variants = [(tag, p, self.backwards[tag]) for tag, p in self.variants]
+        return index_module_source(variants, f"{self.title}\n\n{self.module_doc}", self.options, self.derived,
+                                   self.shapes, self.variant_keyword)
+
+    def verify(self) -> vf.Report:
+        return vf.verify_index_derivation(self)

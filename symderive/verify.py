@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
 
 from . import evaluate as ev
 from .evaluate import FULL, NUMPY, Truncation
@@ -260,3 +261,142 @@ def step_differences(p: Program, env, of: str, wrt: str, s: int, eps: float = 1e
             out.append(e[(of, s)])
         columns.append((out[0] - out[1]) / (2 * eps))
     return np.hstack(columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Index-level derivations (convolution, pooling, CNN).
+
+
+def case_sizes(d, case: dict) -> dict:
+    """The case's sizes and options with the derived sizes (output sizes) added."""
+    sizes = dict(case)
+    for ds in d.derived:
+        sizes[ds.symbol] = int(ds.expr.subs(sizes))
+    return sizes
+
+
+def case_options(d, case: dict, tag: str) -> dict:
+    out = {o.keyword: tuple(case[s] for s in o.symbols) if len(o.symbols) > 1 else case[o.symbols[0]]
+           for o in d.options}
+    if len(d.variants) > 1:
+        out[d.variant_keyword] = tag
+    return out
+
+
+def case_label(d, case: dict) -> str:
+    return ", ".join(f"{o.keyword}={case_options(d, case, '')[o.keyword]}" for o in d.options)
+
+
+def index_arguments(program, sizes: dict, seed: int, exact: bool = False) -> dict:
+    """Standard normal arrays (or distinct small rationals with ``exact``); a target (a constant of
+    the program) is one-hot."""
+    from .index_eval import Env
+
+    rng = np.random.default_rng(seed)
+    env = Env({}, sizes)
+    out = {}
+    for t in program.arguments:
+        shape = env.shape(t)
+        if t in program.constants:
+            a = np.zeros(shape)
+            a[tuple(rng.integers(0, n) for n in shape)] = 1
+            out[t.name] = a.astype(object) if exact else a
+        elif exact:
+            values = rng.permutation(np.arange(1, int(np.prod(shape)) + 1))
+            signs = rng.choice([-1, 1], size=values.size)
+            out[t.name] = np.array([sp.Rational(int(s * v), 7) for s, v in zip(signs, values)], dtype=object).reshape(shape)
+        else:
+            out[t.name] = rng.standard_normal(shape)
+    return out
+
+
+def is_polynomial(program) -> bool:
+    from .indexed import Pointwise, SoftmaxCrossEntropy, WindowMax
+
+    return not any(isinstance(op, (Pointwise, SoftmaxCrossEntropy, WindowMax)) for op in program.ops)
+
+
+def index_symbolic_check(d, program, bw, case: dict) -> dict[str, bool]:
+    """Brute force: ``sympy.diff`` of the loss of an explicit instantiation (max pooling as
+    ``sympy.Max``, relu as ``Max(0, x)``) against the derived index formulas evaluated by the naive
+    interpreter. Polynomial losses (convolutions) are compared as polynomials in symbols for every
+    entry; the others at a point of distinct rationals (exact, except exp/log: 50 digits)."""
+    from . import index_eval as ie
+
+    sizes = case_sizes(d, case)
+    names = [t.name for t in program.differentiated]
+    shapes = {t.name: ie.Env({}, sizes).shape(t) for t in program.arguments}
+    symbols = {n: np.array([sp.Symbol(f"{n}[{','.join(map(str, k))}]") for k in np.ndindex(shapes[n])],
+                           dtype=object).reshape(shapes[n]) for n in names}
+    point_arrays = index_arguments(program, sizes, seed=3, exact=True)
+    arrays = {**point_arrays, **symbols}
+    brute = ie.forward(program, ie.Env(dict(arrays), sizes, symbolic=True), brute_max=True)[program.loss.name]
+    polynomial = is_polynomial(program)
+    derived_env = ie.Env(dict(arrays if polynomial else point_arrays), sizes, symbolic=True)
+    ie.backward(bw, ie.forward(program, derived_env))
+    point = {s: v for n in names for s, v in zip(symbols[n].flat, point_arrays[n].flat)}
+    result = {}
+    for n in names:
+        derived = derived_env[bw.of(next(t for t in program.arguments if t.name == n)).adjoint.name]
+        ok = True
+        for s, want in zip(symbols[n].flat, derived.flat):
+            got = sp.diff(brute, s)
+            if polynomial:
+                ok &= sp.expand(got - want) == 0
+            else:
+                diff = sp.sympify(got.subs(point) - want)
+                ok &= diff == 0 or abs(sp.N(diff, 50)) < sp.Float("1e-40")
+            if not ok:
+                break
+        result[n] = bool(ok)
+    return result
+
+
+def verify_index_derivation(d) -> Report:
+    """Every gradient of every variant: symbolic at the small cases, central differences and the
+    naive interpreter at the numeric cases, and torch where installed."""
+    from . import index_eval as ie
+
+    report = Report(d.name)
+    module = d.load_module()
+    for tag, program in d.variants:
+        bw = d.backwards[tag]
+        names = [t.name for t in program.differentiated]
+        symbolic = {n: True for n in names}
+        for case in d.symbolic_cases:
+            for n, ok in index_symbolic_check(d, program, bw, case).items():
+                symbolic[n] &= ok
+        prefix = f"{tag}: " if len(d.variants) > 1 else ""
+        for k, case in enumerate(d.numeric_cases):
+            sizes = case_sizes(d, case)
+            options = case_options(d, case, tag)
+            arrays = index_arguments(program, sizes, seed=k)
+            grads = module.grad(**arrays, **options)
+            env = ie.backward(bw, ie.forward(program, ie.Env(dict(arrays), sizes)))
+            reference = torch_index_gradients(d, arrays, options, tag)
+            loss = lambda a: module.loss(**a, **options)  # noqa: E731
+            for n in names:
+                adjoint = bw.of(next(t for t in program.arguments if t.name == n)).adjoint.name
+                rel, mx, close = compare(grads[n], central_differences(loss, arrays, n))
+                same = compare(grads[n], env[adjoint])[2]
+                cell = torch_cell(reference, n, grads) if reference is not None and n in reference else "-"
+                report.rows.append(Row(f"{prefix}dL/d{n} ({case_label(d, case)})", symbolic[n], rel, mx,
+                                       close and same, cell))
+    fmt = lambda s: ", ".join(f"{k}={v}" for k, v in s.items())  # noqa: E731
+    report.notes.append("symbolic: sympy.diff of the explicit instantiation against the derived index formulas at "
+                        + "; ".join(fmt(c) for c in d.symbolic_cases)
+                        + "; numeric: central differences of the exported loss, and the derived formulas by the naive "
+                          "interpreter, at " + "; ".join(fmt(c) for c in d.numeric_cases))
+    for check in d.extra_checks:
+        report.rows.append(check(d))
+    return report
+
+
+def torch_index_gradients(d, arrays, options, tag):
+    if d.torch_reference is None:
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return d.torch_reference(arrays, options, tag)

@@ -1,0 +1,133 @@
+"""What conv1d, conv2d, pool2d and cnn share: size symbols, the convolution as an index-level
+contraction, its options (stride, padding, dilation), output sizes, documents and torch references.
+
+The convolution of deep learning is a cross-correlation (the kernel is not flipped):
+
+    Y[o, i...] = sum_c sum_p... W[o, c, p...] X[c, S i + D p - P, ...] + b[o]
+
+with X zero outside its range (padding P), as in PyTorch's ``conv1d``/``conv2d``.
+"""
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+
+from symderive.document import Section, Step
+from symderive.index_codegen import DerivedSize, Option
+from symderive.index_render import access_latex, expr_latex, gradient_section, ranges_text, symbol_latex, term_latex
+from symderive.indexed import Contract, Tensor, Term, index_symbols, output_size
+from symderive.verify import Row
+
+
+def size_symbols(names: str):
+    return sp.symbols(names, integer=True, positive=True, seq=True)
+
+
+C, O = size_symbols("C O")
+
+
+def spatial(ndim: int):
+    """Per spatial axis: (input size, kernel, stride, padding, dilation, output size, out var, tap var, grad var)."""
+    if ndim == 1:
+        names = [("N_in", "K", "S", "P", "D", "N_out", "i", "p")]
+    else:
+        names = [("H_in", "K_h", "S_h", "P_h", "D_h", "H_out", "i", "p"),
+                 ("W_in", "K_w", "S_w", "P_w", "D_w", "W_out", "j", "q")]
+    axes = []
+    for n_in, k, s, pad, dil, n_out, out_var, tap in names:
+        n_in, k, s, dil, n_out = size_symbols(f"{n_in} {k} {s} {dil} {n_out}")
+        pad = sp.Symbol(pad, integer=True, nonnegative=True)
+        axes.append((n_in, k, s, pad, dil, n_out, index_symbols(out_var)[0], index_symbols(tap)[0]))
+    return axes
+
+
+def conv_contract(out: Tensor, x: Tensor, w: Tensor, b: Tensor, axes) -> Contract:
+    o, c = index_symbols("o c")
+    out_index = (o,) + tuple(a[6] for a in axes)
+    read = (c,) + tuple(s * i + dil * p - pad for _, _, s, pad, dil, _, i, p in axes)
+    sums = ((c, C),) + tuple((p, k) for _, k, _, _, _, _, _, p in axes)
+    taps = tuple(a[7] for a in axes)
+    return Contract(out, out_index, (Term((w[(o, c) + taps], x[read]), sums=sums), Term((b[o],))))
+
+
+def conv_options(axes) -> tuple:
+    def symbols(k):
+        return tuple(a[k] for a in axes)
+    return (Option("stride", symbols(2), 1, 1), Option("padding", symbols(3), 0, 0),
+            Option("dilation", symbols(4), 1, 1))
+
+
+def conv_derived(axes) -> tuple:
+    out = []
+    for n_in, k, s, pad, dil, n_out, _, _ in axes:
+        text = f"floor(({n_in} + 2*{pad} - {dil}*({k} - 1) - 1) / {s}) + 1"
+        hint = ((f"the dilated kernel {dil}*({k} - 1) + 1", dil * (k - 1) + 1),
+                (f"the padded input {n_in} + 2*{pad}", n_in + 2 * pad))
+        out.append(DerivedSize(n_out, output_size(n_in, k, s, pad, dil), text, hint))
+    return tuple(out)
+
+
+def output_size_section(axes) -> Section:
+    """The output-size formula, derived from where the last tap of the window lands."""
+    n_in, k, s, pad, dil, n_out, i, p = (symbol_latex(x) for x in axes[0])
+    formula = rf"\left\lfloor \frac{{{n_in} + 2 {pad} - {dil} ({k} - 1) - 1}}{{{s}}} \right\rfloor + 1"
+    text = (rf"Output position ${i}$ reads the input at ${s} {i} + {dil} {p} - {pad}$ for ${p} = 0, \dots, {k} - 1$. "
+            rf"Padded by ${pad}$ zeros on each side, the input has positions $-{pad}, \dots, {n_in} - 1 + {pad}$, so the "
+            rf"window fits when ${s} {i} + {dil} ({k} - 1) - {pad} \le {n_in} - 1 + {pad}$, that is "
+            rf"${i} \le ({n_in} + 2 {pad} - {dil} ({k} - 1) - 1) / {s}$. The output is empty (an error) when the "
+            rf"dilated kernel ${dil} ({k} - 1) + 1$ is longer than the padded input ${n_in} + 2 {pad}$.")
+    step = Step(n_out, formula, rf"Counting ${i} = 0, 1, \dots$ up to that bound (PyTorch's formula; other axes alike):")
+    return Section("Output size", text, (step,))
+
+
+def model_section(contracts, loss: Contract, tensors, extra_steps=(), text="") -> Section:
+    steps = [Step(access_latex(c.out[c.index]), " + ".join(term_latex(t, c.index) for t in c.terms)) for c in contracts]
+    steps += list(extra_steps)
+    steps.append(Step("L", term_latex(loss.terms[0])))
+    sums = [s for c in contracts for t in c.terms for s in t.sums] + list(loss.terms[0].sums)
+    seen, ranges = set(), []
+    for v, n in sums:
+        if v not in seen:
+            seen.add(v)
+            ranges.append((v, n))
+    sizes = ", ".join(rf"${t.tex} \in \mathbb{{R}}^{{{dims_latex(t)}}}$" for t in tensors)
+    body = (f"Sizes: {sizes}. Indices start at 0 and run over {ranges_text(ranges)}. Every array is zero outside "
+            "its index range: that is what zero padding means, and it lets every sum run over the whole kernel. "
+            + text)
+    return Section("Model", body.strip(), tuple(steps))
+
+
+def dims_latex(t: Tensor) -> str:
+    return r" \times ".join(expr_latex(x) for x in t.dims) or "1"
+
+
+def size_check(ndim: int):
+    """An extra check: the output-size formula against counting the window positions that fit, and
+    against PyTorch's output shape when torch is installed, over a grid of sizes and options."""
+    def check(d) -> Row:
+        formula = d.derived[0].expr
+        axes = spatial(ndim)[0]
+        mismatches, cases = 0, 0
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        for n, kk, ss, pp, dd in itertools.product(range(1, 9), range(1, 4), range(1, 4), range(0, 3), range(1, 3)):
+            if dd * (kk - 1) + 1 > n + 2 * pp:
+                continue
+            cases += 1
+            value = int(formula.subs(dict(zip((axes[0], axes[1], axes[2], axes[3], axes[4]), (n, kk, ss, pp, dd)))))
+            count = sum(1 for i in range(n + 2 * pp) if ss * i + dd * (kk - 1) - pp <= n - 1 + pp)
+            mismatches += value != count
+            if torch is not None:
+                y = torch.nn.functional.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, kk), stride=ss, padding=pp,
+                                               dilation=dd)
+                mismatches += y.shape[-1] != value
+        return Row(f"output-size formula ({cases} cases{', torch shapes' if torch else ''})", None, float(mismatches),
+                   float(mismatches), mismatches == 0)
+    return check
+
+
+__all__ = ["C", "O", "spatial", "conv_contract", "conv_options", "conv_derived", "output_size_section",
+           "model_section", "gradient_section", "size_check", "Tensor", "index_symbols"]

@@ -1,0 +1,92 @@
+"""The NumPy kernels of exported index-level modules (convolution, pooling), copied verbatim into
+each exported module (``inspect.getsource``), so the module stays standalone.
+
+One kernel does the work of every derived index formula: :func:`affine_einsum` evaluates
+
+    out[free] = sum over the other variables of  prod_k A_k[e_k1, ..., e_kr]
+
+where each index ``e`` is an affine expression ``const + sum_v coef_v v`` of the variables and every
+array reads 0 outside its range (zero padding). Each factor becomes a strided *view* (no copy, no
+Python loop over positions: the window of a convolution is a view with one axis per variable, as
+``sliding_window_view`` builds it) and ``np.einsum`` contracts the views.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def affine_view(array, axes, variables, ranges):
+    """The view V[v_1, ..., v_n] = array[e_1, ..., e_r] over the ranges of ``variables``.
+
+    ``axes[k]`` is the index along axis k: a dict ``{variable: coefficient, "": constant}``.
+    The array is zero-padded first so that every index the view reads exists."""
+    pads, lows = [], []
+    for axis, index in enumerate(axes):
+        low = high = index.get("", 0)
+        for v, c in index.items():
+            if v:
+                low += min(0, c * (ranges[v] - 1))
+                high += max(0, c * (ranges[v] - 1))
+        pads.append((max(0, -low), max(0, high - (array.shape[axis] - 1))))
+        lows.append(low)
+    if any(p != (0, 0) for p in pads):
+        array = np.pad(array, pads)
+    array = np.ascontiguousarray(array)
+    offset = sum((index.get("", 0) + before) * stride
+                 for index, (before, _), stride in zip(axes, pads, array.strides))
+    strides = [sum(index.get(v, 0) * stride for index, stride in zip(axes, array.strides)) for v in variables]
+    shape = [ranges[v] for v in variables]
+    if not shape:
+        return array.reshape(-1)[offset // array.itemsize]
+    flat = array.reshape(-1)
+    start = flat[offset // array.itemsize:]
+    return as_strided(start, shape=shape, strides=strides, writeable=False)
+
+
+def affine_einsum(out, ranges, *factors):
+    """``out[free] = sum_{other variables} prod_k A_k[affine indices]`` (see :func:`affine_view`).
+
+    ``out`` names the free variables (one character each), ``ranges`` gives every variable's number
+    of values, each factor is ``(array, axes)``. A free variable no factor reads broadcasts."""
+    views, specs = [], []
+    for array, axes in factors:
+        variables = []
+        for index in axes:
+            variables += [v for v in index if v and index[v] != 0 and v not in variables]
+        views.append(affine_view(np.asarray(array, dtype=np.float64), axes, variables, ranges))
+        specs.append("".join(variables))
+    read = set("".join(specs))
+    inner = "".join(v for v in out if v in read)
+    result = np.einsum(",".join(specs) + "->" + inner, *views, optimize=len(views) > 1)
+    if inner != out:
+        shape = [ranges[v] for v in out]
+        result = np.broadcast_to(np.expand_dims(result, [k for k, v in enumerate(out) if v not in read]), shape)
+    return np.array(result, dtype=np.float64)
+
+
+def dilate(array, strides):
+    """Insert ``s - 1`` zeros between neighbouring entries along each axis of ``strides`` ({axis: s}):
+    D[.., u, ..] = A[.., u / s, ..] if s divides u, else 0 (the gradient of a strided read)."""
+    shape = list(array.shape)
+    index = [slice(None)] * array.ndim
+    for axis, s in strides.items():
+        shape[axis] = s * (shape[axis] - 1) + 1
+        index[axis] = slice(None, None, s)
+    out = np.zeros(shape)
+    out[tuple(index)] = array
+    return out
+
+
+def window_argmax(view, window):
+    """The one-hot mask of the arg-max over the last ``window`` axes of ``view``; ties go to the first
+    maximum in row-major order of the window (``np.argmax`` returns the first occurrence)."""
+    lead = view.shape[:view.ndim - window]
+    flat = view.reshape(lead + (-1,))
+    mask = np.zeros(flat.shape)
+    np.put_along_axis(mask, np.argmax(flat, axis=-1)[..., None], 1.0, axis=-1)
+    return mask.reshape(view.shape)
+
+
+def softmax(z):
+    """exp(z) / sum(exp(z)), computed with the maximum subtracted."""
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e)
