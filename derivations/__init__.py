@@ -1,8 +1,9 @@
 """The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
-from . import conv2d, dense, gru, lstm, rnn
+from . import conv1d, conv2d, dense, gru, lstm, rnn
 
 REGISTRY = {
     "dense": dense,
+    "conv1d": conv1d,
     "conv2d": conv2d,
     "rnn": rnn,
     "lstm": lstm,

@@ -24,9 +24,12 @@ class Env(dict):
         self.sizes = sizes
         self.symbolic = symbolic
         self.compiled: dict = {}
+        self.size_cache: dict = {}
 
     def size(self, expr) -> int:
-        return int(sp.sympify(expr).subs(self.sizes))
+        if expr not in self.size_cache:
+            self.size_cache[expr] = int(sp.sympify(expr).subs(self.sizes))
+        return self.size_cache[expr]
 
     def shape(self, tensor) -> tuple:
         return tuple(self.size(d) for d in tensor.dims)
@@ -62,8 +65,10 @@ def term_value(env: Env, term: Term, free: tuple, free_values: tuple):
     sum_vars = tuple(v for v, _ in term.sums)
     variables = free + sum_vars
     coeff = sp.sympify(term.coeff).subs(env.sizes)
+    coeff = coeff if env.symbolic else float(coeff)
     total = 0
-    for values in itertools.product(*(range(env.size(n)) for _, n in term.sums)):
+    ranges = [range(env.size(n)) for _, n in term.sums]
+    for values in itertools.product(*ranges):
         point = free_values + values
         product = 1
         for f in term.factors:
@@ -71,7 +76,7 @@ def term_value(env: Env, term: Term, free: tuple, free_values: tuple):
             if not env.symbolic and product == 0:
                 break
         total = total + product
-    return coeff * total if env.symbolic else float(coeff) * total
+    return coeff * total
 
 
 def fill(env: Env, tensor, index: tuple, value_at):

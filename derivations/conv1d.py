@@ -1,0 +1,98 @@
+"""1-D convolution with channels, followed by a sigmoid (the notes' ``h_i = sigma(sum_j V_j x_{i+j-1})``):
+
+    z[o,i] = sum_{c,p} w[o,c,p] x[c, S i + D p - P] + b[o],   h = sigma(z),   L = sum_{o,i} G[o,i] h[o,i]
+"""
+import sympy as sp
+
+from symderive.document import Document, Step
+from symderive.index_render import index_latex
+from symderive.indexed import Contract, IndexProgram, Pointwise, Tensor, Term
+from symderive.pipeline import IndexDerivation
+
+from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
+                          model_section, output_size_section, size_check, spatial)
+
+TITLE = "1-D convolution with a sigmoid: the sliding kernel of the notes, with stride, padding, dilation"
+AXES = spatial(1)
+((N, K, S, P, D, ON, i, p),) = AXES
+
+x = Tensor("x", (C, N))
+w = Tensor("w", (O, C, K))
+b = Tensor("b", (O,))
+G = Tensor("G", (O, ON))
+z = Tensor("z", (O, ON))
+h = Tensor("h", (O, ON))
+L = Tensor("L", ())
+o = index_symbols("o")[0]
+
+
+def program() -> IndexProgram:
+    conv = conv_contract(z, x, w, b, AXES)
+    act = Pointwise(h, z, "sigmoid", (o, i))
+    loss = Contract(L, (), (Term((G[o, i], h[o, i]), sums=((o, O), (i, ON))),))
+    return IndexProgram("conv1d", (conv, act, loss), (x, w, b, G), L)
+
+
+def notes_form(conv: Contract) -> Step:
+    """The notes' 1-based special case, by substitution: S = D = 1, P = 0, i -> i - 1, p -> j - 1, +1."""
+    j = index_symbols("j")[0]
+    read = conv.terms[0].factors[1].index[1]
+    one_based = sp.expand(read.subs({S: 1, D: 1, P: 0}).subs({i: i - 1, p: j - 1}) + 1)
+    rhs = rf"\sigma\left(\sum_{{j=1}}^{{K}} w_{{j}} x_{{{index_latex(one_based, (i, j))}}} + b\right)"
+    return Step("h_{i}", rhs, r"With $S = D = 1$, $P = 0$, one channel and indices from 1 (positions and taps "
+                              r"shifted by one), this is the form the notes start from:")
+
+
+def document(der, options) -> Document:
+    p_ = der.program
+    conv, act, loss = p_.ops
+    bw = der.backward
+    sections = (
+        model_section([conv], loss, p_.arguments, extra_steps=[Step("h_{o, i}", r"\sigma\left(z_{o, i}\right)"),
+                                                                notes_form(conv)], text=(
+            r"A kernel of $K$ taps slides along the input; what deep learning calls convolution is this "
+            r"cross-correlation (PyTorch's \texttt{conv1d}). $G$ is the gradient $\partial L/\partial h$ arriving from above.")),
+        output_size_section(AXES),
+        gradient_section(bw, z, {"G": "G", "h": "h"}),
+        gradient_section(bw, w, {}),
+        gradient_section(bw, b, {}),
+        gradient_section(bw, x, {}),
+        gradient_section(bw, G, {}),
+    )
+    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "convolution"))
+
+
+def torch_reference(arrays, options, tag):
+    import torch
+
+    x_, w_, b_, g = (torch.tensor(arrays[k], requires_grad=True) for k in ("x", "w", "b", "G"))
+    h_ = torch.sigmoid(torch.nn.functional.conv1d(x_[None], w_, b_, stride=options["stride"], padding=options["padding"],
+                                                  dilation=options["dilation"])[0])
+    (h_ * g).sum().backward()
+    return {"x": x_.grad.numpy(), "w": w_.grad.numpy(), "b": b_.grad.numpy(), "G": h_.detach().numpy()}
+
+
+def case(c, o_, n, k, s, pad, dil):
+    return {C: c, O: o_, N: n, K: k, S: s, P: pad, D: dil}
+
+
+def build() -> IndexDerivation:
+    return IndexDerivation(
+        name="conv1d",
+        title=TITLE,
+        summary=(r"The 1-D convolution $h_i = \sigma(\sum_j w_j x_{S i + D j - P} + b)$ with channels, differentiated "
+                 r"at index level: $\partial L/\partial w$ is a cross-correlation of the input with the upstream "
+                 r"gradient, $\partial L/\partial x$ the full convolution of the (dilated) gradient with the flipped kernel."),
+        variants=(("conv", program()),),
+        build_document=document,
+        options=conv_options(AXES),
+        derived=conv_derived(AXES),
+        shapes={"x": ("C", "N_in"), "w": ("O", "C", "K"), "b": ("O",), "G": ("O", "N_out")},
+        symbolic_cases=(case(2, 2, 7, 3, 2, 1, 1), case(1, 2, 7, 2, 1, 1, 2)),
+        numeric_cases=(case(3, 4, 32, 3, 1, 0, 1), case(3, 4, 32, 3, 2, 1, 2), case(2, 3, 31, 4, 3, 2, 1)),
+        torch_reference=torch_reference,
+        extra_checks=(size_check(1),),
+        module_doc=("Arrays: x (C, N_in), w (O, C, K), b (O), G (O, N_out); keyword arguments stride=1, padding=0,\n"
+                    "dilation=1. forward(...) gives z (the convolution) and h = sigmoid(z); loss = sum(G * h);\n"
+                    "grad(...) returns dL/dx, dL/dw, dL/db, dL/dG.\n"),
+    )
