@@ -1,10 +1,11 @@
 """The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
-from . import conv1d, conv2d, dense, gru, lstm, rnn
+from . import conv1d, conv2d, dense, gru, lstm, pool2d, rnn
 
 REGISTRY = {
     "dense": dense,
     "conv1d": conv1d,
     "conv2d": conv2d,
+    "pool2d": pool2d,
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,

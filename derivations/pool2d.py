@@ -1,0 +1,141 @@
+"""Max and average pooling over K_h x K_w windows with stride (S_h, S_w), checked in isolation:
+
+    max:  Y[c,i,j] = max_{p,q} X[c, S_h i + p, S_w j + q] = sum_{p,q} M[c,i,j,p,q] X[c, S_h i + p, S_w j + q]
+    avg:  Y[c,i,j] = 1/(K_h K_w) sum_{p,q} X[c, S_h i + p, S_w j + q]
+    L = sum_{c,i,j} G[c,i,j] Y[c,i,j]
+
+M is the one-hot arg-max of each window; ties go to the first maximum in row-major order of the
+window (p first, then q), as PyTorch's CPU kernel does.
+"""
+import sympy as sp
+
+from symderive.document import Document
+from symderive.index_codegen import DerivedSize, Option
+from symderive.indexed import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
+from symderive.pipeline import IndexDerivation
+from symderive.verify import Row
+
+from .convolution import C, gradient_section, index_symbols, model_section, size_symbols
+
+TITLE = "Max and average pooling: the gradient goes to the arg-max, or is spread evenly"
+H, Wd, KH, KW, SH, SW, OH, OW = size_symbols("H_in W_in K_h K_w S_h S_w H_out W_out")
+c, i, j, p, q = index_symbols("c i j p q")
+
+X = Tensor("X", (C, H, Wd))
+G = Tensor("G", (C, OH, OW))
+Y = Tensor("Y", (C, OH, OW))
+M = Tensor("M", (C, OH, OW, KH, KW))
+L = Tensor("L", ())
+WINDOW = ((p, KH), (q, KW))
+TIES = ("Ties go to the first maximum in row-major order of the window ($p$ first, then $q$), "
+        "as PyTorch's CPU kernel does; the maximum is piecewise linear, so its derivative is $M$ held fixed.")
+
+
+def read():
+    return X[c, SH * i + p, SW * j + q]
+
+
+def loss() -> Contract:
+    return Contract(L, (), (Term((G[c, i, j], Y[c, i, j]), sums=((c, C), (i, OH), (j, OW))),))
+
+
+def max_program() -> IndexProgram:
+    pool = WindowMax(Y, (c, i, j), WINDOW, read(), M)
+    return IndexProgram("maxpool2d", (pool, loss()), (X, G), L)
+
+
+def avg_program() -> IndexProgram:
+    pool = Contract(Y, (c, i, j), (Term((read(),), sp.Integer(1) / (KH * KW), WINDOW),))
+    return IndexProgram("avgpool2d", (pool, loss()), (X, G), L)
+
+
+def document(der, options) -> Document:
+    mx, avg = (p_ for _, p_ in der.variants)
+    bw_max, bw_avg = der.backwards["max"], der.backwards["avg"]
+    sections = (
+        model_section([mx.ops[0].as_contract()], mx.ops[1], mx.arguments, text=(
+            r"Max pooling: $Y_{c,i,j} = \max_{p,q} X_{c, S_h i + p, S_w j + q}$, written with the one-hot mask "
+            r"$M_{c,i,j,p,q}$ of the arg-max of window $(i, j)$. " + TIES)),
+        gradient_section(bw_max, X, {}),
+        model_section([avg.ops[0]], avg.ops[1], avg.arguments, text="Average pooling."),
+        gradient_section(bw_avg, X, {}),
+    )
+    sections = (sections[0].__class__("Max pooling: model", sections[0].text, sections[0].steps),
+                sections[1].__class__("Max pooling: gradient with respect to $X$",
+                                      sections[1].text + " Each window sends its upstream gradient to its arg-max entry "
+                                      "only; overlapping windows add up.", sections[1].steps),
+                sections[2].__class__("Average pooling: model", sections[2].text, sections[2].steps),
+                sections[3].__class__("Average pooling: gradient with respect to $X$",
+                                      sections[3].text + r" Each window spreads its upstream gradient evenly, "
+                                      r"$1/(K_h K_w)$ to each entry.", sections[3].steps))
+    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "pooling", "cnn"))
+
+
+def torch_reference(arrays, options, tag):
+    import torch
+
+    x, g = (torch.tensor(arrays[k], requires_grad=True) for k in "XG")
+    pool = torch.nn.functional.max_pool2d if tag == "max" else torch.nn.functional.avg_pool2d
+    y = pool(x[None], options["kernel_size"], options["stride"])[0]
+    (y * g).sum().backward()
+    return {"X": x.grad.numpy(), "G": y.detach().numpy()}
+
+
+def ties_check(d) -> Row:
+    """Integer inputs with many ties: the gradient goes to the first maximum in row-major order,
+    checked against a hand-written loop and against torch's max_pool2d when installed."""
+    import numpy as np
+
+    module = d.load_module()
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, size=(2, 7, 7)).astype(float)
+    g = rng.standard_normal((2, 3, 3))
+    got = module.grad(x, g, kernel_size=3, stride=2, mode="max")["X"]
+    want = np.zeros_like(x)
+    for ch, a, b_ in np.ndindex(g.shape):
+        window = x[ch, 2 * a:2 * a + 3, 2 * b_:2 * b_ + 3]
+        r, s = divmod(int(np.argmax(window)), 3)  # the first maximum, row by row
+        want[ch, 2 * a + r, 2 * b_ + s] += g[ch, a, b_]
+    ok = np.array_equal(got, want)
+    label = "ties: first maximum in row-major order"
+    try:
+        import torch
+
+        t = torch.tensor(x, requires_grad=True)
+        (torch.nn.functional.max_pool2d(t[None], 3, 2)[0] * torch.tensor(g)).sum().backward()
+        ok &= np.allclose(got, t.grad.numpy(), atol=0, rtol=1e-15)
+        label += " (= torch)"
+    except ImportError:
+        pass
+    error = float(np.abs(got - want).max())
+    return Row(label, None, error, error, bool(ok))
+
+
+def case(c_, h, w, k, s):
+    return {C: c_, H: h, Wd: w, KH: k, KW: k, SH: s, SW: s}
+
+
+def build() -> IndexDerivation:
+    derived = tuple(DerivedSize(n_out, output_size(n_in, k, s), f"floor(({n_in} - {k}) / {s}) + 1",
+                                ((f"the window {k}", k), (f"the input {n_in}", n_in)))
+                    for n_in, k, s, n_out in ((H, KH, SH, OH), (Wd, KW, SW, OW)))
+    return IndexDerivation(
+        name="pool2d",
+        title=TITLE,
+        summary=(r"Max pooling sends each window's gradient to its arg-max (the first one in row-major order on "
+                 r"ties); average pooling spreads it evenly. Both derived at index level, like the convolution."),
+        variants=(("max", max_program()), ("avg", avg_program())),
+        build_document=document,
+        options=(Option("kernel_size", (KH, KW), None, 1), Option("stride", (SH, SW), "kernel_size", 1)),
+        derived=derived,
+        shapes={"X": ("C", "H_in", "W_in"), "G": ("C", "H_out", "W_out")},
+        symbolic_cases=(case(2, 5, 5, 2, 2), case(1, 5, 5, 3, 2)),
+        numeric_cases=(case(3, 16, 16, 2, 2), case(3, 16, 15, 3, 2), {**case(2, 12, 13, 3, 1), KW: 2, SW: 3}),
+        variant_keyword="mode",
+        torch_reference=torch_reference,
+        extra_checks=(ties_check,),
+        module_doc=("Arrays: X (C, H_in, W_in), G (C, H_out, W_out); keyword arguments kernel_size (an int or a pair),\n"
+                    "stride=None (the kernel size), mode='max' or 'avg'. No padding. forward(...)['Y'] is the pooled\n"
+                    "array (and 'M' the arg-max mask for max); loss = sum(G * Y); grad(...) returns dL/dX, dL/dG.\n"
+                    "Max pooling: ties go to the first maximum in row-major order of the window (as torch does).\n"),
+    )
