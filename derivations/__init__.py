@@ -1,11 +1,12 @@
 """The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
-from . import conv1d, conv2d, dense, gru, lstm, pool2d, rnn
+from . import cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
 
 REGISTRY = {
     "dense": dense,
     "conv1d": conv1d,
     "conv2d": conv2d,
     "pool2d": pool2d,
+    "cnn": cnn,
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,

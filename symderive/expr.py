@@ -39,6 +39,11 @@ class sigmoid(sp.Function):
 class step(sp.Function):
     """The Heaviside step with step(0) = 0 (the derivative of relu as PyTorch and JAX define it)."""
 
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return sp.S.One if x > 0 else sp.S.Zero
+
     def fdiff(self, argindex=1):
         return sp.S.Zero
 

@@ -106,7 +106,8 @@ def definition_steps(d: Definition) -> list[Step]:
     """``R = G M`` and ``\\tilde{G}_{.., u, ..} = G_{.., u/S, ..}`` (zeros between)."""
     steps = []
     for inner in d.factors:
-        steps += definition_steps(inner)
+        if isinstance(inner, Definition):
+            steps += definition_steps(inner)
     if d.kind == "product":
         steps.append(Step(access_latex(d.out[d.index]), " ".join(access_latex(f) for f in d.factors),
                           "The factors that read the strided index are multiplied into one array first:"))

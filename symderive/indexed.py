@@ -370,8 +370,11 @@ def eliminate(term: Term) -> tuple[Term, list[Definition]]:
             term = substitute(term, unit, picks[unit])
             continue
         strided = {v: coefficient(e, v) for (_, e), v in zip(term.deltas, picks)}
-        term, definition = dilate(term, strided)
+        term, definition, fresh = dilate(term, strided)
         definitions.append(definition)
+        for u in fresh:  # solve each delta for the dilated position that replaced the strided one
+            k = next(k for k, (_, e) in enumerate(term.deltas) if coefficient(e, u) != 0)
+            term = substitute(term, k, u)
     return term, definitions
 
 
@@ -412,7 +415,7 @@ def substitution_exact(term: Term, v, e, a) -> bool:
     return False
 
 
-def dilate(term: Term, strided: dict) -> tuple[Term, Definition]:
+def dilate(term: Term, strided: dict) -> tuple[Term, Definition, list]:
     """Absorb the variables read with a stride (``strided``: variable -> stride) into one dilated
     tensor: the factors reading them are multiplied into one tensor R first if there are several."""
     readers = [f for f in term.factors if f.variables & set(strided)]
@@ -450,7 +453,8 @@ def dilate(term: Term, strided: dict) -> tuple[Term, Definition]:
             e = sp.expand(e - coefficient(e, v) * v + (coefficient(e, v) / s) * new_var[v])
         deltas.append((a, e))
     sums = tuple(x for x in term.sums if x[0] not in strided) + tuple(new_sums)
-    return Term((dilated[tuple(new_index)], *others), term.coeff, sums, tuple(deltas)), definition
+    new_term = Term((dilated[tuple(new_index)], *others), term.coeff, sums, tuple(deltas))
+    return new_term, definition, list(new_var.values())
 
 
 def tidy(shares: tuple, index: tuple) -> tuple[tuple, tuple]:

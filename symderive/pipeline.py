@@ -167,6 +167,7 @@ class IndexDerivation(Exportable):
     torch_reference: Callable | None = None
     extra_checks: tuple = ()
     module_doc: str = ""
+    symbolic_positive: bool = False  # the symbolic point has positive entries (no relu kinks, no ties of zeros)
 
     @property
     def program(self):

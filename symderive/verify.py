@@ -287,9 +287,9 @@ def case_label(d, case: dict) -> str:
     return ", ".join(f"{o.keyword}={case_options(d, case, '')[o.keyword]}" for o in d.options)
 
 
-def index_arguments(program, sizes: dict, seed: int, exact: bool = False) -> dict:
-    """Standard normal arrays (or distinct small rationals with ``exact``); a target (a constant of
-    the program) is one-hot."""
+def index_arguments(program, sizes: dict, seed: int, exact: bool = False, positive: bool = False) -> dict:
+    """Standard normal arrays (or distinct small rationals with ``exact``, all positive with
+    ``positive``); a target (a constant of the program) is one-hot."""
     from .index_eval import Env
 
     rng = np.random.default_rng(seed)
@@ -300,11 +300,12 @@ def index_arguments(program, sizes: dict, seed: int, exact: bool = False) -> dic
         if t in program.constants:
             a = np.zeros(shape)
             a[tuple(rng.integers(0, n) for n in shape)] = 1
-            out[t.name] = a.astype(object) if exact else a
+            out[t.name] = np.vectorize(sp.Integer, otypes=[object])(a.astype(int)) if exact else a
         elif exact:
-            values = rng.permutation(np.arange(1, int(np.prod(shape)) + 1))
-            signs = rng.choice([-1, 1], size=values.size)
-            out[t.name] = np.array([sp.Rational(int(s * v), 7) for s, v in zip(signs, values)], dtype=object).reshape(shape)
+            values = rng.choice(np.arange(1, 10**6), size=int(np.prod(shape)), replace=False)  # distinct: no ties
+            signs = np.ones(values.size, dtype=int) if positive else rng.choice([-1, 1], size=values.size)
+            out[t.name] = np.array([sp.Rational(int(s * v), 999983) for s, v in zip(signs, values)],
+                                   dtype=object).reshape(shape)
         else:
             out[t.name] = rng.standard_normal(shape)
     return out
@@ -328,23 +329,25 @@ def index_symbolic_check(d, program, bw, case: dict) -> dict[str, bool]:
     shapes = {t.name: ie.Env({}, sizes).shape(t) for t in program.arguments}
     symbols = {n: np.array([sp.Symbol(f"{n}[{','.join(map(str, k))}]") for k in np.ndindex(shapes[n])],
                            dtype=object).reshape(shapes[n]) for n in names}
-    point_arrays = index_arguments(program, sizes, seed=3, exact=True)
-    arrays = {**point_arrays, **symbols}
-    brute = ie.forward(program, ie.Env(dict(arrays), sizes, symbolic=True), brute_max=True)[program.loss.name]
+    point_arrays = index_arguments(program, sizes, seed=3, exact=True, positive=d.symbolic_positive)
     polynomial = is_polynomial(program)
-    derived_env = ie.Env(dict(arrays if polynomial else point_arrays), sizes, symbolic=True)
+    derived_env = ie.Env(dict({**point_arrays, **symbols} if polynomial else point_arrays), sizes, symbolic=True)
     ie.backward(bw, ie.forward(program, derived_env))
-    point = {s: v for n in names for s, v in zip(symbols[n].flat, point_arrays[n].flat)}
+    if polynomial:
+        brute = ie.forward(program, ie.Env({**point_arrays, **symbols}, sizes, symbolic=True))[program.loss.name]
     result = {}
     for n in names:
         derived = derived_env[bw.of(next(t for t in program.arguments if t.name == n)).adjoint.name]
         ok = True
-        for s, want in zip(symbols[n].flat, derived.flat):
-            got = sp.diff(brute, s)
+        for position, s, want in zip(np.ndindex(shapes[n]), symbols[n].flat, derived.flat):
             if polynomial:
-                ok &= sp.expand(got - want) == 0
-            else:
-                diff = sp.sympify(got.subs(point) - want)
+                ok &= sp.expand(sp.diff(brute, s) - want) == 0
+            else:  # only this entry symbolic: the loss as a function of one variable, differentiated, at the point
+                one = point_arrays[n].copy()
+                one[position] = s
+                loss = ie.forward(program, ie.Env({**point_arrays, n: one}, sizes, symbolic=True),
+                                  brute_max=True)[program.loss.name]
+                diff = sp.sympify(sp.diff(loss, s).subs(s, point_arrays[n][position]) - want)
                 ok &= diff == 0 or abs(sp.N(diff, 50)) < sp.Float("1e-40")
             if not ok:
                 break
