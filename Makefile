@@ -25,6 +25,7 @@ test: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
+	$(BIN)/python benchmarks/bench_conv.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -219,6 +219,26 @@ def _formula(text, values):
 '''
 
 
+def target_code(program: IndexProgram, shapes: dict) -> list[str]:
+    """A class target may be given as an integer class index; a given vector must sum to 1."""
+    lines = []
+    for t in program.constants:
+        (dim,) = shapes[t.name]
+        other = next(a for a, names in shapes.items() if a != t.name and dim in names)
+        axis = shapes[other].index(dim)
+        lines += [f"    if np.ndim({t.name}) == 0:",
+                  f"        {dim} = np.shape({other})[{axis}]",
+                  f"        if isinstance({t.name}, bool) or not isinstance({t.name}, (int, np.integer)) "
+                  f"or not 0 <= {t.name} < {dim}:",
+                  f"            raise ValueError(f\"{t.name}: a class index must be an integer in 0..{{{dim} - 1}}, "
+                  f"got {{{t.name}!r}}\")",
+                  f"        {t.name} = np.eye({dim})[int({t.name})]",
+                  f"    elif abs(float(np.sum({t.name})) - 1.0) > 1e-9:",
+                  f"        raise ValueError(f\"{t.name}: the target must be one-hot (or sum to 1), or a class index; "
+                  f"its entries sum to {{float(np.sum({t.name}))}}\")"]
+    return lines
+
+
 def derived_size_code(ds: DerivedSize, from_arrays: set) -> list[str]:
     name = str(ds.symbol)
     formula = size_code(ds.expr)
@@ -270,7 +290,7 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
     call = ", ".join(args + calls)
     from_arrays = {n for names in shapes.values() for n in names}
     size_names = sorted(from_arrays)
-    prepare = [f"\n\ndef _prepare({call}):",
+    prepare = [f"\n\ndef _prepare({call}):", *target_code(program, shapes),
                "    arrays = {" + ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args) + "}",
                "    _sizes = _dims(arrays)",
                "    _source = lambda dim: next(f'{k} of shape {arrays[k].shape}' for k, v in SHAPES.items() if dim in v)",
