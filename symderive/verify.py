@@ -182,14 +182,15 @@ def verify_derivation(d) -> Report:
     return report
 
 
-def torch_gradients(d, arrays):
+def torch_gradients(d, *args):
+    """``d.torch_reference(*args)``, or None without a reference or without torch."""
     if d.torch_reference is None:
         return None
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
-    return d.torch_reference(arrays)
+    return d.torch_reference(*args)
 
 
 def torch_cell(torch_grads, name, grads) -> str:
@@ -199,11 +200,14 @@ def torch_cell(torch_grads, name, grads) -> str:
     return f"torch {'ok' if close else 'FAIL'} {rel:.0e}"
 
 
+def sizes_text(sizes: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sizes.items())
+
+
 def sizes_note(d, how: str) -> str:
-    fmt = lambda s: ", ".join(f"{k}={v}" for k, v in s.items())  # noqa: E731
-    return (f"symbolic: scalar chain rule with sympy.diff at {fmt(d.sizes.small)}, decided {how}; "
+    return (f"symbolic: scalar chain rule with sympy.diff at {sizes_text(d.sizes.small)}, decided {how}; "
             f"numeric: central differences at "
-            f"{fmt(d.sizes.numeric)} (float64); large: random directions at {fmt(d.sizes.large)}")
+            f"{sizes_text(d.sizes.numeric)} (float64); large: random directions at {sizes_text(d.sizes.large)}")
 
 
 def truncation_rows(d, module, arrays) -> list[Row]:
@@ -284,7 +288,8 @@ def case_options(d, case: dict, tag: str) -> dict:
 
 
 def case_label(d, case: dict) -> str:
-    return ", ".join(f"{o.keyword}={case_options(d, case, '')[o.keyword]}" for o in d.options)
+    options = case_options(d, case, "")
+    return ", ".join(f"{o.keyword}={options[o.keyword]}" for o in d.options)
 
 
 def index_arguments(program, sizes: dict, seed: int, exact: bool = False, positive: bool = False) -> dict:
@@ -336,8 +341,9 @@ def index_symbolic_check(d, program, bw, case: dict) -> dict[str, bool]:
     if polynomial:
         brute = ie.forward(program, ie.Env({**point_arrays, **symbols}, sizes, symbolic=True))[program.loss.name]
     result = {}
-    for n in names:
-        derived = derived_env[bw.of(next(t for t in program.arguments if t.name == n)).adjoint.name]
+    for t in program.differentiated:
+        n = t.name
+        derived = derived_env[bw.of(t).adjoint.name]
         ok = True
         for position, s, want in zip(np.ndindex(shapes[n]), symbols[n].flat, derived.flat):
             if polynomial:
@@ -376,30 +382,20 @@ def verify_index_derivation(d) -> Report:
             arrays = index_arguments(program, sizes, seed=k)
             grads = module.grad(**arrays, **options)
             env = ie.backward(bw, ie.forward(program, ie.Env(dict(arrays), sizes)))
-            reference = torch_index_gradients(d, arrays, options, tag)
+            reference = torch_gradients(d, arrays, options, tag)
             loss = lambda a: module.loss(**a, **options)  # noqa: E731
-            for n in names:
-                adjoint = bw.of(next(t for t in program.arguments if t.name == n)).adjoint.name
+            for t in program.differentiated:
+                n = t.name
                 rel, mx, close = compare(grads[n], central_differences(loss, arrays, n))
-                same = compare(grads[n], env[adjoint])[2]
-                cell = torch_cell(reference, n, grads) if reference is not None and n in reference else "-"
+                same = compare(grads[n], env[bw.of(t).adjoint.name])[2]
+                cell = torch_cell(reference, n, grads) if reference is None or n in reference else "-"
                 report.rows.append(Row(f"{prefix}dL/d{n} ({case_label(d, case)})", symbolic[n], rel, mx,
                                        close and same, cell))
-    fmt = lambda s: ", ".join(f"{k}={v}" for k, v in s.items())  # noqa: E731
     report.notes.append("symbolic: sympy.diff of the explicit instantiation against the derived index formulas at "
-                        + "; ".join(fmt(c) for c in d.symbolic_cases)
+                        + "; ".join(map(sizes_text, d.symbolic_cases))
                         + "; numeric: central differences of the exported loss, and the derived formulas by the naive "
-                          "interpreter, at " + "; ".join(fmt(c) for c in d.numeric_cases))
+                          "interpreter, at " + "; ".join(map(sizes_text, d.numeric_cases)))
     for check in d.extra_checks:
         report.rows.append(check(d))
     return report
 
-
-def torch_index_gradients(d, arrays, options, tag):
-    if d.torch_reference is None:
-        return None
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    return d.torch_reference(arrays, options, tag)
