@@ -98,26 +98,30 @@ class Emitter:
     def emit(self, line: str, depth: int = 1):
         self.lines.append("    " * depth + line)
 
-    def axes(self, access: Access) -> str:
+    def axes(self, access: Access, variables: set) -> str:
+        """Each index of ``access`` as ``{letter: coefficient, "": offset}`` over the index ``variables``."""
         out = []
         for e in access.index:
             e = sp.expand(e)
             items = {self.letters(v): e.coeff(v) for v in sorted(e.free_symbols, key=lambda s: s.name)
-                     if v in self.variables}
-            const = e.subs({v: 0 for v in e.free_symbols if v in self.variables})
+                     if v in variables}
+            const = e.subs({v: 0 for v in e.free_symbols if v in variables})
             parts = [f"{k!r}: {size_code(c)}" for k, c in items.items()]
             if const != 0:
                 parts.append(f"'': {size_code(const)}")
             out.append("{" + ", ".join(parts) + "}")
         return "[" + ", ".join(out) + "]"
 
+    def ranges(self, ranges: dict) -> str:
+        """``{letter: number of values}`` of each variable."""
+        return "{" + ", ".join(f"{self.letters(v)!r}: {size_code(n)}" for v, n in ranges.items()) + "}"
+
     def einsum(self, out_index, sums, factors, coeff=1) -> str:
         ranges = dict(sums)
-        self.variables = set(out_index) | set(ranges)
+        variables = set(out_index) | set(ranges)
         spec = "".join(self.letters(v) for v in out_index)
-        range_code = "{" + ", ".join(f"{self.letters(v)!r}: {size_code(n)}" for v, n in ranges.items()) + "}"
-        args = ", ".join(f"({f.tensor.name}, {self.axes(f)})" for f in factors)
-        call = f"affine_einsum({spec!r}, {range_code}, {args})"
+        args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in factors)
+        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args})"
         return call if coeff == 1 else f"{size_code(coeff)} * {call}"
 
     def term(self, out_index, out_dims, term: Term) -> str:
@@ -132,14 +136,11 @@ def forward_lines(em: Emitter, program: IndexProgram):
         elif isinstance(op, Pointwise):
             em.emit(f"{op.out.name} = {ACTIVATIONS[op.fname].numpy.format(op.arg.name)}")
         elif isinstance(op, WindowMax):
-            window = [v for v, _ in op.window]
-            em.variables = set(op.index) | set(window)
-            variables = list(op.index) + window
+            variables = list(op.index) + [v for v, _ in op.window]
             ranges = dict(zip(op.index, op.out.dims)) | dict(op.window)
-            range_code = "{" + ", ".join(f"{em.letters(v)!r}: {size_code(n)}" for v, n in ranges.items()) + "}"
             letters = "".join(em.letters(v) for v in variables)
-            em.emit(f"{op.mask.name} = window_argmax(affine_view({op.read.tensor.name}, {em.axes(op.read)}, "
-                    f"{letters!r}, {range_code}), {len(window)})")
+            em.emit(f"{op.mask.name} = window_argmax(affine_view({op.read.tensor.name}, "
+                    f"{em.axes(op.read, set(variables))}, {letters!r}, {em.ranges(ranges)}), {len(op.window)})")
             contract = op.as_contract()
             em.emit(f"{op.out.name} = {em.term(contract.index, op.out.dims, contract.terms[0])}")
         elif isinstance(op, SoftmaxCrossEntropy):

@@ -79,7 +79,7 @@ def term_value(env: Env, term: Term, free: tuple, free_values: tuple):
     return coeff * total
 
 
-def fill(env: Env, tensor, index: tuple, value_at):
+def fill(env: Env, tensor, value_at):
     out = env.zeros(tensor)
     for position in np.ndindex(out.shape):
         out[position] = value_at(position)
@@ -113,7 +113,7 @@ def forward(program: IndexProgram, env: Env, brute_max: bool = False) -> Env:
                     reads = [read(env, op.read, variables, position + offs)
                              for offs in itertools.product(*(range(env.size(n)) for _, n in op.window))]
                     return sp.Max(*reads)
-                env[op.out.name] = fill(env, op.out, op.index, value_at)
+                env[op.out.name] = fill(env, op.out, value_at)
                 continue
             env[op.mask.name] = window_mask(env, op)
             op = op.as_contract()
@@ -135,7 +135,7 @@ def forward(program: IndexProgram, env: Env, brute_max: bool = False) -> Env:
 
 
 def contract_value(env: Env, op: Contract):
-    value = fill(env, op.out, op.index, lambda pos: sum(term_value(env, t, op.index, pos) for t in op.terms))
+    value = fill(env, op.out, lambda pos: sum(term_value(env, t, op.index, pos) for t in op.terms))
     return value[()] if not op.index else value
 
 
@@ -170,7 +170,7 @@ def adjoint_value(env: Env, a: AdjointOf):
         for d in share.definitions:
             define(env, d)
         for term in share.result:
-            total = total + fill(env, a.tensor, a.index, lambda pos, term=term: term_value(env, term, a.index, pos))
+            total = total + fill(env, a.tensor, lambda pos, term=term: term_value(env, term, a.index, pos))
     return total
 
 
@@ -185,14 +185,14 @@ def pointwise_share_value(env: Env, a: AdjointOf, share: PointwiseShare):
             return expr.subs(dict(zip(bases, values)))
         return fn(*values)
 
-    return fill(env, a.tensor, a.index, value_at)
+    return fill(env, a.tensor, value_at)
 
 
 def define(env: Env, d: Definition):
     """A dilation (``out[.., s u, ..] = of[.., u, ..]``, zeros between) or a product of factors."""
     if d.kind == "product":
         variables = tuple(d.index)
-        env[d.out.name] = fill(env, d.out, d.index, lambda pos: np.prod([read(env, f, variables, pos) for f in d.factors]))
+        env[d.out.name] = fill(env, d.out, lambda pos: np.prod([read(env, f, variables, pos) for f in d.factors]))
         return
     for inner in d.factors:
         define(env, inner)

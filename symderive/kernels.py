@@ -19,7 +19,7 @@ def affine_view(array, axes, variables, ranges):
 
     ``axes[k]`` is the index along axis k: a dict ``{variable: coefficient, "": constant}``.
     The array is zero-padded first so that every index the view reads exists."""
-    pads, lows = [], []
+    pads = []
     for axis, index in enumerate(axes):
         low = high = index.get("", 0)
         for v, c in index.items():
@@ -27,7 +27,6 @@ def affine_view(array, axes, variables, ranges):
                 low += min(0, c * (ranges[v] - 1))
                 high += max(0, c * (ranges[v] - 1))
         pads.append((max(0, -low), max(0, high - (array.shape[axis] - 1))))
-        lows.append(low)
     if any(p != (0, 0) for p in pads):
         array = np.pad(array, pads)
     array = np.ascontiguousarray(array)

@@ -49,6 +49,9 @@ class Exportable:
 
     recurrent = False
 
+    def document(self, **options) -> Document:
+        return self.build_document(self, RenderOptions(**options))
+
     def to_latex(self, fmt: str = "latex", **options) -> str:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
         if fmt not in FORMATS:
@@ -97,9 +100,6 @@ class Derivation(Exportable):
     @property
     def latex_names(self) -> dict:
         return self.program.latex_names
-
-    def document(self, **options) -> Document:
-        return self.build_document(self, RenderOptions(**options))
 
     def module_source(self) -> str:
         doc = self.document()
@@ -182,9 +182,6 @@ class IndexDerivation(Exportable):
     @property
     def backward(self):
         return self.backwards[self.variants[0][0]]
-
-    def document(self, **options) -> Document:
-        return self.build_document(self, RenderOptions(**options))
 
     def module_source(self) -> str:
         from .index_codegen import module_source as index_module_source
