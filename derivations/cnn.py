@@ -54,15 +54,16 @@ def document(der, options) -> Document:
     conv, relu, pool, dense, _ = p_.ops
     bw = der.backward
     texs = {"prob": "p", "y": "y", "Z": "Z", "A": "A", "d_A": r"\bar{A}", "d_Pm": r"\bar{P}", "d_z": r"\bar{z}"}
-    model = model_section([conv], dense, p_.arguments, extra_steps=[
+    model = model_section([
+        conv,
         Step("A_{o, i, j}", r"\operatorname{relu}\left(Z_{o, i, j}\right)"),
         Step("P_{o, i, j}", r"\max_{r,s} A_{o, K_{p} i + r, K_{p} j + s} = \sum_{r,s} M_{o, i, j, r, s} A_{o, K_{p} i + r, K_{p} j + s}"),
-        Step("z_{k}", r"\sum_{o,i,j} V_{k, o, i, j} P_{o, i, j} + \beta_{k}"),
-        Step("p_{k}", r"\frac{e^{z_{k}}}{\sum_{l} e^{z_{l}}}")], text=(
+        dense,
+        Step("p_{k}", r"\frac{e^{z_{k}}}{\sum_{l} e^{z_{l}}}"),
+        Step("L", r"-\sum_{k} y_{k} \log p_{k}")], p_.arguments, text=(
         r"The convolution extracts features, the dense layer classifies them: flattening $P$ and multiplying by the "
         r"dense weight is the sum over $(o, i, j)$ with $V$ holding that weight reshaped. $M$ is the one-hot arg-max of "
         r"each pooling window (the first maximum in row-major order on ties). The target $y$ is one-hot."))
-    model = Section(model.title, model.text, model.steps[:-1] + (Step("L", r"-\sum_{k} y_{k} \log p_{k}"),))
     softmax = Section("Softmax and cross-entropy", (
         r"With $L = -\sum_k y_k \log p_k$ and $\partial \log p_k / \partial z_l = [k = l] - p_l$: "
         r"$\partial L/\partial z_l = -\sum_k y_k ([k = l] - p_l) = p_l \sum_k y_k - y_l = p_l - y_l$, because "

@@ -48,8 +48,8 @@ def document(der, options) -> Document:
     conv, act, loss = p_.ops
     bw = der.backward
     sections = (
-        model_section([conv], loss, p_.arguments, extra_steps=[Step("h_{o, i}", r"\sigma\left(z_{o, i}\right)"),
-                                                                notes_form(conv)], text=(
+        model_section([conv, Step("h_{o, i}", r"\sigma\left(z_{o, i}\right)"), notes_form(conv), loss],
+                      p_.arguments, text=(
             r"A kernel of $K$ taps slides along the input; what deep learning calls convolution is this "
             r"cross-correlation (PyTorch's \texttt{conv1d}). $G$ is the gradient $\partial L/\partial h$ arriving from above.")),
         output_size_section(AXES),

@@ -34,7 +34,7 @@ def document(der, options) -> Document:
     conv, loss = p.ops
     bw = der.backward
     sections = (
-        model_section([conv], loss, p.arguments, text=(
+        model_section([conv, loss], p.arguments, text=(
             r"This is a cross-correlation (the kernel is not flipped), as in PyTorch's \texttt{conv2d}; each of the "
             r"$O$ kernels has as many channels as the input and gives one output channel. $G$ stands for the gradient "
             r"$\partial L / \partial Y$ arriving from the layers above, so the layer can be checked on its own.")),

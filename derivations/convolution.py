@@ -81,19 +81,21 @@ def output_size_section(axes) -> Section:
     return Section("Output size", text, (step,))
 
 
-def model_section(contracts, loss: Contract, tensors, extra_steps=(), text="") -> Section:
-    steps = [Step(access_latex(c.out[c.index]), " + ".join(term_latex(t, c.index) for t in c.terms)) for c in contracts]
-    steps += list(extra_steps)
-    steps.append(Step("L", term_latex(loss.terms[0])))
-    sums = [s for c in contracts for t in c.terms for s in t.sums] + list(loss.terms[0].sums)
-    seen, ranges = set(), []
-    for v, n in sums:
-        if v not in seen:
-            seen.add(v)
-            ranges.append((v, n))
+def model_section(equations, tensors, text="") -> Section:
+    """The forward equations in order (each a Contract, rendered, or a Step written out), the sizes,
+    and the ranges of the summed indices."""
+    steps, ranges = [], {}
+    for e in equations:
+        if isinstance(e, Contract):
+            steps.append(Step(access_latex(e.out[e.index]), " + ".join(term_latex(t, e.index) for t in e.terms)))
+            for t in e.terms:
+                for v, n in t.sums:
+                    ranges.setdefault(v, n)
+        else:
+            steps.append(e)
     sizes = ", ".join(rf"${t.tex} \in \mathbb{{R}}^{{{dims_latex(t)}}}$" for t in tensors)
-    body = (f"Sizes: {sizes}. Indices start at 0 and run over {ranges_text(ranges)}. Every array is zero outside "
-            "its index range: that is what zero padding means, and it lets every sum run over the whole kernel. "
+    body = (f"Sizes: {sizes}. Indices start at 0 and run over {ranges_text(ranges.items())}. Every array is zero "
+            "outside its index range: that is what zero padding means, and it lets every sum run over the whole kernel. "
             + text)
     return Section("Model", body.strip(), tuple(steps))
 

@@ -7,6 +7,8 @@
 M is the one-hot arg-max of each window; ties go to the first maximum in row-major order of the
 window (p first, then q), as PyTorch's CPU kernel does.
 """
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive.document import Document
@@ -52,22 +54,21 @@ def avg_program() -> IndexProgram:
 def document(der, options) -> Document:
     mx, avg = (p_ for _, p_ in der.variants)
     bw_max, bw_avg = der.backwards["max"], der.backwards["avg"]
+    max_model = model_section([mx.ops[0].as_contract(), mx.ops[1]], mx.arguments, text=(
+        r"Max pooling: $Y_{c,i,j} = \max_{p,q} X_{c, S_h i + p, S_w j + q}$, written with the one-hot mask "
+        r"$M_{c,i,j,p,q}$ of the arg-max of window $(i, j)$. " + TIES))
+    max_grad = gradient_section(bw_max, X, {})
+    avg_model = model_section(avg.ops, avg.arguments, text="Average pooling.")
+    avg_grad = gradient_section(bw_avg, X, {})
     sections = (
-        model_section([mx.ops[0].as_contract()], mx.ops[1], mx.arguments, text=(
-            r"Max pooling: $Y_{c,i,j} = \max_{p,q} X_{c, S_h i + p, S_w j + q}$, written with the one-hot mask "
-            r"$M_{c,i,j,p,q}$ of the arg-max of window $(i, j)$. " + TIES)),
-        gradient_section(bw_max, X, {}),
-        model_section([avg.ops[0]], avg.ops[1], avg.arguments, text="Average pooling."),
-        gradient_section(bw_avg, X, {}),
+        replace(max_model, title="Max pooling: model"),
+        replace(max_grad, title="Max pooling: gradient with respect to $X$",
+                text=max_grad.text + " Each window sends its upstream gradient to its arg-max entry only; "
+                                     "overlapping windows add up."),
+        replace(avg_model, title="Average pooling: model"),
+        replace(avg_grad, title="Average pooling: gradient with respect to $X$",
+                text=avg_grad.text + r" Each window spreads its upstream gradient evenly, $1/(K_h K_w)$ to each entry."),
     )
-    sections = (sections[0].__class__("Max pooling: model", sections[0].text, sections[0].steps),
-                sections[1].__class__("Max pooling: gradient with respect to $X$",
-                                      sections[1].text + " Each window sends its upstream gradient to its arg-max entry "
-                                      "only; overlapping windows add up.", sections[1].steps),
-                sections[2].__class__("Average pooling: model", sections[2].text, sections[2].steps),
-                sections[3].__class__("Average pooling: gradient with respect to $X$",
-                                      sections[3].text + r" Each window spreads its upstream gradient evenly, "
-                                      r"$1/(K_h K_w)$ to each entry.", sections[3].steps))
     return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "pooling", "cnn"))
 
 
