@@ -16,7 +16,11 @@ CONV = ["conv1d", "conv2d", "pool2d", "cnn"]
 def test_verify_passes(name):
     report = derivation(name).verify()
     assert report.passed, report.table()
-    assert any(r.reference.startswith("torch") for r in report.rows) or "torch" not in report.table()
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert all(r.reference.startswith("torch ok") for r in report.rows if r.quantity.startswith(("dL/d", "max:", "avg:")))
 
 
 @pytest.mark.parametrize("name", CONV)
@@ -100,7 +104,8 @@ def test_export_contract(conv2d, tmp_path):
     path = derivation("conv2d").export(tmp_path / "conv.py")
     source = path.read_text()
     assert "import torch" not in source and "symderive" not in source.split('"""', 2)[2]
-    assert "for " not in "".join(line for line in source.splitlines() if "range(" in line and "ndindex" in line)
+    body = source[source.index("\ndef _forward"):source.index("\ndef forward(")]
+    assert "for " not in body and "while " not in body  # the computation has no Python loop over positions
 
 
 @pytest.mark.parametrize("kwargs,message", [
