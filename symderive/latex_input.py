@@ -134,7 +134,7 @@ ONES = sp.Symbol("ones", commutative=False)
 
 def index_symbol(name: str) -> sp.Symbol:
     """The integer symbol of an index variable (``t``, ``i``, ``T``)."""
-    return sp.Symbol(name, integer=True, positive=name == "T")
+    return sp.Symbol(name, integer=True, positive=True) if name == "T" else sp.Symbol(name, integer=True)
 
 
 def matrix_symbol(name: str) -> sp.Symbol:
