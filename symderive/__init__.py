@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
-from .errors import (ExportError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
-                     UnknownDerivationError)
+from .errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
+                     UnknownDerivationError, UnknownSymbolError)
 
 __all__ = ["derivation", "available", "SymderiveError", "UnknownDerivationError", "ShapeMismatchError",
-           "ModelError", "OptionError", "ExportError"]
+           "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError", "check", "parse_latex"]
 
 _cache: dict = {}
 
@@ -33,3 +33,17 @@ def derivation(name: str):
     if name not in _cache:
         _cache[name] = REGISTRY[name].build()
     return _cache[name]
+
+
+def check(model=None, claims=(), where=(), shapes=None, derivation=None):
+    """Judge hand-derived LaTeX claims (see :func:`symderive.check.check`); returns a list of ClaimResult."""
+    from .check import check as run
+
+    return run(model=model, claims=claims, where=where, shapes=shapes, derivation=derivation)
+
+
+def parse_latex(source: str):
+    """The normalised parse of one LaTeX formula (see :mod:`symderive.latex_input`)."""
+    from .latex_input import parse_latex as run
+
+    return run(source)

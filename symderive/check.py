@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 
 from . import evaluate as ev
-from .derive import Backward, derive, state_jacobian
+from .derive import Backward, derive, inline, state_jacobian
 from .errors import ModelError, ShapeMismatchError, SymderiveError, UnknownSymbolError
 from .expr import ACTIVATIONS, T, TimeVar, ones, t
 from .latex_input import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, partial, transpose
@@ -476,8 +476,6 @@ class Evaluator:
             return p.env[(name, step)]
         if name in p.env and not indices:
             return p.env[name]
-        if name in s.sequences or indices:
-            raise UnknownSymbolError(str(e), s.known)
         raise UnknownSymbolError(name, s.known)
 
     def defined(self, name, indices, binding):
@@ -515,7 +513,7 @@ class Evaluator:
             return self.jacobian(of_name, of, wrt_target, binding)
         if of_name is not None and of_name in s.where:
             raise ModelError(f"differentiate model quantities, not the definition {of_name}")
-        raise UnknownSymbolError(str(of), s.known, "a derivative")
+        raise UnknownSymbolError(base_name(of) if is_variable(of) else str(of), s.known, "a derivative")
 
     def zero_of(self, target):
         name, step = target
@@ -544,7 +542,7 @@ class Evaluator:
             if name in s.sequences:
                 raise ModelError(f"{name} is a sequence: differentiate with respect to {name}_t")
             return name
-        raise UnknownSymbolError(str(wrt), s.known, "the denominator of a derivative")
+        raise UnknownSymbolError(base_name(wrt), s.known, "the denominator of a derivative")
 
     def jacobian(self, of_name, of, wrt_target, binding):
         """∂of/∂wrt for vectors: row k is the adjoint of wrt when of is seeded with e_k."""
@@ -558,9 +556,11 @@ class Evaluator:
                 raise NotApplicable()
             if isinstance(wrt_target, tuple) and wrt_target[1] > origin:
                 raise NotApplicable()
-        if not isinstance(wrt_target, tuple) and wrt_target not in s.program.defined and wrt_target not in {i.name for i in s.program.states.values()}:
-            if not (s.program.recurrent and False):
-                pass
+        states = s.program.states
+        if (origin is not None and of_name in states and isinstance(wrt_target, tuple) and wrt_target[0] in states
+                and wrt_target[1] == origin - 1):
+            # one step of the state map, the other states held fixed (∂c_t/∂c_{t-1} = diag(f_t) for an LSTM)
+            return ev.evaluate(state_jacobian(s.program, of_name, wrt_target[0]), p.env, origin)
         target = s.program.defined[of_name].target
         size = int(np.prod([ev.size(d, p.env) for d in target.shape]))
         if any(ev.size(d, p.env) != 1 for d in target.shape) and all(ev.size(d, p.env) != 1 for d in target.shape):
@@ -783,7 +783,7 @@ class Judge:
                 if transform is None:
                     compare_at(claim, point, options, truth_point, out=c)
                 else:
-                    compare_transformed(claim, point, transform, c)
+                    compare_transformed(claim, point, transform, c, options)
             except (SymderiveError, NotApplicable, ValueError, TypeError):
                 return False
             if c.compared == 0 or c.worst > 1e-7:
@@ -791,11 +791,14 @@ class Judge:
         return True
 
     def diagnose(self, claim: Claim) -> str:
-        for name, transform in (("transposed", lambda x: x.T if np.ndim(x) == 2 else x),
-                                ("sign", lambda x: -x)):
-            if self.matches(claim, transform=transform):
-                return {"transposed": "matches if you transpose the right-hand side",
-                        "sign": "off by a sign: the right-hand side has the wrong sign"}[name]
+        transposed = lambda x: x.T if np.ndim(x) == 2 else x  # noqa: E731
+        if self.matches(claim, transform=transposed):
+            return "matches if you transpose the right-hand side"
+        if claim.rhs.has(sp.Product) and self.matches(claim, transform=transposed, options={"ascending": True}):
+            return ("matches if you transpose the right-hand side: the product of transposed Jacobians is the transpose "
+                    "of the Jacobian (denominator layout); as a Jacobian it is the product of the untransposed factors")
+        if self.matches(claim, transform=lambda x: -x):
+            return "off by a sign: the right-hand side has the wrong sign"
         factor = self.factor(claim)
         if factor:
             return factor
@@ -879,7 +882,7 @@ class Judge:
             if is_variable(of) and base_name(of) == s.loss_name:
                 adj = s.backward.adjoint_of.get(name)
                 if adj is not None:
-                    return to_latex(adj.value(), latex_names=s.latex_names)
+                    return to_latex(inline(adj.value(), s.backward, keep=set(s.program.states)), latex_names=s.latex_names)
             if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
                     and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
                 return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)
@@ -888,8 +891,8 @@ class Judge:
         return ""
 
 
-def compare_transformed(claim: Claim, point: Point, transform, out: Comparison):
-    claimed_eval, truth_eval = Evaluator(point), Evaluator(point)
+def compare_transformed(claim: Claim, point: Point, transform, out: Comparison, options=None):
+    claimed_eval, truth_eval = Evaluator(point, options), Evaluator(point)
     for binding in bindings(claim, point.steps):
         try:
             truth = truth_eval.value(claim.lhs, binding)
@@ -1026,3 +1029,22 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
         raise ModelError("give at least one claim (--claim '\\frac{\\partial L}{\\partial W} = ...')")
     judge = Judge(subject)
     return [judge.judge(text) for text in claims]
+
+
+def describe(r: ClaimResult) -> str:
+    """A claim's verdict as a few lines of text."""
+    head = {"equal": "HOLDS", "not_equal": "DOES NOT HOLD", "error": "CANNOT BE CHECKED"}[r.verdict]
+    lines = [r.claim, f"  {head}: {r.diagnosis}"]
+    if r.method:
+        lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if r.max_rel_error is not None
+                                                     and math.isfinite(r.max_rel_error) else ""))
+    if r.correct:
+        lines.append(f"  correct: {r.correct}    (\\bar{{v}} denotes dL/dv)")
+    ce = r.counterexample
+    if ce:
+        where = ", ".join(f"{k}={v}" for k, v in {**ce["sizes"], **ce["indices"]}.items())
+        lines.append(f"  counterexample at {where} (seed {ce['seed']}): claimed shape {fmt(ce['claimed_shape'])}, "
+                     f"correct shape {fmt(ce['correct_shape'])}")
+        for e in ce.get("entries", []):
+            lines.append(f"    entry {tuple(e['at'])}: claimed {e['claimed']:.6g}, correct {e['correct']:.6g}")
+    return "\n".join(lines)

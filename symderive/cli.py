@@ -12,7 +12,7 @@ from pathlib import Path
 from . import available, derivation
 from .pipeline import write_atomically
 from .document import FORMATS
-from .errors import SymderiveError
+from .errors import OptionError, SymderiveError
 
 
 def positive_int(text: str) -> int:
@@ -53,7 +53,35 @@ def parser() -> argparse.ArgumentParser:
     flow.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
     flow.add_argument("--plot", help="draw the norms on a log scale into this PNG (data next to it as .csv)")
     flow.add_argument("--force", action="store_true", help="overwrite existing plot files")
+    check = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX (exit 0 all hold, 1 one does not, 2 bad input)")
+    check.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
+    check.add_argument("--model", action="append", default=[], help="forward equations in LaTeX (the last defines the loss)")
+    check.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
+    check.add_argument("--where", action="append", default=[], help="a definition used in claims (\\delta_t = ...)")
+    check.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
+    check.add_argument("--json", action="store_true", help="one JSON object per claim")
     return p
+
+
+def cmd_check(args) -> int:
+    import json
+
+    from .check import check, describe
+
+    if args.name and args.model:
+        raise OptionError("give either a built-in derivation or --model equations, not both")
+    try:
+        results = check(model=args.model, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
+    except SymderiveError as e:
+        if args.json:
+            print(json.dumps({"claim": None, "verdict": "error", "diagnosis": str(e), "max_rel_error": None, "counterexample": None}))
+            return 2
+        raise
+    for r in results:
+        print(json.dumps(r.to_json(), ensure_ascii=False) if args.json else describe(r))
+    if any(r.verdict == "error" for r in results):
+        return 2
+    return 0 if all(r.holds for r in results) else 1
 
 
 def cmd_flow(args) -> int:
@@ -115,7 +143,8 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export, "flow": cmd_flow}
+COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export, "flow": cmd_flow,
+            "check": cmd_check}
 
 
 def main(argv=None) -> int:

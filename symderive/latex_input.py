@@ -49,7 +49,7 @@ GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta va
 FUNCTION_COMMANDS = {"sigma": "sigma", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log", "max": "max",
                      "min": "min", "sin": "sin", "cos": "cos", "sgn": "sign"}
 #: Greek letters and letters that are functions when a parenthesis follows (``\phi(z)``, ``f(x, h)``)
-CALLABLE_LETTERS = frozenset({"phi", "varphi", "psi", "ell", "f", "g", "F", "G"})
+CALLABLE_LETTERS = frozenset({"phi", "varphi", "psi", "ell", "f", "g", "l", "F", "G"})
 #: words read as function names (plain letters, ``\operatorname``, ``\mathrm``, ``\text``)
 FUNCTION_WORDS = ("softmax", "sigmoid", "relu", "ReLU", "tanh", "diag", "sign", "exp", "log", "softplus")
 FONTS_BOLD = frozenset({"mathbf", "boldsymbol", "bm", "mathbfit", "vec", "pmb"})
@@ -281,6 +281,9 @@ class Reader:
             return inner
         if self.peek() in ("}", ")", "]"):
             self.error("an argument is missing here")
+        tok = self.toks[self.i]
+        if tok.text.isdigit() and len(tok.text) > 1:  # \frac12: one digit per argument, as TeX reads it
+            self.toks = self.toks[:self.i] + [Token(tok.text[0], tok.pos), Token(tok.text[1:], tok.pos + 1)] + self.toks[self.i + 1:]
         self.i += 1
         return [self.toks[self.i - 1]]
 
@@ -727,6 +730,8 @@ class Atom:
             value = sp.S.Zero
         elif self.letters == "delta" and len(self.indices) == 2 and not self.labels:
             value = sp.KroneckerDelta(*self.indices)
+        elif self.name == "T" and not self.indices:  # the sequence length
+            value = index_symbol("T")
         elif self.indices:
             value = indexed(self.name, *self.indices)
         else:
@@ -745,6 +750,8 @@ def subscript_indices(tokens: list[Token], ctx: Context):
         return index_expressions(tokens, ctx)
     if "," in texts:
         return index_expressions(tokens, ctx)
+    if len(letters) > 1 and len(set(letters)) == 1:  # W_{ii}, b_{hh}: a label (PyTorch's W_ii), not a diagonal
+        return None
     if letters and all(x in index_like for x in letters) and len(letters) == len(texts):
         return [index_symbol(x) for x in letters]
     return None
