@@ -18,6 +18,7 @@ demo: venv
 	$(BIN)/symderive verify rnn
 	$(BIN)/symderive export rnn -o /tmp/symderive_rnn_grad.py --force
 	@echo "exported module written to /tmp/symderive_rnn_grad.py"
+	-$(BIN)/symderive check rnn --claim '\frac{\partial L}{\partial W_{hh}} = \sum_{t=2}^{T} (\delta_t \odot (1 - h_t^2)) h_{t-1}^\top'
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -26,6 +27,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
 	$(BIN)/python benchmarks/bench_conv.py
+	$(BIN)/python benchmarks/bench_parse.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

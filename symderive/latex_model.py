@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import LatexParseError, ModelError, ShapeMismatchError, SymderiveError
-from .expr import ACTIVATIONS, Concat, Elementwise, SquaredNorm, TimeVar, T, t
-from .latex_input import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, partial, transpose
+from .expr import Concat, Elementwise, SquaredNorm, TimeVar, T, t
+from .latex_input import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, transpose
 from .model import Assign, Program
 
 #: activation names as written -> the engine's activation
@@ -342,7 +342,7 @@ class Builder:
             if any(p is None for p in parts):
                 raise ModelError(f"only vectors can be concatenated: {e}")
             for p in parts:
-                self.shapes.unify(p[1], 1, f"only column vectors can be concatenated ({{}} columns, not {{}})")
+                self.shapes.unify(p[1], 1, "only column vectors can be concatenated ({} columns, not {})")
             return (sp.Add(*(p[0] for p in parts)), sp.S.One)
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             s = self.shape(e.args[0])
