@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -81,7 +82,7 @@ class Subject:
     labels: dict = field(default_factory=dict)     # LaTeX-side name -> program name (h_0 -> h0)
     notes: list = field(default_factory=list)
 
-    @property
+    @cached_property
     def sequences(self) -> set:
         return {key(v) for v in (*self.program.inputs, *(a.target for a in self.program.assignments)) if isinstance(v, TimeVar)}
 
@@ -90,6 +91,10 @@ class Subject:
         names = {key(v) for v in (*ev.arguments(self.program), *(a.target for a in self.program.assignments))}
         names = {self.reverse_labels.get(n, n) for n in names if n != HIDDEN_TARGET}
         return sorted(names | set(self.where) | {self.loss_name} | ({self.step_loss} if self.step_loss else set()))
+
+    @cached_property
+    def argument_names(self) -> set:
+        return {key(v) for v in ev.arguments(self.program)}
 
     @property
     def reverse_labels(self) -> dict:
@@ -458,7 +463,7 @@ class Evaluator:
         if indices and name not in s.sequences and name not in s.where:
             label = f"{name}_{''.join(map(str, indices))}"
             label = s.labels.get(label, label)
-            if label in s.known or label in {key(v) for v in ev.arguments(s.program)}:
+            if label in s.known or label in s.argument_names:
                 return self.symbol(sp.Symbol(label, commutative=False), {})
         if name in s.where:
             return self.defined(name, indices, binding)
@@ -496,9 +501,6 @@ class Evaluator:
         of_name = s.labels.get(base_name(of), base_name(of)) if is_variable(of) else None
         wrt_target = self.target(wrt, binding)
         if of_name == s.loss_name and not isinstance(of, sp.Indexed):
-            env = p.env if not s.program.recurrent else None
-            if env is None:
-                return p.gradient_in(p.env, wrt_target)
             return p.gradient_in(p.env, wrt_target)
         if of_name is not None and of_name == s.step_loss:
             origin = self.index(of.indices[0], binding) if isinstance(of, sp.Indexed) else None
@@ -525,7 +527,7 @@ class Evaluator:
         if not is_variable(wrt):
             raise ModelError(f"differentiate with respect to one symbol, not {wrt}")
         name = s.labels.get(base_name(wrt), base_name(wrt))
-        arguments = {key(v) for v in ev.arguments(s.program)}
+        arguments = s.argument_names
         if isinstance(wrt, sp.Indexed):
             indices = [self.index(i, binding) for i in wrt.indices]
             if name in s.sequences:
@@ -597,10 +599,6 @@ def fmt(shape) -> str:
 
 def difference(claim, truth) -> float:
     """Norm-relative difference (inf when the shapes differ)."""
-    if isinstance(claim, Eye):
-        claim = np.eye(np.shape(truth)[0]) if np.ndim(truth) else 1.0
-    if claim is NOTHING:
-        claim = 0.0
     a, b = np.asarray(claim, dtype=float), np.asarray(truth, dtype=float)
     if a.shape != b.shape:
         if a.ndim == 0:
@@ -667,15 +665,38 @@ class Comparison:
     compared: int = 0
 
 
-def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None, out: Comparison | None = None) -> Comparison:
-    out = out or Comparison()
+def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = None):
+    """``(binding, claimed, truth)`` for every value of the claim's free indices that denotes a derivative.
+
+    The right-hand side is evaluated at ``point`` (with ``options``), the derivative at ``truth_point``
+    (default: the same point); an identity or out-of-range claimed value takes the truth's shape."""
     claimed_eval, truth_eval = Evaluator(point, options), Evaluator(truth_point or point)
     for binding in bindings(claim, point.steps):
         try:
             truth = truth_eval.value(claim.lhs, binding)
         except NotApplicable:
             continue
-        claimed = claimed_eval.value(claim.rhs, binding)
+        yield binding, shaped_like(claimed_eval.value(claim.rhs, binding), truth, point.symbolic), truth
+
+
+def shaped_like(claimed, truth, symbolic: bool):
+    """``Eye`` as the identity of the truth's size, ``NOTHING`` as its zero; other values unchanged."""
+    if isinstance(claimed, Eye):
+        if not is_array(truth):
+            return 1
+        return sp.eye(truth.shape[0]) if symbolic else np.eye(truth.shape[0])
+    if claimed is NOTHING:
+        return 0 * truth
+    return claimed
+
+
+def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None, out: Comparison | None = None,
+               transform=None) -> Comparison:
+    """Worst relative difference of the claim (optionally ``transform``-ed) over its index values."""
+    out = out or Comparison()
+    for binding, claimed, truth in pairs(claim, point, options, truth_point):
+        if transform is not None:
+            claimed = transform(np.asarray(claimed, dtype=float))
         d = difference(claimed, truth)
         out.compared += 1
         if d > out.worst:
@@ -755,18 +776,8 @@ class Judge:
         try:
             with time_limit(SYMBOLIC_SECONDS):
                 point = Point(self.subject, self.cases[0], 0, symbolic=True)
-                claimed_eval, truth_eval = Evaluator(point), Evaluator(point)
-                for binding in bindings(claim, point.steps):
-                    try:
-                        truth = truth_eval.value(claim.lhs, binding)
-                    except NotApplicable:
-                        continue
-                    claimed = claimed_eval.value(claim.rhs, binding)
-                    if isinstance(claimed, Eye):
-                        claimed = sp.eye(truth.shape[0])
-                    if claimed is NOTHING:
-                        claimed = 0 * truth
-                    diff = (sp.Matrix(claimed) if is_array(claimed) else claimed) - (truth if is_array(truth) else truth)
+                for _, claimed, truth in pairs(claim, point):
+                    diff = (sp.Matrix(claimed) if is_array(claimed) else claimed) - truth
                     entries = list(diff) if is_array(diff) else [diff]
                     if any(sp.expand(x) != 0 for x in entries):
                         return False, "the symbolic difference did not reduce to 0 with activations as atoms"
@@ -780,10 +791,7 @@ class Judge:
             c = Comparison()
             truth_point = truth_points[i] if truth_points else None
             try:
-                if transform is None:
-                    compare_at(claim, point, options, truth_point, out=c)
-                else:
-                    compare_transformed(claim, point, transform, c, options)
+                compare_at(claim, point, options, truth_point, out=c, transform=transform)
             except (SymderiveError, NotApplicable, ValueError, TypeError):
                 return False
             if c.compared == 0 or c.worst > 1e-7:
@@ -831,17 +839,15 @@ class Judge:
 
     def factor(self, claim: Claim) -> str:
         ratios = []
-        for point in self.points:
-            ev_c, ev_t = Evaluator(point), Evaluator(point)
-            for binding in bindings(claim, point.steps):
-                try:
-                    truth = np.asarray(ev_t.value(claim.lhs, binding), dtype=float)
-                    claimed = np.asarray(ev_c.value(claim.rhs, binding), dtype=float)
-                except (NotApplicable, SymderiveError, ValueError, TypeError):
-                    continue
-                if claimed.shape != truth.shape or not np.any(claimed):
-                    return ""
-                ratios.append(float(np.sum(claimed * truth) / np.sum(claimed * claimed)))
+        try:
+            for point in self.points:
+                for _, claimed, truth in pairs(claim, point):
+                    claimed, truth = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
+                    if claimed.shape != truth.shape or not np.any(claimed):
+                        return ""
+                    ratios.append(float(np.sum(claimed * truth) / np.sum(claimed * claimed)))
+        except (SymderiveError, ValueError, TypeError):
+            return ""
         if not ratios or max(ratios) - min(ratios) > 1e-6 * max(1.0, abs(ratios[0])) or abs(ratios[0] - 1) < 1e-9:
             return ""
         c = ratios[0]
@@ -889,22 +895,6 @@ class Judge:
         except Exception:  # the formula is a courtesy; the verdict does not depend on it
             return ""
         return ""
-
-
-def compare_transformed(claim: Claim, point: Point, transform, out: Comparison, options=None):
-    claimed_eval, truth_eval = Evaluator(point, options), Evaluator(point)
-    for binding in bindings(claim, point.steps):
-        try:
-            truth = truth_eval.value(claim.lhs, binding)
-        except NotApplicable:
-            continue
-        claimed = claimed_eval.value(claim.rhs, binding)
-        if isinstance(claimed, Eye):
-            claimed = np.eye(np.shape(truth)[0])
-        if claimed is NOTHING:
-            claimed = np.zeros(np.shape(truth))
-        out.compared += 1
-        out.worst = max(out.worst, difference(transform(np.asarray(claimed, dtype=float)), truth))
 
 
 def latex_bound(e) -> str:

@@ -331,7 +331,7 @@ class Reader:
         elif text in ("(", "{"):
             inner = self.bracketed() if text == "(" else self.group()
             self.emit("(" + Reader(self.ctx, inner).text() + ")")
-            self.postfix_of_group(tok.pos)
+            self.postfix_of_group()
         elif text == "[":
             inner = self.bracketed()
             parts = split_top(inner, {",", ";"}, self.ctx.source)
@@ -339,7 +339,7 @@ class Reader:
                 self.emit(self.ctx.placeholder(concat(*(self.ctx.expression(p, tok.pos) for p in parts))))
             else:
                 self.emit("(" + Reader(self.ctx, inner).text() + ")")
-            self.postfix_of_group(tok.pos)
+            self.postfix_of_group()
         elif text in (r"\|", r"\Vert", r"\lVert", "|", r"\lvert"):
             self.norm()
         elif text in (r"\frac", r"\dfrac", r"\tfrac"):
@@ -544,7 +544,7 @@ class Reader:
         self.error(f"unexpected {text!r}")
 
     # -- groups, norms, fractions, sums, derivatives ------------------------------------------
-    def postfix_of_group(self, start: int):
+    def postfix_of_group(self):
         while self.peek() == "^":
             at = self.pos()
             self.i += 1
@@ -587,7 +587,7 @@ class Reader:
             if text_of(self.group()) not in ("2", "F"):
                 self.error("only the 2-norm (or Frobenius norm) is supported", start)
         self.emit(self.ctx.placeholder(value))
-        self.postfix_of_group(start)
+        self.postfix_of_group()
 
     def fraction(self):
         start = self.pos()

@@ -22,7 +22,7 @@ import sympy as sp
 
 from .errors import LatexParseError, ModelError, ShapeMismatchError, SymderiveError
 from .expr import Concat, Elementwise, SquaredNorm, TimeVar, T, t
-from .latex_input import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, transpose
+from .latex_input import IDENTITY, ONES, concat, hadamard, norm, parse_sides, transpose
 from .model import Assign, Program
 
 #: activation names as written -> the engine's activation
@@ -488,5 +488,3 @@ class Converter:
                              r"abstract \ell(o_t, y_t); other losses are not supported yet")
         return value
 
-
-__all__ = ["LatexModel", "build_model", "split_declaration", "ACTIVATION_NAMES", "HIDDEN_TARGET", "entry"]
