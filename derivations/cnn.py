@@ -11,7 +11,9 @@ from symderive.document import Document, Section, Step
 from symderive.index_codegen import DerivedSize, Option
 from symderive.indexed import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term, WindowMax,
                                output_size)
+from symderive.index_render import access_latex
 from symderive.pipeline import IndexDerivation
+from symderive.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, size_symbols, spatial)
@@ -54,25 +56,29 @@ def document(der, options) -> Document:
     conv, relu, pool, dense, _ = p_.ops
     bw = der.backward
     texs = {"prob": "p", "y": "y", "Z": "Z", "A": "A", "d_A": r"\bar{A}", "d_Pm": r"\bar{P}", "d_z": r"\bar{z}"}
+    window = access_latex(A[o, KP * i + r, KP * j + s], (), options)
     model = model_section([
         conv,
         Step("A_{o, i, j}", r"\operatorname{relu}\left(Z_{o, i, j}\right)"),
-        Step("P_{o, i, j}", r"\max_{r,s} A_{o, K_{p} i + r, K_{p} j + s} = \sum_{r,s} M_{o, i, j, r, s} A_{o, K_{p} i + r, K_{p} j + s}"),
+        Step("P_{o, i, j}", rf"\max_{{r,s}} {window} = \sum_{{r,s}} M_{{o, i, j, r, s}} {window}"),
         dense,
         Step("p_{k}", r"\frac{e^{z_{k}}}{\sum_{l} e^{z_{l}}}"),
-        Step("L", r"-\sum_{k} y_{k} \log p_{k}")], p_.arguments, text=(
+        Step("L", r"-\sum_{k} y_{k} \log p_{k}")], p_.arguments, options=options, text=say(options,
         r"The convolution extracts features, the dense layer classifies them: flattening $P$ and multiplying by the "
         r"dense weight is the sum over $(o, i, j)$ with $V$ holding that weight reshaped. $M$ is the one-hot arg-max of "
-        r"each pooling window (the first maximum in row-major order on ties). The target $y$ is one-hot."))
-    softmax = Section("Softmax and cross-entropy", (
+        r"each pooling window (the first maximum in row-major order on ties). The target $y$ is one-hot.",
+        r"컨볼루션 층은 특징을 뽑고, 완전연결층은 그 특징으로 분류합니다. $P$를 펼쳐(flatten) 완전연결층의 가중치를 "
+        r"곱하는 것은, 그 가중치를 모양만 바꿔 담은 $V$로 $(o, i, j)$에 대해 더하는 것과 같습니다. $M$은 풀링 창마다 "
+        r"최댓값 위치만 1인 마스크입니다(최댓값이 여럿이면 행 우선 순서로 첫 번째). 정답 $y$는 원-핫 벡터입니다."))
+    softmax = Section(say(options, "Softmax and cross-entropy", "소프트맥스와 교차 엔트로피"), say(options,
         r"With $L = -\sum_k y_k \log p_k$ and $\partial \log p_k / \partial z_l = [k = l] - p_l$: "
         r"$\partial L/\partial z_l = -\sum_k y_k ([k = l] - p_l) = p_l \sum_k y_k - y_l = p_l - y_l$, because "
-        r"the one-hot target sums to 1."), ())
-    sections = (model, softmax, gradient_section(bw, z, texs), gradient_section(bw, V, texs),
-                gradient_section(bw, beta, texs), gradient_section(bw, Pm, texs), gradient_section(bw, A, texs),
-                gradient_section(bw, Z, texs), gradient_section(bw, W, texs), gradient_section(bw, b, texs),
-                gradient_section(bw, X, texs))
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "cnn"))
+        r"the one-hot target sums to 1.",
+        r"$L = -\sum_k y_k \log p_k$이고 $\partial \log p_k / \partial z_l = [k = l] - p_l$이므로 "
+        r"$\partial L/\partial z_l = -\sum_k y_k ([k = l] - p_l) = p_l \sum_k y_k - y_l = p_l - y_l$입니다. "
+        r"원-핫 정답의 합이 1이기 때문입니다. 예측 확률에서 정답을 뺀 값이 그대로 오차 신호가 됩니다."), ())
+    sections = (model, softmax) + tuple(gradient_section(bw, x, texs, options) for x in (z, V, beta, Pm, A, Z, W, b, X))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "cnn"))
 
 
 def torch_reference(arrays, options, tag):
@@ -99,8 +105,11 @@ def build() -> IndexDerivation:
     return IndexDerivation(
         name="cnn",
         title=TITLE,
-        summary=(r"The chain of the notes' ``the conv layer extracts features, the FC layer classifies'': every "
-                 r"gradient from the softmax cross-entropy back to the input image, derived at index level."),
+        summary=(r"The chain the notes describe as ``the conv layer extracts features, the FC layer classifies'': "
+                 r"every gradient from the softmax cross-entropy back to the input image, derived at index level."),
+        title_ko="CNN 분류기: 컨볼루션, ReLU, 최대 풀링, 완전연결층, 소프트맥스 교차 엔트로피",
+        summary_ko=(r"``컨볼루션 층은 특징을 뽑고, 완전연결층은 분류한다''는 흐름을 그대로 따라, 소프트맥스 교차 "
+                    r"엔트로피에서 입력 이미지까지 모든 기울기를 인덱스 수준에서 유도합니다."),
         variants=(("cnn", program()),),
         build_document=document,
         options=conv_options(AXES) + (Option("pool", (KP,), 2, 1),),

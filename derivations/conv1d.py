@@ -8,6 +8,7 @@ from symderive.document import Document, Step
 from symderive.index_render import index_latex
 from symderive.indexed import Contract, IndexProgram, Pointwise, Tensor, Term
 from symderive.pipeline import IndexDerivation
+from symderive.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, output_size_section, size_check, spatial)
@@ -33,14 +34,17 @@ def program() -> IndexProgram:
     return IndexProgram("conv1d", (conv, act, loss), (x, w, b, G), L)
 
 
-def notes_form(conv: Contract) -> Step:
+def notes_form(conv: Contract, options=None) -> Step:
     """The notes' 1-based special case, by substitution: S = D = 1, P = 0, i -> i - 1, p -> j - 1, +1."""
     j = index_symbols("j")[0]
     read = conv.terms[0].factors[1].index[1]
     one_based = sp.expand(read.subs({S: 1, D: 1, P: 0}).subs({i: i - 1, p: j - 1}) + 1)
     rhs = rf"\sigma\left(\sum_{{j=1}}^{{K}} w_{{j}} x_{{{index_latex(one_based, (i, j))}}} + b\right)"
-    return Step("h_{i}", rhs, r"With $S = D = 1$, $P = 0$, one channel and indices from 1 (positions and taps "
-                              r"shifted by one), this is the form the notes start from:")
+    return Step("h_{i}", rhs, say(options,
+        r"With $S = D = 1$, $P = 0$, one channel and indices from 1 (positions and taps shifted by one), this is the "
+        r"form the notes start from:",
+        r"$S = D = 1$, $P = 0$, 채널 하나로 두고 인덱스를 1부터 세면(위치와 탭을 하나씩 옮기면), 많은 노트가 출발점으로 "
+        r"삼는 식이 됩니다:"))
 
 
 def document(der, options) -> Document:
@@ -48,18 +52,20 @@ def document(der, options) -> Document:
     conv, act, loss = p_.ops
     bw = der.backward
     sections = (
-        model_section([conv, Step("h_{o, i}", r"\sigma\left(z_{o, i}\right)"), notes_form(conv), loss],
-                      p_.arguments, text=(
+        model_section([conv, Step("h_{o, i}", r"\sigma\left(z_{o, i}\right)"), notes_form(conv, options), loss],
+                      p_.arguments, options=options, text=say(options,
             r"A kernel of $K$ taps slides along the input; what deep learning calls convolution is this "
-            r"cross-correlation (PyTorch's \texttt{conv1d}). $G$ is the gradient $\partial L/\partial h$ arriving from above.")),
-        output_size_section(AXES),
-        gradient_section(bw, z, {"G": "G", "h": "h"}),
-        gradient_section(bw, w, {}),
-        gradient_section(bw, b, {}),
-        gradient_section(bw, x, {}),
-        gradient_section(bw, G, {}),
+            r"cross-correlation (PyTorch's \texttt{conv1d}). $G$ is the gradient $\partial L/\partial h$ arriving from above.",
+            r"$K$개의 탭을 가진 커널이 입력을 따라 미끄러집니다. 딥러닝에서 컨볼루션이라고 부르는 것은 이 교차상관"
+            r"(PyTorch의 \texttt{conv1d})입니다. $G$는 위에서 내려오는 기울기 $\partial L/\partial h$입니다.")),
+        output_size_section(AXES, options),
+        gradient_section(bw, z, {"G": "G", "h": "h"}, options),
+        gradient_section(bw, w, {}, options),
+        gradient_section(bw, b, {}, options),
+        gradient_section(bw, x, {}, options),
+        gradient_section(bw, G, {}, options),
     )
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "convolution"))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "convolution"))
 
 
 def torch_reference(arrays, options, tag):
@@ -84,6 +90,10 @@ def build() -> IndexDerivation:
                  r"at index level: $\partial L/\partial w$ is a cross-correlation of the input with the upstream "
                  r"gradient, $\partial L/\partial x$ the full convolution of the (dilated) gradient with the flipped kernel."),
         variants=(("conv", program()),),
+        title_ko="1차원 컨볼루션과 시그모이드: 보폭, 패딩, 팽창을 갖춘 슬라이딩 커널",
+        summary_ko=(r"채널이 있는 1차원 컨볼루션 $h_i = \sigma(\sum_j w_j x_{S i + D j - P} + b)$를 인덱스 수준에서 미분합니다. "
+                    r"$\partial L/\partial w$는 입력과 위에서 내려온 기울기의 교차상관이고, $\partial L/\partial x$는 "
+                    r"(팽창한) 기울기와 뒤집은 커널의 풀 컨볼루션입니다."),
         build_document=document,
         options=conv_options(AXES),
         derived=conv_derived(AXES),

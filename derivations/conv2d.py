@@ -6,6 +6,7 @@
 from symderive.document import Document
 from symderive.indexed import Contract, IndexProgram, Tensor, Term
 from symderive.pipeline import IndexDerivation
+from symderive.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, output_size_section, size_check, spatial)
@@ -34,17 +35,20 @@ def document(der, options) -> Document:
     conv, loss = p.ops
     bw = der.backward
     sections = (
-        model_section([conv, loss], p.arguments, text=(
+        model_section([conv, loss], p.arguments, options=options, text=say(options,
             r"This is a cross-correlation (the kernel is not flipped), as in PyTorch's \texttt{conv2d}; each of the "
             r"$O$ kernels has as many channels as the input and gives one output channel. $G$ stands for the gradient "
-            r"$\partial L / \partial Y$ arriving from the layers above, so the layer can be checked on its own.")),
-        output_size_section(AXES),
-        gradient_section(bw, W, {}),
-        gradient_section(bw, b, {}),
-        gradient_section(bw, X, {}),
-        gradient_section(bw, G, {}),
+            r"$\partial L / \partial Y$ arriving from the layers above, so the layer can be checked on its own.",
+            r"딥러닝에서 말하는 컨볼루션은 PyTorch의 \texttt{conv2d}처럼 커널을 뒤집지 않는 교차상관입니다. $O$개의 "
+            r"커널은 각각 입력과 같은 수의 채널을 가지며, 커널 하나가 출력 채널 하나를 만듭니다. $G$는 위층에서 내려오는 "
+            r"기울기 $\partial L / \partial Y$를 나타내므로, 이 층만 따로 떼어 검증할 수 있습니다.")),
+        output_size_section(AXES, options),
+        gradient_section(bw, W, {}, options),
+        gradient_section(bw, b, {}, options),
+        gradient_section(bw, X, {}, options),
+        gradient_section(bw, G, {}, options),
     )
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "convolution", "cnn"))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "convolution", "cnn"))
 
 
 def torch_reference(arrays, options, tag):
@@ -70,6 +74,10 @@ def build() -> IndexDerivation:
                  r"and the results are recognised as a cross-correlation ($\partial L/\partial W$) and a full "
                  r"convolution with the flipped kernel ($\partial L/\partial X$)."),
         variants=(("conv", program()),),
+        title_ko="2차원 컨볼루션: 채널, 보폭, 패딩, 팽창. 기울기도 컨볼루션이다",
+        summary_ko=(r"입력 채널 $C$개, 출력 채널 $O$개에 보폭, 패딩, 팽창을 갖춘 2차원 컨볼루션 층 $Y = W \star X + b$를 "
+                    r"인덱스 수준에서 미분합니다. 연쇄 법칙에서 생기는 크로네커 델타를 합으로 없애고, 결과가 교차상관"
+                    r"($\partial L/\partial W$)과 뒤집은 커널의 풀 컨볼루션($\partial L/\partial X$)임을 확인합니다."),
         build_document=document,
         options=conv_options(AXES),
         derived=conv_derived(AXES),

@@ -15,7 +15,9 @@ import sympy as sp
 
 from symderive.document import Section, Step
 from symderive.index_codegen import DerivedSize, Option
-from symderive.index_render import access_latex, expr_latex, gradient_section, ranges_text, symbol_latex, term_latex
+from symderive.index_render import (access_latex, base_of, expr_latex, gradient_section, index_latex, ranges_text,
+                                    symbol_latex, tensor_latex, term_latex)
+from symderive.prose import say
 from symderive.indexed import Contract, Tensor, Term, index_symbols, output_size
 from symderive.verify import Row
 
@@ -68,36 +70,58 @@ def conv_derived(axes) -> tuple:
     return tuple(out)
 
 
-def output_size_section(axes) -> Section:
+def output_size_section(axes, options=None) -> Section:
     """The output-size formula, derived from where the last tap of the window lands."""
+    n_in_s, k_s, s_s, pad_s, dil_s, n_out_s, i_s, p_s = axes[0]
     n_in, k, s, pad, dil, n_out, i, p = (symbol_latex(x) for x in axes[0])
     formula = rf"\left\lfloor \frac{{{n_in} + 2 {pad} - {dil} ({k} - 1) - 1}}{{{s}}} \right\rfloor + 1"
-    text = (rf"Output position ${i}$ reads the input at ${s} {i} + {dil} {p} - {pad}$ for ${p} = 0, \dots, {k} - 1$. "
-            rf"Padded by ${pad}$ zeros on each side, the input has positions $-{pad}, \dots, {n_in} - 1 + {pad}$, so the "
-            rf"window fits when ${s} {i} + {dil} ({k} - 1) - {pad} \le {n_in} - 1 + {pad}$, that is "
-            rf"${i} \le ({n_in} + 2 {pad} - {dil} ({k} - 1) - 1) / {s}$. The output is empty (an error) when the "
-            rf"dilated kernel ${dil} ({k} - 1) + 1$ is longer than the padded input ${n_in} + 2 {pad}$.")
-    step = Step(n_out, formula, rf"Counting ${i} = 0, 1, \dots$ up to that bound (PyTorch's formula; other axes alike):")
-    return Section("Output size", text, (step,))
+    read = index_latex(s_s * i_s + dil_s * p_s - pad_s, (i_s, p_s), options)
+    if base_of(options) == 1:
+        last = rf"{s} ({i} - 1) + {dil} ({k} - 1) - {pad} + 1"
+        taps, first, positions = rf"{p} = 1, \dots, {k}", "1", rf"1 - {pad}, \dots, {n_in} + {pad}"
+        top, bound = rf"{n_in} + {pad}", rf"{i} \le ({n_in} + 2 {pad} - {dil} ({k} - 1) - 1) / {s} + 1"
+    else:
+        last = rf"{s} {i} + {dil} ({k} - 1) - {pad}"
+        taps, first, positions = rf"{p} = 0, \dots, {k} - 1", "0", rf"-{pad}, \dots, {n_in} - 1 + {pad}"
+        top, bound = rf"{n_in} - 1 + {pad}", rf"{i} \le ({n_in} + 2 {pad} - {dil} ({k} - 1) - 1) / {s}"
+    text = say(options,
+               rf"Output position ${i}$ reads the input at ${read}$ for ${taps}$. Padded by ${pad}$ zeros on each side, "
+               rf"the input has positions ${positions}$, so the window fits when its last tap ${last} \le {top}$, that "
+               rf"is ${bound}$. The output is empty (an error) when the dilated kernel ${dil} ({k} - 1) + 1$ is longer "
+               rf"than the padded input ${n_in} + 2 {pad}$.",
+               rf"출력 위치 ${i}$는 ${taps}$에 대해 입력의 ${read}$ 위치를 읽습니다. 양쪽에 0을 ${pad}$개씩 채우면 입력 "
+               rf"위치는 ${positions}$이므로, 창의 마지막 탭이 ${last} \le {top}$을 만족할 때, 곧 ${bound}$일 때 창이 "
+               rf"입력 안에 들어갑니다. 팽창한 커널의 길이 ${dil} ({k} - 1) + 1$이 패딩한 입력의 길이 ${n_in} + 2 {pad}$보다 "
+               r"길면 출력이 비므로 오류입니다.")
+    step = Step(n_out, formula, say(options,
+                rf"Counting ${i} = {first}, {int(first) + 1}, \dots$ up to that bound (PyTorch's formula; other axes alike):",
+                rf"${i} = {first}, {int(first) + 1}, \dots$를 그 한계까지 세면 다음과 같습니다(PyTorch의 공식이며, 다른 축도 같습니다):"))
+    return Section(say(options, "Output size", "출력 크기"), text, (step,))
 
 
-def model_section(equations, tensors, text="") -> Section:
+def model_section(equations, tensors, text="", options=None) -> Section:
     """The forward equations in order (each a Contract, rendered, or a Step written out), the sizes,
     and the ranges of the summed indices."""
     steps, ranges = [], {}
     for e in equations:
         if isinstance(e, Contract):
-            steps.append(Step(access_latex(e.out[e.index]), " + ".join(term_latex(t, e.index) for t in e.terms)))
+            steps.append(Step(access_latex(e.out[e.index], (), options),
+                              " + ".join(term_latex(t, e.index, options) for t in e.terms)))
             for t in e.terms:
                 for v, n in t.sums:
                     ranges.setdefault(v, n)
         else:
             steps.append(e)
-    sizes = ", ".join(rf"${t.tex} \in \mathbb{{R}}^{{{dims_latex(t)}}}$" for t in tensors)
-    body = (f"Sizes: {sizes}. Indices start at 0 and run over {ranges_text(ranges.items())}. Every array is zero "
-            "outside its index range: that is what zero padding means, and it lets every sum run over the whole kernel. "
-            + text)
-    return Section("Model", body.strip(), tuple(steps))
+    sizes = ", ".join(rf"${tensor_latex(t, options)} \in \mathbb{{R}}^{{{dims_latex(t)}}}$" for t in tensors)
+    base = base_of(options)
+    body = say(options,
+               f"Sizes: {sizes}. Indices start at {base} and run over {ranges_text(ranges.items(), options)}. Every "
+               "array is zero outside its index range: that is what zero padding means, and it lets every sum run over "
+               "the whole kernel. ",
+               f"크기: {sizes}. 인덱스는 {base}부터 시작하며 범위는 {ranges_text(ranges.items(), options)}입니다. 모든 "
+               "배열은 인덱스 범위 밖에서 0입니다. 제로 패딩이 바로 이 뜻이고, 덕분에 모든 합이 커널 전체에 걸쳐 돌 수 "
+               "있습니다. ") + text
+    return Section(say(options, "Model", "모델"), body.strip(), tuple(steps))
 
 
 def dims_latex(t: Tensor) -> str:

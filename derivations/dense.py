@@ -8,6 +8,7 @@ from symderive.pipeline import Derivation, Sizes
 from symderive.document import Document
 from symderive.expr import SquaredNorm, sigma
 from symderive.model import Assign, Program
+from symderive.prose import by_layout, say
 from symderive.sections import adjoint_section, gradients_section, model_section
 
 n, d = sp.symbols("n d", integer=True, positive=True)
@@ -33,19 +34,29 @@ def document(der: Derivation, options) -> Document:
     sections = (
         model_section(der, options),
         adjoint_section(der, options),
-        gradients_section(der, options, text=(
+        gradients_section(der, options, text=say(options,
             r"Substituting the adjoints: the error signal $\bar z = (a - y) \odot a \odot (1 - a)$ "
-            r"reaches the weights as an outer product with the input.")),
+            rf"reaches the weights as an outer product with the input, ${outer(options)}$: the weight joining input "
+            r"$j$ to unit $i$ gets $\bar z_i x_j$, the error of the unit times what came in on that weight.",
+            r"수반을 대입하면, 오차 신호 $\bar z = (a - y) \odot a \odot (1 - a)$가 입력과의 외적 "
+            rf"${outer(options)}$ 꼴로 가중치에 전달됩니다. 입력 $j$와 유닛 $i$를 잇는 가중치는 $\bar z_i x_j$, 곧 그 유닛의 "
+            r"오차에 그 가중치로 들어온 입력을 곱한 값을 받습니다.")),
     )
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "dense"))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "dense"))
+
+
+def outer(options) -> str:
+    return by_layout(options, r"\bar z\, x^\top", r"x^\top \bar z")
 
 
 def build() -> Derivation:
     return Derivation(
         name="dense",
         title=TITLE,
-        summary="One dense layer $a = \\sigma(W x + b)$ with the loss $L = \\frac{1}{2}\\|a - y\\|^2$, "
-                "differentiated in reverse mode.",
+        summary=r"One dense layer with a sigmoid and the loss $L = \frac{1}{2}\|a - y\|^2$, differentiated in reverse mode.",
+        title_ko="시그모이드와 제곱 손실을 쓰는 완전연결층",
+        summary_ko=(r"시그모이드 활성화를 쓰는 완전연결층 하나와 손실 $L = \frac{1}{2}\|a - y\|^2$을 역방향 모드로 "
+                    r"미분합니다. 모든 역전파 유도의 가장 작은 완전한 예입니다."),
         program=program(),
         build_document=document,
         sizes=Sizes(small={n: 2, d: 3}, numeric={n: 16, d: 8}, large={n: 256, d: 128}),

@@ -5,6 +5,7 @@ import sympy as sp
 from symderive.document import Section
 from symderive.expr import SquaredNorm, TimeVar, t
 from symderive.model import Assign
+from symderive.prose import by_layout, say
 from symderive.sections import gradients_section, truncation_text
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
@@ -27,13 +28,21 @@ def output_layer(h):
 
 
 def truncation_section(options) -> Section:
-    return Section("Truncated BPTT", truncation_text(options))
+    return Section(say(options, "Truncated BPTT", "Truncated BPTT (잘린 BPTT)"), truncation_text(options))
 
 
 def all_gradients_section(der, options) -> Section:
-    return gradients_section(der, options, title="Gradients of the parameters", text=(
+    return gradients_section(der, options, title=say(options, "Gradients of the parameters", "매개변수의 기울기"),
+                             text=say(options,
         r"Each weight is used at every step, so its gradient sums one share per step; the shares are "
-        r"written through the adjoints of the pre-activations above."))
+        r"written through the adjoints of the pre-activations above.",
+        r"가중치는 모든 단계에서 쓰이므로, 그 기울기는 단계마다 하나씩 생기는 몫을 모두 더한 것입니다. 각 몫은 앞에서 "
+        r"구한 활성화 전 값(pre-activation)의 수반으로 씁니다."))
+
+
+def vanilla_jacobian(options) -> str:
+    """The vanilla RNN's one-step Jacobian, for comparison in the text."""
+    return by_layout(options, r"\operatorname{diag}(1 - h_t \odot h_t)\, W_{hh}", r"W_{hh} \operatorname{diag}(1 - h_t \odot h_t)")
 
 
 def torch_layout_source(gates: str) -> str:

@@ -8,12 +8,13 @@
 import sympy as sp
 
 from derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
-                               truncation_section, weights)
+                               truncation_section, vanilla_jacobian, weights)
 from symderive.derive import state_jacobian
 from symderive.document import Document, Section, Step
 from symderive.expr import T, TimeVar, hadamard, sigma, t, tanh
 from symderive.model import Assign, Program
 from symderive.pipeline import Derivation, Sizes
+from symderive.prose import say
 from symderive.sections import adjoint_section, model_section, recurrence_steps, tex
 from symderive.verify import jacobian_check
 
@@ -47,38 +48,57 @@ def program() -> Program:
 
 
 def recurrences_section(der, options) -> Section:
-    return Section("The two adjoint recurrences", (
+    return Section(say(options, "The two adjoint recurrences", "두 개의 수반 점화식"), say(options,
         r"Both states are recurrent, so each adjoint depends on the next step's. Written through "
-        r"$\delta^h_t = \partial L / \partial h_t$ and $\delta^c_t = \partial L / \partial c_t$ only:"), (
-        *recurrence_steps(der, options, "c", r"The cell state reaches the loss through $h_t$ and, with the forget "
-                        r"gate as its only factor, through $c_{t+1}$: $\partial L/\partial c_{t-1}$ gets "
-                        r"$\delta^c_t \odot f_t$ plus the path through $h_t$."),
-        *recurrence_steps(der, options, "h", r"The hidden state reaches the loss through the output layer and "
-                        r"through the four gates of step $t+1$."),
+        r"$\delta^h_t = \partial L / \partial h_t$ and $\delta^c_t = \partial L / \partial c_t$ only:",
+        r"두 상태 모두 다음 단계로 이어지므로, 각 수반은 다음 단계의 수반에 의존합니다. "
+        r"$\delta^h_t = \partial L / \partial h_t$와 $\delta^c_t = \partial L / \partial c_t$만으로 쓰면 다음과 같습니다:"), (
+        *recurrence_steps(der, options, "c", say(options,
+            r"The cell state reaches the loss through $h_t$ and, with the forget gate as its only factor, through "
+            r"$c_{t+1}$: $\partial L/\partial c_{t-1}$ gets $\delta^c_t \odot f_t$ plus the path through $h_t$.",
+            r"셀 상태는 $h_t$를 거쳐 손실에 닿고, 또 망각 게이트 하나만 곱해진 채로 $c_{t+1}$을 거쳐서도 닿습니다. "
+            r"그래서 $\partial L/\partial c_{t-1}$은 $\delta^c_t \odot f_t$에 $h_t$를 거치는 경로를 더한 것이 됩니다.")),
+        *recurrence_steps(der, options, "h", say(options,
+            r"The hidden state reaches the loss through the output layer and through the four gates of step $t+1$.",
+            r"은닉 상태는 출력층을 거쳐, 그리고 $t+1$ 단계의 네 게이트를 거쳐 손실에 닿습니다.")),
     ))
 
 
 def jacobian_section(der, options) -> Section:
     p = der.program
     J = {(a, b): tex(der, options, state_jacobian(p, a, b)) for a in ("c", "h") for b in ("c", "h")}
-    text = (r"One step maps $(h_{t-1}, c_{t-1})$ to $(h_t, c_t)$. The vanilla RNN has only "
-            r"$\partial h_t / \partial h_{t-1} = \operatorname{diag}(1 - h_t \odot h_t)\, W_{hh}$, and a product of "
-            r"many such factors shrinks or grows geometrically. The LSTM's cell state has a direct path whose "
-            r"Jacobian is just the forget gate, with no weight matrix and no squashing derivative: when "
-            r"$f_t \approx 1$ the product $\prod_j \operatorname{diag}(f_j)$ stays close to the identity and the "
-            r"gradient is carried over many steps (the constant error carousel).")
-    return Section("Jacobians of one step, and why gradients survive", text, (
-        Step(r"\frac{\partial c_{t}}{\partial c_{t-1}}", J[("c", "c")], "The carousel:"),
-        Step(r"\frac{\partial c_{t}}{\partial h_{t-1}}", J[("c", "h")], "Through the gates of step $t$:"),
-        Step(r"\frac{\partial h_{t}}{\partial c_{t-1}}", J[("h", "c")], r"Through $c_t$ and $h_t = o_t \odot \tanh(c_t)$:"),
-        Step(r"\frac{\partial h_{t}}{\partial h_{t-1}}", J[("h", "h")], "Through all four gates:"),
+    vanilla = vanilla_jacobian(options)
+    text = say(options,
+               r"One step maps $(h_{t-1}, c_{t-1})$ to $(h_t, c_t)$. The vanilla RNN has only "
+               rf"$\partial h_t / \partial h_{{t-1}} = {vanilla}$, and a product of "
+               r"many such factors shrinks or grows geometrically. The LSTM's cell state has a direct path whose "
+               r"Jacobian is just the forget gate, with no weight matrix and no squashing derivative: when "
+               r"$f_t \approx 1$ the product $\prod_j \operatorname{diag}(f_j)$ stays close to the identity and the "
+               r"gradient is carried over many steps (the constant error carousel).",
+               r"한 단계는 $(h_{t-1}, c_{t-1})$을 $(h_t, c_t)$로 보냅니다. 기본 RNN에는 "
+               rf"$\partial h_t / \partial h_{{t-1}} = {vanilla}$ 하나뿐이라, 이런 인자를 여러 번 곱하면 "
+               r"기하급수적으로 줄어들거나 커집니다. LSTM의 셀 상태에는 야코비안이 망각 게이트 자체인 직통 경로가 있습니다. "
+               r"가중치 행렬도, 값을 눌러 주는 활성화 함수의 도함수도 끼지 않습니다. 그래서 $f_t \approx 1$이면 곱 "
+               r"$\prod_j \operatorname{diag}(f_j)$가 항등행렬 가까이 머물고, 기울기가 여러 단계를 건너 전달됩니다"
+               r"(constant error carousel).")
+    return Section(say(options, "Jacobians of one step, and why gradients survive",
+                       "한 단계의 야코비안과 기울기가 살아남는 이유"), text, (
+        Step(r"\frac{\partial c_{t}}{\partial c_{t-1}}", J[("c", "c")], say(options, "The carousel:", "캐러셀 경로:")),
+        Step(r"\frac{\partial c_{t}}{\partial h_{t-1}}", J[("c", "h")],
+             say(options, "Through the gates of step $t$:", "$t$ 단계의 게이트를 거치는 경로:")),
+        Step(r"\frac{\partial h_{t}}{\partial c_{t-1}}", J[("h", "c")],
+             say(options, r"Through $c_t$ and $h_t = o_t \odot \tanh(c_t)$:",
+                 r"$c_t$와 $h_t = o_t \odot \tanh(c_t)$를 거치는 경로:")),
+        Step(r"\frac{\partial h_{t}}{\partial h_{t-1}}", J[("h", "h")],
+             say(options, "Through all four gates:", "네 게이트를 모두 거치는 경로:")),
     ))
+
 
 
 def document(der: Derivation, options) -> Document:
     sections = (model_section(der, options), adjoint_section(der, options), recurrences_section(der, options),
                 jacobian_section(der, options), all_gradients_section(der, options), truncation_section(options))
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "lstm", "bptt"))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "lstm", "bptt"))
 
 
 def build() -> Derivation:
@@ -95,4 +115,7 @@ def build() -> Derivation:
         extra_checks=tuple(jacobian_check(a, b) for a in ("c", "h") for b in ("c", "h")),
         torch_reference=torch_reference("LSTM", GATES, ("h0", "c0")),
         module_extras=torch_layout_source(GATES),
+        title_ko="LSTM: 셀 상태와 은닉 상태를 거치는 역전파",
+        summary_ko=(r"PyTorch의 식과 게이트 순서 $(i, f, g, o)$를 그대로 따르는 단층 LSTM에 선형 출력층을 붙이고, "
+                    r"$T$ 단계에 걸쳐 더한 제곱 손실로 학습하는 모델입니다."),
     )

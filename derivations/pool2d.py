@@ -14,7 +14,9 @@ import sympy as sp
 from symderive.document import Document
 from symderive.index_codegen import DerivedSize, Option
 from symderive.indexed import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
+from symderive.index_render import access_latex, tensor_latex
 from symderive.pipeline import IndexDerivation
+from symderive.prose import say
 from symderive.verify import Row
 
 from .convolution import C, gradient_section, index_symbols, model_section, size_symbols
@@ -29,8 +31,12 @@ Y = Tensor("Y", (C, OH, OW))
 M = Tensor("M", (C, OH, OW, KH, KW))
 L = Tensor("L", ())
 WINDOW = ((p, KH), (q, KW))
-TIES = ("Ties go to the first maximum in row-major order of the window ($p$ first, then $q$), "
-        "as PyTorch's CPU kernel does; the maximum is piecewise linear, so its derivative is $M$ held fixed.")
+def ties_text(options) -> str:
+    return say(options,
+               "Ties go to the first maximum in row-major order of the window ($p$ first, then $q$), as PyTorch's CPU "
+               "kernel does; the maximum is piecewise linear, so its derivative is $M$ held fixed.",
+               "최댓값이 여럿이면 창 안에서 행 우선 순서($p$ 먼저, 다음 $q$)로 첫 번째 것을 고릅니다(PyTorch의 CPU 커널과 "
+               "같습니다). 최댓값은 구간별로 선형이므로, 그 도함수는 $M$을 고정한 채 미분한 것입니다.")
 
 
 def read():
@@ -54,22 +60,31 @@ def avg_program() -> IndexProgram:
 def document(der, options) -> Document:
     mx, avg = (p_ for _, p_ in der.variants)
     bw_max, bw_avg = der.backwards["max"], der.backwards["avg"]
-    max_model = model_section([mx.ops[0].as_contract(), mx.ops[1]], mx.arguments, text=(
-        r"Max pooling: $Y_{c,i,j} = \max_{p,q} X_{c, S_h i + p, S_w j + q}$, written with the one-hot mask "
-        r"$M_{c,i,j,p,q}$ of the arg-max of window $(i, j)$. " + TIES))
-    max_grad = gradient_section(bw_max, X, {})
-    avg_model = model_section(avg.ops, avg.arguments, text="Average pooling.")
-    avg_grad = gradient_section(bw_avg, X, {})
+    window = access_latex(read(), (), options)
+    max_model = model_section([mx.ops[0].as_contract(), mx.ops[1]], mx.arguments, options=options, text=say(options,
+        rf"Max pooling: $Y_{{c,i,j}} = \max_{{p,q}} {window}$, written with the one-hot mask "
+        r"$M_{c,i,j,p,q}$ of the arg-max of window $(i, j)$. ",
+        rf"최대 풀링: $Y_{{c,i,j}} = \max_{{p,q}} {window}$를 창 $(i, j)$에서 최댓값 위치만 1인 마스크 "
+        r"$M_{c,i,j,p,q}$로 씁니다. ") + ties_text(options))
+    max_grad = gradient_section(bw_max, X, {}, options)
+    avg_model = model_section(avg.ops, avg.arguments, options=options, text=say(options, "Average pooling.", "평균 풀링."))
+    avg_grad = gradient_section(bw_avg, X, {}, options)
+    x = tensor_latex(X, options)
     sections = (
-        replace(max_model, title="Max pooling: model"),
-        replace(max_grad, title="Max pooling: gradient with respect to $X$",
-                text=max_grad.text + " Each window sends its upstream gradient to its arg-max entry only; "
-                                     "overlapping windows add up."),
-        replace(avg_model, title="Average pooling: model"),
-        replace(avg_grad, title="Average pooling: gradient with respect to $X$",
-                text=avg_grad.text + r" Each window spreads its upstream gradient evenly, $1/(K_h K_w)$ to each entry."),
+        replace(max_model, title=say(options, "Max pooling: model", "최대 풀링: 모델")),
+        replace(max_grad, title=say(options, f"Max pooling: gradient with respect to ${x}$", f"최대 풀링: ${x}$에 대한 기울기"),
+                text=max_grad.text + say(options,
+                    " Each window sends its upstream gradient to its arg-max entry only; overlapping windows add up. The "
+                    "other entries of the window did not change the output, so they get nothing.",
+                    " 각 창은 위에서 받은 기울기를 최댓값 성분에만 보냅니다. 창이 겹치면 받은 기울기가 더해집니다. 창의 나머지 "
+                    "성분은 출력을 바꾸지 않았으므로 아무것도 받지 않습니다.")),
+        replace(avg_model, title=say(options, "Average pooling: model", "평균 풀링: 모델")),
+        replace(avg_grad, title=say(options, f"Average pooling: gradient with respect to ${x}$", f"평균 풀링: ${x}$에 대한 기울기"),
+                text=avg_grad.text + say(options,
+                    r" Each window spreads its upstream gradient evenly, $1/(K_h K_w)$ to each entry.",
+                    r" 각 창은 위에서 받은 기울기를 모든 성분에 $1/(K_h K_w)$씩 고르게 나눠 줍니다.")),
     )
-    return Document(der.title, der.summary, sections, tags=("deep-learning", "backpropagation", "pooling", "cnn"))
+    return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "pooling", "cnn"))
 
 
 def torch_reference(arrays, options, tag):
@@ -126,6 +141,9 @@ def build() -> IndexDerivation:
         summary=(r"Max pooling sends each window's gradient to its arg-max (the first one in row-major order on "
                  r"ties); average pooling spreads it evenly. Both derived at index level, like the convolution."),
         variants=(("max", max_program()), ("avg", avg_program())),
+        title_ko="최대 풀링과 평균 풀링: 기울기는 최댓값 위치로 가거나 고르게 퍼진다",
+        summary_ko=(r"최대 풀링은 각 창의 기울기를 최댓값 위치로 보내고(같은 값이 여럿이면 행 우선 순서로 첫 번째), 평균 "
+                    r"풀링은 고르게 나눠 줍니다. 둘 다 컨볼루션처럼 인덱스 수준에서 유도합니다."),
         build_document=document,
         options=(Option("kernel_size", (KH, KW), None, 1), Option("stride", (SH, SW), "kernel_size", 1)),
         derived=derived,

@@ -1,4 +1,4 @@
-"""The ``symderive`` command: list, show, verify, export.
+"""The ``symderive`` command: list, show, notes, verify, export, flow, check.
 
 Exit status: 0 on success, 1 when a verification fails, 2 for bad input (the message, no traceback).
 """
@@ -13,6 +13,7 @@ from . import available, derivation
 from .pipeline import write_atomically
 from .document import FORMATS
 from .errors import OptionError, SymderiveError
+from .notes import Progress
 
 
 def positive_int(text: str) -> int:
@@ -25,6 +26,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def notation_arguments(p) -> None:
+    """The notation options every render command takes."""
+    p.add_argument("--lang", choices=("en", "ko"), default="en", help="language of the prose (the math is shared)")
+    p.add_argument("--layout", choices=("column", "row"), default="column",
+                   help="column vectors (W_hh h_{t-1}) or row vectors (h_{t-1} W_hh)")
+    p.add_argument("--bold", action="store_true", help="bold vectors and matrices")
+    p.add_argument("--index-base", type=int, choices=(0, 1), default=0, help="convolution indices from 0 or from 1")
+
+
+def notation(args) -> dict:
+    return {"lang": args.lang, "layout": args.layout, "bold": args.bold, "index_base": args.index_base}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="symderive", description="Derive, render, export and verify gradients.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -34,9 +48,16 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=FORMATS, default="latex")
     show.add_argument("-o", "--output", help="write to this file instead of standard output")
     show.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    show.add_argument("--bold", action="store_true", help="bold vectors and matrices")
+    notation_arguments(show)
     show.add_argument("--truncate", type=positive_int, help="truncated BPTT after K steps")
     show.add_argument("--truncate-mode", choices=("blocks", "window"), default="blocks")
+    notes = sub.add_parser("notes", help="write a notes site: a Markdown page per derivation, an index, the "
+                                         "gradient-flow figure and one notes.tex")
+    notes.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write into (created if missing)")
+    notes.add_argument("--only", nargs="+", metavar="NAME", help="only these pages (derivation names, bptt, "
+                                                                 "truncated-bptt, flow)")
+    notes.add_argument("--force", action="store_true", help="overwrite files that exist in DIR")
+    notation_arguments(notes)
     verify = sub.add_parser("verify", help="verify every derived gradient three ways")
     verify.add_argument("name", nargs="?")
     verify.add_argument("--all", action="store_true", help="verify every derivation")
@@ -111,7 +132,7 @@ def cmd_show(args) -> int:
     d = derivation(args.name)
     if args.truncate is not None and not d.recurrent:
         raise SymderiveError(f"--truncate applies to recurrent derivations; {args.name} is not recurrent")
-    text = d.to_latex(args.format, bold=args.bold, truncate=args.truncate, truncate_mode=args.truncate_mode)
+    text = d.to_latex(args.format, truncate=args.truncate, truncate_mode=args.truncate_mode, **notation(args))
     if args.output:
         write_atomically(Path(args.output), text, args.force)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -125,16 +146,27 @@ def cmd_verify(args) -> int:
         raise SymderiveError("name one derivation to verify, or pass --all")
     names = list(available()) if args.all else [args.name]
     failed = False
+    progress = Progress(len(names), after=0.0 if len(names) > 1 else float("inf"))
     for name in names:
         d = derivation(name)
         start = time.perf_counter()
-        if len(names) > 1:
-            print(f"[{names.index(name) + 1}/{len(names)}] verifying {name} ...", file=sys.stderr, flush=True)
+        progress.step(f"verifying {name} ...")
         report = d.verify()
         print(report.table())
         print(f"({time.perf_counter() - start:.1f} s)\n")
         failed |= not report.passed
     return 1 if failed else 0
+
+
+def cmd_notes(args) -> int:
+    from .notes import write_notes
+    from .pipeline import RenderOptions
+
+    options = RenderOptions(**notation(args))
+    names = (args.only or [])
+    written = write_notes(args.output, options, only=names, force=args.force)
+    print(f"wrote {len(written)} files to {args.output}", file=sys.stderr)
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -144,7 +176,7 @@ def cmd_export(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": cmd_export, "flow": cmd_flow,
-            "check": cmd_check}
+            "check": cmd_check, "notes": cmd_notes}
 
 
 def main(argv=None) -> int:

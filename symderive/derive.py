@@ -125,7 +125,13 @@ def rule_name(node) -> str:
     return f"act:{node.fname}" if isinstance(node, Elementwise) else type(node).__name__
 
 
-def rule_statement(name: str) -> str:
+ROW_STATEMENTS = {"MatMul": r"y = x A \;\Rightarrow\; \bar A = x^\top \bar y,\ \bar x = \bar y\, A^\top"}
+
+
+def rule_statement(name: str, layout: str = "column") -> str:
+    """The rule in LaTeX; in the row layout (``y = x A`` for row vectors) where it differs."""
+    if layout == "row" and name in ROW_STATEMENTS:
+        return ROW_STATEMENTS[name]
     if name.startswith("act:"):
         return ACTIVATIONS[name[4:]].rule
     return next(r.statement for op, r in VJP_RULES.items() if op.__name__ == name)

@@ -6,6 +6,7 @@ standalone ``.tex`` file (amsmath) that compiles with pdflatex.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 FORMATS = ("latex", "markdown", "tex")
@@ -45,14 +46,29 @@ class Document:
     def markdown(self) -> str:
         front = ["---", "layout: post", f'title: "{self.title}"',
                  f"tags: [{', '.join(self.tags)}]", "use_math: true", "---", ""]
-        body = [self.summary, ""] + [markdown_section(s) for s in self.sections]
+        body = [markdown_prose(self.summary), ""] + [markdown_section(s) for s in self.sections]
         return "\n".join(front + body).rstrip() + "\n"
 
     def tex(self) -> str:
         head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}",
-                r"\usepackage[margin=2.5cm]{geometry}", r"\usepackage{amsmath,amssymb}",
+                r"\usepackage[margin=2.5cm]{geometry}", r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks",
                 rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "", self.summary, ""]
         return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
+
+
+MATH = re.compile(r"(\$[^$]*\$)")
+PROSE_MARKUP = ((re.compile(r"\\texttt\{([^{}]*)\}"), r"`\1`"), (re.compile(r"\\emph\{([^{}]*)\}"), r"*\1*"),
+                (re.compile(r"``([^`']*)''"), "“\\1”"))
+
+
+def markdown_prose(text: str) -> str:
+    """Prose written for LaTeX, as Markdown: ``\\texttt{x}`` is `` `x` ``, ``\\emph{x}`` is ``*x*``,
+    ````x''`` is “x”; inline math (``$...$``) is left alone."""
+    parts = MATH.split(text)
+    for k in range(0, len(parts), 2):
+        for pattern, replacement in PROSE_MARKUP:
+            parts[k] = pattern.sub(replacement, parts[k])
+    return "".join(parts)
 
 
 def top_level_terms(tex: str) -> list[str]:
@@ -108,10 +124,10 @@ def latex_section(s: Section) -> str:
 def markdown_section(s: Section) -> str:
     out = [f"## {s.title}", ""]
     if s.text:
-        out += [s.text, ""]
+        out += [markdown_prose(s.text), ""]
     for step in s.steps:
         if step.why:
-            out += [step.why, ""]
+            out += [markdown_prose(step.why), ""]
         if len(broken_lines(step.rhs)) > 1:
             out += ["$$", r"\begin{aligned}", aligned_rows(step), r"\end{aligned}", "$$", ""]
         else:

@@ -53,7 +53,7 @@ class NumpyBackend:
         return float(value)
 
     def diag(self, v):
-        return np.diag(v[:, 0])
+        return np.diag(v.ravel())  # of a column or (in the row layout) a row vector
 
     def total(self, a):
         return float(np.sum(a))

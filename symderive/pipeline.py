@@ -19,15 +19,33 @@ from .errors import ExportError, OptionError
 from .model import Program
 
 
+LANGUAGES = ("en", "ko")
+INDEX_BASES = (0, 1)
+
+
 @dataclass(frozen=True)
 class RenderOptions:
-    """Notation and content settings of a rendered derivation."""
+    """Notation and content settings of a rendered derivation: ``bold`` vectors and matrices, the
+    ``layout`` of vectors ("column": ``W_{hh} h_{t-1}``, or "row": ``h_{t-1} W_{hh}``), the
+    ``index_base`` of convolution indices (0 or 1), the ``lang`` of the prose ("en" or "ko"; the
+    math is the same), and truncated BPTT after ``truncate`` steps."""
 
     bold: bool = False
     truncate: int | None = None
     truncate_mode: str = "blocks"
+    layout: str = "column"
+    index_base: int = 0
+    lang: str = "en"
 
     def __post_init__(self):
+        from .render import LAYOUTS
+
+        if self.layout not in LAYOUTS:
+            raise OptionError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.index_base not in INDEX_BASES or isinstance(self.index_base, bool):
+            raise OptionError(f"--index-base must be 0 or 1, not {self.index_base!r}")
+        if self.lang not in LANGUAGES:
+            raise OptionError(f"--lang must be one of {', '.join(LANGUAGES)}, not {self.lang!r}")
         if self.truncate is not None and (isinstance(self.truncate, bool) or not isinstance(self.truncate, int)
                                           or self.truncate < 1):
             raise OptionError(f"--truncate must be a positive integer (the number of steps K), not {self.truncate!r}")
@@ -49,8 +67,27 @@ class Exportable:
 
     recurrent = False
 
+    def heading(self, options) -> tuple[str, str]:
+        """The title and summary in the language of ``options``."""
+        if options.lang == "ko":
+            return self.title_ko or self.title, self.summary_ko or self.summary
+        return self.title, self.summary
+
     def document(self, **options) -> Document:
+        """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
+        unknown = set(options) - set(RenderOptions.__dataclass_fields__)
+        if unknown:
+            raise OptionError(f"unknown render option(s) {', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(RenderOptions.__dataclass_fields__)}")
         return self.build_document(self, RenderOptions(**options))
+
+    def pages(self, **options) -> tuple[tuple[str, Document], ...]:
+        """The derivation as notes pages, ``(slug, document)`` in teaching order: one page, or the
+        derivation's own split (the RNN: model, BPTT, truncated BPTT)."""
+        self.document(**options)  # validates the options
+        if self.build_pages is None:
+            return ((self.name, self.document(**options)),)
+        return tuple(self.build_pages(self, RenderOptions(**options)))
 
     def to_latex(self, fmt: str = "latex", **options) -> str:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
@@ -88,6 +125,9 @@ class Derivation(Exportable):
     torch_reference: Callable | None = None
     module_extras: str = ""
     notes: tuple[str, ...] = field(default=())
+    title_ko: str = ""
+    summary_ko: str = ""
+    build_pages: Callable | None = None
 
     @cached_property
     def backward(self) -> Backward:
@@ -168,6 +208,9 @@ class IndexDerivation(Exportable):
     extra_checks: tuple = ()
     module_doc: str = ""
     symbolic_positive: bool = False  # the symbolic point has positive entries (no relu kinks, no ties of zeros)
+    title_ko: str = ""
+    summary_ko: str = ""
+    build_pages: Callable | None = None
 
     @property
     def program(self):

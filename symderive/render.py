@@ -4,7 +4,9 @@
 ``a \\odot b``, ``W^\\top``, ``\\operatorname{diag}(v)``, ``\\tanh(z)``, ``\\sum_{t=1}^{T}``, and
 identifiers spelled through ``latex_names`` (``dh -> \\delta``) or the default rule
 ``W_hh -> W_{hh}``, ``h0 -> h_{0}``, adjoint ``dz -> \\bar{z}``. ``bold`` sets vectors and
-matrices in bold. Output is deterministic: the same expression always prints the same string.
+matrices in bold. ``layout="row"`` prints every expression in the row-vector convention (``x_t W``
+rather than ``W x_t``; see ``row_form``). Output is deterministic: the same expression always prints
+the same string.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from sympy import MatMul
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .expr import TimeVar
+from .errors import OptionError
+from .expr import Elementwise, SquaredNorm, TimeSum, TimeVar
 
 FUNCTION_NAMES = {
     "tanh": r"\tanh",
@@ -159,11 +162,12 @@ def is_negated(e) -> bool:
     return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
 
 
-def latex_sum(exprs, **settings) -> str:
+def latex_sum(exprs, layout: str = "column", **settings) -> str:
     """``a + b - c`` for terms in the given order (a derivation shows shares in the order they arise)."""
     printer = DerivationPrinter(settings)
     out = ""
     for i, e in enumerate(exprs):
+        e = row_form(e) if layout == "row" else e
         if is_negated(e):
             out += ("-" if i == 0 else " - ") + printer.doprint(-e)
         else:
@@ -171,6 +175,62 @@ def latex_sum(exprs, **settings) -> str:
     return out or "0"
 
 
-def to_latex(expr, **settings) -> str:
-    """LaTeX for a model expression; settings: ``latex_names`` (dict), ``bold`` (bool)."""
-    return DerivationPrinter(settings).doprint(expr)
+LAYOUTS = ("column", "row")
+
+
+def row_form(e):
+    r"""The expression ``R(e) = e^\top`` written in the row-vector convention.
+
+    Every model value ``S`` (a column vector, or a matrix acting on column vectors) becomes the
+    row-convention value ``S' = S^\top`` of the same name (``x_t \in \mathbb{R}^{1 \times d}``,
+    ``W_{xh} \in \mathbb{R}^{d \times n}``), and the transpose is pushed to the leaves:
+    ``R(A B) = R(B) R(A)``, ``R(A + B) = R(A) + R(B)``, ``R(A^\top) = R(A)^\top``,
+    ``R(a \odot b) = R(a) \odot R(b)``, ``R(f(z)) = f(R(z))``, ``R(\operatorname{diag} v) =
+    \operatorname{diag} R(v)``; scalars (a loss, a norm) are their own transpose. So
+    ``W_{hh} h_{t-1} + W_{xh} x_t`` becomes ``h_{t-1} W_{hh} + x_t W_{xh}``, a gradient
+    ``\bar z\, x^\top`` becomes ``x^\top \bar z`` (the gradient with respect to the row-convention
+    weight), and a Jacobian ``J`` becomes ``J^\top`` (the denominator layout, in which
+    ``dh_t = dh_{t-1} J^\top``)."""
+    if isinstance(e, TimeVar):
+        rows, cols = e.shape
+        return TimeVar(e.name, e.time, cols, rows)
+    if isinstance(e, sp.MatrixSymbol):
+        rows, cols = e.shape
+        return sp.MatrixSymbol(e.name, cols, rows)
+    if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix)):
+        return type(e)(e.shape[1], e.shape[0])
+    if isinstance(e, sp.Identity):
+        return e
+    if isinstance(e, MatMul):
+        coeff, factors = e.as_coeff_matrices()
+        return MatMul(coeff, *(row_form(f) for f in reversed(factors)))
+    if isinstance(e, sp.MatAdd):
+        return sp.MatAdd(*(row_form(a) for a in e.args))
+    if isinstance(e, sp.Transpose):
+        return sp.Transpose(row_form(e.arg))
+    if isinstance(e, sp.HadamardProduct):
+        return sp.HadamardProduct(*(row_form(a) for a in e.args))
+    if isinstance(e, sp.HadamardPower):
+        return sp.HadamardPower(row_form(e.base), e.exp)
+    if isinstance(e, Elementwise):
+        return Elementwise(e.fname, row_form(e.arg))
+    if isinstance(e, sp.DiagMatrix):
+        return sp.DiagMatrix(row_form(e.args[0]))
+    if isinstance(e, SquaredNorm):
+        return SquaredNorm(row_form(e.arg))
+    if isinstance(e, TimeSum):
+        var, lo, hi = e.limits
+        return TimeSum(row_form(e.body), var, lo, hi)
+    if isinstance(e, (sp.Add, sp.Mul)) and not getattr(e, "is_Matrix", False):
+        return e.func(*(row_form(a) for a in e.args))
+    if not getattr(e, "is_Matrix", False):
+        return e  # a scalar: its own transpose
+    raise OptionError(f"the row layout cannot write {type(e).__name__} nodes; use --layout column")
+
+
+def to_latex(expr, layout: str = "column", **settings) -> str:
+    """LaTeX for a model expression; settings: ``latex_names`` (dict), ``bold`` (bool), and
+    ``layout`` ("column", or "row": the expression is written as ``row_form(expr)``)."""
+    if layout not in LAYOUTS:
+        raise OptionError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
+    return DerivationPrinter(settings).doprint(row_form(expr) if layout == "row" else expr)
