@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench clean golden
+.PHONY: demo test venv bench clean golden mathjax
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,20 @@ demo: venv
 	@echo "exported module written to /tmp/symderive_rnn_grad.py"
 	-$(BIN)/symderive check rnn --claim '\frac{\partial L}{\partial W_{hh}} = \sum_{t=2}^{T} (\delta_t \odot (1 - h_t^2)) h_{t-1}^\top'
 
-test: venv
+# MathJax 3 (mathjax-full from npm) for the tests that typeset every formula of the notes, in a
+# local folder; without npm those tests skip with the reason.
+NODE_DIR := .node
+MATHJAX := $(NODE_DIR)/node_modules/mathjax-full/package.json
+
+$(MATHJAX):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) mathjax-full@3.2.2 \
+	  || echo "npm install mathjax-full failed: the MathJax tests will skip"; \
+	else echo "npm not found: the MathJax tests will skip"; fi
+
+mathjax: $(MATHJAX)
+
+test: venv mathjax
 	$(BIN)/python -m pytest -q
 
 bench: venv
@@ -30,10 +43,9 @@ bench: venv
 	$(BIN)/python benchmarks/bench_parse.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(NODE_DIR)
 
-# Refresh the golden files under tests/golden after an intended change of the rendered output.
+# Refresh the golden files under tests/golden after an intended change of the rendered output
+# (review `git diff tests/golden` before committing).
 golden: venv
-	$(BIN)/python -c "from symderive import available, derivation; from pathlib import Path; \
-	[Path(f'tests/golden/{n}.{e}').write_text(derivation(n).to_latex(f), encoding='utf-8') \
-	 for n in available() for f, e in (('markdown', 'md'), ('tex', 'tex'))]"
+	$(BIN)/python tests/refresh_golden.py

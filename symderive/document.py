@@ -63,11 +63,15 @@ PROSE_MARKUP = ((re.compile(r"\\texttt\{([^{}]*)\}"), r"`\1`"), (re.compile(r"\\
 
 def markdown_prose(text: str) -> str:
     """Prose written for LaTeX, as Markdown: ``\\texttt{x}`` is `` `x` ``, ``\\emph{x}`` is ``*x*``,
-    ````x''`` is “x”; inline math (``$...$``) is left alone."""
+    ````x''`` is “x”. In inline math (``$...$``) ``\\|`` becomes ``\\Vert``: Markdown would
+    read the backslash as escaping ``|`` (kramdown does), and a ``|`` splits a table cell."""
     parts = MATH.split(text)
-    for k in range(0, len(parts), 2):
-        for pattern, replacement in PROSE_MARKUP:
-            parts[k] = pattern.sub(replacement, parts[k])
+    for k in range(len(parts)):
+        if k % 2:
+            parts[k] = parts[k].replace("\\|", "\\Vert ")
+        else:
+            for pattern, replacement in PROSE_MARKUP:
+                parts[k] = pattern.sub(replacement, parts[k])
     return "".join(parts)
 
 
