@@ -19,6 +19,9 @@ demo: venv
 	$(BIN)/symderive export rnn -o /tmp/symderive_rnn_grad.py --force
 	@echo "exported module written to /tmp/symderive_rnn_grad.py"
 	-$(BIN)/symderive check rnn --claim '\frac{\partial L}{\partial W_{hh}} = \sum_{t=2}^{T} (\delta_t \odot (1 - h_t^2)) h_{t-1}^\top'
+	$(BIN)/symderive notes -o /tmp/symderive-notes-en --force
+	$(BIN)/symderive notes -o /tmp/symderive-notes-ko --lang ko --force
+	@echo "notes sites written to /tmp/symderive-notes-en and /tmp/symderive-notes-ko"
 
 # MathJax 3 (mathjax-full from npm) for the tests that typeset every formula of the notes, in a
 # local folder; without npm those tests skip with the reason.

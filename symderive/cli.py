@@ -159,12 +159,12 @@ def cmd_verify(args) -> int:
 
 
 def cmd_notes(args) -> int:
-    from .notes import write_notes
+    from .notes import selected, write_notes
     from .pipeline import RenderOptions
 
     options = RenderOptions(**notation(args))
-    names = (args.only or [])
-    written = write_notes(args.output, options, only=names, force=args.force)
+    progress = Progress(len(selected(args.only)[0]))
+    written = write_notes(args.output, options, only=args.only, force=args.force, progress=progress)
     print(f"wrote {len(written)} files to {args.output}", file=sys.stderr)
     return 0
 

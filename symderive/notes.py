@@ -195,7 +195,7 @@ def render(options: RenderOptions, only=None, progress: Progress | None = None) 
     the figure (None when the flow page is not wanted)."""
     sources, slugs = selected(only)
     pages, flow_table, flow_data = [], None, None
-    progress = progress or Progress(len(sources), stream=sys.stderr)
+    progress = progress or Progress(len(sources), after=float("inf"))  # silent unless the caller asks
     for name in sources:
         if name == FLOW:
             flow_data = flow_results()
