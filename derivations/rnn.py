@@ -15,7 +15,8 @@ from symderive.document import Document, Section, Step
 from symderive.expr import SquaredNorm, T, TimeVar, t, tanh
 from symderive.model import Assign, Program
 from symderive.prose import by_layout, say
-from symderive.sections import adjoint_section, carried_and_seed, gradient_step, model_section, tex, truncation_text
+from symderive.sections import (adjoint_section, carried_and_seed, gradient_step, k_latex, model_section, tex,
+                                truncation_text)
 from symderive.verify import Row, compare, jacobian_check, random_arguments
 
 n, d, q = sp.symbols("n d q", integer=True, positive=True)
@@ -86,19 +87,19 @@ def recurrence_section(der, options, K=None, mode="blocks") -> Section:
     if K and mode == "window":
         rhs = r"\sum_{t=i}^{\min(i+K-1,\, T)} " + chain_term(options, seed)
         why = say(options,
-                  rf"Window truncation ($K = {K}$): the loss of step $t$ back-propagates through its $K$ most recent "
+                  rf"Window truncation ({k_latex(K)}): the loss of step $t$ back-propagates through its $K$ most recent "
                   r"states only, so no single recurrence describes $\delta^{(K)}$; it is the sum over the losses that "
                   r"still reach $h_i$:",
-                  rf"윈도 방식($K = {K}$)에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
+                  rf"윈도 방식({k_latex(K)})에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
                   r"$\delta^{(K)}$를 하나의 점화식으로 쓸 수 없고, $h_i$까지 닿는 손실들의 합으로 씁니다:")
         return Section(title, "", (Step(r"\delta_{i}^{(K)} = \frac{\partial L}{\partial h_{i}}", rhs, why),))
     if K:
         rhs = (rf"\begin{{cases}} {seed} + {carried_tex} & t < T,\ t \bmod K \neq 0 \\ "
                rf"{seed} & t = T \text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
         why = say(options,
-                  rf"Truncated in blocks of $K = {K}$ steps: the state entering each block is held constant, so "
+                  rf"Truncated in blocks of {k_latex(K)} steps: the state entering each block is held constant, so "
                   r"no share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
-                  rf"$K = {K}$ 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 블록의 "
+                  rf"{k_latex(K)} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 블록의 "
                   r"마지막 단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
     else:
         rhs = (rf"\begin{{cases}} {seed} + {carried_tex} & 1 \le t < T \\ "
@@ -177,19 +178,19 @@ def truncation_section(der, options, K=None, modes=None) -> Section:
     steps = []
     if "blocks" in modes:
         steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}", rf"\sum_{{t=b_i+1}}^{{T}} {chain_term(options, seed)}", say(options,
-            rf"Blocks ($K = {K}$): steps $1..T$ are split into consecutive blocks of $K$ steps and the state "
+            rf"Blocks ({k_latex(K)}): steps $1..T$ are split into consecutive blocks of $K$ steps and the state "
             r"entering a block is held constant (detached), so each block is back-propagated on its own. "
             r"With $b_i = \min(K \lceil i/K \rceil, T)$ the last step of $h_i$'s block, what is dropped is every "
             r"later loss:",
-            rf"블록 방식($K = {K}$): $1..T$ 단계를 $K$개씩 연속된 블록으로 나누고, 블록에 들어오는 상태를 상수로 "
+            rf"블록 방식({k_latex(K)}): $1..T$ 단계를 $K$개씩 연속된 블록으로 나누고, 블록에 들어오는 상태를 상수로 "
             r"고정(detach)해 블록마다 따로 역전파합니다. $h_i$가 속한 블록의 마지막 단계를 "
             r"$b_i = \min(K \lceil i/K \rceil, T)$라 하면, 버려지는 것은 그 뒤에 오는 모든 손실입니다:")))
     if "window" in modes:
         steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}", rf"\sum_{{t=i+K}}^{{T}} {chain_term(options, seed)}", say(options,
-            rf"Window ($K = {K}$, d2l's regular truncation): the loss of step $t$ back-propagates through "
+            rf"Window ({k_latex(K)}, d2l's regular truncation): the loss of step $t$ back-propagates through "
             r"its $K$ most recent states $h_t, \dots, h_{t-K+1}$ only, so the losses $K$ or more steps "
             r"after $h_i$ are dropped:",
-            rf"윈도 방식($K = {K}$, d2l의 regular truncation): $t$ 단계의 손실은 가장 최근 $K$개 상태 "
+            rf"윈도 방식({k_latex(K)}, d2l의 regular truncation): $t$ 단계의 손실은 가장 최근 $K$개 상태 "
             r"$h_t, \dots, h_{t-K+1}$까지만 역전파됩니다. 그래서 $h_i$보다 $K$ 단계 이상 뒤에 오는 손실이 버려집니다:")))
     text = say(options,
                r"Truncation replaces $\delta_t$ by $\delta_t^{(K)}$ in every parameter gradient; "
@@ -218,7 +219,7 @@ def parameter_section(der, options) -> Section:
     if options.truncate:
         text += say(options, rf" With truncation ($K = {options.truncate}$, {options.truncate_mode}), read "
                              r"$\delta_t^{(K)}$ for $\delta_t$.",
-                    rf" 잘라 낸 경우($K = {options.truncate}$, {options.truncate_mode})에는 $\delta_t$ 대신 "
+                    rf" 잘라 낸 경우($K = {options.truncate}$, {dict(blocks='블록', window='윈도')[options.truncate_mode]} 방식)에는 $\delta_t$ 대신 "
                     r"$\delta_t^{(K)}$로 읽습니다.")
     return Section(say(options, "Gradients of the hidden layer", "은닉층의 기울기"), text, tuple(steps))
 

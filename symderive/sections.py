@@ -165,15 +165,20 @@ def recurrence_steps(d, options, state: str, why: str = "") -> tuple[Step, ...]:
                                  "$t = T$에서는 $T+1$ 단계가 없으므로 같은 단계의 몫만 남습니다:")))
 
 
+def k_latex(K) -> str:
+    """``$K = 5$`` for a given number of steps, ``$K$`` when it stays symbolic."""
+    return "$K$" if str(K) == "K" else f"$K = {K}$"
+
+
 def truncation_text(options) -> str:
     K = options.truncate or "K"
     return say(options,
-               rf"Truncated BPTT after $K = {K}$ steps comes in two kinds. Blocks: steps $1..T$ are split into "
+               rf"Truncated BPTT after {k_latex(K)} steps comes in two kinds. Blocks: steps $1..T$ are split into "
                r"consecutive blocks of $K$ steps and the states entering a block are held constant (detached), so "
                r"every share that comes from step $t+1$ is dropped when $t$ is a multiple of $K$. Window: the loss of "
                r"step $t$ back-propagates through its $K$ most recent steps only, so the adjoint of a state at step "
                r"$i$ collects the losses of steps $i, \dots, i+K-1$. $K \ge T$ is full BPTT in both.",
-               rf"$K = {K}$ 단계에서 자르는 truncated BPTT에는 두 가지가 있습니다. 블록 방식은 $1..T$ 단계를 $K$개씩 "
+               rf"{k_latex(K)} 단계에서 자르는 truncated BPTT에는 두 가지가 있습니다. 블록 방식은 $1..T$ 단계를 $K$개씩 "
                r"연속된 블록으로 나누고, 블록에 들어오는 상태를 상수로 고정(detach)합니다. 그래서 $t$가 $K$의 배수이면 "
                r"$t+1$ 단계에서 오는 몫이 모두 사라집니다. 윈도 방식은 $t$ 단계의 손실을 가장 최근 $K$ 단계까지만 "
                r"역전파하므로, $i$ 단계 상태의 수반에는 $i, \dots, i+K-1$ 단계의 손실만 모입니다. 두 방식 모두 "
