@@ -53,6 +53,15 @@ class RenderOptions:
             raise OptionError(f"--truncate-mode must be 'blocks' or 'window', not {self.truncate_mode!r}")
 
 
+def render_options(options: dict) -> RenderOptions:
+    """``RenderOptions`` from keyword options; an unknown name is an error that lists the known ones."""
+    unknown = set(options) - set(RenderOptions.__dataclass_fields__)
+    if unknown:
+        raise OptionError(f"unknown render option(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(RenderOptions.__dataclass_fields__)}")
+    return RenderOptions(**options)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """Sizes for the three checks: symbolic (small), central differences, random directions (large)."""
@@ -75,19 +84,15 @@ class Exportable:
 
     def document(self, **options) -> Document:
         """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
-        unknown = set(options) - set(RenderOptions.__dataclass_fields__)
-        if unknown:
-            raise OptionError(f"unknown render option(s) {', '.join(sorted(unknown))}; known: "
-                              f"{', '.join(RenderOptions.__dataclass_fields__)}")
-        return self.build_document(self, RenderOptions(**options))
+        return self.build_document(self, render_options(options))
 
     def pages(self, **options) -> tuple[tuple[str, Document], ...]:
         """The derivation as notes pages, ``(slug, document)`` in teaching order: one page, or the
         derivation's own split (the RNN: model, BPTT, truncated BPTT)."""
-        self.document(**options)  # validates the options
+        settings = render_options(options)
         if self.build_pages is None:
-            return ((self.name, self.document(**options)),)
-        return tuple(self.build_pages(self, RenderOptions(**options)))
+            return ((self.name, self.build_document(self, settings)),)
+        return tuple(self.build_pages(self, settings))
 
     def to_latex(self, fmt: str = "latex", **options) -> str:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
