@@ -1,4 +1,5 @@
-"""The built-in derivations, one module each (with ``TITLE`` and ``build()``), in teaching order."""
+"""The built-in derivations, one module each (with ``TITLE`` and ``build()``, and ``PAGES`` when the
+derivation splits into several notes pages), in teaching order."""
 from . import cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
 
 REGISTRY = {

@@ -243,29 +243,32 @@ def truncated_page_sections(der, options) -> tuple[Section, ...]:
             truncation_section(der, options, K="K", modes=("blocks", "window")))
 
 
+PAGES = ("rnn", "bptt", "truncated-bptt")  # the notes pages this derivation splits into (see pages)
+
+
 def pages(der: Derivation, options) -> tuple[tuple[str, Document], ...]:
     """The derivation as three notes pages in teaching order: the RNN and its node-by-node adjoints,
     backpropagation through time, and truncated BPTT."""
     title, summary = der.heading(options)
     tags = ("deep-learning", "rnn", "bptt")
-    return (
-        ("rnn", Document(say(options, "A vanilla RNN: the model and its adjoints", "기본 RNN: 모델과 노드별 역전파"),
+    return tuple(zip(PAGES, (
+        Document(say(options, "A vanilla RNN: the model and its adjoints", "기본 RNN: 모델과 노드별 역전파"),
                          summary, (model_section(der, options), adjoint_section(der, options), output_section(der, options)),
-                         tags=tags[:2])),
-        ("bptt", Document(title, say(options,
+                         tags=tags[:2]),
+        Document(title, say(options,
             r"Backpropagation through time: the adjoint of the hidden state as a recurrence, unrolled into a sum "
             r"of products of hidden-state Jacobians, and the gradients of the hidden layer.",
             r"시간 역전파(BPTT): 은닉 상태의 수반을 점화식으로 쓰고, 이를 은닉 상태 야코비안의 곱들의 합으로 풀어 "
             r"쓴 다음, 은닉층의 기울기를 구합니다."),
             (recurrence_section(der, options, options.truncate, options.truncate_mode), jacobian_section(der, options),
-             parameter_section(der, options), general_form_section(der, options)), tags=tags)),
-        ("truncated-bptt", Document(say(options, "Truncated BPTT: what it drops", "Truncated BPTT: 무엇을 버리는가"),
+             parameter_section(der, options), general_form_section(der, options)), tags=tags),
+        Document(say(options, "Truncated BPTT: what it drops", "Truncated BPTT: 무엇을 버리는가"),
             say(options, r"Back-propagating through all $T$ steps costs time and memory in proportion to $T$, and the "
                          r"long products of Jacobians vanish or explode. Truncation cuts them after $K$ steps.",
                 r"$T$ 단계 전체를 역전파하면 시간과 메모리가 $T$에 비례해 들고, 긴 야코비안 곱은 사라지거나 폭발합니다. "
                 r"잘라 내기(truncation)는 이 곱을 $K$ 단계에서 끊습니다."),
-            truncated_page_sections(der, options), tags=(*tags, "truncated-bptt"))),
-    )
+            truncated_page_sections(der, options), tags=(*tags, "truncated-bptt")),
+    )))
 
 
 def document(der: Derivation, options) -> Document:

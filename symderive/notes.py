@@ -16,10 +16,10 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import available, derivation
+from . import derivation
 from .document import Document, latex_section, markdown_prose, markdown_section
 from .errors import ExportError, OptionError
 from .pipeline import RenderOptions, write_atomically
@@ -32,7 +32,6 @@ FIGURE = "gradient-flow.png"
 @dataclass(frozen=True)
 class Page:
     slug: str
-    source: str  # the derivation it comes from ("flow" for the gradient-flow page)
     document: Document
 
 
@@ -49,33 +48,34 @@ class Progress:
             print(f"[{self.done}/{self.total}] {label}", file=self.stream, flush=True)
 
 
+def slugs_by_source() -> dict[str, tuple[str, ...]]:
+    """The page slugs of each derivation (its ``PAGES``, or its name) and of the flow page, in
+    teaching order."""
+    from derivations import REGISTRY
+
+    return {**{name: getattr(module, "PAGES", (name,)) for name, module in REGISTRY.items()}, FLOW: (FLOW,)}
+
+
 def page_names() -> list[str]:
-    """Every page slug and derivation name ``--only`` accepts, in teaching order."""
-    names = []
-    for name in available():
-        names.append(name)
-        if name == "rnn":
-            names += ["bptt", "truncated-bptt"]
-    return names + [FLOW]
+    """Every page slug ``--only`` accepts (a derivation's name among them), in teaching order."""
+    return [slug for slugs in slugs_by_source().values() for slug in slugs]
 
 
 def selected(only) -> tuple[list[str], set[str] | None]:
-    """The derivations to render and the page slugs to keep (None: all of their pages)."""
-    known = page_names()
+    """The derivations to render and the page slugs to keep (None: all of their pages). A
+    derivation's name keeps all of its pages (``rnn``: rnn, bptt, truncated-bptt)."""
+    known, by_source = page_names(), slugs_by_source()
     unknown = [n for n in only or () if n not in known]
     if unknown:
         raise OptionError(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if not only:
-        return list(available()) + [FLOW], None
-    sources = [n for n in list(available()) + [FLOW] if n in only or (n == "rnn" and {"bptt", "truncated-bptt"} & set(only))]
-    slugs = set(only) | {s for n in only if n == "rnn" for s in ("rnn", "bptt", "truncated-bptt")}
-    return sources, slugs
+        return list(by_source), None
+    slugs = set(only).union(*(by_source[n] for n in only if n in by_source))
+    return [n for n, pages in by_source.items() if slugs & set(pages)], slugs
 
 
 def derivation_pages(name: str, options: RenderOptions) -> list[Page]:
-    d = derivation(name)
-    fields = {k: getattr(options, k) for k in RenderOptions.__dataclass_fields__}
-    return [Page(slug, name, doc) for slug, doc in d.pages(**fields)]
+    return [Page(slug, doc) for slug, doc in derivation(name).pages(**asdict(options))]
 
 
 def flow_results():
@@ -121,7 +121,7 @@ def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
     summary = say(options, "How far back the gradient of the last step's loss reaches, in the RNN, the LSTM and the GRU.",
                   "마지막 단계 손실의 기울기가 RNN, LSTM, GRU에서 얼마나 먼 과거까지 닿는지 봅니다.")
     section = Section(say(options, "The measurement", "측정"), text)
-    return Page(FLOW, FLOW, Document(title, summary, (section,), tags=("deep-learning", "rnn", "lstm", "gru",
+    return Page(FLOW, Document(title, summary, (section,), tags=("deep-learning", "rnn", "lstm", "gru",
                                                                               "vanishing-gradient"))), table
 
 
@@ -216,8 +216,8 @@ def render(options: RenderOptions, only=None, progress: Progress | None = None) 
 def expected_files(only) -> list[str]:
     """The files a run writes, known before anything is rendered."""
     sources, slugs = selected(only)
-    pages = [n for n in page_names() if (slugs is None or n in slugs) and (n in sources or n in ("bptt", "truncated-bptt")
-                                                                          and "rnn" in sources)]
+    by_source = slugs_by_source()
+    pages = [slug for name in sources for slug in by_source[name] if slugs is None or slug in slugs]
     extra = [FIGURE, "gradient-flow.csv"] if FLOW in sources else []
     return [f"{n}.md" for n in pages] + ["index.md", "notes.tex"] + extra
 
