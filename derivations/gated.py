@@ -5,7 +5,7 @@ import sympy as sp
 from symderive.document import Section
 from symderive.expr import SquaredNorm, TimeVar, t
 from symderive.model import Assign
-from symderive.prose import by_layout, say
+from symderive.prose import say
 from symderive.sections import gradients_section, truncation_text
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
@@ -40,9 +40,7 @@ def all_gradients_section(der, options) -> Section:
         r"구한 활성화 전 값(pre-activation)의 수반으로 씁니다."))
 
 
-def vanilla_jacobian(options) -> str:
-    """The vanilla RNN's one-step Jacobian, for comparison in the text."""
-    return by_layout(options, r"\operatorname{diag}(1 - h_t \odot h_t)\, W_{hh}", r"W_{hh} \operatorname{diag}(1 - h_t \odot h_t)")
+
 
 
 def torch_layout_source(gates: str) -> str:

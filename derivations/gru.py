@@ -8,13 +8,13 @@
 import sympy as sp
 
 from derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
-                               truncation_section, vanilla_jacobian, weights)
+                               truncation_section, weights)
 from symderive.derive import state_jacobian
 from symderive.document import Document, Section, Step
 from symderive.expr import T, TimeVar, hadamard, ones, sigma, t, tanh
 from symderive.model import Assign, Program
 from symderive.pipeline import Derivation, Sizes
-from symderive.prose import say
+from symderive.prose import say, vanilla_jacobian
 from symderive.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
 from symderive.verify import jacobian_check
 
@@ -66,7 +66,7 @@ def subtlety_section(der, options) -> Section:
 
 def jacobian_section(der, options) -> Section:
     J = tex(der, options, state_jacobian(der.program, "h", "h"))
-    vanilla = vanilla_jacobian(options).replace("h_t", "h_j")
+    vanilla = vanilla_jacobian(options, "j")
     text = say(options,
                r"The update gate mixes the old state into the new one directly: the term "
                r"$\operatorname{diag}(z_t)$ has no weight matrix and no squashing derivative, so when $z_t \approx 1$ "

@@ -8,13 +8,13 @@
 import sympy as sp
 
 from derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
-                               truncation_section, vanilla_jacobian, weights)
+                               truncation_section, weights)
 from symderive.derive import state_jacobian
 from symderive.document import Document, Section, Step
 from symderive.expr import T, TimeVar, hadamard, sigma, t, tanh
 from symderive.model import Assign, Program
 from symderive.pipeline import Derivation, Sizes
-from symderive.prose import say
+from symderive.prose import say, vanilla_jacobian
 from symderive.sections import adjoint_section, model_section, recurrence_steps, tex
 from symderive.verify import jacobian_check
 

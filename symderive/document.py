@@ -43,17 +43,25 @@ class Document:
         """A fragment to paste into a document that loads amsmath."""
         return "\n".join(latex_section(s) for s in self.sections)
 
-    def markdown(self) -> str:
-        front = ["---", "layout: post", f'title: "{self.title}"',
-                 f"tags: [{', '.join(self.tags)}]", "use_math: true", "---", ""]
-        body = [markdown_prose(self.summary), ""] + [markdown_section(s) for s in self.sections]
-        return "\n".join(front + body).rstrip() + "\n"
+    def markdown(self, lang: str = "en", footer: tuple[str, ...] = ()) -> str:
+        """A Jekyll page: front matter (``lang`` when not English), the summary, the sections, and
+        ``footer`` lines (a notes page's figure and navigation)."""
+        body = [markdown_prose(self.summary), ""] + [markdown_section(s) for s in self.sections] + list(footer)
+        return "\n".join(front_matter(self.title, self.tags, lang) + body).rstrip() + "\n"
 
     def tex(self) -> str:
         head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}",
                 r"\usepackage[margin=2.5cm]{geometry}", r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks",
                 rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "", self.summary, ""]
         return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
+
+
+def front_matter(title: str, tags, lang: str = "en") -> list[str]:
+    """Jekyll front matter with ``use_math: true`` (what MathJax blogs switch on)."""
+    lines = ["---", "layout: post", f'title: "{title}"', f"tags: [{', '.join(tags)}]", "use_math: true"]
+    if lang != "en":
+        lines.append(f"lang: {lang}")
+    return lines + ["---", ""]
 
 
 MATH = re.compile(r"(\$[^$]*\$)")

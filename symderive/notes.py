@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import derivation
-from .document import Document, latex_section, markdown_prose, markdown_section
+from .document import Document, front_matter, latex_section, markdown_prose
 from .errors import ExportError, OptionError
 from .pipeline import RenderOptions, write_atomically
-from .prose import by_layout, say
+from .prose import say, vanilla_jacobian
 
 FLOW = "flow"
 FIGURE = "gradient-flow.png"
@@ -90,7 +90,7 @@ def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
     what they show."""
     from .document import Section
 
-    jacobian = by_layout(options, r"\operatorname{diag}(1 - h_j \odot h_j)\, W_{hh}", r"W_{hh} \operatorname{diag}(1 - h_j \odot h_j)")
+    jacobian = vanilla_jacobian(options, "j")
     distances = [d for d in (0, 1, 5, 10, 20, 30, 40, settings.length - 1) if d < settings.length]
     columns = [(cell, state, norms) for cell, r in results.items() for state, norms in r.items()]
     # \Vert, not \|: a "|" inside a table cell would split the cell in kramdown and GitHub's Markdown.
@@ -125,13 +125,6 @@ def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
                                                                               "vanishing-gradient"))), table
 
 
-def front_matter(title: str, tags, options: RenderOptions) -> list[str]:
-    lines = ["---", "layout: post", f'title: "{title}"', f"tags: [{', '.join(tags)}]", "use_math: true"]
-    if options.lang != "en":
-        lines.append(f"lang: {options.lang}")
-    return lines + ["---", ""]
-
-
 def navigation(pages: list[Page], k: int, options: RenderOptions) -> str:
     """``← previous · index · next →`` links between neighbouring pages."""
     links = []
@@ -144,14 +137,8 @@ def navigation(pages: list[Page], k: int, options: RenderOptions) -> str:
 
 
 def page_markdown(pages: list[Page], k: int, options: RenderOptions, extra: str = "") -> str:
-    doc = pages[k].document
-    body = [markdown_prose(doc.summary), ""]
-    for s in doc.sections:
-        body.append(markdown_section(s))
-    if extra:
-        body += [extra, ""]
-    body += ["---", "", navigation(pages, k, options)]
-    return "\n".join(front_matter(doc.title, doc.tags, options) + body).rstrip() + "\n"
+    footer = ([extra, ""] if extra else []) + ["---", "", navigation(pages, k, options)]
+    return pages[k].document.markdown(options.lang, tuple(footer))
 
 
 def flow_extra(table: str, options: RenderOptions) -> str:
@@ -170,7 +157,7 @@ def index_markdown(pages: list[Page], options: RenderOptions) -> str:
                 "여기에 쓰기 전에 수치적으로 검증했습니다(중심 차분, 무작위 방향, 정확한 기호 비교). 다음 순서로 읽으면 "
                 "됩니다:")
     items = [f"{k + 1}. [{p.document.title}]({p.slug}.md): {markdown_prose(p.document.summary)}" for k, p in enumerate(pages)]
-    return "\n".join(front_matter(title, ("deep-learning", "backpropagation"), options) + [intro, ""] + items) + "\n"
+    return "\n".join(front_matter(title, ("deep-learning", "backpropagation"), options.lang) + [intro, ""] + items) + "\n"
 
 
 def notes_tex(pages: list[Page], options: RenderOptions, with_figure: bool) -> str:

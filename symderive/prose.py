@@ -16,3 +16,11 @@ def say(options, en: str, ko: str) -> str:
 def by_layout(options, column: str, row: str) -> str:
     """A hand-written formula in the layout of ``options`` (``options.layout``)."""
     return row if getattr(options, "layout", "column") == "row" else column
+
+
+def vanilla_jacobian(options, step: str = "t") -> str:
+    """The vanilla RNN's one-step Jacobian ``dh_step/dh_{step-1}`` as the prose cites it (LSTM, GRU and
+    the gradient-flow page compare with it), in the layout of ``options``."""
+    h = f"h_{step}"
+    return by_layout(options, rf"\operatorname{{diag}}(1 - {h} \odot {h})\, W_{{hh}}",
+                     rf"W_{{hh}} \operatorname{{diag}}(1 - {h} \odot {h})")
