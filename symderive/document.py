@@ -49,11 +49,21 @@ class Document:
         body = [markdown_prose(self.summary), ""] + [markdown_section(s) for s in self.sections] + list(footer)
         return "\n".join(front_matter(self.title, self.tags, lang) + body).rstrip() + "\n"
 
-    def tex(self) -> str:
-        head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}",
-                r"\usepackage[margin=2.5cm]{geometry}", r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks",
-                rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "", self.summary, ""]
+    def tex(self, lang: str = "en") -> str:
+        head = preamble(lang) + [rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "",
+                                 self.summary, ""]
         return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
+
+
+def preamble(lang: str = "en", packages: tuple[str, ...] = ()) -> list[str]:
+    """The head of a standalone document up to ``\\title``: the engine line LaTeX editors read
+    (pdflatex in both languages), amsmath, ``packages``, page-breakable displays, and for Korean
+    kotex (Debian's texlive-lang-korean) with a Korean name for the table of contents."""
+    head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}", r"\usepackage[margin=2.5cm]{geometry}",
+            r"\usepackage{amsmath,amssymb}", *packages, r"\allowdisplaybreaks"]
+    if lang == "ko":
+        head += [r"\usepackage{kotex}", r"\renewcommand{\contentsname}{차례}"]
+    return head
 
 
 def front_matter(title: str, tags, lang: str = "en") -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import derivation
-from .document import Document, front_matter, latex_section, markdown_prose
+from .document import Document, front_matter, latex_section, markdown_prose, preamble
 from .errors import ExportError, OptionError
 from .pipeline import RenderOptions, write_atomically
 from .prose import say, vanilla_jacobian
@@ -163,10 +163,7 @@ def index_markdown(pages: list[Page], options: RenderOptions) -> str:
 def notes_tex(pages: list[Page], options: RenderOptions, with_figure: bool) -> str:
     """One standalone document: a section per page, the page's sections as unnumbered subsections."""
     title = say(options, "Backpropagation, derived: notes on CNNs and RNNs", "역전파 유도 노트: CNN과 RNN")
-    head = ["% !TEX program = pdflatex", r"\documentclass[11pt]{article}", r"\usepackage[margin=2.5cm]{geometry}",
-            r"\usepackage{amsmath,amssymb}", r"\usepackage{graphicx}", r"\allowdisplaybreaks"]
-    if options.lang == "ko":
-        head += [r"\usepackage{kotex}", r"\renewcommand{\contentsname}{차례}"]
+    head = preamble(options.lang, (r"\usepackage{graphicx}",))
     head += [rf"\title{{{title}}}", r"\date{}", r"\begin{document}", r"\maketitle", r"\tableofcontents", ""]
     body = []
     for p in pages:
