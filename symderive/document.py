@@ -36,8 +36,11 @@ class Document:
     sections: tuple[Section, ...]
     tags: tuple[str, ...] = field(default=())
 
-    def render(self, fmt: str) -> str:
-        return {"latex": self.latex, "markdown": self.markdown, "tex": self.tex}[fmt]()
+    def render(self, fmt: str, lang: str = "en") -> str:
+        """The document as ``fmt``; ``lang`` is the language of its prose (front matter, kotex)."""
+        if fmt == "latex":
+            return self.latex()
+        return {"markdown": self.markdown, "tex": self.tex}[fmt](lang)
 
     def latex(self) -> str:
         """A fragment to paste into a document that loads amsmath."""

@@ -98,7 +98,7 @@ class Exportable:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
         if fmt not in FORMATS:
             raise OptionError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
-        return self.document(**options).render(fmt)
+        return self.document(**options).render(fmt, render_options(options).lang)
 
     def _repr_latex_(self) -> str:
         doc = self.document()

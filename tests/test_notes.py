@@ -209,6 +209,16 @@ def test_notes_tex_compiles(tmp_path, lang):
         assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
 
 
+def test_korean_show_tex_compiles_and_markdown_says_its_language(tmp_path):
+    assert "lang: ko" in derivation("gru").to_latex("markdown", lang="ko").split("---\n")[1]
+    if kotex_missing():
+        pytest.skip(kotex_missing())
+    (tmp_path / "lstm.tex").write_text(derivation("lstm").to_latex("tex", lang="ko"), encoding="utf-8")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "lstm.tex"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 # ---------------------------------------------------------------------------------------------
 # Golden pages: refresh after an intended change with `make golden`.
 
