@@ -4,8 +4,8 @@ LL / SLL-first (higher means SLL-first is faster). Target: a typical RNN step un
 import harness  # noqa: F401  (pins threads)
 from harness import measure
 
-from symderive import latex_input
-from symderive.latex_input import parse_latex
+from symderive.latex import reader as latex_input
+from symderive.latex.reader import parse_latex
 
 FORMULAS = {
     "RNN step": r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)",

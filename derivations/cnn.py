@@ -7,13 +7,13 @@
     L = -sum_k y_k log softmax(z)_k                              (y one-hot; the module also takes a class index)
 """
 
-from symderive.document import Document, Section, Step
-from symderive.index_codegen import DerivedSize, Option
-from symderive.indexed import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term, WindowMax,
+from symderive.document.document import Document, Section, Step
+from symderive.index.codegen import DerivedSize, Option
+from symderive.index.derive import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term, WindowMax,
                                output_size)
-from symderive.index_render import access_latex
+from symderive.index.render import access_latex
 from symderive.pipeline import IndexDerivation
-from symderive.prose import say
+from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, size_symbols, spatial)

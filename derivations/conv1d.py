@@ -4,11 +4,11 @@
 """
 import sympy as sp
 
-from symderive.document import Document, Step
-from symderive.index_render import index_latex
-from symderive.indexed import Contract, IndexProgram, Pointwise, Tensor, Term
+from symderive.document.document import Document, Step
+from symderive.index.render import index_latex
+from symderive.index.derive import Contract, IndexProgram, Pointwise, Tensor, Term
 from symderive.pipeline import IndexDerivation
-from symderive.prose import say
+from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, output_size_section, size_check, spatial)

@@ -3,10 +3,10 @@
     Y[o,i,j] = sum_{c,p,q} W[o,c,p,q] X[c, S_h i + D_h p - P_h, S_w j + D_w q - P_w] + b[o],
     L = sum_{o,i,j} G[o,i,j] Y[o,i,j]      (G: the upstream gradient dL/dY of the layer above)
 """
-from symderive.document import Document
-from symderive.indexed import Contract, IndexProgram, Tensor, Term
+from symderive.document.document import Document
+from symderive.index.derive import Contract, IndexProgram, Tensor, Term
 from symderive.pipeline import IndexDerivation
-from symderive.prose import say
+from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
                           model_section, output_size_section, size_check, spatial)

@@ -13,13 +13,13 @@ import itertools
 
 import sympy as sp
 
-from symderive.document import Section, Step
-from symderive.index_codegen import DerivedSize, Option
-from symderive.index_render import (access_latex, base_of, expr_latex, gradient_section, index_latex, ranges_text,
+from symderive.document.document import Section, Step
+from symderive.index.codegen import DerivedSize, Option
+from symderive.index.render import (access_latex, base_of, expr_latex, gradient_section, index_latex, ranges_text,
                                     symbol_latex, tensor_latex, term_latex)
-from symderive.prose import say
-from symderive.indexed import Contract, Tensor, Term, index_symbols, output_size
-from symderive.verify import Row
+from symderive.document.prose import say
+from symderive.index.derive import Contract, Tensor, Term, index_symbols, output_size
+from symderive.verify.harness import Row
 
 
 def size_symbols(names: str):

@@ -5,11 +5,11 @@
 import sympy as sp
 
 from symderive.pipeline import Derivation, Sizes
-from symderive.document import Document
-from symderive.expr import SquaredNorm, sigma
-from symderive.model import Assign, Program
-from symderive.prose import by_layout, say
-from symderive.sections import adjoint_section, gradients_section, model_section
+from symderive.document.document import Document
+from symderive.ops.nodes import SquaredNorm, sigma
+from symderive.model.program import Assign, Program
+from symderive.document.prose import by_layout, say
+from symderive.matrix.sections import adjoint_section, gradients_section, model_section
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 

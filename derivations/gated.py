@@ -2,11 +2,11 @@
 PyTorch's stacked weight layout, and a PyTorch reference for the checks."""
 import sympy as sp
 
-from symderive.document import Section
-from symderive.expr import SquaredNorm, TimeVar, t
-from symderive.model import Assign
-from symderive.prose import say
-from symderive.sections import gradients_section, truncation_text
+from symderive.document.document import Section
+from symderive.ops.nodes import SquaredNorm, TimeVar, t
+from symderive.model.program import Assign
+from symderive.document.prose import say
+from symderive.matrix.sections import gradients_section, truncation_text
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
 

@@ -7,16 +7,16 @@
 """
 import sympy as sp
 
-from derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
+from symderive.derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
                                truncation_section, weights)
-from symderive.derive import state_jacobian
-from symderive.document import Document, Section, Step
-from symderive.expr import T, TimeVar, hadamard, ones, sigma, t, tanh
-from symderive.model import Assign, Program
+from symderive.matrix.derive import state_jacobian
+from symderive.document.document import Document, Section, Step
+from symderive.ops.nodes import T, TimeVar, hadamard, ones, sigma, t, tanh
+from symderive.model.program import Assign, Program
 from symderive.pipeline import Derivation, Sizes
-from symderive.prose import say, vanilla_jacobian
-from symderive.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
-from symderive.verify import jacobian_check
+from symderive.document.prose import say, vanilla_jacobian
+from symderive.matrix.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
+from symderive.verify.harness import jacobian_check
 
 TITLE = "GRU: backpropagation through the gates"
 GATES = "rzn"

@@ -11,13 +11,13 @@ from dataclasses import replace
 
 import sympy as sp
 
-from symderive.document import Document
-from symderive.index_codegen import DerivedSize, Option
-from symderive.indexed import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
-from symderive.index_render import access_latex, tensor_latex
+from symderive.document.document import Document
+from symderive.index.codegen import DerivedSize, Option
+from symderive.index.derive import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
+from symderive.index.render import access_latex, tensor_latex
 from symderive.pipeline import IndexDerivation
-from symderive.prose import say
-from symderive.verify import Row
+from symderive.document.prose import say
+from symderive.verify.harness import Row
 
 from .convolution import C, gradient_section, index_symbols, model_section, size_symbols
 

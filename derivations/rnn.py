@@ -8,16 +8,16 @@ from dataclasses import replace
 import numpy as np
 import sympy as sp
 
-from symderive import evaluate as ev
+from symderive.matrix import evaluate as ev
 from symderive.pipeline import Derivation, Sizes
-from symderive.derive import state_jacobian
-from symderive.document import Document, Section, Step
-from symderive.expr import SquaredNorm, T, TimeVar, t, tanh
-from symderive.model import Assign, Program
-from symderive.prose import by_layout, say
-from symderive.sections import (adjoint_section, carried_and_seed, gradient_step, k_latex, model_section, tex,
+from symderive.matrix.derive import state_jacobian
+from symderive.document.document import Document, Section, Step
+from symderive.ops.nodes import SquaredNorm, T, TimeVar, t, tanh
+from symderive.model.program import Assign, Program
+from symderive.document.prose import by_layout, say
+from symderive.matrix.sections import (adjoint_section, carried_and_seed, gradient_step, k_latex, model_section, tex,
                                 truncation_text)
-from symderive.verify import Row, compare, jacobian_check, random_arguments
+from symderive.verify.harness import Row, compare, jacobian_check, random_arguments
 
 n, d, q = sp.symbols("n d q", integer=True, positive=True)
 j = sp.Symbol("j", integer=True)

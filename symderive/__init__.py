@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from .errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
+from symderive.errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
                      UnknownDerivationError, UnknownSymbolError)
 
 __all__ = ["derivation", "available", "SymderiveError", "UnknownDerivationError", "ShapeMismatchError",
@@ -19,14 +19,14 @@ _cache: dict = {}
 
 def available() -> dict[str, str]:
     """Name -> one-line description of every built-in derivation, in teaching order."""
-    from derivations import REGISTRY
+    from symderive.derivations import REGISTRY
 
     return {name: module.TITLE for name, module in REGISTRY.items()}
 
 
 def derivation(name: str):
     """The built-in derivation ``name`` (see :func:`available`)."""
-    from derivations import REGISTRY
+    from symderive.derivations import REGISTRY
 
     if name not in REGISTRY:
         raise UnknownDerivationError(name, list(REGISTRY))
@@ -37,13 +37,13 @@ def derivation(name: str):
 
 def check(model=None, claims=(), where=(), shapes=None, derivation=None):
     """Judge hand-derived LaTeX claims (see :func:`symderive.check.check`); returns a list of ClaimResult."""
-    from .check import check as run
+    from symderive.judge.check import check as run
 
     return run(model=model, claims=claims, where=where, shapes=shapes, derivation=derivation)
 
 
 def parse_latex(source: str):
     """The normalised parse of one LaTeX formula (see :mod:`symderive.latex_input`)."""
-    from .latex_input import parse_latex as run
+    from symderive.latex.reader import parse_latex as run
 
     return run(source)

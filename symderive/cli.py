@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import available, derivation
-from .pipeline import write_atomically
-from .document import FORMATS
-from .errors import OptionError, SymderiveError
-from .notes import Progress
+from symderive import available, derivation
+from symderive.export.files import write_atomically
+from symderive.document.document import FORMATS
+from symderive.errors import OptionError, SymderiveError
+from symderive.document.notes import Progress
 
 
 def positive_int(text: str) -> int:
@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
 def cmd_check(args) -> int:
     import json
 
-    from .check import check, describe
+    from symderive.judge.check import check, describe
 
     if args.name and args.model:
         raise OptionError("give either a built-in derivation or --model equations, not both")
@@ -106,7 +106,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_flow(args) -> int:
-    from . import flow
+    from symderive.document import flow
 
     unknown = [n for n in args.names if n not in flow.CELLS]
     if unknown:
@@ -159,8 +159,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_notes(args) -> int:
-    from .notes import selected, write_notes
-    from .pipeline import RenderOptions
+    from symderive.document.notes import selected, write_notes
+    from symderive.options import RenderOptions
 
     options = RenderOptions(**notation(args))
     progress = Progress(len(selected(args.only)[0]))

@@ -3,63 +3,20 @@ and the checks that verify it.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import types
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-from . import verify as vf
-from .codegen import module_source
-from .derive import Backward, derive
-from .document import FORMATS, Document
-from .errors import ExportError, OptionError
-from .model import Program
-
-
-LANGUAGES = ("en", "ko")
-INDEX_BASES = (0, 1)
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """Notation and content settings of a rendered derivation: ``bold`` vectors and matrices, the
-    ``layout`` of vectors ("column": ``W_{hh} h_{t-1}``, or "row": ``h_{t-1} W_{hh}``), the
-    ``index_base`` of convolution indices (0 or 1), the ``lang`` of the prose ("en" or "ko"; the
-    math is the same), and truncated BPTT after ``truncate`` steps."""
-
-    bold: bool = False
-    truncate: int | None = None
-    truncate_mode: str = "blocks"
-    layout: str = "column"
-    index_base: int = 0
-    lang: str = "en"
-
-    def __post_init__(self):
-        from .render import LAYOUTS
-
-        if self.layout not in LAYOUTS:
-            raise OptionError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
-        if self.index_base not in INDEX_BASES or isinstance(self.index_base, bool):
-            raise OptionError(f"--index-base must be 0 or 1, not {self.index_base!r}")
-        if self.lang not in LANGUAGES:
-            raise OptionError(f"--lang must be one of {', '.join(LANGUAGES)}, not {self.lang!r}")
-        if self.truncate is not None and (isinstance(self.truncate, bool) or not isinstance(self.truncate, int)
-                                          or self.truncate < 1):
-            raise OptionError(f"--truncate must be a positive integer (the number of steps K), not {self.truncate!r}")
-        if self.truncate_mode not in ("blocks", "window"):
-            raise OptionError(f"--truncate-mode must be 'blocks' or 'window', not {self.truncate_mode!r}")
-
-
-def render_options(options: dict) -> RenderOptions:
-    """``RenderOptions`` from keyword options; an unknown name is an error that lists the known ones."""
-    unknown = set(options) - set(RenderOptions.__dataclass_fields__)
-    if unknown:
-        raise OptionError(f"unknown render option(s) {', '.join(sorted(unknown))}; known: "
-                          f"{', '.join(RenderOptions.__dataclass_fields__)}")
-    return RenderOptions(**options)
+from symderive.verify import harness as vf
+from symderive.matrix.codegen import module_source
+from symderive.matrix.derive import Backward, derive
+from symderive.document.document import FORMATS, Document
+from symderive.errors import OptionError
+from symderive.export.files import write_atomically
+from symderive.options import RenderOptions, render_options
+from symderive.model.program import Program
 
 
 @dataclass(frozen=True)
@@ -160,37 +117,6 @@ class Derivation(Exportable):
         return vf.verify_derivation(self)
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(path: Path, text: str, force: bool) -> Path:
-    """Write through a temporary file in the same folder and rename it: never a half-written file."""
-    if path.exists() and not force:
-        raise ExportError(f"{path} exists; pass --force (force=True) to overwrite it")
-    if path.is_dir():
-        raise ExportError(f"{path} is a directory")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ExportError(f"cannot write {path}: the folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ExportError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"cannot write {path}: {e.strerror}") from None
-    return path
-
-
-
 @dataclass
 class IndexDerivation(Exportable):
     """A derivation at index level (convolution, pooling): one or more variants (``(tag, program)``,
@@ -223,7 +149,7 @@ class IndexDerivation(Exportable):
 
     @cached_property
     def backwards(self) -> dict:
-        from .indexed import derive as derive_index
+        from symderive.index.derive import derive as derive_index
 
         return {tag: derive_index(p) for tag, p in self.variants}
 
@@ -232,7 +158,7 @@ class IndexDerivation(Exportable):
         return self.backwards[self.variants[0][0]]
 
     def module_source(self) -> str:
-        from .index_codegen import module_source as index_module_source
+        from symderive.index.codegen import module_source as index_module_source
 
         variants = [(tag, p, self.backwards[tag]) for tag, p in self.variants]
         return index_module_source(variants, f"{self.title}\n\n{self.module_doc}", self.options, self.derived,

@@ -2,9 +2,10 @@
 ``make golden`` (then review the diff with ``git diff tests/golden`` before committing)."""
 from pathlib import Path
 
-from symderive import available, derivation
-from symderive.notes import page_names, render
-from symderive.pipeline import RenderOptions
+from symderive import available
+from symderive import derivation
+from symderive.document.notes import page_names, render
+from symderive.options import RenderOptions
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,0 +1,245 @@
+"""A notes site: one Markdown page per derivation (Jekyll front matter, ``use_math: true``), an index
+in teaching order, the gradient-flow figure with its data, and one standalone ``notes.tex``.
+
+Teaching order: dense -> conv1d -> conv2d -> pooling -> CNN -> RNN -> BPTT -> truncated BPTT ->
+LSTM -> GRU -> gradient flow. The order of ``derivations.REGISTRY`` is that order; the RNN
+derivation splits itself into three pages (``rnn``, ``bptt``, ``truncated-bptt``) and the flow page
+comes last.
+
+Writing is all or nothing: every file is rendered in memory (the figure into a temporary folder)
+before the first one is written, an existing file is replaced only with ``force``, and each file is
+written through a temporary file and renamed.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from symderive import derivation
+from symderive.document.document import Document, front_matter, latex_section, markdown_prose, preamble
+from symderive.errors import ExportError, OptionError
+from symderive.options import RenderOptions
+from symderive.export.files import write_atomically
+from symderive.document.prose import say, vanilla_jacobian
+
+FLOW = "flow"
+FIGURE = "gradient-flow.png"
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str
+    document: Document
+
+
+class Progress:
+    """A line per item on standard error, once the job has run for more than ``after`` seconds."""
+
+    def __init__(self, total: int, stream=None, after: float = 1.0):
+        self.total, self.stream, self.after = total, stream or sys.stderr, after
+        self.start, self.done = time.perf_counter(), 0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if time.perf_counter() - self.start > self.after:
+            print(f"[{self.done}/{self.total}] {label}", file=self.stream, flush=True)
+
+
+def slugs_by_source() -> dict[str, tuple[str, ...]]:
+    """The page slugs of each derivation (its ``PAGES``, or its name) and of the flow page, in
+    teaching order."""
+    from symderive.derivations import REGISTRY
+
+    return {**{name: getattr(module, "PAGES", (name,)) for name, module in REGISTRY.items()}, FLOW: (FLOW,)}
+
+
+def page_names() -> list[str]:
+    """Every page slug ``--only`` accepts (a derivation's name among them), in teaching order."""
+    return [slug for slugs in slugs_by_source().values() for slug in slugs]
+
+
+def selected(only) -> tuple[list[str], set[str] | None]:
+    """The derivations to render and the page slugs to keep (None: all of their pages). A
+    derivation's name keeps all of its pages (``rnn``: rnn, bptt, truncated-bptt)."""
+    known, by_source = page_names(), slugs_by_source()
+    unknown = [n for n in only or () if n not in known]
+    if unknown:
+        raise OptionError(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if not only:
+        return list(by_source), None
+    slugs = set(only).union(*(by_source[n] for n in only if n in by_source))
+    return [n for n, pages in by_source.items() if slugs & set(pages)], slugs
+
+
+def derivation_pages(name: str, options: RenderOptions) -> list[Page]:
+    return [Page(slug, doc) for slug, doc in derivation(name).pages(**asdict(options))]
+
+
+def flow_results():
+    from symderive.document import flow
+
+    settings = flow.FlowSettings()
+    return settings, {name: flow.flow(name, settings) for name in flow.CELLS}
+
+
+def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
+    """The vanishing/exploding-gradient page: the figure, a table of norms at a few distances, and
+    what they show."""
+    from symderive.document.document import Section
+
+    jacobian = vanilla_jacobian(options, "j")
+    distances = [d for d in (0, 1, 5, 10, 20, 30, 40, settings.length - 1) if d < settings.length]
+    columns = [(cell, state, norms) for cell, r in results.items() for state, norms in r.items()]
+    # \Vert, not \|: a "|" inside a table cell would split the cell in kramdown and GitHub's Markdown.
+    head = "| $T - t$ | " + " | ".join(rf"{cell} $\Vert\partial L_T/\partial {state}_t\Vert$" for cell, state, _ in columns) + " |"
+    rule = "|---:|" + "---:|" * len(columns)
+    rows = [f"| {d} | " + " | ".join(f"{norms[settings.length - 1 - d]:.2e}" for _, _, norms in columns) + " |"
+            for d in distances]
+    text = say(options,
+               rf"Random weights (hidden size {settings.hidden}, recurrent weights scaled to spectral radius "
+               rf"{settings.radius}, seed {settings.seed}), and a loss only at the last step $T = {settings.length}$. "
+               r"The norm of $\partial L_T / \partial h_t$ against the distance $T - t$ shows how much of the last "
+               rf"step's error reaches step $t$. For the vanilla RNN it is the product of $T - t$ Jacobians "
+               rf"${jacobian}$ applied to the output error, and it falls "
+               r"geometrically; the LSTM's cell state and the GRU's update gate add a path without the weight matrix "
+               r"and the squashing derivative, so their norms fall more slowly. The numbers are in "
+               r"\texttt{gradient-flow.csv} next to the figure; \texttt{symderive flow} reproduces them and takes other "
+               r"settings (\texttt{--radius}, \texttt{--forget-bias}).",
+               rf"무작위 가중치(은닉 크기 {settings.hidden}, 순환 가중치의 스펙트럼 반경 {settings.radius}, 시드 "
+               rf"{settings.seed})를 쓰고, 손실은 마지막 단계 $T = {settings.length}$에만 둡니다. 거리 $T - t$에 따른 "
+               r"$\partial L_T / \partial h_t$의 노름은 마지막 단계의 오차가 $t$ 단계까지 얼마나 전달되는지를 보여 줍니다. "
+               rf"기본 RNN에서는 출력 오차에 야코비안 ${jacobian}$를 $T - t$번 곱한 "
+               r"값이므로 기하급수적으로 줄어듭니다. LSTM의 셀 상태와 GRU의 업데이트 게이트는 가중치 행렬과 활성화 함수의 "
+               r"도함수를 거치지 않는 경로를 더해 주므로 노름이 더 천천히 줄어듭니다. 수치는 그림 옆의 "
+               r"\texttt{gradient-flow.csv}에 있고, \texttt{symderive flow}로 다시 만들거나 다른 설정"
+               r"(\texttt{--radius}, \texttt{--forget-bias})으로 바꿔 볼 수 있습니다.")
+    table = "\n".join([head, rule] + rows)
+    title = say(options, "Gradient flow: vanishing and exploding gradients", "기울기의 흐름: 기울기 소실과 폭발")
+    summary = say(options, "How far back the gradient of the last step's loss reaches, in the RNN, the LSTM and the GRU.",
+                  "마지막 단계 손실의 기울기가 RNN, LSTM, GRU에서 얼마나 먼 과거까지 닿는지 봅니다.")
+    section = Section(say(options, "The measurement", "측정"), text)
+    return Page(FLOW, Document(title, summary, (section,), tags=("deep-learning", "rnn", "lstm", "gru",
+                                                                              "vanishing-gradient"))), table
+
+
+def navigation(pages: list[Page], k: int, options: RenderOptions) -> str:
+    """``← previous · index · next →`` links between neighbouring pages."""
+    links = []
+    if k > 0:
+        links.append(f"[← {pages[k - 1].document.title}]({pages[k - 1].slug}.md)")
+    links.append(f"[{say(options, 'Contents', '목차')}](index.md)")
+    if k + 1 < len(pages):
+        links.append(f"[{pages[k + 1].document.title} →]({pages[k + 1].slug}.md)")
+    return " · ".join(links)
+
+
+def page_markdown(pages: list[Page], k: int, options: RenderOptions, extra: str = "") -> str:
+    footer = ([extra, ""] if extra else []) + ["---", "", navigation(pages, k, options)]
+    return pages[k].document.markdown(options.lang, tuple(footer))
+
+
+def flow_extra(table: str, options: RenderOptions) -> str:
+    alt = say(options, "Gradient norm against distance in time for the RNN, the LSTM and the GRU",
+              "시간 거리에 따른 RNN, LSTM, GRU의 기울기 노름")
+    return f"![{alt}]({FIGURE})\n\n{table}\n\n[gradient-flow.csv](gradient-flow.csv)"
+
+
+def index_markdown(pages: list[Page], options: RenderOptions) -> str:
+    title = say(options, "Backpropagation, derived: notes on CNNs and RNNs", "역전파 유도 노트: CNN과 RNN")
+    intro = say(options,
+                "Each page derives the gradients of one model step by step, with the reason for every step. Every "
+                "formula was derived by symderive and checked numerically (central differences, random directions "
+                "and an exact symbolic comparison) before it was written here. Read them in this order:",
+                "각 페이지는 모델 하나의 기울기를 한 단계씩, 단계마다 이유를 붙여 유도합니다. 모든 식은 symderive가 유도하고, "
+                "여기에 쓰기 전에 수치적으로 검증했습니다(중심 차분, 무작위 방향, 정확한 기호 비교). 다음 순서로 읽으면 "
+                "됩니다:")
+    items = [f"{k + 1}. [{p.document.title}]({p.slug}.md): {markdown_prose(p.document.summary)}" for k, p in enumerate(pages)]
+    return "\n".join(front_matter(title, ("deep-learning", "backpropagation"), options.lang) + [intro, ""] + items) + "\n"
+
+
+def notes_tex(pages: list[Page], options: RenderOptions, with_figure: bool) -> str:
+    """One standalone document: a section per page, the page's sections as unnumbered subsections."""
+    title = say(options, "Backpropagation, derived: notes on CNNs and RNNs", "역전파 유도 노트: CNN과 RNN")
+    head = preamble(options.lang, (r"\usepackage{graphicx}",))
+    head += [rf"\title{{{title}}}", r"\date{}", r"\begin{document}", r"\maketitle", r"\tableofcontents", ""]
+    body = []
+    for p in pages:
+        body += [rf"\section{{{p.document.title}}}", "", p.document.summary, ""]
+        body += [latex_section(s) for s in p.document.sections]
+        if p.slug == FLOW and with_figure:
+            body += [r"\begin{center}", rf"\includegraphics[width=0.9\linewidth]{{{FIGURE}}}", r"\end{center}", ""]
+    return "\n".join(head + body) + "\n\\end{document}\n"
+
+
+def render(options: RenderOptions, only=None, progress: Progress | None = None) -> tuple[dict[str, str], tuple | None]:
+    """The files of the site as ``{file name: text}``, and the flow data ``(settings, results)`` for
+    the figure (None when the flow page is not wanted)."""
+    sources, slugs = selected(only)
+    pages, flow_table, flow_data = [], None, None
+    progress = progress or Progress(len(sources), after=float("inf"))  # silent unless the caller asks
+    for name in sources:
+        if name == FLOW:
+            flow_data = flow_results()
+            page, flow_table = flow_page(options, *flow_data)
+            pages.append(page)
+        else:
+            pages += [p for p in derivation_pages(name, options) if slugs is None or p.slug in slugs]
+        progress.step(name)
+    files = {}
+    for k, p in enumerate(pages):
+        extra = flow_extra(flow_table, options) if p.slug == FLOW else ""
+        files[f"{p.slug}.md"] = page_markdown(pages, k, options, extra)
+    files["index.md"] = index_markdown(pages, options)
+    files["notes.tex"] = notes_tex(pages, options, with_figure=flow_data is not None)
+    return files, flow_data
+
+
+def expected_files(only) -> list[str]:
+    """The files a run writes, known before anything is rendered."""
+    sources, slugs = selected(only)
+    by_source = slugs_by_source()
+    pages = [slug for name in sources for slug in by_source[name] if slugs is None or slug in slugs]
+    extra = [FIGURE, "gradient-flow.csv"] if FLOW in sources else []
+    return [f"{n}.md" for n in pages] + ["index.md", "notes.tex"] + extra
+
+
+def refuse_clashes(folder: Path, names, force: bool) -> None:
+    clashes = [n for n in names if (folder / n).exists()]
+    if clashes and not force:
+        raise ExportError(f"{folder} already has {', '.join(clashes)}; pass --force to overwrite them")
+
+
+def write_notes(folder, options: RenderOptions | None = None, only=None, force: bool = False,
+                progress: Progress | None = None) -> list[Path]:
+    """Render the site and write it into ``folder`` (created if missing). Nothing is written when a
+    file exists and ``force`` is false, or when anything fails to render."""
+    options = options or RenderOptions()
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} exists and is not a folder")
+    refuse_clashes(folder, expected_files(only), force)
+    files, flow_data = render(options, only, progress)
+    figure = flow_data is not None
+    refuse_clashes(folder, list(files) + ([FIGURE, "gradient-flow.csv"] if figure else []), force)
+    with tempfile.TemporaryDirectory(prefix="symderive-notes-") as tmp:
+        if figure:
+            from symderive.document import flow
+
+            settings, results = flow_data
+            flow.plot(Path(tmp) / FIGURE, results, settings)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ExportError(f"cannot create {folder}: {e.strerror}") from None
+        written = [write_atomically(folder / name, text, force=True) for name, text in files.items()]
+        if figure:
+            for name in (FIGURE, "gradient-flow.csv"):
+                staged = folder / f".{name}.tmp"
+                shutil.copyfile(Path(tmp) / name, staged)
+                staged.replace(folder / name)
+                written.append(folder / name)
+    return written

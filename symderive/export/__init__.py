@@ -1,0 +1,1 @@
+"""Exported files: written atomically, never over what the user did not mean to replace."""

@@ -1,0 +1,1 @@
+"""Judging hand-derived claims against the engine: compare, prove, diagnose."""

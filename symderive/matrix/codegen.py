@@ -1,0 +1,385 @@
+"""Generate a standalone NumPy module (``SHAPES``, ``forward``, ``loss``, ``grad``) from a derivation.
+
+A recurrent phase (the forward pass, or the adjoint recurrence) is split into three parts:
+values that need no recurrence are computed for all steps at once *before* the loop; the loop
+computes only the values on the recurrence cycle (``z_t, h_t`` forward; ``delta_t, zbar_t``
+backward), with every term that does not read the cycle hoisted out of it; what only reads the
+cycle's results is computed for all steps *after* the loop. Parameter gradients
+``sum_t a_t b_t^T`` become one matrix product over all steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symderive.matrix.derive import ADJOINT_PREFIX, Backward
+from symderive.ops.nodes import T, TimeVar, t
+from symderive.model.program import Program, arguments, key, shapes
+from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
+
+M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
+
+
+@dataclass(frozen=True)
+class Def:
+    """``name_t = sum(terms)``; each term is ``(expr, cross)``: cross terms read another step."""
+
+    name: str
+    size: sp.Expr
+    terms: tuple[tuple[sp.Basic, bool], ...]
+
+
+def forward_defs(program: Program) -> list[Def]:
+    out = []
+    for a in program.assignments:
+        terms = a.expr.args if isinstance(a.expr, sp.MatAdd) else (a.expr,)
+        out.append(Def(key(a.target), a.target.shape[0],
+                       tuple((term, any(v.offset != 0 for v in term.atoms(TimeVar))) for term in terms)))
+    return out
+
+
+def backward_defs(bw: Backward) -> list[Def]:
+    return [Def(a.adjoint.name, a.adjoint.shape[0], tuple((term.expr, term.shift == 1) for term in a.terms))
+            for a in bw.steps]
+
+
+def reads(expr, names, same_step: bool) -> set[str]:
+    return {v.name for v in expr.atoms(TimeVar) if v.name in names and (v.offset == 0) == same_step}
+
+
+def split(defs: list[Def]) -> tuple[list[Def], list[Def], list[Def]]:
+    """(before the loop, in the loop, after the loop), each in computation order."""
+    names = {d.name for d in defs}
+    cross_read = set().union(*(reads(e, names, False) for d in defs for e, _ in d.terms))
+    seq: set[str] = set()
+    for d in defs:  # defs are in computation order, so one pass finds every dependent value
+        if any(cross or reads(e, seq, True) for e, cross in d.terms):
+            seq.add(d.name)
+    by_name, loop, stack = {d.name: d for d in defs}, set(), list(cross_read)
+    while stack:
+        v = stack.pop()
+        if v in seq and v not in loop:
+            loop.add(v)
+            stack.extend(n for e, _ in by_name[v].terms for n in reads(e, names, True))
+    return ([d for d in defs if d.name not in seq], [d for d in defs if d.name in loop],
+            [d for d in defs if d.name in seq - loop])
+
+
+class Emitter:
+    """Writes the lines of one function body."""
+
+    def __init__(self, program: Program):
+        self.lines: list[str] = []
+        self.inputs = {key(v) for v in program.inputs}
+
+    def base(self, name: str) -> int:
+        """Row of step 1 minus 1: data arrays start at step 1, padded arrays at step 0."""
+        return 1 if name in self.inputs or name.startswith(("_pre_", "_inv")) else 0
+
+    def emit(self, line: str, depth: int = 1):
+        self.lines.append("    " * depth + line)
+
+    def batch(self, lo=1, hi=T):
+        return printer(slice_index(self.base, lo, hi), self.base)
+
+    def step(self, at=t):
+        return printer(step_index(self.base, at), self.base)
+
+
+def total(printer_, exprs) -> str:
+    return " + ".join(printer_.doprint(e) for e in exprs) if exprs else "0.0"
+
+
+def term_kinds(d: Def, loop_names: set[str]) -> tuple[list, list, list]:
+    """The terms of a loop value: (hoisted: read no loop value, computed for all steps before the loop;
+    same: read a loop value of this step; cross: read a loop value of the neighbouring step)."""
+    hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
+    same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
+    return hoisted, same, [e for e, cross in d.terms if cross]
+
+
+def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
+    """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
+    before, loop, after = split(defs)
+    for d in defs:
+        em.emit(f"{identifier(d.name)} = np.zeros((T + 2, {code(d.size)}))")
+    for line in initial:
+        em.emit(line)
+    for d in before:
+        em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+    loop_names = {d.name for d in loop}
+    for d in loop:
+        hoisted = term_kinds(d, loop_names)[0]
+        if hoisted:
+            em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
+    loop, invariants = hoist_invariants(loop, loop_names)
+    for expr, name in invariants.items():
+        em.emit(f"{name} = {em.batch().doprint(expr)}")
+    if backward:
+        em.emit('if truncate_mode == "window" and truncate < T:')
+        emit_window(em, loop, loop_names)
+        em.emit("else:")
+        emit_loop(em, loop, loop_names, "range(T, 0, -1)", depth=2, masked=True)
+    else:
+        emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
+    for d in after:
+        em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
+    """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
+    arrays computed for all steps at once before it; the loop reads their rows."""
+    found: dict = {}
+
+    def hoisted(e):
+        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, e.shape[0])
+
+    def walk(e):
+        if is_invariant(e, loop_names):
+            return hoisted(e)
+        if isinstance(e, sp.HadamardProduct):  # group the invariant factors: one product for all steps
+            fixed = [a for a in e.args if is_invariant(a, loop_names) or is_current_value(a, loop_names)]
+            if len(fixed) >= 2:
+                rest = [walk(a) for a in e.args if a not in fixed]
+                return sp.HadamardProduct(hoisted(sp.HadamardProduct(*fixed)), *rest)
+        if isinstance(e, sp.MatrixExpr) and e.args and not isinstance(e, (TimeVar, sp.MatrixSymbol)):
+            return e.func(*(walk(a) for a in e.args))
+        return e
+
+    names = loop_names
+    new = [Def(d.name, d.size, tuple((walk(e) if reads(e, names, True) | reads(e, names, False) else e, c)
+                                     for e, c in d.terms)) for d in loop]
+    return new, found
+
+
+def is_current_value(e, loop_names) -> bool:
+    """A value of the current step computed outside the loop (``o_t`` in the backward pass)."""
+    return isinstance(e, TimeVar) and e.offset == 0 and e.name not in loop_names
+
+
+def is_invariant(e, loop_names) -> bool:
+    """A column vector of the current step that reads no loop value (and is more than one value)."""
+    if not isinstance(e, sp.MatrixExpr) or isinstance(e, (TimeVar, sp.MatrixSymbol)) or e.shape[1] != 1:
+        return False
+    values = e.atoms(TimeVar)
+    return bool(values) and all(v.offset == 0 and v.name not in loop_names for v in values)
+
+
+def emit_loop(em, loop, loop_names, steps, depth, masked):
+    if masked:
+        em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
+    em.emit(f"for t in {steps}:", depth)
+    p = em.step()
+    for d in loop:
+        hoisted, same, cross = term_kinds(d, loop_names)
+        parts = [f"_pre_{identifier(d.name)}[t - 1]"] if hoisted else []
+        parts += [p.doprint(e) for e in same]
+        if cross:
+            parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
+        em.emit(f"{identifier(d.name)}[t] = {' + '.join(parts) or '0.0'}", depth + 1)
+
+
+def emit_window(em, loop, loop_names):
+    """Window truncation: lag m = 0..K-1 of every loss step at once (origin s + m for step s)."""
+    em.emit("for m in range(truncate):", 2)
+
+    def index(v: TimeVar) -> str:
+        if v.name in loop_names:
+            return f"cur_{identifier(v.name)}" if v.offset == 0 else f"prev_{identifier(v.name)}[1:]"
+        return slice_index(em.base, 1, T - M)(v)
+
+    p = printer(index, em.base)
+    for d in loop:
+        hoisted, same, cross = term_kinds(d, loop_names)
+        seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
+        parts = [f"({seed} if m == 0 else {total(p, cross)})"] if hoisted or cross else []
+        parts += [p.doprint(e) for e in same]
+        em.emit(f"cur_{identifier(d.name)} = {' + '.join(parts)}", 3)
+    for d in loop:
+        em.emit(f"{identifier(d.name)}[1:T - m + 1] += cur_{identifier(d.name)}", 3)
+    em.emit(", ".join(f"prev_{identifier(d.name)}" for d in loop) + " = "
+            + ", ".join(f"cur_{identifier(d.name)}" for d in loop), 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# The module.
+
+HELPER_MARK = "# <helpers>"
+HELPERS = {
+    "_sigmoid(": '''
+
+def _sigmoid(x):
+    """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+''',
+}
+
+COMMON = '''
+
+def _dims(arrays):
+    """Sizes read off the arrays; a ValueError names the argument, the expected and the actual shape."""
+    dims, source = {}, {}
+    for name, names in SHAPES.items():
+        shape = arrays[name].shape
+        expected = "(" + ", ".join(names) + ")"
+        if len(shape) != len(names):
+            raise ValueError(f"{name}: expected a {len(names)}-D array of shape {expected}, got shape {shape}")
+        for dim, actual in zip(names, shape):
+            if dims.setdefault(dim, actual) != actual:
+                other = source[dim]
+                raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} (as in {other}, "
+                                 f"of shape {arrays[other].shape}), got shape {shape}")
+            source.setdefault(dim, name)
+    for name in dims:  # a compound size (a concatenation) must be the sum of its parts
+        parts = name.split(" + ")
+        if len(parts) > 1 and all(p in dims for p in parts) and sum(dims[p] for p in parts) != dims[name]:
+            raise ValueError(f"{source[name]}: size {name} is {dims[name]}, but " +
+                             " + ".join(f"{p} = {dims[p]}" for p in parts) + f" = {sum(dims[p] for p in parts)}")
+    if dims.get("T", 1) < 1:
+        raise ValueError("the sequences must have at least one step (T >= 1)")
+    return dims
+'''
+
+TRUNCATION = '''
+
+def _truncation(truncate, truncate_mode, T):
+    """The truncation length K (T for full BPTT), after checking the arguments."""
+    if truncate_mode not in ("blocks", "window"):
+        raise ValueError(f"truncate_mode must be 'blocks' or 'window', not {truncate_mode!r}")
+    if truncate is None:
+        return T
+    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) or truncate < 1:
+        raise ValueError(f"truncate must be a positive integer or None, not {truncate!r}")
+    return min(int(truncate), T)
+
+
+def _carries(T, truncate, truncate_mode):
+    """carry[t]: does the adjoint of step t+1 flow into step t? (No gradient crosses a block boundary.)"""
+    t = np.arange(T + 2)
+    return ((t < T) & ((t % truncate != 0) | (truncate_mode == "window"))).tolist()
+'''
+
+
+def module_source(program: Program, bw: Backward, doc: str) -> str:
+    """The text of a standalone module implementing the program and its derived gradients."""
+    args = [identifier(key(v)) for v in arguments(program)]
+    body = [f'r"""{doc}"""', "import numpy as np", "", f"SHAPES = {shapes(program)!r}", HELPER_MARK, COMMON.rstrip()]
+    if program.recurrent:
+        body.append(TRUNCATION.rstrip())
+    body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
+    text = "\n".join(body) + "\n"
+    helpers = "".join(h for marker, h in HELPERS.items() if marker in text)
+    return text.replace(HELPER_MARK + "\n", helpers.rstrip("\n") + "\n" if helpers else "", 1)
+
+
+def prepare_fn(args) -> str:
+    conv = ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args)
+    return (f"\n\ndef _prepare({', '.join(args)}):\n"
+            f"    arrays = {{{conv}}}\n"
+            f"    return arrays, _dims(arrays)")
+
+
+def unpack(names, source: str) -> str:
+    names = list(names)
+    return f"    {', '.join(names)} = " + ", ".join(f"{source}[{n!r}]" for n in names)
+
+
+def header(program: Program, extra=()) -> list[str]:
+    names = [identifier(key(v)) for v in arguments(program)]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    return [unpack(names, "_args"), unpack(dims, "_sizes"), *extra]
+
+
+def forward_fn(program: Program) -> str:
+    em = Emitter(program)
+    names = [identifier(key(a.target)) for a in program.assignments]
+    if program.recurrent:
+        initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items()]
+        emit_phase(em, forward_defs(program), backward=False, initial=initial)
+    else:
+        for a in program.assignments:
+            em.emit(f"{identifier(key(a.target))} = {em.step().doprint(a.expr)}")
+    ret = ", ".join(f"{n!r}: {n}" for n in names)
+    return "\n\ndef _forward(_args, _sizes):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"])
+
+
+def public_fns(program: Program, bw: Backward, args) -> str:
+    sig = ", ".join(args)
+    values = [identifier(key(a.target)) for a in program.assignments]
+    rows = "[1:T + 1]" if program.recurrent else ""
+    doc_fwd = "Every intermediate value" + (", stacked over steps 1..T as rows" if program.recurrent else "")
+    loss_code = Emitter(program).batch().doprint(program.loss) if program.recurrent else Emitter(program).step().doprint(program.loss)
+    out = [f"\n\ndef forward({sig}):",
+           f'    """{doc_fwd}: {", ".join(values)}."""',
+           f"    _args, _sizes = _prepare({sig})",
+           *(["    T = _sizes['T']"] if program.recurrent else []),
+           f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
+           f"\n\ndef loss({sig}):",
+           '    """The scalar loss L."""',
+           f"    _args, _sizes = _prepare({sig})",
+           "    _values = _forward(_args, _sizes)",
+           *header(program),
+           unpack(values, "_values"),
+           f"    return float(np.sum({loss_code}))",
+           grad_fn(program, bw, sig)]
+    return "\n".join(out)
+
+
+TRUNCATION_DOC = [
+    "",
+    "    truncate=K gives truncated BPTT: truncate_mode=\"blocks\" splits steps 1..T into blocks of",
+    "    K steps and no gradient crosses a block boundary; \"window\" lets the loss of step t reach",
+    "    only steps t-K+1..t. None (or K >= T) is full BPTT.",
+]
+
+
+def grad_fn(program: Program, bw: Backward, sig: str) -> str:
+    """``_backward`` (every value and step adjoint), ``grad`` and, for recurrent models, ``adjoints``."""
+    em = Emitter(program)
+    values = [identifier(key(a.target)) for a in program.assignments]
+    adjoints = [identifier(a.adjoint.name) for a in bw.steps]
+    extra = ", truncate=None, truncate_mode=\"blocks\"" if program.recurrent else ""
+    call_extra = ", truncate, truncate_mode" if program.recurrent else ""
+    lines = [f"\n\ndef _backward(_args, _sizes{extra}):",
+             "    _values = _forward(_args, _sizes)",
+             *header(program),
+             unpack(values, "_values")]
+    if program.recurrent:
+        lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
+        emit_phase(em, backward_defs(bw), backward=True)
+    else:
+        for step_def in bw.steps:
+            em.emit(f"{identifier(step_def.adjoint.name)} = {total(em.step(), [term.expr for term in step_def.terms])}")
+    lines += em.lines
+    lines.append(f"    return {{**_values, {', '.join(f'{a!r}: {a}' for a in adjoints)}}}")
+    lines += [f"\n\ndef grad({sig}{extra}):",
+              '    """dL/d(argument) for every argument of SHAPES, as a dict keyed by argument name.',
+              *(TRUNCATION_DOC if program.recurrent else []),
+              '    """',
+              f"    _args, _sizes = _prepare({sig})",
+              f"    _adjoints = _backward(_args, _sizes{call_extra})",
+              *header(program),
+              unpack(values + adjoints, "_adjoints"),
+              "    return {"]
+    lines += [f"        {identifier(g.var)!r}: {gradient_code(program, em, g)}," for g in bw.grads]
+    lines.append("    }")
+    if program.recurrent:
+        names = {identifier(a.adjoint.name): key(a.adjoint)[len(ADJOINT_PREFIX):] for a in bw.steps}
+        lines += [f"\n\ndef adjoints({sig}{extra}):",
+                  '    """dL/dv_t for every step value v (the BPTT adjoints, e.g. delta_t = dL/dh_t), stacked over',
+                  '    steps 1..T as rows, keyed by the value\'s name. Same truncation arguments as grad."""',
+                  f"    _args, _sizes = _prepare({sig})",
+                  f"    _adjoints = _backward(_args, _sizes{call_extra})",
+                  "    T = _sizes['T']",
+                  "    return {" + ", ".join(f"{v!r}: _adjoints[{a!r}][1:T + 1]" for a, v in names.items()) + "}"]
+    return "\n".join(lines)
+
+
+def gradient_code(program: Program, em: Emitter, g) -> str:
+    if not g.terms:
+        return f"np.zeros_like({identifier(g.var)})"
+    value = g.value()
+    if g.kind == "step" and program.recurrent:
+        return em.batch().doprint(value)
+    return em.step(at=0).doprint(value)

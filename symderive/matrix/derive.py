@@ -1,0 +1,342 @@
+"""Reverse mode over a model program, driven by one table of vector-Jacobian rules keyed by op.
+
+For an op ``y = f(a, b, ...)`` with upstream adjoint ``ȳ = dL/dy``, a rule returns each argument's
+share ``ā = (dy/da)^T ȳ``. Walking the program backwards and summing the shares gives every adjoint.
+
+Time: a variable read as ``v_{t-1}`` in step ``t`` receives its share in step ``t+1``, so the share is
+shifted ``t -> t+1`` (and is absent at ``t = T``); a parameter read in every step gets
+``sum_{t=1}^{T}`` of its shares; the initial state ``h_0`` gets the shift-1 shares evaluated at t=0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
+
+from symderive.errors import ModelError
+from symderive.ops.nodes import ACTIVATIONS, Concat, Elementwise, Rows, SquaredNorm, TimeSum, TimeVar, hadamard, t
+from symderive.model.program import Program, key
+
+# ---------------------------------------------------------------------------------------------
+# The rule table: op -> (function(node, g, ans) -> [(argument, share)], statement in LaTeX).
+
+
+@dataclass(frozen=True)
+class Rule:
+    shares: Callable
+    statement: str
+
+
+VJP_RULES: dict[type, Rule] = {}
+
+
+def defvjp(op: type, statement: str):
+    """Register the vector-Jacobian rule of ``op`` (used as a decorator on its share function)."""
+
+    def register(shares):
+        VJP_RULES[op] = Rule(shares, statement)
+        return shares
+
+    return register
+
+
+@defvjp(MatAdd, r"y = a + b \;\Rightarrow\; \bar a = \bar y,\ \bar b = \bar y")
+def _matadd(node, g, ans):
+    return [(a, g) for a in node.args]
+
+
+@defvjp(sp.Add, r"y = a + b \;\Rightarrow\; \bar a = \bar y,\ \bar b = \bar y")
+def _add(node, g, ans):
+    return [(a, g) for a in node.args if not a.is_number]
+
+
+@defvjp(MatMul, r"y = A x \;\Rightarrow\; \bar A = \bar y\, x^\top,\ \bar x = A^\top \bar y")
+def _matmul(node, g, ans):
+    coeff, factors = node.as_coeff_matrices()
+    shares = []
+    for i, f in enumerate(factors):
+        left = MatMul(coeff, *factors[:i]).doit() if i or coeff != 1 else None
+        right = MatMul(*factors[i + 1:]).doit() if i + 1 < len(factors) else None
+        share = g
+        if left is not None:
+            share = left.T * share if getattr(left, "is_Matrix", False) else left * share
+        if right is not None:
+            share = share * right.T
+        shares.append((f, share.doit()))
+    return shares
+
+
+@defvjp(sp.Mul, r"y = c\,a \;\Rightarrow\; \bar a = c\,\bar y")
+def _mul(node, g, ans):
+    shares = []
+    for i, f in enumerate(node.args):
+        if not f.is_number:
+            others = sp.Mul(*(node.args[:i] + node.args[i + 1:]))
+            shares.append((f, others * g))
+    return shares
+
+
+@defvjp(Transpose, r"y = A^\top \;\Rightarrow\; \bar A = \bar y^\top")
+def _transpose(node, g, ans):
+    return [(node.arg, g.T)]
+
+
+@defvjp(HadamardProduct, r"y = a \odot b \;\Rightarrow\; \bar a = \bar y \odot b,\ \bar b = \bar y \odot a")
+def _hadamard(node, g, ans):
+    args = node.args
+    return [(a, hadamard(g, *(args[:i] + args[i + 1:]))) for i, a in enumerate(args)]
+
+
+@defvjp(HadamardPower, r"y = a^{\circ p} \;\Rightarrow\; \bar a = p\, \bar y \odot a^{\circ (p-1)}")
+def _hadamard_power(node, g, ans):
+    base, p = node.args
+    return [(base, MatMul(p, hadamard(g, HadamardPower(base, p - 1).doit())).doit())]
+
+
+@defvjp(Elementwise, r"y = f(z) \;\Rightarrow\; \bar z = \bar y \odot f'(z)")
+def _elementwise(node, g, ans):
+    return [(node.arg, hadamard(g, ACTIVATIONS[node.fname].derivative(ans, node.arg)))]
+
+
+@defvjp(SquaredNorm, r"y = \|v\|^2 \;\Rightarrow\; \bar v = 2\,\bar y\, v")
+def _squared_norm(node, g, ans):
+    return [(node.arg, MatMul(2 * g, node.arg).doit())]
+
+
+@defvjp(Concat, r"y = [a; b] \;\Rightarrow\; \bar a, \bar b = \text{the rows of } \bar y \text{ for } a, b")
+def _concat(node, g, ans):
+    return [(part, Rows(g, start, stop)) for part, (start, stop) in zip(node.args, node.offsets())]
+
+
+@defvjp(Rows, r"y = [v]_{i:j} \;\Rightarrow\; \bar v = \bar y \text{ in rows } i:j, 0 \text{ elsewhere}")
+def _rows(node, g, ans):
+    arg, start, stop = node.args
+    parts = [sp.ZeroMatrix(start, 1)] * (start != 0) + [g] + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop)
+    return [(arg, Concat(*parts) if len(parts) > 1 else g)]
+
+
+CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
+
+
+def rule_name(node) -> str:
+    """The rule that justifies a share: the activation's own for Elementwise, else the op's."""
+    return f"act:{node.fname}" if isinstance(node, Elementwise) else type(node).__name__
+
+
+ROW_STATEMENTS = {"MatMul": r"y = x A \;\Rightarrow\; \bar A = x^\top \bar y,\ \bar x = \bar y\, A^\top"}
+
+
+def rule_statement(name: str, layout: str = "column") -> str:
+    """The rule in LaTeX; in the row layout (``y = x A`` for row vectors) where it differs."""
+    if layout == "row" and name in ROW_STATEMENTS:
+        return ROW_STATEMENTS[name]
+    if name.startswith("act:"):
+        return ACTIVATIONS[name[4:]].rule
+    return next(r.statement for op, r in VJP_RULES.items() if op.__name__ == name)
+
+
+def vjp(expr, g, ans=None) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:
+    """Shares ``(leaf, dL/dleaf contribution, rules on the path)`` of ``g = dL/dexpr`` for each leaf.
+
+    ``ans`` names the value of ``expr`` itself (the assignment's target), so that derivatives
+    written through the output (``1 - h ⊙ h``) refer to it instead of repeating ``tanh(z)``.
+    """
+    if isinstance(expr, (sp.MatrixSymbol, TimeVar)):
+        return [(expr, g, ())]
+    if isinstance(expr, CONSTANTS) or getattr(expr, "is_number", False):
+        return []
+    rule = VJP_RULES.get(type(expr))
+    if rule is None:
+        raise ModelError(f"no derivative rule for {type(expr).__name__} in {expr}")
+    out = []
+    for arg, share in rule.shares(expr, g, expr if ans is None else ans):
+        for leaf, contribution, rules in vjp(arg, share):
+            out.append((leaf, contribution, (rule_name(expr),) + rules))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward program.
+
+
+@dataclass(frozen=True)
+class Term:
+    """One share of an adjoint: ``expr`` flows from ``source`` through ``rules``.
+
+    ``shift`` is 0 for a share from the same step and 1 for one from step t+1 (absent at t = T).
+    """
+
+    expr: sp.Basic
+    source: str
+    rules: tuple[str, ...]
+    shift: int = 0
+
+
+@dataclass(frozen=True)
+class AdjointDef:
+    """``adjoint = sum(terms)``: ``kind`` is "step" (defined for each t), "param" (summed over t)
+    or "initial" (a state's initial value: its shift-1 terms at t = 0)."""
+
+    var: str
+    adjoint: sp.MatrixExpr
+    terms: tuple[Term, ...]
+    kind: str
+
+    def value(self) -> sp.MatrixExpr:
+        """The adjoint as one expression (a TimeSum for a parameter of a recurrent model)."""
+        body = MatAdd(*(term.expr for term in self.terms)).doit() if self.terms else sp.ZeroMatrix(*self.adjoint.shape)
+        if self.kind == "initial":
+            return body.xreplace({t: 0})
+        return body
+
+
+@dataclass(frozen=True)
+class Backward:
+    """The adjoint program of a model: step adjoints in the order they are computed, then
+    parameter, input and initial-state gradients."""
+
+    program: Program
+    steps: tuple[AdjointDef, ...]
+    grads: tuple[AdjointDef, ...]
+
+    @property
+    def adjoint_of(self) -> dict[str, AdjointDef]:
+        return {a.var: a for a in (*self.steps, *self.grads)}
+
+
+ADJOINT_PREFIX = "d_"
+
+
+def adjoint_symbol(v) -> sp.MatrixExpr:
+    """``d_v``: the adjoint of a variable, of the same shape (a TimeVar at t for step variables)."""
+    if isinstance(v, TimeVar):
+        return TimeVar(ADJOINT_PREFIX + v.name, t, *v.shape)
+    return sp.MatrixSymbol(ADJOINT_PREFIX + v.name, *v.shape)
+
+
+def derive(program: Program) -> Backward:
+    """Reverse mode over ``program``: every adjoint as a sum of rule-justified terms."""
+    shares: dict[str, list[Term]] = {}
+
+    def collect(expr, g, source, ans=None):
+        for leaf, contribution, rules in vjp(expr, g, ans):
+            shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
+            if shift:
+                contribution = contribution.xreplace({t: t + shift})
+            shares.setdefault(key(leaf), []).append(Term(contribution, source, rules, shift))
+
+    collect(program.loss, sp.S.One, "loss")
+    for a in reversed(program.assignments):
+        name = key(a.target)
+        if name in shares:
+            collect(a.expr, adjoint_symbol(a.target), name, ans=a.target)
+    steps = tuple(step_adjoint(v, shares.get(key(v), ())) for v in reversed([a.target for a in program.assignments]))
+    return Backward(program, tuple(s for s in steps if s.terms), argument_grads(program, shares))
+
+
+def step_adjoint(v, terms) -> AdjointDef:
+    return AdjointDef(key(v), adjoint_symbol(v), tuple(terms), "step")
+
+
+def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
+    """Gradients of the loss for every argument: parameters, inputs and initial states."""
+    grads = []
+    for p in program.params:
+        terms = tuple(Term(sum_over_time(term.expr, program), term.source, term.rules) for term in shares.get(p.name, ()))
+        grads.append(AdjointDef(p.name, adjoint_symbol(p), terms, "param"))
+    for x in program.inputs:
+        grads.append(AdjointDef(key(x), adjoint_symbol(x), tuple(shares.get(key(x), ())), "step"))
+    for state, initial in program.states.items():
+        terms = tuple(term for term in shares.get(state, ()) if term.shift == 1)
+        grads.append(AdjointDef(key(initial), adjoint_symbol(initial), terms, "initial"))
+    return tuple(grads)
+
+
+def sum_over_time(expr, program: Program):
+    return TimeSum(expr) if program.recurrent else expr
+
+
+# ---------------------------------------------------------------------------------------------
+# Inlining: the adjoints written through the model's values and a few kept adjoints (delta_t).
+
+
+def inline(expr, backward: Backward, keep: set[str] = frozenset()):
+    """Replace every adjoint ``d_v`` (at any time tau) in ``expr`` (except those of ``keep``) by its definition at tau.
+
+    The expression is generic in t: shares from step t+1 stay in (they vanish only at t = T)."""
+    defs = {a.adjoint.name: a for a in backward.steps if a.var not in keep}
+
+    def expand(node):
+        d = defs[node.name]
+        value = MatAdd(*(term.expr for term in d.terms)).doit()
+        return value.xreplace({t: node.time}) if isinstance(node, TimeVar) else value
+
+    for _ in range(len(defs) + 1):
+        targets = [v for v in expr.atoms(TimeVar, sp.MatrixSymbol) if v.name in defs]
+        if not targets:
+            return expr
+        expr = expr.xreplace({v: expand(v) for v in targets})
+    raise ModelError("adjoint definitions are cyclic within one step")
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobians: a VJP is linear in the upstream adjoint g, ``vjp = M g``, and then ``J = M^T``.
+
+
+def linear_map(expr, g) -> sp.MatrixExpr:
+    """The matrix M with ``expr = M g`` for an expression linear in g (``a ⊙ g`` is ``diag(a) g``)."""
+    if expr == g:
+        return sp.Identity(g.shape[0])
+    if isinstance(expr, MatAdd):
+        return MatAdd(*(linear_map(a, g) for a in expr.args)).doit()
+    if isinstance(expr, MatMul):
+        coeff, factors = expr.as_coeff_matrices()
+        *left, last = factors
+        return MatMul(coeff, *left, linear_map(last, g)).doit()
+    if isinstance(expr, HadamardProduct):
+        inner = [a for a in expr.args if a.has(g)]
+        others = [a for a in expr.args if not a.has(g)]
+        if len(inner) == 1:
+            return MatMul(sp.DiagMatrix(hadamard(*others)), linear_map(inner[0], g)).doit()
+    raise ModelError(f"{expr} is not linear in {g}")
+
+
+def transpose_map(m) -> sp.MatrixExpr:
+    """M^T, keeping ``diag(v)^T = diag(v)``."""
+    if isinstance(m, sp.DiagMatrix):
+        return m
+    if isinstance(m, MatMul):
+        coeff, factors = m.as_coeff_matrices()
+        return MatMul(coeff, *(transpose_map(f) for f in reversed(factors))).doit()
+    if isinstance(m, MatAdd):
+        return MatAdd(*(transpose_map(a) for a in m.args)).doit()
+    return m.T
+
+
+def step_vjp(program: Program, seeds: dict) -> dict:
+    """One step backwards from adjoints ``seeds`` of the states written at t (nothing else seeded):
+    the shares that reach each state read at t-1, by state name."""
+    adjoints = dict(seeds)
+    out: dict = {}
+    for a in reversed(program.assignments):
+        g = adjoints.get(key(a.target))
+        if g is None:
+            continue
+        for leaf, contribution, _ in vjp(a.expr, g, ans=a.target):
+            if isinstance(leaf, TimeVar) and leaf.offset == -1:
+                out[leaf.name] = MatAdd(out[leaf.name], contribution).doit() if leaf.name in out else contribution
+            elif isinstance(leaf, TimeVar) and leaf.name in program.defined:
+                adjoints[leaf.name] = MatAdd(adjoints[leaf.name], contribution).doit() if leaf.name in adjoints else contribution
+    return out
+
+
+def state_jacobian(program: Program, of: str, wrt: str) -> sp.MatrixExpr:
+    """``∂of_t/∂wrt_{t-1}``: one step of the state map, from its VJP (``vjp = J^T g``)."""
+    target = program.defined[of].target
+    g = TimeVar(ADJOINT_PREFIX + "_seed", t, *target.shape)  # reserved: no model name starts with d_
+    share = step_vjp(program, {of: g}).get(wrt)
+    if share is None:
+        return sp.ZeroMatrix(target.shape[0], program.defined[wrt].target.shape[0])
+    return transpose_map(linear_map(share, g))

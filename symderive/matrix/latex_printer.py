@@ -1,0 +1,236 @@
+"""LaTeX for model expressions and derivation documents (LaTeX ``align*``, Markdown, standalone .tex).
+
+``DerivationPrinter`` is a SymPy ``LatexPrinter`` with a ``_print_<Class>`` method per node:
+``a \\odot b``, ``W^\\top``, ``\\operatorname{diag}(v)``, ``\\tanh(z)``, ``\\sum_{t=1}^{T}``, and
+identifiers spelled through ``latex_names`` (``dh -> \\delta``) or the default rule
+``W_hh -> W_{hh}``, ``h0 -> h_{0}``, adjoint ``dz -> \\bar{z}``. ``bold`` sets vectors and
+matrices in bold. ``layout="row"`` prints every expression in the row-vector convention (``x_t W``
+rather than ``W x_t``; see ``row_form``). Output is deterministic: the same expression always prints
+the same string.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy import MatMul
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from symderive.errors import OptionError
+from symderive.ops.nodes import Elementwise, SquaredNorm, TimeSum, TimeVar
+
+FUNCTION_NAMES = {
+    "tanh": r"\tanh",
+    "sigmoid": r"\sigma",
+    "relu": r"\operatorname{relu}",
+    "step": r"\operatorname{step}",
+    "softplus": r"\operatorname{softplus}",
+    "exp": r"\exp",
+    "log": r"\log",
+}
+
+GREEK = {"delta", "epsilon", "theta", "sigma", "alpha", "beta", "gamma", "lambda", "mu", "xi", "pi", "ell"}
+
+
+def latex_identifier(name: str, bold: bool = False) -> str:
+    """``W_hh -> W_{hh}``, ``h0 -> h_{0}``, ``delta -> \\delta``; bold sets the base in ``\\mathbf``."""
+    base, _, sub = name.partition("_")
+    if not sub:
+        m = re.fullmatch(r"([A-Za-z]+)(\d+)", name)
+        base, sub = (m.group(1), m.group(2)) if m else (name, "")
+    base = "\\" + base if base in GREEK else base
+    if bold and not base.startswith("\\"):
+        base = rf"\mathbf{{{base}}}"
+    return f"{base}_{{{sub}}}" if sub else base
+
+
+class DerivationPrinter(LatexPrinter):
+    printmethod = "_symderive_latex"
+    _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False}
+
+    def name(self, identifier: str) -> str:
+        names = self._settings["latex_names"]
+        if identifier in names:
+            return names[identifier]
+        if identifier.startswith("d_"):
+            return self.adjoint_name(identifier[2:])
+        return latex_identifier(identifier, self._settings["bold"])
+
+    def adjoint_name(self, identifier: str) -> str:
+        """``\\bar{z}`` for the adjoint dL/dz; ``\\bar{W}_{hh}`` for dL/dW_hh."""
+        inner = self._settings["latex_names"].get(identifier) or latex_identifier(identifier, self._settings["bold"])
+        base, sep, sub = inner.partition("_")
+        return rf"\bar{{{base}}}{sep}{sub}"
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(e.name)
+
+    def _print_Mul(self, e):
+        """``\\frac{1}{2} \\|v\\|^2`` rather than ``\\frac{\\|v\\|^2}{2}``."""
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_Rational and not coeff.is_Integer and rest != 1:
+            sign = "-" if coeff < 0 else ""
+            return rf"{sign}\frac{{{abs(coeff.p)}}}{{{coeff.q}}} {self.parenthesize(rest, PRECEDENCE['Mul'])}"
+        return super()._print_Mul(e)
+
+    def _print_TimeVar(self, e):
+        base = self.name(e.name)
+        time = self._print(e.time).replace(" ", "")
+        if "_{" in base and base.endswith("}"):  # a label subscript already: a_{n} at t is a_{n,t}
+            return f"{base[:-1]},{time}}}"
+        return f"{base}_{{{time}}}"
+
+    def _print_Transpose(self, e):
+        arg = e.arg
+        inner = self._print(arg)
+        if not isinstance(arg, (sp.MatrixSymbol,)) and not type(arg).__name__ == "TimeVar":
+            inner = rf"\left({inner}\right)"
+        return inner + r"^{\top}"
+
+    def _print_HadamardProduct(self, e):
+        factors = sorted(hadamard_factors(e), key=hadamard_order)
+        return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+
+    def _print_HadamardPower(self, e):
+        base = self.parenthesize(e.base, PRECEDENCE["Mul"], strict=True)
+        if e.exp == 2:
+            return rf"{base} \odot {base}"
+        return rf"{base}^{{\circ {self._print(e.exp)}}}"
+
+    def _print_Elementwise(self, e):
+        return rf"{FUNCTION_NAMES[e.fname]}\left({self._print(e.arg)}\right)"
+
+    def _print_OneMatrix(self, e):
+        return r"\mathbf{1}" if self._settings["bold"] else "1"
+
+    def _print_ZeroMatrix(self, e):
+        return r"\mathbf{0}" if self._settings["bold"] else "0"
+
+    def _print_Concat(self, e):
+        return r"\begin{bmatrix} " + r" \\ ".join(self._print(a) for a in e.args) + r" \end{bmatrix}"
+
+    def _print_Rows(self, e):
+        arg, start, stop = e.args
+        return rf"\left[{self._print(arg)}\right]_{{{self._print(start + 1)}:{self._print(stop)}}}"
+
+    def _print_SquaredNorm(self, e):
+        return rf"\left\| {self._print(e.arg)} \right\|^{{2}}"
+
+    def _print_TimeSum(self, e):
+        var, lo, hi = e.limits
+        body = self._print(e.body)
+        if isinstance(e.body, sp.MatAdd):
+            body = rf"\left({body}\right)"
+        return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
+
+    def _print_DiagMatrix(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
+
+    def _print_MatAdd(self, e):
+        """Positive terms first (``1 - h ⊙ h``, not ``-h ⊙ h + 1``), in SymPy's canonical order."""
+        terms = sorted(e.args, key=lambda a: is_negated(a))
+        out = self._print(terms[0])
+        for a in terms[1:]:
+            out += f" - {self._print(-a)}" if is_negated(a) else f" + {self._print(a)}"
+        return out
+
+    def _print_MatMul(self, e):
+        coeff, factors = e.as_coeff_matrices()
+        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in factors]
+        body = " ".join(parts)
+        if coeff == -1:
+            return "-" + body
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+
+def hadamard_factors(e) -> list:
+    """The factors of a Hadamard product, nested products flattened (``a ⊙ (b ⊙ c)`` is ``a ⊙ b ⊙ c``)."""
+    out = []
+    for a in e.args:
+        out.extend(hadamard_factors(a) if isinstance(a, sp.HadamardProduct) else [a])
+    return out
+
+
+def hadamard_order(f) -> tuple:
+    """Adjoints first (``\\delta_t \\odot (1 - h_t \\odot h_t)``), then the rest in canonical order."""
+    is_adjoint = isinstance(f, (sp.MatrixSymbol, TimeVar)) and f.name.startswith("d_")
+    return (not is_adjoint, sp.default_sort_key(f))
+
+
+def is_negated(e) -> bool:
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+
+
+def latex_sum(exprs, layout: str = "column", **settings) -> str:
+    """``a + b - c`` for terms in the given order (a derivation shows shares in the order they arise)."""
+    printer = DerivationPrinter(settings)
+    out = ""
+    for i, e in enumerate(exprs):
+        e = row_form(e) if layout == "row" else e
+        if is_negated(e):
+            out += ("-" if i == 0 else " - ") + printer.doprint(-e)
+        else:
+            out += ("" if i == 0 else " + ") + printer.doprint(e)
+    return out or "0"
+
+
+LAYOUTS = ("column", "row")
+
+
+def row_form(e):
+    r"""The expression ``R(e) = e^\top`` written in the row-vector convention.
+
+    Every model value ``S`` (a column vector, or a matrix acting on column vectors) becomes the
+    row-convention value ``S' = S^\top`` of the same name (``x_t \in \mathbb{R}^{1 \times d}``,
+    ``W_{xh} \in \mathbb{R}^{d \times n}``), and the transpose is pushed to the leaves:
+    ``R(A B) = R(B) R(A)``, ``R(A + B) = R(A) + R(B)``, ``R(A^\top) = R(A)^\top``,
+    ``R(a \odot b) = R(a) \odot R(b)``, ``R(f(z)) = f(R(z))``, ``R(\operatorname{diag} v) =
+    \operatorname{diag} R(v)``; scalars (a loss, a norm) are their own transpose. So
+    ``W_{hh} h_{t-1} + W_{xh} x_t`` becomes ``h_{t-1} W_{hh} + x_t W_{xh}``, a gradient
+    ``\bar z\, x^\top`` becomes ``x^\top \bar z`` (the gradient with respect to the row-convention
+    weight), and a Jacobian ``J`` becomes ``J^\top`` (the denominator layout, in which
+    ``dh_t = dh_{t-1} J^\top``)."""
+    if isinstance(e, TimeVar):
+        rows, cols = e.shape
+        return TimeVar(e.name, e.time, cols, rows)
+    if isinstance(e, sp.MatrixSymbol):
+        rows, cols = e.shape
+        return sp.MatrixSymbol(e.name, cols, rows)
+    if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix)):
+        return type(e)(e.shape[1], e.shape[0])
+    if isinstance(e, sp.Identity):
+        return e
+    if isinstance(e, MatMul):
+        coeff, factors = e.as_coeff_matrices()
+        return MatMul(coeff, *(row_form(f) for f in reversed(factors)))
+    if isinstance(e, sp.MatAdd):
+        return sp.MatAdd(*(row_form(a) for a in e.args))
+    if isinstance(e, sp.Transpose):
+        return sp.Transpose(row_form(e.arg))
+    if isinstance(e, sp.HadamardProduct):
+        return sp.HadamardProduct(*(row_form(a) for a in e.args))
+    if isinstance(e, sp.HadamardPower):
+        return sp.HadamardPower(row_form(e.base), e.exp)
+    if isinstance(e, Elementwise):
+        return Elementwise(e.fname, row_form(e.arg))
+    if isinstance(e, sp.DiagMatrix):
+        return sp.DiagMatrix(row_form(e.args[0]))
+    if isinstance(e, SquaredNorm):
+        return SquaredNorm(row_form(e.arg))
+    if isinstance(e, TimeSum):
+        var, lo, hi = e.limits
+        return TimeSum(row_form(e.body), var, lo, hi)
+    if isinstance(e, (sp.Add, sp.Mul)) and not getattr(e, "is_Matrix", False):
+        return e.func(*(row_form(a) for a in e.args))
+    if not getattr(e, "is_Matrix", False):
+        return e  # a scalar: its own transpose
+    raise OptionError(f"the row layout cannot write {type(e).__name__} nodes; use --layout column")
+
+
+def to_latex(expr, layout: str = "column", **settings) -> str:
+    """LaTeX for a model expression; settings: ``latex_names`` (dict), ``bold`` (bool), and
+    ``layout`` ("column", or "row": the expression is written as ``row_form(expr)``)."""
+    if layout not in LAYOUTS:
+        raise OptionError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
+    return DerivationPrinter(settings).doprint(row_form(expr) if layout == "row" else expr)

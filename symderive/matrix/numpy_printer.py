@@ -1,0 +1,186 @@
+"""A NumPy code printer for model expressions, in row-stacked form.
+
+A column vector ``v_t`` is stored as the row ``v[t]`` of a (steps, size) array, so the same printed
+code evaluates one step (``v[t]`` is 1-D) or all steps at once (``v[1:T + 1]`` is 2-D):
+
+* ``A v``          -> ``v @ A.T``            (and ``A^T v`` -> ``v @ A``)
+* ``a ⊙ b``        -> ``a * b``;  ``f(z)`` -> ``np.tanh(z)``, ...
+* ``sum_t a_t b_t^T`` -> ``a[1:T + 1].T @ b[1:T + 1]`` (one matrix product over all steps)
+* ``sum_t a_t``    -> ``a[1:T + 1].sum(axis=0)``
+* ``||v||^2``      -> ``np.sum(v ** 2, axis=-1)``
+
+How a time-indexed value is spelled (one step, a slice of steps, a local) is the ``index`` setting.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+from sympy import MatMul, Transpose
+from sympy.printing.numpy import NumPyPrinter
+
+from symderive.errors import ModelError
+from symderive.ops.nodes import ACTIVATIONS, TimeVar, t
+
+
+def is_vector(e) -> bool:
+    return e.shape[1] == 1
+
+
+def split_outer(factors):
+    """``(column factors, row factors)`` of ``M1 ... Mk v r^T ...``: the product up to the first factor
+    with one column is a column vector; what follows (if anything) is a row vector."""
+    k = next((i for i, f in enumerate(factors) if is_vector(f)), None)
+    if k is None:
+        raise ModelError(f"cannot print the matrix product {MatMul(*factors)} in row form")
+    return factors[:k + 1], factors[k + 1:]
+
+
+def is_row(e) -> bool:
+    return e.shape[0] == 1 and e.shape[1] != 1
+
+
+def column(row):
+    """The column vector whose transpose is ``row`` (``(a ⊙ b)^T`` -> ``a ⊙ b``)."""
+    return Transpose(row).doit()
+
+
+def identifier(name: str) -> str:
+    """A Python identifier for a model name (letters, digits and underscores only)."""
+    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return safe if safe and not safe[0].isdigit() else "_" + safe
+
+
+class RowPrinter(NumPyPrinter):
+    """Prints an expression as NumPy code over row-stacked values.
+
+    ``index(var: TimeVar) -> str`` spells a time-indexed value; ``batch(lo, hi)`` returns the
+    printer used for ``TimeSum`` bodies (the same expression over steps lo..hi at once)."""
+
+    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None}
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": False, **(settings or {})})
+        self.module_imports.clear()
+
+    def _print_TimeVar(self, e):
+        return self._settings["index"](e)
+
+    def _print_MatrixSymbol(self, e):
+        return identifier(e.name)
+
+    def _print_MatAdd(self, e):
+        """Positive terms first, then `- term` for each term with a negative coefficient."""
+        positive = [self._print(a) for a in e.args if not negated(a)]
+        negative = [self._print(-a) for a in e.args if negated(a)]
+        return "(" + " + ".join(positive or ["0.0"]) + "".join(" - " + c for c in negative) + ")"
+
+    def _print_MatMul(self, e):
+        """``M1 ... Mk v`` -> ``v @ Mk.T @ ... @ M1.T``; a trailing row ``r^T`` makes an outer product."""
+        coeff, factors = e.as_coeff_matrices()
+        left, right = split_outer(factors)
+        body = self.column_product(left)
+        if right:
+            body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
+        return body if coeff == 1 else f"({self._print(coeff)} * {body})"
+
+    def column_product(self, factors) -> str:
+        if len(factors) == 1:
+            return self._print(factors[0])
+        return "(" + self._print(factors[-1]) + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")"
+
+    def transposed(self, m) -> str:
+        """Code for M^T of a time-invariant matrix M."""
+        if isinstance(m, Transpose) and isinstance(m.arg, sp.MatrixSymbol):
+            return self._print(m.arg)
+        if isinstance(m, sp.MatrixSymbol):
+            return self._print(m) + ".T"
+        raise ModelError(f"cannot print the transpose of {m} in row form")
+
+    def _print_HadamardProduct(self, e):
+        return "(" + " * ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_HadamardPower(self, e):
+        base = self._print(e.base)
+        return f"({base} * {base})" if e.exp == 2 else f"({base} ** {self._print(e.exp)})"
+
+    def _print_Elementwise(self, e):
+        return ACTIVATIONS[e.fname].numpy.format(self._print(e.arg))
+
+    def _print_OneMatrix(self, e):
+        return "1.0"
+
+    def _print_Concat(self, e):
+        return "np.concatenate([" + ", ".join(self._print(a) for a in e.args) + "], axis=-1)"
+
+    def _print_Rows(self, e):
+        arg, start, stop = e.args
+        return f"{self._print(arg)}[..., {code(start)}:{code(stop)}]"
+
+    def _print_ZeroMatrix(self, e):
+        return f"np.zeros({code(e.rows)})"
+
+    def _print_SquaredNorm(self, e):
+        return f"np.sum({self._print(e.arg)} ** 2, axis=-1)"
+
+    def _print_TimeSum(self, e):
+        var, lo, hi = e.limits
+        if var != t:
+            raise ModelError(f"a sum over {var} cannot be printed as code")
+        batch = self._settings["batch"](lo, hi)
+        terms = e.body.args if isinstance(e.body, sp.MatAdd) else (e.body,)
+        return "(" + " + ".join(self.time_sum(a, batch) for a in terms) + ")"
+
+    def time_sum(self, body, batch: "RowPrinter") -> str:
+        """sum over steps of a vector (``.sum(axis=0)``) or of an outer product (one matmul)."""
+        if is_vector(body):
+            return f"{batch._print(body)}.sum(axis=0)"
+        coeff, factors = body.as_coeff_matrices() if isinstance(body, MatMul) else (1, [body])
+        left, right = split_outer(factors)
+        if not right:
+            raise ModelError(f"cannot print the sum over time of {body} as code")
+        code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
+        return code if coeff == 1 else f"({self._print(coeff)} * {code})"
+
+    def _print_Rational(self, e):
+        return repr(float(e))
+
+    def _print_Integer(self, e):
+        return f"{int(e)}.0" if abs(int(e)) < 10**15 else repr(float(e))
+
+
+def negated(e) -> bool:
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+
+
+def slice_index(storage_base: Callable[[str], int], lo, hi) -> Callable[[TimeVar], str]:
+    """Spell ``v_{t+k}`` for t = lo..hi at once: ``v[lo + k - base : hi + k - base + 1]``."""
+
+    def index(v: TimeVar) -> str:
+        k = v.offset
+        base = storage_base(v.name)
+        start, stop = sp.sympify(lo) + k - base, sp.sympify(hi) + k - base + 1
+        return f"{identifier(v.name)}[{code(start)}:{code(stop)}]"
+
+    return index
+
+
+def step_index(storage_base: Callable[[str], int], at=t) -> Callable[[TimeVar], str]:
+    """Spell ``v_{t+k}`` at one step (the loop variable ``t``, or a number)."""
+
+    def index(v: TimeVar) -> str:
+        return f"{identifier(v.name)}[{code(v.time.xreplace({t: at}) - storage_base(v.name))}]"
+
+    return index
+
+
+def code(e) -> str:
+    """Python for a small integer expression in t, T, m."""
+    return sp.pycode(sp.expand(e))
+
+
+def printer(index, storage_base) -> RowPrinter:
+    def batch(lo, hi):
+        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch})
+
+    return RowPrinter({"index": index, "batch": batch})

@@ -1,0 +1,1 @@
+"""Models: programs of named assignments over shape-generic symbols, with states and a scalar loss."""

@@ -1,0 +1,1 @@
+"""Verification of every derived gradient: symbolic proof at a small size, finite differences, external references."""
