@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 import sympy as sp
 
+from symderive.ops.registry import ACTIVATIONS
 from symderive.index.derive import (Access, AdjointOf, Contract, Definition, IndexBackward, IndexProgram, Pointwise,
                       PointwiseShare, SoftmaxCrossEntropy, Term, WindowMax)
 
@@ -140,18 +141,12 @@ def contract_value(env: Env, op: Contract):
 
 
 def pointwise_value(env: Env, op: Pointwise):
-    from symderive.ops.nodes import ACTIVATIONS
-
     f = ACTIVATIONS[op.fname].scalar
     arg = env[op.arg.name]
     if env.symbolic:
         brute = {"relu": lambda x: sp.Max(0, x)}.get(op.fname, f)
         return np.vectorize(brute, otypes=[object])(arg)
-    return np.vectorize(lambda x: float(sp.N(f(x))) if op.fname not in NUMERIC else NUMERIC[op.fname](x))(arg)
-
-
-NUMERIC = {"relu": lambda x: max(x, 0.0), "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-           "step": lambda x: float(x > 0), "exp": np.exp, "log": np.log}
+    return np.vectorize(lambda x: float(ACTIVATIONS[op.fname].reference(x)))(arg)
 
 
 def backward(bw: IndexBackward, env: Env) -> Env:
@@ -177,7 +172,7 @@ def adjoint_value(env: Env, a: AdjointOf):
 def pointwise_share_value(env: Env, a: AdjointOf, share: PointwiseShare):
     expr = share.expr
     bases = sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)
-    fn = sp.lambdify(bases, expr, modules=[{"step": lambda x: float(x > 0), "sigmoid": NUMERIC["sigmoid"]}, "math"])
+    fn = sp.lambdify(bases, expr, modules=[{name: f.reference for name, f in ACTIVATIONS.items()}, "math"])
 
     def value_at(position):
         values = [env[b.base.name][position] for b in bases]

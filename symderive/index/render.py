@@ -18,7 +18,8 @@ import sympy as sp
 from symderive.document.document import Section, Step
 from symderive.index.derive import Access, AdjointOf, Definition, PointwiseShare, Share, Tensor, Term
 from symderive.document.prose import say
-from symderive.matrix.latex_printer import FUNCTION_NAMES, GREEK
+from symderive.matrix.latex_printer import GREEK
+from symderive.ops.registry import ACTIVATIONS
 
 SIZE_LATEX = {"H_in": r"H_{\mathrm{in}}", "W_in": r"W_{\mathrm{in}}", "H_out": r"H_{\mathrm{out}}",
               "W_out": r"W_{\mathrm{out}}", "N_in": r"N_{\mathrm{in}}", "N_out": r"N_{\mathrm{out}}",
@@ -162,8 +163,8 @@ def pointwise_latex(expr, texs: dict, options=None) -> str:
     names = {placeholders[x]: f"{texs.get(x.base.name, x.base.name)}_{{{', '.join(index_latex(i, (), options) for i in x.indices)}}}"
              for x in entries}
     out = sp.latex(expr.subs(placeholders), symbol_names=names)
-    for fname, tex in FUNCTION_NAMES.items():
-        out = out.replace(rf"\operatorname{{{fname}}}", tex)
+    for fname, f in ACTIVATIONS.items():
+        out = out.replace(rf"\operatorname{{{fname}}}", f.latex)
     return out.replace(r"\operatorname{step}", r"\mathbb{1}")
 
 

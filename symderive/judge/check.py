@@ -37,7 +37,9 @@ import sympy as sp
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward, derive, inline, state_jacobian
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError, UnknownSymbolError
-from symderive.ops.nodes import ACTIVATIONS, T, TimeVar, ones, t
+from symderive.ops.nodes import T, TimeVar, ones, t
+from symderive.ops.nodes import hadamard as hadamard_of
+from symderive.ops.registry import ACTIVATIONS
 from symderive.latex.reader import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, partial, transpose
 from symderive.latex.model import ACTIVATION_NAMES, HIDDEN_TARGET, base_name, build_model, is_variable
 from symderive.model.program import Program, key
@@ -195,7 +197,7 @@ class Point:
         return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward, truncation or self.truncation)
 
     def zero(self, adjoint):
-        return ev.constant(sp.ZeroMatrix(*adjoint.shape), self.env)
+        return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)
 
     def loss(self):
         return ev.loss(self.subject.program, self.env)
@@ -318,24 +320,12 @@ class Evaluator:
         return as_scalar(out) if wrap else out
 
     def slope(self, fname, a):
-        """f'(a) written through f, as the engine writes it (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma))."""
-        b = self.point.backend
-        one = b.full(a.shape, 1)
-        if fname == "tanh":
-            y = b.apply("tanh", a)
-            return one - b.hadamard(y, y)
-        if fname == "sigmoid":
-            y = b.apply("sigmoid", a)
-            return b.hadamard(y, one - y)
-        if fname == "relu":
-            return b.apply("step", a)
-        if fname in ("exp",):
-            return b.apply("exp", a)
-        if fname == "softplus":
-            return b.apply("sigmoid", a)
-        if fname == "log":
-            return b.power(a, -1)
-        raise ModelError(f"the derivative of {fname} is not known")
+        """f'(a) as the engine writes it (through f: tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)),
+        evaluated by the reference interpreter from the function's registered derivative."""
+        z, ans = sp.MatrixSymbol("z", *a.shape), sp.MatrixSymbol("ans", *a.shape)
+        backend = self.point.backend
+        env = ev.Env({"z": a, "ans": backend.apply(fname, a)}, {}, backend)
+        return ev.evaluate(ACTIVATIONS[fname].derivative(ans, z), env)
 
     # -- the walk -----------------------------------------------------------------------------
     def value(self, e, binding: dict):
@@ -945,21 +935,17 @@ def latex_indexed(e) -> str:
 
 
 def derive_with(program: Program, fname: str, kind: str):
-    """The backward program with f' replaced by 1 ("missing") or by f'^2 ("extra")."""
+    """The backward program with f' replaced by 1 ("missing") or by f'^2 ("extra"); the registry is
+    left as it is (the changed table is passed to the engine)."""
     act = ACTIVATIONS[fname]
     if kind == "missing":
         changed = dataclasses.replace(act, derivative=lambda ans, z: ones(ans))
     else:
-        from symderive.ops.nodes import hadamard as had
-
-        changed = dataclasses.replace(act, derivative=lambda ans, z: had(act.derivative(ans, z), act.derivative(ans, z)))
-    ACTIVATIONS[fname] = changed
+        changed = dataclasses.replace(act, derivative=lambda ans, z: hadamard_of(act.derivative(ans, z), act.derivative(ans, z)))
     try:
-        return derive(program)
+        return derive(program, functions={**ACTIVATIONS, fname: changed})
     except SymderiveError:
         return None
-    finally:
-        ACTIVATIONS[fname] = act
 
 
 def case_text(sizes: dict) -> str:

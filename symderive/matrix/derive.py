@@ -1,4 +1,5 @@
-"""Reverse mode over a model program, driven by one table of vector-Jacobian rules keyed by op.
+"""Reverse mode over a model program, driven by one table of vector-Jacobian rules keyed by op
+(``symderive.ops.registry.VJP_RULES``; each rule is registered next to its op in ``symderive/ops``).
 
 For an op ``y = f(a, b, ...)`` with upstream adjoint ``ȳ = dL/dy``, a rule returns each argument's
 share ``ā = (dy/da)^T ȳ``. Walking the program backwards and summing the shares gives every adjoint.
@@ -10,112 +11,14 @@ shifted ``t -> t+1`` (and is absent at ``t = T``); a parameter read in every ste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy as sp
-from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
+from sympy import HadamardProduct, MatAdd, MatMul
 
 from symderive.errors import ModelError
-from symderive.ops.nodes import ACTIVATIONS, Concat, Elementwise, Rows, SquaredNorm, TimeSum, TimeVar, hadamard, t
+from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
+from symderive.ops.registry import ACTIVATIONS, VJP_RULES
 from symderive.model.program import Program, key
-
-# ---------------------------------------------------------------------------------------------
-# The rule table: op -> (function(node, g, ans) -> [(argument, share)], statement in LaTeX).
-
-
-@dataclass(frozen=True)
-class Rule:
-    shares: Callable
-    statement: str
-
-
-VJP_RULES: dict[type, Rule] = {}
-
-
-def defvjp(op: type, statement: str):
-    """Register the vector-Jacobian rule of ``op`` (used as a decorator on its share function)."""
-
-    def register(shares):
-        VJP_RULES[op] = Rule(shares, statement)
-        return shares
-
-    return register
-
-
-@defvjp(MatAdd, r"y = a + b \;\Rightarrow\; \bar a = \bar y,\ \bar b = \bar y")
-def _matadd(node, g, ans):
-    return [(a, g) for a in node.args]
-
-
-@defvjp(sp.Add, r"y = a + b \;\Rightarrow\; \bar a = \bar y,\ \bar b = \bar y")
-def _add(node, g, ans):
-    return [(a, g) for a in node.args if not a.is_number]
-
-
-@defvjp(MatMul, r"y = A x \;\Rightarrow\; \bar A = \bar y\, x^\top,\ \bar x = A^\top \bar y")
-def _matmul(node, g, ans):
-    coeff, factors = node.as_coeff_matrices()
-    shares = []
-    for i, f in enumerate(factors):
-        left = MatMul(coeff, *factors[:i]).doit() if i or coeff != 1 else None
-        right = MatMul(*factors[i + 1:]).doit() if i + 1 < len(factors) else None
-        share = g
-        if left is not None:
-            share = left.T * share if getattr(left, "is_Matrix", False) else left * share
-        if right is not None:
-            share = share * right.T
-        shares.append((f, share.doit()))
-    return shares
-
-
-@defvjp(sp.Mul, r"y = c\,a \;\Rightarrow\; \bar a = c\,\bar y")
-def _mul(node, g, ans):
-    shares = []
-    for i, f in enumerate(node.args):
-        if not f.is_number:
-            others = sp.Mul(*(node.args[:i] + node.args[i + 1:]))
-            shares.append((f, others * g))
-    return shares
-
-
-@defvjp(Transpose, r"y = A^\top \;\Rightarrow\; \bar A = \bar y^\top")
-def _transpose(node, g, ans):
-    return [(node.arg, g.T)]
-
-
-@defvjp(HadamardProduct, r"y = a \odot b \;\Rightarrow\; \bar a = \bar y \odot b,\ \bar b = \bar y \odot a")
-def _hadamard(node, g, ans):
-    args = node.args
-    return [(a, hadamard(g, *(args[:i] + args[i + 1:]))) for i, a in enumerate(args)]
-
-
-@defvjp(HadamardPower, r"y = a^{\circ p} \;\Rightarrow\; \bar a = p\, \bar y \odot a^{\circ (p-1)}")
-def _hadamard_power(node, g, ans):
-    base, p = node.args
-    return [(base, MatMul(p, hadamard(g, HadamardPower(base, p - 1).doit())).doit())]
-
-
-@defvjp(Elementwise, r"y = f(z) \;\Rightarrow\; \bar z = \bar y \odot f'(z)")
-def _elementwise(node, g, ans):
-    return [(node.arg, hadamard(g, ACTIVATIONS[node.fname].derivative(ans, node.arg)))]
-
-
-@defvjp(SquaredNorm, r"y = \|v\|^2 \;\Rightarrow\; \bar v = 2\,\bar y\, v")
-def _squared_norm(node, g, ans):
-    return [(node.arg, MatMul(2 * g, node.arg).doit())]
-
-
-@defvjp(Concat, r"y = [a; b] \;\Rightarrow\; \bar a, \bar b = \text{the rows of } \bar y \text{ for } a, b")
-def _concat(node, g, ans):
-    return [(part, Rows(g, start, stop)) for part, (start, stop) in zip(node.args, node.offsets())]
-
-
-@defvjp(Rows, r"y = [v]_{i:j} \;\Rightarrow\; \bar v = \bar y \text{ in rows } i:j, 0 \text{ elsewhere}")
-def _rows(node, g, ans):
-    arg, start, stop = node.args
-    parts = [sp.ZeroMatrix(start, 1)] * (start != 0) + [g] + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop)
-    return [(arg, Concat(*parts) if len(parts) > 1 else g)]
-
 
 CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
 
@@ -137,11 +40,13 @@ def rule_statement(name: str, layout: str = "column") -> str:
     return next(r.statement for op, r in VJP_RULES.items() if op.__name__ == name)
 
 
-def vjp(expr, g, ans=None) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:
+def vjp(expr, g, ans=None, functions=ACTIVATIONS) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:
     """Shares ``(leaf, dL/dleaf contribution, rules on the path)`` of ``g = dL/dexpr`` for each leaf.
 
     ``ans`` names the value of ``expr`` itself (the assignment's target), so that derivatives
     written through the output (``1 - h ⊙ h``) refer to it instead of repeating ``tanh(z)``.
+    ``functions`` is the table of elementwise functions whose derivatives the rules use (the
+    registry; the checker passes a changed copy to see what a dropped derivative would give).
     """
     if isinstance(expr, (sp.MatrixSymbol, TimeVar)):
         return [(expr, g, ())]
@@ -151,8 +56,8 @@ def vjp(expr, g, ans=None) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:
     if rule is None:
         raise ModelError(f"no derivative rule for {type(expr).__name__} in {expr}")
     out = []
-    for arg, share in rule.shares(expr, g, expr if ans is None else ans):
-        for leaf, contribution, rules in vjp(arg, share):
+    for arg, share in rule.shares(expr, g, expr if ans is None else ans, functions):
+        for leaf, contribution, rules in vjp(arg, share, functions=functions):
             out.append((leaf, contribution, (rule_name(expr),) + rules))
     return out
 
@@ -216,12 +121,13 @@ def adjoint_symbol(v) -> sp.MatrixExpr:
     return sp.MatrixSymbol(ADJOINT_PREFIX + v.name, *v.shape)
 
 
-def derive(program: Program) -> Backward:
-    """Reverse mode over ``program``: every adjoint as a sum of rule-justified terms."""
+def derive(program: Program, functions=ACTIVATIONS) -> Backward:
+    """Reverse mode over ``program``: every adjoint as a sum of rule-justified terms (``functions``:
+    the elementwise functions' derivatives, the registry unless a caller passes a changed copy)."""
     shares: dict[str, list[Term]] = {}
 
     def collect(expr, g, source, ans=None):
-        for leaf, contribution, rules in vjp(expr, g, ans):
+        for leaf, contribution, rules in vjp(expr, g, ans, functions):
             shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
             if shift:
                 contribution = contribution.xreplace({t: t + shift})

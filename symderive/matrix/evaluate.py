@@ -15,22 +15,11 @@ from functools import lru_cache, reduce
 
 import numpy as np
 import sympy as sp
-from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
 
 from symderive.matrix.derive import Backward
-from symderive.ops.nodes import Concat, Elementwise, Rows, SquaredNorm, TimeSum, TimeVar, t, T
+from symderive.ops.nodes import T, TimeVar, t
+from symderive.ops.registry import ACTIVATIONS, evaluate_node
 from symderive.model.program import Program, arguments, key, shapes
-
-NUMPY_ACTIVATIONS = {
-    "tanh": np.tanh,
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "relu": lambda x: np.where(x > 0, x, 0.0),
-    "step": lambda x: np.where(x > 0, 1.0, 0.0),
-    "softplus": lambda x: np.log1p(np.exp(x)),
-    "exp": np.exp,
-    "log": np.log,
-}
-
 
 @dataclass(frozen=True)
 class NumpyBackend:
@@ -44,7 +33,7 @@ class NumpyBackend:
         return a ** float(p)
 
     def apply(self, fname, a):
-        return NUMPY_ACTIVATIONS[fname](a)
+        return ACTIVATIONS[fname].reference(a)
 
     def full(self, shape, value):
         return np.full(shape, float(value))
@@ -54,6 +43,9 @@ class NumpyBackend:
 
     def diag(self, v):
         return np.diag(v.ravel())  # of a column or (in the row layout) a row vector
+
+    def eye(self, n):
+        return np.eye(n)
 
     def total(self, a):
         return float(np.sum(a))
@@ -74,8 +66,6 @@ class SympyBackend:
         return a.applyfunc(lambda e: e ** p)
 
     def apply(self, fname, a):
-        from symderive.ops.nodes import ACTIVATIONS
-
         return a.applyfunc(ACTIVATIONS[fname].scalar)
 
     def full(self, shape, value):
@@ -86,6 +76,9 @@ class SympyBackend:
 
     def diag(self, v):
         return sp.diag(*v)
+
+    def eye(self, n):
+        return sp.eye(n)
 
     def total(self, a):
         return sum(a)
@@ -116,58 +109,37 @@ def time_index(time, step, steps) -> int:
     return int(time.xreplace({t: step, T: steps}))
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What a node's evaluation rule (``symderive.ops.registry.evaluate_node``) may use: the values and
+    sizes in ``env``, its ``backend``, and the time ``step`` (``t = step``)."""
+
+    env: Env
+    step: int | None
+
+    @property
+    def backend(self):
+        return self.env.backend
+
+    def __call__(self, expr):
+        """The value of a child at the same step."""
+        return evaluate_node(expr, self)
+
+    def at(self, expr, step: int):
+        """The value of ``expr`` with ``t = step``."""
+        return evaluate_node(expr, Evaluation(self.env, step))
+
+    def size(self, expr) -> int:
+        return size(expr, self.env)
+
+    def time_index(self, time) -> int:
+        return time_index(time, self.step, self.env.sizes.get(T))
+
+
 def evaluate(expr, env: Env, step: int | None = None):
-    """The value of ``expr`` with ``t = step`` and the sizes of ``env``."""
-    b = env.backend
-    ev = lambda e: evaluate(e, env, step)  # noqa: E731
-    if isinstance(expr, TimeVar):
-        return env[(expr.name, time_index(expr.time, step, env.sizes.get(T)))]
-    if isinstance(expr, sp.MatrixSymbol):
-        return env[expr.name]
-    if isinstance(expr, MatAdd) or isinstance(expr, sp.Add):
-        return reduce(lambda a, c: a + c, map(ev, expr.args))
-    if isinstance(expr, MatMul):
-        coeff, factors = expr.as_coeff_matrices()
-        return ev(coeff) * reduce(b.matmul, map(ev, factors))
-    if isinstance(expr, sp.Mul):
-        return reduce(lambda a, c: a * c, map(ev, expr.args))
-    if isinstance(expr, Transpose):
-        return ev(expr.arg).T
-    if isinstance(expr, HadamardProduct):
-        return reduce(b.hadamard, map(ev, expr.args))
-    if isinstance(expr, HadamardPower):
-        return b.power(ev(expr.base), expr.exp)
-    if isinstance(expr, Elementwise):
-        return b.apply(expr.fname, ev(expr.arg))
-    if isinstance(expr, SquaredNorm):
-        v = ev(expr.arg)
-        return b.total(b.hadamard(v, v))
-    if isinstance(expr, TimeSum):
-        var, lo, hi = expr.limits
-        body = expr.body.xreplace({var: t})
-        return reduce(lambda a, c: a + c, (evaluate(body, env, s) for s in range(size(lo, env), size(hi, env) + 1)))
-    if isinstance(expr, Concat):
-        return b.stack([ev(a) for a in expr.args])
-    if isinstance(expr, Rows):
-        arg, start, stop = expr.args
-        return ev(arg)[size(start, env):size(stop, env), :]
-    if isinstance(expr, sp.DiagMatrix):
-        return b.diag(ev(expr.args[0]))
-    return constant(expr, env)
-
-
-def constant(expr, env: Env):
-    b = env.backend
-    if isinstance(expr, sp.OneMatrix):
-        return b.full((size(expr.rows, env), size(expr.cols, env)), 1)
-    if isinstance(expr, sp.ZeroMatrix):
-        return b.full((size(expr.rows, env), size(expr.cols, env)), 0)
-    if isinstance(expr, sp.Identity):
-        n = size(expr.rows, env)
-        return np.eye(n) if b is NUMPY else sp.eye(n)
-    if expr.is_number:
-        return b.scalar(expr)
-    raise TypeError(f"cannot evaluate {type(expr).__name__}: {expr}")
+    """The value of ``expr`` with ``t = step`` and the sizes of ``env`` (each node type evaluates as
+    its registration in ``symderive/ops`` says)."""
+    return evaluate_node(expr, Evaluation(env, step))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +253,7 @@ def window_adjoints(bw, env, truncation, steps):
 
 def term_sum(terms, env, s, adjoint=None):
     if not terms:
-        return constant(sp.ZeroMatrix(*adjoint.shape), env)
+        return evaluate(sp.ZeroMatrix(*adjoint.shape), env)
     return reduce(lambda a, c: a + c, (evaluate(term.expr, env, s) for term in terms))
 
 

@@ -18,17 +18,8 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import OptionError
-from symderive.ops.nodes import Elementwise, SquaredNorm, TimeSum, TimeVar
-
-FUNCTION_NAMES = {
-    "tanh": r"\tanh",
-    "sigmoid": r"\sigma",
-    "relu": r"\operatorname{relu}",
-    "step": r"\operatorname{step}",
-    "softplus": r"\operatorname{softplus}",
-    "exp": r"\exp",
-    "log": r"\log",
-}
+from symderive.ops.nodes import TimeVar
+from symderive.ops.registry import ACTIVATIONS, row_form
 
 GREEK = {"delta", "epsilon", "theta", "sigma", "alpha", "beta", "gamma", "lambda", "mu", "xi", "pi", "ell"}
 
@@ -99,7 +90,7 @@ class DerivationPrinter(LatexPrinter):
         return rf"{base}^{{\circ {self._print(e.exp)}}}"
 
     def _print_Elementwise(self, e):
-        return rf"{FUNCTION_NAMES[e.fname]}\left({self._print(e.arg)}\right)"
+        return rf"{ACTIVATIONS[e.fname].latex}\left({self._print(e.arg)}\right)"
 
     def _print_OneMatrix(self, e):
         return r"\mathbf{1}" if self._settings["bold"] else "1"
@@ -176,56 +167,6 @@ def latex_sum(exprs, layout: str = "column", **settings) -> str:
 
 
 LAYOUTS = ("column", "row")
-
-
-def row_form(e):
-    r"""The expression ``R(e) = e^\top`` written in the row-vector convention.
-
-    Every model value ``S`` (a column vector, or a matrix acting on column vectors) becomes the
-    row-convention value ``S' = S^\top`` of the same name (``x_t \in \mathbb{R}^{1 \times d}``,
-    ``W_{xh} \in \mathbb{R}^{d \times n}``), and the transpose is pushed to the leaves:
-    ``R(A B) = R(B) R(A)``, ``R(A + B) = R(A) + R(B)``, ``R(A^\top) = R(A)^\top``,
-    ``R(a \odot b) = R(a) \odot R(b)``, ``R(f(z)) = f(R(z))``, ``R(\operatorname{diag} v) =
-    \operatorname{diag} R(v)``; scalars (a loss, a norm) are their own transpose. So
-    ``W_{hh} h_{t-1} + W_{xh} x_t`` becomes ``h_{t-1} W_{hh} + x_t W_{xh}``, a gradient
-    ``\bar z\, x^\top`` becomes ``x^\top \bar z`` (the gradient with respect to the row-convention
-    weight), and a Jacobian ``J`` becomes ``J^\top`` (the denominator layout, in which
-    ``dh_t = dh_{t-1} J^\top``)."""
-    if isinstance(e, TimeVar):
-        rows, cols = e.shape
-        return TimeVar(e.name, e.time, cols, rows)
-    if isinstance(e, sp.MatrixSymbol):
-        rows, cols = e.shape
-        return sp.MatrixSymbol(e.name, cols, rows)
-    if isinstance(e, (sp.OneMatrix, sp.ZeroMatrix)):
-        return type(e)(e.shape[1], e.shape[0])
-    if isinstance(e, sp.Identity):
-        return e
-    if isinstance(e, MatMul):
-        coeff, factors = e.as_coeff_matrices()
-        return MatMul(coeff, *(row_form(f) for f in reversed(factors)))
-    if isinstance(e, sp.MatAdd):
-        return sp.MatAdd(*(row_form(a) for a in e.args))
-    if isinstance(e, sp.Transpose):
-        return sp.Transpose(row_form(e.arg))
-    if isinstance(e, sp.HadamardProduct):
-        return sp.HadamardProduct(*(row_form(a) for a in e.args))
-    if isinstance(e, sp.HadamardPower):
-        return sp.HadamardPower(row_form(e.base), e.exp)
-    if isinstance(e, Elementwise):
-        return Elementwise(e.fname, row_form(e.arg))
-    if isinstance(e, sp.DiagMatrix):
-        return sp.DiagMatrix(row_form(e.args[0]))
-    if isinstance(e, SquaredNorm):
-        return SquaredNorm(row_form(e.arg))
-    if isinstance(e, TimeSum):
-        var, lo, hi = e.limits
-        return TimeSum(row_form(e.body), var, lo, hi)
-    if isinstance(e, (sp.Add, sp.Mul)) and not getattr(e, "is_Matrix", False):
-        return e.func(*(row_form(a) for a in e.args))
-    if not getattr(e, "is_Matrix", False):
-        return e  # a scalar: its own transpose
-    raise OptionError(f"the row layout cannot write {type(e).__name__} nodes; use --layout column")
 
 
 def to_latex(expr, layout: str = "column", **settings) -> str:

@@ -20,7 +20,8 @@ from sympy import MatMul, Transpose
 from sympy.printing.numpy import NumPyPrinter
 
 from symderive.errors import ModelError
-from symderive.ops.nodes import ACTIVATIONS, TimeVar, t
+from symderive.ops.nodes import TimeVar, t
+from symderive.ops.registry import ACTIVATIONS
 
 
 def is_vector(e) -> bool:

@@ -8,88 +8,23 @@ Everything is a SymPy ``MatrixExpr`` of symbolic size, so SymPy's own ``MatMul``
 * :class:`SquaredNorm` -- the scalar ``||v||^2 = sum_i v_i^2``;
 * :class:`TimeSum` -- ``sum_{t=lo}^{hi} M_t`` of a matrix expression over time.
 
-The scalar activations are SymPy ``Function`` subclasses whose ``fdiff`` states the derivative.
+* :class:`Concat` and :class:`Rows` -- a stacked vector ``[a; b]`` and the rows of one part.
+
+Each node's vector-Jacobian rule, row-convention transpose and reference evaluation are registered
+right after its class; its LaTeX and NumPy printing are the printers' ``_print_<Class>`` methods.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import sympy as sp
 from sympy import Expr, MatrixExpr
 from sympy.core.symbol import Str
 from sympy.core.sympify import _sympify
 
+from symderive.ops.registry import ACTIVATIONS, defvjp, evaluate_node, row_form
+
 #: the generic time step every recurrent program is written for, and the sequence length.
 t = sp.Symbol("t", integer=True)
 T = sp.Symbol("T", integer=True, positive=True)
-
-
-class sigmoid(sp.Function):
-    """The logistic function sigma(x) = 1 / (1 + e^{-x}); sigma'(x) = sigma(x) (1 - sigma(x))."""
-
-    def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
-
-
-class step(sp.Function):
-    """The Heaviside step with step(0) = 0 (the derivative of relu as PyTorch and JAX define it)."""
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_number and x.is_extended_real:
-            return sp.S.One if x > 0 else sp.S.Zero
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero
-
-    def _eval_rewrite_as_Heaviside(self, x, **kwargs):
-        return sp.Heaviside(x, 0)
-
-
-class relu(sp.Function):
-    """relu(x) = max(0, x); relu'(x) = step(x), taken as 0 at the kink x = 0."""
-
-    def fdiff(self, argindex=1):
-        return step(self.args[0])
-
-    def _eval_rewrite_as_Max(self, x, **kwargs):
-        return sp.Max(0, x)
-
-
-class softplus(sp.Function):
-    """softplus(x) = log(1 + e^x); softplus'(x) = sigma(x)."""
-
-    def fdiff(self, argindex=1):
-        return sigmoid(self.args[0])
-
-    def _eval_rewrite_as_log(self, x, **kwargs):
-        return sp.log(1 + sp.exp(x))
-
-
-@dataclass(frozen=True)
-class Activation:
-    """Everything about one elementwise activation, in one row of :data:`ACTIVATIONS`.
-
-    ``derivative(ans, z)`` is f'(z) as a matrix expression, written through the output
-    ``ans = f(z)`` where that reads better (``1 - h ⊙ h`` for tanh); ``rule`` states it in LaTeX.
-    """
-
-    scalar: type
-    derivative: Callable
-    rule: str
-    numpy: str
-
-
-ACTIVATIONS: dict[str, Activation] = {}
-
-
-def defactivation(name, scalar, derivative, rule, numpy):
-    ACTIVATIONS[name] = Activation(scalar, derivative, rule, numpy)
 
 
 class TimeVar(MatrixExpr):
@@ -125,6 +60,17 @@ class TimeVar(MatrixExpr):
         return TimeVar(self.name, time, *self.shape)
 
 
+@row_form.register
+def _row_timevar(e: TimeVar):
+    rows, cols = e.shape
+    return TimeVar(e.name, e.time, cols, rows)
+
+
+@evaluate_node.register
+def _evaluate_timevar(e: TimeVar, ev):
+    return ev.env[(e.name, ev.time_index(e.time))]
+
+
 class Elementwise(MatrixExpr):
     """``f(z)`` applied entry by entry, for an activation named in :data:`ACTIVATIONS`."""
 
@@ -147,6 +93,21 @@ class Elementwise(MatrixExpr):
         return self.arg.shape
 
 
+@defvjp(Elementwise, r"y = f(z) \;\Rightarrow\; \bar z = \bar y \odot f'(z)")
+def _elementwise_vjp(node, g, ans, functions):
+    return [(node.arg, hadamard(g, functions[node.fname].derivative(ans, node.arg)))]
+
+
+@row_form.register
+def _row_elementwise(e: Elementwise):
+    return Elementwise(e.fname, row_form(e.arg))
+
+
+@evaluate_node.register
+def _evaluate_elementwise(e: Elementwise, ev):
+    return ev.backend.apply(e.fname, ev(e.arg))
+
+
 class SquaredNorm(Expr):
     """The scalar ``||v||^2 = sum_i v_i^2`` of a vector (or Frobenius norm of a matrix)."""
 
@@ -158,6 +119,22 @@ class SquaredNorm(Expr):
     @property
     def arg(self) -> MatrixExpr:
         return self.args[0]
+
+
+@defvjp(SquaredNorm, r"y = \|v\|^2 \;\Rightarrow\; \bar v = 2\,\bar y\, v")
+def _squared_norm_vjp(node, g, ans, functions):
+    return [(node.arg, sp.MatMul(2 * g, node.arg).doit())]
+
+
+@row_form.register
+def _row_squared_norm(e: SquaredNorm):
+    return SquaredNorm(row_form(e.arg))
+
+
+@evaluate_node.register
+def _evaluate_squared_norm(e: SquaredNorm, ev):
+    v = ev(e.arg)
+    return ev.backend.total(ev.backend.hadamard(v, v))
 
 
 class TimeSum(MatrixExpr):
@@ -184,6 +161,24 @@ class TimeSum(MatrixExpr):
         return (self.body.free_symbols - {var}) | lo.free_symbols | hi.free_symbols
 
 
+@row_form.register
+def _row_time_sum(e: TimeSum):
+    var, lo, hi = e.limits
+    return TimeSum(row_form(e.body), var, lo, hi)
+
+
+@evaluate_node.register
+def _evaluate_time_sum(e: TimeSum, ev):
+    """``sum_{s=lo}^{hi}`` of the body evaluated with ``t = s``."""
+    var, lo, hi = e.limits
+    body = e.body.xreplace({var: t})
+    values = [ev.at(body, s) for s in range(ev.size(lo), ev.size(hi) + 1)]
+    out = values[0]
+    for v in values[1:]:
+        out = out + v
+    return out
+
+
 def tanh(z):
     return Elementwise("tanh", z)
 
@@ -205,21 +200,6 @@ def ones(like: MatrixExpr) -> MatrixExpr:
 def time_vars(expr) -> list[TimeVar]:
     """Every TimeVar in ``expr``, in a deterministic order."""
     return sorted(expr.atoms(TimeVar), key=sp.default_sort_key)
-
-
-# One row per activation: f, f' (through ans = f(z) where that reads better), the rule, NumPy.
-defactivation("tanh", sp.tanh, lambda ans, z: ones(ans) - hadamard(ans, ans),
-              r"\tanh'(z) = 1 - \tanh^2(z)", "np.tanh({})")
-defactivation("sigmoid", sigmoid, lambda ans, z: hadamard(ans, ones(ans) - ans),
-              r"\sigma'(z) = \sigma(z)\,(1 - \sigma(z))", "_sigmoid({})")
-defactivation("relu", relu, lambda ans, z: Elementwise("step", z),
-              r"\operatorname{relu}'(z) = [z > 0]", "np.maximum({}, 0.0)")
-defactivation("step", step, lambda ans, z: sp.ZeroMatrix(*z.shape),
-              r"[z > 0]' = 0 \text{ (almost everywhere)}", "np.heaviside({}, 0.0)")
-defactivation("softplus", softplus, lambda ans, z: Elementwise("sigmoid", z),
-              r"\operatorname{softplus}'(z) = \sigma(z)", "np.logaddexp(0.0, {})")
-defactivation("exp", sp.exp, lambda ans, z: ans, r"(e^{z})' = e^{z}", "np.exp({})")
-defactivation("log", sp.log, lambda ans, z: sp.HadamardPower(z, -1), r"(\log z)' = 1/z", "np.log({})")
 
 
 class Concat(MatrixExpr):
@@ -253,3 +233,26 @@ class Rows(MatrixExpr):
     @property
     def shape(self):
         return (self.args[2] - self.args[1], sp.S.One)
+
+
+@defvjp(Concat, r"y = [a; b] \;\Rightarrow\; \bar a, \bar b = \text{the rows of } \bar y \text{ for } a, b")
+def _concat_vjp(node, g, ans, functions):
+    return [(part, Rows(g, start, stop)) for part, (start, stop) in zip(node.args, node.offsets())]
+
+
+@evaluate_node.register
+def _evaluate_concat(e: Concat, ev):
+    return ev.backend.stack([ev(a) for a in e.args])
+
+
+@defvjp(Rows, r"y = [v]_{i:j} \;\Rightarrow\; \bar v = \bar y \text{ in rows } i:j, 0 \text{ elsewhere}")
+def _rows_vjp(node, g, ans, functions):
+    arg, start, stop = node.args
+    parts = [sp.ZeroMatrix(start, 1)] * (start != 0) + [g] + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop)
+    return [(arg, Concat(*parts) if len(parts) > 1 else g)]
+
+
+@evaluate_node.register
+def _evaluate_rows(e: Rows, ev):
+    arg, start, stop = e.args
+    return ev(arg)[ev.size(start):ev.size(stop), :]

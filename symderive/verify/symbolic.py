@@ -26,7 +26,8 @@ from sympy.polys.rings import ring
 
 from symderive.matrix import evaluate as ev
 from symderive.matrix.evaluate import FULL, SympyBackend, Truncation
-from symderive.ops.nodes import ACTIVATIONS, T
+from symderive.ops.nodes import T
+from symderive.ops.registry import ACTIVATIONS
 from symderive.model.program import Program, arguments, key, numeric_shape
 
 

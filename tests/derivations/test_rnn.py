@@ -8,7 +8,8 @@ import sympy as sp
 import handwritten_rnn
 from symderive.verify import harness as vf
 from symderive.matrix.evaluate import Truncation
-from symderive.ops.nodes import ACTIVATIONS, Activation, ones
+from symderive.ops.nodes import ones
+from symderive.ops.registry import ACTIVATIONS
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_checker_catches_a_dropped_tanh_derivative(monkeypatch):
     # A deliberately wrong rule: tanh'(z) = 1 (the 1 - h^2 factor dropped) must fail both checks.
     from symderive import derivation
 
-    monkeypatch.setitem(ACTIVATIONS, "tanh", Activation(sp.tanh, lambda ans, z: ones(ans), "wrong", "np.tanh({})"))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans)))
     bad = dataclasses.replace(derivation("rnn"))  # a fresh instance derives again, with the wrong rule
     symbolic = vf.symbolic_check(bad.program, bad.backward, bad.sizes.small)
     assert not symbolic["W_hh"] and not symbolic["h0"]
@@ -107,7 +108,7 @@ def test_random_point_proof_catches_a_dropped_tanh_derivative(monkeypatch):
     good = derivation("rnn")
     result, how = symbolic.symbolic_proof(good.program, good.backward, good.sizes.small)
     assert how.startswith("exact at") and all(result.values())
-    monkeypatch.setitem(ACTIVATIONS, "tanh", Activation(sp.tanh, lambda ans, z: ones(ans), "wrong", "np.tanh({})"))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans)))
     bad = dataclasses.replace(good)
     result, _ = symbolic.symbolic_proof(bad.program, bad.backward, bad.sizes.small)
     assert not result["W_hh"] and not result["h0"] and result["W_hy"]
