@@ -47,6 +47,9 @@ class NumpyBackend:
     def eye(self, n):
         return np.eye(n)
 
+    def array(self, value, rows, cols):
+        return np.asarray(value, dtype=float).reshape(rows, cols)
+
     def total(self, a):
         return float(np.sum(a))
 
@@ -79,6 +82,9 @@ class SympyBackend:
 
     def eye(self, n):
         return sp.eye(n)
+
+    def array(self, value, rows, cols):
+        return sp.Matrix(value).reshape(rows, cols)
 
     def total(self, a):
         return sum(a)
@@ -277,18 +283,12 @@ def bind(program: Program, arrays: dict, sizes: dict, backend) -> Env:
         rows, cols = (size(s, env) for s in v.shape)
         if isinstance(v, TimeVar):
             for s in range(1, sizes[T] + 1):
-                env[(v.name, s)] = reshape(value[s - 1], rows, cols, backend)
+                env[(v.name, s)] = backend.array(value[s - 1], rows, cols)
         else:
-            env[key(v)] = reshape(value, rows, cols, backend)
+            env[key(v)] = backend.array(value, rows, cols)
     for state, initial in program.states.items():
         env[(state, 0)] = env[initial.name]
     return env
-
-
-def reshape(value, rows, cols, backend):
-    if backend is NUMPY:
-        return np.asarray(value, dtype=float).reshape(rows, cols)
-    return sp.Matrix(value).reshape(rows, cols)
 
 
 def sizes_of(program: Program, arrays: dict) -> dict:
