@@ -59,6 +59,11 @@ class TimeVar(MatrixExpr):
         """The same sequence at another time step."""
         return TimeVar(self.name, time, *self.shape)
 
+    @property
+    def prev(self) -> "TimeVar":
+        """The value one step earlier, ``v_{t-1}`` for ``v_t`` (a state read by the next step)."""
+        return self.at(self.time - 1)
+
 
 @row_form.register
 def _row_timevar(e: TimeVar):

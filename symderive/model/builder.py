@@ -1,0 +1,141 @@
+r"""Writing a model in Python: the public way to define one, and the way the built-ins define theirs.
+
+    >>> import symderive as sd
+    >>> m = sd.Model("sigmoid_rnn", latex_names={"d_h": r"\delta"})
+    >>> n, d, q = m.sizes("n d q")
+    >>> W_hh, W_xh, b_h = m.param("W_hh", n, n), m.param("W_xh", n, d), m.param("b_h", n)
+    >>> W_hy, b_y = m.param("W_hy", q, n), m.param("b_y", q)
+    >>> x, y = m.sequence("x", d), m.sequence("y", q)
+    >>> h = m.state("h", n)                       # h is h_t, h.prev is h_{t-1}, h0 its initial value
+    >>> z = m.let("z", W_hh @ h.prev + W_xh @ x + b_h)
+    >>> m.let(h, sd.sigmoid(z))
+    >>> o = m.let("o", W_hy @ h + b_y)
+    >>> m.loss(sd.squared_norm(o - y) / 2)        # per step: L = \sum_{t=1}^{T} \ell_t
+    >>> der = sd.derive(m)                        # the same Derivation the built-ins are
+
+A model with no sequence and no state is not recurrent (``m.input`` declares its data); every value of
+a recurrent model is written for a generic step ``t``. Values are SymPy matrix expressions: ``@`` (or
+``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.model.program import Assign, Program
+from symderive.ops.nodes import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t  # noqa: F401  (hadamard: public)
+
+
+class Model:
+    """A model under construction: sizes, parameters, data, states, named values and a loss, in the
+    order they are declared (the order of the exported functions' arguments)."""
+
+    def __init__(self, name: str, latex_names: dict | None = None):
+        self.name, self.latex_names = name, dict(latex_names or {})
+        self.params: list = []
+        self.inputs: list = []
+        self.states: dict = {}
+        self.assignments: list[Assign] = []
+        self._loss = None
+
+    # -- declarations -------------------------------------------------------------------------
+    def sizes(self, names: str) -> tuple[sp.Symbol, ...]:
+        """Size symbols (positive integers), e.g. ``n, d = m.sizes("n d")``."""
+        return tuple(sp.symbols(names, integer=True, positive=True, seq=True))
+
+    def param(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
+        """A parameter (the same in every step): a matrix, or a column vector when ``cols`` is 1."""
+        self.params.append(sp.MatrixSymbol(name, rows, cols))
+        return self.params[-1]
+
+    def input(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
+        """Data of a non-recurrent model (``x``, a target ``y``)."""
+        self.inputs.append(sp.MatrixSymbol(name, rows, cols))
+        return self.inputs[-1]
+
+    def sequence(self, name: str, rows, cols=1) -> TimeVar:
+        """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows)."""
+        self.inputs.append(TimeVar(name, t, rows, cols))
+        return self.inputs[-1]
+
+    def state(self, name: str, rows, cols=1, initial: str | None = None) -> TimeVar:
+        """A recurrent state ``h_t``, read at the previous step as ``h.prev``; its initial value is an
+        argument named ``initial`` (default ``h0``). Define it with ``m.let(h, ...)``."""
+        self.states[name] = sp.MatrixSymbol(initial or f"{name}0", rows, cols)
+        return TimeVar(name, t, rows, cols)
+
+    # -- the computation ----------------------------------------------------------------------
+    def let(self, target, expr):
+        """``target := expr``: a new value named ``target`` (a string), or the definition of a state."""
+        expr = sp.sympify(expr)
+        if isinstance(target, str):
+            target = TimeVar(target, t, *expr.shape) if self.recurrent else sp.MatrixSymbol(target, *expr.shape)
+        elif not (isinstance(target, TimeVar) and target.name in self.states):
+            raise ModelError(f"m.let takes a new name or a declared state, not {target}")
+        self.assignments.append(Assign(target, expr))
+        return target
+
+    def loss(self, expr) -> None:
+        """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``), else of the model."""
+        self._loss = sp.sympify(expr)
+
+    @property
+    def recurrent(self) -> bool:
+        return bool(self.states) or any(isinstance(v, TimeVar) for v in self.inputs)
+
+    def program(self) -> Program:
+        """The model as a checked :class:`~symderive.model.program.Program`."""
+        if self._loss is None:
+            raise ModelError(f"the model {self.name} has no loss: call m.loss(...)")
+        return Program(name=self.name, assignments=tuple(self.assignments), params=tuple(self.params),
+                       inputs=tuple(self.inputs), loss=self._loss, states=dict(self.states),
+                       latex_names=dict(self.latex_names))
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks of expressions (the public spellings).
+
+
+def apply(fname: str, z):
+    """``f(z)`` entry by entry, for any registered elementwise function (see ``symderive.ops.functions``)."""
+    return Elementwise(fname, z)
+
+
+def tanh(z):
+    """``tanh(z)`` entry by entry."""
+    return Elementwise("tanh", z)
+
+
+def sigmoid(z):
+    """``sigma(z) = 1 / (1 + e^{-z})`` entry by entry."""
+    return Elementwise("sigmoid", z)
+
+
+def relu(z):
+    """``max(0, z)`` entry by entry (its derivative is taken as 0 at 0)."""
+    return Elementwise("relu", z)
+
+
+def softplus(z):
+    """``log(1 + e^z)`` entry by entry."""
+    return Elementwise("softplus", z)
+
+
+def exp(z):
+    """``e^z`` entry by entry."""
+    return Elementwise("exp", z)
+
+
+def log(z):
+    """``log z`` entry by entry."""
+    return Elementwise("log", z)
+
+
+def squared_norm(v):
+    """The scalar ``||v||^2 = sum_i v_i^2``."""
+    return SquaredNorm(v)
+
+
+def ones_like(v):
+    """The all-ones matrix of the shape of ``v`` (the ``1`` in ``1 - z``)."""
+    return ones(v)
