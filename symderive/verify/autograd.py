@@ -17,28 +17,17 @@ from symderive.ops.registry import ACTIVATIONS
 
 
 @dataclass(frozen=True)
-class TorchBackend:
-    """The interpreter's arithmetic on torch tensors (``torch`` is the imported module)."""
+class TorchBackend(ev.NumpyBackend):
+    """The interpreter's arithmetic on torch tensors (``torch`` is the imported module); products and
+    powers are NumPy's spellings, which torch shares."""
 
-    torch: object
-
-    def matmul(self, a, b):
-        return a @ b
-
-    def hadamard(self, a, b):
-        return a * b
-
-    def power(self, a, p):
-        return a ** float(p)
+    torch: object = None
 
     def apply(self, fname, a):
         return ACTIVATIONS[fname].torch(self.torch, a)
 
     def full(self, shape, value):
         return self.torch.full(shape, float(value), dtype=self.torch.float64)
-
-    def scalar(self, value):
-        return float(value)
 
     def diag(self, v):
         return self.torch.diag(v.reshape(-1))
