@@ -4,7 +4,7 @@ LL / SLL-first (higher means SLL-first is faster). Target: a typical RNN step un
 import harness  # noqa: F401  (pins threads)
 from harness import measure
 
-from symderive.latex import reader as latex_input
+from symderive.latex import antlr as latex_input
 from symderive.latex.reader import parse_latex
 
 FORMULAS = {

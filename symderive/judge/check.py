@@ -40,7 +40,8 @@ from symderive.errors import ModelError, ShapeMismatchError, SymderiveError, Unk
 from symderive.ops.nodes import T, TimeVar, ones, t
 from symderive.ops.nodes import hadamard as hadamard_of
 from symderive.ops.registry import ACTIVATIONS
-from symderive.latex.reader import IDENTITY, ONES, concat, entry, hadamard, norm, parse_sides, partial, transpose
+from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
+from symderive.latex.reader import parse_sides
 from symderive.latex.model import ACTIVATION_NAMES, HIDDEN_TARGET, base_name, build_model, is_variable
 from symderive.model.program import Program, key
 

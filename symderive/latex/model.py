@@ -22,7 +22,8 @@ import sympy as sp
 
 from symderive.errors import LatexParseError, ModelError, ShapeMismatchError, SymderiveError
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, T, t
-from symderive.latex.reader import IDENTITY, ONES, concat, hadamard, norm, parse_sides, transpose
+from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, norm, transpose
+from symderive.latex.reader import parse_sides
 from symderive.model.program import Assign, Program
 
 #: activation names as written -> the engine's activation

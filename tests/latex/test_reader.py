@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sympy.parsing.sympy_parser import parse_expr
 
 from symderive import LatexParseError, parse_latex
-from symderive.latex.reader import concat, entry, hadamard, norm, partial, transpose
+from symderive.latex.parsed import concat, entry, hadamard, norm, partial, transpose
 from tests.latex.latex_corpus import CORPUS, REFUSED
 
 OPS = {"transpose": transpose, "hadamard": hadamard, "partial": partial, "norm": norm, "concat": concat,

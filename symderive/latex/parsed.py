@@ -1,0 +1,111 @@
+"""What a parse is made of: the SymPy forms the reader produces, and the placeholders that carry them
+through the ANTLR parser.
+
+Matrix and vector symbols are non-commutative (the order of ``x^T W y`` is kept), time-indexed symbols
+are ``Indexed`` (``h[t - 1]``), index variables are integer symbols, and the operations SymPy has no safe
+node for are the unevaluated functions below (``transpose``, ``hadamard``, ``partial``, ``norm``,
+``concat``, ``entry``). What the reader reads itself reaches the parser as a placeholder
+``\\variable{Qk}`` (see :class:`Context`), put back by :func:`symderive.latex.antlr.resolve`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+# ---------------------------------------------------------------------------------------------
+# The nodes SymPy has no safe (unevaluated, non-commutative) form for.
+
+
+class _Op(sp.Function):
+    """An unevaluated, non-commutative operation of the normalised parse."""
+
+    is_commutative = False
+
+
+class transpose(_Op):
+    """``A^T``."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        if isinstance(a, transpose):
+            return a.args[0]
+        if a.is_number:
+            return a
+
+
+class hadamard(_Op):
+    """``a ⊙ b ⊙ ...`` (also written ``a \\circ b`` or ``a * b``)."""
+
+    @classmethod
+    def eval(cls, *args):
+        if any(isinstance(a, hadamard) for a in args):
+            return hadamard(*(b for a in args for b in (a.args if isinstance(a, hadamard) else (a,))))
+
+
+class partial(_Op):
+    """``∂A/∂B``: kept unevaluated (never ``.doit()`` a derivative of an opaque symbol)."""
+
+    nargs = 2
+
+
+class norm(_Op):
+    """``||v||`` (the Euclidean or Frobenius norm)."""
+
+    nargs = 1
+
+
+class concat(_Op):
+    """``[a, b, ...]``: the parts stacked into one vector."""
+
+
+class entry(_Op):
+    """``f(z)_i``: an entry of a function's value."""
+
+
+IDENTITY = sp.Symbol("I", commutative=False)
+ONES = sp.Symbol("ones", commutative=False)
+
+
+def index_symbol(name: str) -> sp.Symbol:
+    """The integer symbol of an index variable (``t``, ``i``, ``T``)."""
+    return sp.Symbol(name, integer=True, positive=True) if name == "T" else sp.Symbol(name, integer=True)
+
+
+def matrix_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, commutative=False)
+
+
+def indexed(name: str, *indices) -> sp.Indexed:
+    """``name_{indices}`` as ``Indexed`` of a non-commutative base (``h[t - 1]``)."""
+    return sp.IndexedBase(matrix_symbol(name))[indices]
+
+
+def function(name: str, *args, primes: int = 0):
+    """``name(args)``, or its derivative ``name'(args)`` when primed."""
+    return sp.Function(name + "'" * primes)(*args)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Placeholders.
+
+
+@dataclass
+class Context:
+    """What one formula's readers share: the source, the placeholders and the bound variables."""
+
+    source: str
+    table: dict = field(default_factory=dict)
+    bound: set = field(default_factory=set)
+
+    def placeholder(self, value) -> str:
+        name = f"Q{len(self.table)}"
+        self.table[sp.Symbol(name, commutative=False)] = value
+        return rf"\variable{{{name}}}"
+
+
+#: the placeholder of a transpose superscript: ``x^{QT}`` is put back as ``transpose(x)``
+TRANSPOSE_MARK = sp.Symbol("QT", commutative=False)
