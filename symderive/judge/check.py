@@ -42,7 +42,10 @@ from symderive.ops.nodes import hadamard as hadamard_of
 from symderive.ops.registry import ACTIVATIONS
 from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
 from symderive.latex.reader import parse_sides
-from symderive.latex.model import ACTIVATION_NAMES, HIDDEN_TARGET, base_name, build_model, is_variable
+from symderive.latex.words import ACTIVATION_NAMES
+from symderive.latex.builder import HIDDEN_TARGET
+from symderive.latex.names import base_name, is_variable
+from symderive.latex.model import build_model
 from symderive.model.program import Program, key
 
 REL_TOL = 1e-8

@@ -1,0 +1,86 @@
+"""Parsed model expressions -> the engine's matrix expressions (MatMul, HadamardProduct, Elementwise, ...)."""
+from __future__ import annotations
+
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.latex.names import base_name, is_variable, time_offset
+from symderive.latex.parsed import concat, hadamard, norm, transpose
+from symderive.latex.words import ACTIVATION_NAMES
+from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
+
+
+def is_matrix(e) -> bool:
+    return getattr(e, "is_Matrix", False)
+
+
+class Converter:
+    """Parsed expressions -> the engine's matrix expressions at the final sizes; ``reads`` records the time
+    offsets each sequence is read at."""
+
+    def __init__(self, dims, sequences, recurrent):
+        self.dims, self.sequences, self.recurrent = dims, sequences, recurrent
+        self.reads: dict = {}
+
+    def leaf(self, name, offset):
+        """The matrix symbol ``name``, or the sequence ``name`` at ``t + offset``."""
+        shape = self.dims[name]
+        if name in self.sequences:
+            self.reads.setdefault(name, set()).add(offset)
+            return TimeVar(name, t + offset, *shape)
+        return sp.MatrixSymbol(name, *shape)
+
+    def __call__(self, e):
+        if e.is_number:
+            return e
+        if isinstance(e, sp.Indexed):
+            return self.sequence_leaf(e)
+        if is_variable(e):
+            return self.leaf(e.name, 0)
+        if isinstance(e, sp.Add):
+            return self.sum_of(e)
+        if isinstance(e, sp.Mul):
+            factors = [self(a) for a in e.args]
+            return sp.MatMul(*factors).doit() if any(is_matrix(f) for f in factors) else sp.Mul(*factors)
+        if isinstance(e, hadamard):
+            return sp.HadamardProduct(*(self(a) for a in e.args)).doit()
+        if isinstance(e, transpose):
+            return sp.Transpose(self(e.args[0])).doit()
+        if isinstance(e, sp.Pow):
+            return self.power_of(e)
+        if isinstance(e, concat):
+            return Concat(*(self(a) for a in e.args))
+        if isinstance(e, sp.Function) and type(e).__name__ == "diag":
+            return sp.DiagMatrix(self(e.args[0]))
+        if isinstance(e, sp.Function) and type(e).__name__ in ACTIVATION_NAMES:
+            return Elementwise(ACTIVATION_NAMES[type(e).__name__], self(e.args[0]))
+        raise ModelError(f"cannot use {e} in a model equation")
+
+    def sequence_leaf(self, e):
+        """``h_{t+k}``: the sequence at a time step of the generic t."""
+        k = time_offset(e.indices[0]) if len(e.indices) == 1 else None
+        if k is None:
+            raise ModelError(f"{e}: a model equation indexes sequences by t (h_t, h_{{t-1}})")
+        return self.leaf(base_name(e), k)
+
+    def sum_of(self, e):
+        """``a + b``; a scalar term added to matrices is that scalar times a matrix of ones."""
+        terms = [self(a) for a in e.args]
+        shape = next((a.shape for a in terms if is_matrix(a)), None)
+        terms = [a * sp.OneMatrix(*shape) if shape is not None and not is_matrix(a) else a for a in terms]
+        return sp.MatAdd(*terms).doit() if shape is not None else sp.Add(*terms)
+
+    def power_of(self, e):
+        """``\\|v\\|^2`` is a squared norm; a matrix's power is elementwise."""
+        if isinstance(e.base, norm) and e.exp == 2:
+            return SquaredNorm(self(e.base.args[0]))
+        base = self(e.base)
+        return sp.HadamardPower(base, e.exp) if is_matrix(base) else base ** e.exp
+
+    def loss(self, body):
+        """The scalar loss: a combination of squared norms."""
+        value = self(body)
+        if is_matrix(value) or not value.has(SquaredNorm):
+            raise ModelError(r"the loss must be built from squared norms (L = \frac{1}{2}\|a - y\|^2) or be an "
+                             r"abstract \ell(o_t, y_t); other losses are not supported yet")
+        return value
