@@ -42,7 +42,7 @@ from symderive.ops.nodes import hadamard as hadamard_of
 from symderive.ops.registry import ACTIVATIONS
 from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
 from symderive.latex.reader import parse_sides
-from symderive.latex.words import ACTIVATION_NAMES
+from symderive.latex.words import activation_of, activation_words
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.model import build_model
@@ -418,9 +418,9 @@ class Evaluator:
                 raise TimeoutError("softmax is checked numerically only")
             w = np.exp(v - v.max(axis=0))
             return w / w.sum(axis=0)
-        if name in ACTIVATION_NAMES:
-            return self.apply(ACTIVATION_NAMES[name], self.value(e.args[0], binding), primes)
-        raise ModelError(f"{name}(...) is not a known function: use one of {', '.join(sorted(ACTIVATION_NAMES))}, "
+        if activation_of(name):
+            return self.apply(activation_of(name), self.value(e.args[0], binding), primes)
+        raise ModelError(f"{name}(...) is not a known function: use one of {', '.join(activation_words())}, "
                          "diag, softmax (an unspecified f(...) cannot be evaluated)")
 
     def index(self, e, binding) -> int:

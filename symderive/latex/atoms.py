@@ -14,11 +14,9 @@ import sympy as sp
 from symderive.errors import LatexParseError
 from symderive.latex.parsed import IDENTITY, ONES, Context, index_symbol, indexed, matrix_symbol, transpose
 from symderive.latex.tokens import TRANSPOSES, Cursor, Token, split_top, text_of
-from symderive.latex.words import CALLABLE_LETTERS
+from symderive.latex.words import CALLABLE_LETTERS, GREEK
 
 INDEX_LETTERS = frozenset({"i", "j", "k", "l", "s", "t", "tau", "T"})
-GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi
-    pi rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega ell""".split())
 FONTS_BOLD = frozenset({"mathbf", "boldsymbol", "bm", "mathbfit", "vec", "pmb"})
 FONTS_PLAIN = frozenset({"mathrm", "mathit", "mathsf", "mathnormal", "text", "textrm", "operatorname", "mathcal",
                          "mathbb"})

@@ -10,7 +10,7 @@ from symderive.latex.antlr import run_parser
 from symderive.latex.atoms import index_expressions
 from symderive.latex.parsed import entry, function, transpose
 from symderive.latex.tokens import HADAMARD, PRODUCT, TRANSPOSES, Cursor, closing, split_top, text_of
-from symderive.latex.words import FUNCTION_COMMANDS, FUNCTION_WORDS
+from symderive.latex.words import FUNCTION_COMMANDS, function_words
 
 #: the fonts a function's name may be written in (``\operatorname{diag}``, ``\mathrm{softmax}``)
 WORD_FONTS = (r"\operatorname", r"\mathrm", r"\text", r"\textrm", r"\mathit")
@@ -40,12 +40,12 @@ class CallReading(Cursor):
         word = "".join(t.text for t in self.toks[self.i + 2:end])
         if len(word) > 1 and word.isalpha():
             self.i = end + 1
-            return word.lower() if word.lower() in FUNCTION_WORDS else word
+            return word.lower() if word.lower() in function_words() else word
         return None
 
     def spelled_word(self) -> str | None:
         """``softmax(``: one of the function words spelled in plain letters, followed by a call."""
-        for word in FUNCTION_WORDS:
+        for word in function_words():
             letters = [self.peek(k) for k in range(len(word))]
             if "".join(c or "" for c in letters) == word and self.peek(len(word)) in ("(", "^", "'"):
                 self.i += len(word)

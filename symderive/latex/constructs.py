@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symderive.latex.atoms import GREEK, index_expression
+from symderive.latex.atoms import index_expression
 from symderive.latex.parsed import index_symbol, norm, partial
 from symderive.latex.tokens import TRANSPOSES, Cursor, Token, split_top, text_of
+from symderive.latex.words import GREEK
 
 #: an opening norm bar -> the bars that close it
 NORM_CLOSERS = {r"\|": {r"\|"}, r"\Vert": {r"\Vert"}, r"\lVert": {r"\rVert"}, "|": {"|"}, r"\lvert": {r"\rvert"}}

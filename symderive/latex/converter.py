@@ -6,7 +6,7 @@ import sympy as sp
 from symderive.errors import ModelError
 from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.parsed import concat, hadamard, norm, transpose
-from symderive.latex.words import ACTIVATION_NAMES
+from symderive.latex.words import activation_of
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
 
 
@@ -52,8 +52,8 @@ class Converter:
             return Concat(*(self(a) for a in e.args))
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             return sp.DiagMatrix(self(e.args[0]))
-        if isinstance(e, sp.Function) and type(e).__name__ in ACTIVATION_NAMES:
-            return Elementwise(ACTIVATION_NAMES[type(e).__name__], self(e.args[0]))
+        if isinstance(e, sp.Function) and activation_of(type(e).__name__):
+            return Elementwise(activation_of(type(e).__name__), self(e.args[0]))
         raise ModelError(f"cannot use {e} in a model equation")
 
     def sequence_leaf(self, e):

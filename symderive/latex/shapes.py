@@ -14,7 +14,7 @@ from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, norm, transpose
 from symderive.latex.reader import parse_sides
-from symderive.latex.words import ACTIVATION_NAMES
+from symderive.latex.words import activation_of, activation_words
 
 
 @dataclass
@@ -181,12 +181,12 @@ class ShapeInference:
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             s = self.shape(e.args[0])
             return (s[0], s[0])
-        if isinstance(e, sp.Function) and type(e).__name__ in ACTIVATION_NAMES | {"softmax": 0}:
+        if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ == "softmax"):
             return self.shape(e.args[0])
         if isinstance(e, (sp.Sum, sp.Product)):
             return self.shape(e.function)
         raise ModelError(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
-                         f"activations {', '.join(sorted(ACTIVATION_NAMES))}, \\|v\\|^2, [a, b])")
+                         f"activations {', '.join(activation_words())}, \\|v\\|^2, [a, b])")
 
     def concat_shape(self, e):
         """``[a, b]``: column vectors stacked, of the summed length."""
