@@ -22,7 +22,7 @@ LOSS_NAMES = ("ell", "l", "E", "J")
 
 
 def function_words() -> tuple[str, ...]:
-    """Words read as function names when spelled out (plain letters, ``\operatorname``, ``\mathrm``,
+    r"""Words read as function names when spelled out (plain letters, ``\operatorname``, ``\mathrm``,
     ``\text``): the other function words and every registered function's words that are words, not
     Greek letters or labelled names (``sigmoid``, ``ReLU``; not ``sigma`` or ``sigma_g``)."""
     spelled = (w for f in ACTIVATIONS.values() for w in f.words if w.isalpha() and len(w) > 1 and w not in GREEK)
