@@ -9,8 +9,8 @@
 
 from symderive.document.document import Document, Section, Step
 from symderive.index.codegen import DerivedSize, Option
-from symderive.index.derive import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term, WindowMax,
-                               output_size)
+from symderive.index.program import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term,
+                                     WindowMax, output_size)
 from symderive.index.render import access_latex
 from symderive.pipeline import IndexDerivation
 from symderive.document.prose import say

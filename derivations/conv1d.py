@@ -6,7 +6,7 @@ import sympy as sp
 
 from symderive.document.document import Document, Step
 from symderive.index.render import index_latex
-from symderive.index.derive import Contract, IndexProgram, Pointwise, Tensor, Term
+from symderive.index.program import Contract, IndexProgram, Pointwise, Tensor, Term
 from symderive.pipeline import IndexDerivation
 from symderive.document.prose import say
 

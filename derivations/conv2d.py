@@ -4,7 +4,7 @@
     L = sum_{o,i,j} G[o,i,j] Y[o,i,j]      (G: the upstream gradient dL/dY of the layer above)
 """
 from symderive.document.document import Document
-from symderive.index.derive import Contract, IndexProgram, Tensor, Term
+from symderive.index.program import Contract, IndexProgram, Tensor, Term
 from symderive.pipeline import IndexDerivation
 from symderive.document.prose import say
 

@@ -13,7 +13,7 @@ import sympy as sp
 
 from symderive.document.document import Document
 from symderive.index.codegen import DerivedSize, Option
-from symderive.index.derive import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
+from symderive.index.program import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
 from symderive.index.render import access_latex, tensor_latex
 from symderive.pipeline import IndexDerivation
 from symderive.document.prose import say

@@ -17,8 +17,8 @@ from sympy.printing.pycode import PythonCodePrinter
 from symderive.index import kernels
 from symderive.matrix.codegen import COMMON, HELPERS
 from symderive.ops.nodes import ACTIVATIONS
-from symderive.index.derive import (Access, AdjointOf, Contract, Definition, IndexBackward, IndexProgram, Pointwise,
-                      PointwiseShare, SoftmaxCrossEntropy, Term, WindowMax)
+from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
+from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
 
 
 @dataclass(frozen=True)
