@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from symderive.index import kernels
 from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
-from symderive.ops.nodes import ACTIVATIONS
+from symderive.index import kernels
 from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
 from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
+from symderive.ops.nodes import ACTIVATIONS
 
 
 @dataclass(frozen=True)

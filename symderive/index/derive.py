@@ -114,7 +114,7 @@ def derive(program: IndexProgram) -> IndexBackward:
     return IndexBackward(program, tuple(order))
 
 
-def alias_of(a: "AdjointOf") -> Tensor | None:
+def alias_of(a: AdjointOf) -> Tensor | None:
     """The tensor an adjoint equals entry for entry (``dL/dY = G`` for ``L = sum G * Y``), if any:
     later formulas then read that tensor directly."""
     if len(a.shares) != 1 or not isinstance(a.shares[0], Share) or len(a.shares[0].result) != 1:

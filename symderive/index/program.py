@@ -27,7 +27,7 @@ class Tensor:
     dims: tuple
     latex: str = ""
 
-    def __getitem__(self, index) -> "Access":
+    def __getitem__(self, index) -> Access:
         index = index if isinstance(index, tuple) else (index,)
         if len(index) != len(self.dims):
             raise ModelError(f"{self.name} has {len(self.dims)} axes, read with {len(index)} indices")
@@ -45,7 +45,7 @@ class Access:
     tensor: Tensor
     index: tuple
 
-    def subs(self, mapping) -> "Access":
+    def subs(self, mapping) -> Access:
         return Access(self.tensor, tuple(sp.expand(i.subs(mapping, simultaneous=True)) for i in self.index))
 
     @property
@@ -63,7 +63,7 @@ class Term:
     sums: tuple = ()
     deltas: tuple = ()
 
-    def subs(self, mapping) -> "Term":
+    def subs(self, mapping) -> Term:
         return replace(self, factors=tuple(f.subs(mapping) for f in self.factors),
                        deltas=tuple((sp.expand(a.subs(mapping)), sp.expand(e.subs(mapping))) for a, e in self.deltas))
 

@@ -15,9 +15,9 @@ import sympy as sp
 
 from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
-from symderive.ops.nodes import T, TimeVar, t
-from symderive.model.program import Program, arguments, key, shapes
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
+from symderive.model.program import Program, arguments, key, shapes
+from symderive.ops.nodes import T, TimeVar, t
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
 
