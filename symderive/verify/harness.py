@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from symderive.verify.numeric import central_differences, compare
 from symderive.verify.report import Report, Row
 
-__all__ = ["Case", "Report", "Row", "sizes_text", "verify"]
+__all__ = ["Case", "sizes_text", "verify"]
 
 
 @dataclass(frozen=True)
