@@ -15,7 +15,7 @@ SIZES = [dict(H=64, d=32, q=16, T=50), dict(H=256, d=128, q=16, T=100)]
 
 def arrays(H, d, q, T, seed=0):
     from symderive import derivation
-    from symderive.verify.harness import random_arguments
+    from symderive.verify.matrix_checks import random_arguments
 
     d_ = derivation("lstm")
     sizes = {s: {"H": H, "d": d, "q": q, "T": T}[str(s)] for s in (*d_.program.dims(), *d_.sizes.small)}

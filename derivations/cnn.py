@@ -9,10 +9,11 @@
 
 from symderive.document.document import Document, Section, Step
 from symderive.index.codegen import DerivedSize, Option
-from symderive.index.derive import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term, WindowMax,
-                               output_size)
+from symderive.index.program import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term,
+                                     WindowMax, output_size)
 from symderive.index.render import access_latex
-from symderive.pipeline import IndexDerivation
+from symderive.index.engine import Cases, IndexEngine
+from symderive.pipeline import Derivation
 from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
@@ -98,11 +99,11 @@ def case(c_, o_, h, kk, s_, pad, dil, kp, n):
     return {C: c_, O: o_, H: h, Wd: h, KH: kk, KW: kk, SH: s_, SW: s_, PH: pad, PW: pad, DH: dil, DW: dil, KP: kp, N: n}
 
 
-def build() -> IndexDerivation:
+def build() -> Derivation:
     pooled = tuple(DerivedSize(n_p, output_size(n_c, KP, KP), f"floor({n_c} / K_p)",
                                (("the pooling window K_p", KP), (f"the feature map {n_c}", n_c)))
                    for n_c, n_p in ((HC, HP), (WC, WP)))
-    return IndexDerivation(
+    return Derivation(
         name="cnn",
         title=TITLE,
         summary=(r"The chain the notes describe as ``the conv layer extracts features, the FC layer classifies'': "
@@ -110,19 +111,21 @@ def build() -> IndexDerivation:
         title_ko="CNN 분류기: 컨볼루션, ReLU, 최대 풀링, 완전연결층, 소프트맥스 교차 엔트로피",
         summary_ko=(r"``컨볼루션 층은 특징을 뽑고, 완전연결층은 분류한다''는 흐름을 그대로 따라, 소프트맥스 교차 "
                     r"엔트로피에서 입력 이미지까지 모든 기울기를 인덱스 수준에서 유도합니다."),
-        variants=(("cnn", program()),),
+        engine=IndexEngine(
+            variants=(("cnn", program()),),
+            options=conv_options(AXES) + (Option("pool", (KP,), 2, 1),),
+            derived=conv_derived(AXES) + pooled,
+            shapes={"X": ("C", "H_in", "W_in"), "W": ("O", "C", "K_h", "K_w"), "b": ("O",),
+                    "V": ("N", "O", "H_p", "W_p"), "beta": ("N",), "y": ("N",)},
+            sizes=Cases(symbolic=(case(1, 2, 3, 2, 1, 1, 1, 2, 2),),
+                        numeric=(case(2, 3, 10, 3, 1, 1, 1, 2, 4), case(2, 3, 11, 3, 2, 1, 2, 2, 3))),
+            symbolic_positive=True,
+            module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), V (N, O, H_p, W_p) -- the dense weight of the\n"
+                        "flattened pooled features, V.reshape(N, -1) in torch's layout --, beta (N), y: a one-hot (N,) target\n"
+                        "or an integer class index. Keyword arguments: stride=1, padding=0, dilation=1 (convolution),\n"
+                        "pool=2 (max-pooling window and stride). loss = -log softmax(z)[y]; grad(...) returns dL/dX, dL/dW,\n"
+                        "dL/db, dL/dV, dL/dbeta.\n"),
+        ),
         build_document=document,
-        options=conv_options(AXES) + (Option("pool", (KP,), 2, 1),),
-        derived=conv_derived(AXES) + pooled,
-        shapes={"X": ("C", "H_in", "W_in"), "W": ("O", "C", "K_h", "K_w"), "b": ("O",), "V": ("N", "O", "H_p", "W_p"),
-                "beta": ("N",), "y": ("N",)},
-        symbolic_cases=(case(1, 2, 3, 2, 1, 1, 1, 2, 2),),
-        symbolic_positive=True,
-        numeric_cases=(case(2, 3, 10, 3, 1, 1, 1, 2, 4), case(2, 3, 11, 3, 2, 1, 2, 2, 3)),
         torch_reference=torch_reference,
-        module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), V (N, O, H_p, W_p) -- the dense weight of the\n"
-                    "flattened pooled features, V.reshape(N, -1) in torch's layout --, beta (N), y: a one-hot (N,) target\n"
-                    "or an integer class index. Keyword arguments: stride=1, padding=0, dilation=1 (convolution),\n"
-                    "pool=2 (max-pooling window and stride). loss = -log softmax(z)[y]; grad(...) returns dL/dX, dL/dW,\n"
-                    "dL/db, dL/dV, dL/dbeta.\n"),
     )

@@ -6,8 +6,9 @@ import sympy as sp
 
 from symderive.document.document import Document, Step
 from symderive.index.render import index_latex
-from symderive.index.derive import Contract, IndexProgram, Pointwise, Tensor, Term
-from symderive.pipeline import IndexDerivation
+from symderive.index.program import Contract, IndexProgram, Pointwise, Tensor, Term
+from symderive.index.engine import Cases, IndexEngine
+from symderive.pipeline import Derivation
 from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
@@ -82,27 +83,29 @@ def case(c, o_, n, k, s, pad, dil):
     return {C: c, O: o_, N: n, K: k, S: s, P: pad, D: dil}
 
 
-def build() -> IndexDerivation:
-    return IndexDerivation(
+def build() -> Derivation:
+    return Derivation(
         name="conv1d",
         title=TITLE,
         summary=(r"The 1-D convolution $h_i = \sigma(\sum_j w_j x_{S i + D j - P} + b)$ with channels, differentiated "
                  r"at index level: $\partial L/\partial w$ is a cross-correlation of the input with the upstream "
                  r"gradient, $\partial L/\partial x$ the full convolution of the (dilated) gradient with the flipped kernel."),
-        variants=(("conv", program()),),
         title_ko="1차원 컨볼루션과 시그모이드: 보폭, 패딩, 팽창을 갖춘 슬라이딩 커널",
         summary_ko=(r"채널이 있는 1차원 컨볼루션 $h_i = \sigma(\sum_j w_j x_{S i + D j - P} + b)$를 인덱스 수준에서 미분합니다. "
                     r"$\partial L/\partial w$는 입력과 위에서 내려온 기울기의 교차상관이고, $\partial L/\partial x$는 "
                     r"(팽창한) 기울기와 뒤집은 커널의 풀 컨볼루션입니다."),
+        engine=IndexEngine(
+            variants=(("conv", program()),),
+            options=conv_options(AXES),
+            derived=conv_derived(AXES),
+            shapes={"x": ("C", "N_in"), "w": ("O", "C", "K"), "b": ("O",), "G": ("O", "N_out")},
+            sizes=Cases(symbolic=(case(2, 2, 7, 3, 2, 1, 1), case(1, 2, 7, 2, 1, 1, 2)),
+                        numeric=(case(3, 4, 32, 3, 1, 0, 1), case(3, 4, 32, 3, 2, 1, 2), case(2, 3, 31, 4, 3, 2, 1))),
+            module_doc=("Arrays: x (C, N_in), w (O, C, K), b (O), G (O, N_out); keyword arguments stride=1, padding=0,\n"
+                        "dilation=1. forward(...) gives z (the convolution) and h = sigmoid(z); loss = sum(G * h);\n"
+                        "grad(...) returns dL/dx, dL/dw, dL/db, dL/dG.\n"),
+        ),
         build_document=document,
-        options=conv_options(AXES),
-        derived=conv_derived(AXES),
-        shapes={"x": ("C", "N_in"), "w": ("O", "C", "K"), "b": ("O",), "G": ("O", "N_out")},
-        symbolic_cases=(case(2, 2, 7, 3, 2, 1, 1), case(1, 2, 7, 2, 1, 1, 2)),
-        numeric_cases=(case(3, 4, 32, 3, 1, 0, 1), case(3, 4, 32, 3, 2, 1, 2), case(2, 3, 31, 4, 3, 2, 1)),
         torch_reference=torch_reference,
         extra_checks=(size_check(1),),
-        module_doc=("Arrays: x (C, N_in), w (O, C, K), b (O), G (O, N_out); keyword arguments stride=1, padding=0,\n"
-                    "dilation=1. forward(...) gives z (the convolution) and h = sigmoid(z); loss = sum(G * h);\n"
-                    "grad(...) returns dL/dx, dL/dw, dL/db, dL/dG.\n"),
     )

@@ -4,8 +4,9 @@
     L = sum_{o,i,j} G[o,i,j] Y[o,i,j]      (G: the upstream gradient dL/dY of the layer above)
 """
 from symderive.document.document import Document
-from symderive.index.derive import Contract, IndexProgram, Tensor, Term
-from symderive.pipeline import IndexDerivation
+from symderive.index.program import Contract, IndexProgram, Tensor, Term
+from symderive.index.engine import Cases, IndexEngine
+from symderive.pipeline import Derivation
 from symderive.document.prose import say
 
 from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
@@ -65,29 +66,32 @@ def case(c, o, h, w, k, s, pad, dil):
     return {C: c, O: o, H: h, Wd: w, KH: k, KW: k, SH: s, SW: s, PH: pad, PW: pad, DH: dil, DW: dil}
 
 
-def build() -> IndexDerivation:
-    return IndexDerivation(
+def build() -> Derivation:
+    return Derivation(
         name="conv2d",
         title=TITLE,
         summary=(r"A 2-D convolution layer $Y = W \star X + b$ with $C$ input and $O$ output channels, stride, padding "
                  r"and dilation, differentiated at index level: the Kronecker deltas of the chain rule are summed away, "
                  r"and the results are recognised as a cross-correlation ($\partial L/\partial W$) and a full "
                  r"convolution with the flipped kernel ($\partial L/\partial X$)."),
-        variants=(("conv", program()),),
         title_ko="2차원 컨볼루션: 채널, 보폭, 패딩, 팽창. 기울기도 컨볼루션이다",
         summary_ko=(r"입력 채널 $C$개, 출력 채널 $O$개에 보폭, 패딩, 팽창을 갖춘 2차원 컨볼루션 층 $Y = W \star X + b$를 "
                     r"인덱스 수준에서 미분합니다. 연쇄 법칙에서 생기는 크로네커 델타를 합으로 없애고, 결과가 교차상관"
                     r"($\partial L/\partial W$)과 뒤집은 커널의 풀 컨볼루션($\partial L/\partial X$)임을 확인합니다."),
+        engine=IndexEngine(
+            variants=(("conv", program()),),
+            options=conv_options(AXES),
+            derived=conv_derived(AXES),
+            shapes={"X": ("C", "H_in", "W_in"), "W": ("O", "C", "K_h", "K_w"), "b": ("O",),
+                    "G": ("O", "H_out", "W_out")},
+            sizes=Cases(symbolic=(case(2, 2, 5, 5, 3, 2, 1, 1), case(1, 2, 5, 5, 2, 1, 1, 2)),
+                        numeric=(case(3, 4, 16, 16, 3, 1, 0, 1), case(3, 4, 16, 16, 3, 2, 1, 1),
+                                 case(3, 4, 16, 16, 3, 2, 1, 2), {**case(3, 4, 16, 15, 3, 1, 0, 1), KW: 2, SW: 3, PH: 2, DW: 2})),
+            module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), G (O, H_out, W_out); keyword arguments\n"
+                        "stride=1, padding=0, dilation=1 (an int or a pair). forward(...)['Y'] is the convolution,\n"
+                        "loss = sum(G * Y), grad(...) returns dL/dX, dL/dW, dL/db, dL/dG.\n"),
+        ),
         build_document=document,
-        options=conv_options(AXES),
-        derived=conv_derived(AXES),
-        shapes={"X": ("C", "H_in", "W_in"), "W": ("O", "C", "K_h", "K_w"), "b": ("O",), "G": ("O", "H_out", "W_out")},
-        symbolic_cases=(case(2, 2, 5, 5, 3, 2, 1, 1), case(1, 2, 5, 5, 2, 1, 1, 2)),
-        numeric_cases=(case(3, 4, 16, 16, 3, 1, 0, 1), case(3, 4, 16, 16, 3, 2, 1, 1), case(3, 4, 16, 16, 3, 2, 1, 2),
-                       {**case(3, 4, 16, 15, 3, 1, 0, 1), KW: 2, SW: 3, PH: 2, DW: 2}),
         torch_reference=torch_reference,
         extra_checks=(size_check(2),),
-        module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), G (O, H_out, W_out); keyword arguments\n"
-                    "stride=1, padding=0, dilation=1 (an int or a pair). forward(...)['Y'] is the convolution,\n"
-                    "loss = sum(G * Y), grad(...) returns dL/dX, dL/dW, dL/db, dL/dG.\n"),
     )

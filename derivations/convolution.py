@@ -18,8 +18,8 @@ from symderive.index.codegen import DerivedSize, Option
 from symderive.index.render import (access_latex, base_of, expr_latex, gradient_section, index_latex, ranges_text,
                                     symbol_latex, tensor_latex, term_latex)
 from symderive.document.prose import say
-from symderive.index.derive import Contract, Tensor, Term, index_symbols, output_size
-from symderive.verify.harness import Row
+from symderive.index.program import Contract, Tensor, Term, index_symbols, output_size
+from symderive.verify.report import Row
 
 
 def size_symbols(names: str):
@@ -131,8 +131,8 @@ def dims_latex(t: Tensor) -> str:
 def size_check(ndim: int):
     """An extra check: the output-size formula against counting the window positions that fit, and
     against PyTorch's output shape when torch is installed, over a grid of sizes and options."""
-    def check(d) -> Row:
-        formula = d.derived[0].expr
+    def check(d, arrays) -> Row:
+        formula = d.engine.derived[0].expr
         axes = spatial(ndim)[0]
         mismatches, cases = 0, 0
         try:

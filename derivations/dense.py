@@ -4,7 +4,8 @@
 """
 import sympy as sp
 
-from symderive.pipeline import Derivation, Sizes
+from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.pipeline import Derivation
 from symderive.document.document import Document
 from symderive.ops.nodes import SquaredNorm, sigma
 from symderive.model.program import Assign, Program
@@ -57,7 +58,6 @@ def build() -> Derivation:
         title_ko="시그모이드와 제곱 손실을 쓰는 완전연결층",
         summary_ko=(r"시그모이드 활성화를 쓰는 완전연결층 하나와 손실 $L = \frac{1}{2}\|a - y\|^2$을 역방향 모드로 "
                     r"미분합니다. 모든 역전파 유도의 가장 작은 완전한 예입니다."),
-        program=program(),
+        engine=MatrixEngine(program(), Sizes(small={n: 2, d: 3}, numeric={n: 16, d: 8}, large={n: 256, d: 128})),
         build_document=document,
-        sizes=Sizes(small={n: 2, d: 3}, numeric={n: 16, d: 8}, large={n: 256, d: 128}),
     )

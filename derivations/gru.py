@@ -13,10 +13,11 @@ from symderive.matrix.derive import state_jacobian
 from symderive.document.document import Document, Section, Step
 from symderive.ops.nodes import T, TimeVar, hadamard, ones, sigma, t, tanh
 from symderive.model.program import Assign, Program
-from symderive.pipeline import Derivation, Sizes
+from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.pipeline import Derivation
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.matrix.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
-from symderive.verify.harness import jacobian_check
+from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "GRU: backpropagation through the gates"
 GATES = "rzn"
@@ -100,14 +101,12 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer GRU in PyTorch's equations and gate order $(r, z, n)$, a linear output layer "
                  r"and a squared loss summed over $T$ steps."),
-        program=program(),
+        engine=MatrixEngine(program(), Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
+                                             large={H: 64, d: 32, q: 8, T: 50}),
+                            keep=frozenset({"h", "a_r", "a_z", "a_n"}), module_extras=torch_layout_source(GATES)),
         build_document=document,
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                    large={H: 64, d: 32, q: 8, T: 50}),
-        keep=frozenset({"h", "a_r", "a_z", "a_n"}),
         extra_checks=(jacobian_check("h", "h"),),
         torch_reference=torch_reference("GRU", GATES, ("h0",)),
-        module_extras=torch_layout_source(GATES),
         title_ko="GRU: 업데이트 게이트와 리셋 게이트를 거치는 역전파",
         summary_ko=(r"PyTorch의 식과 게이트 순서 $(r, z, n)$를 그대로 따르는 단층 GRU에 선형 출력층을 붙이고, "
                     r"$T$ 단계에 걸쳐 더한 제곱 손실로 학습하는 모델입니다."),

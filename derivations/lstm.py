@@ -13,10 +13,11 @@ from symderive.matrix.derive import state_jacobian
 from symderive.document.document import Document, Section, Step
 from symderive.ops.nodes import T, TimeVar, hadamard, sigma, t, tanh
 from symderive.model.program import Assign, Program
-from symderive.pipeline import Derivation, Sizes
+from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.pipeline import Derivation
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.matrix.sections import adjoint_section, model_section, recurrence_steps, tex
-from symderive.verify.harness import jacobian_check
+from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "LSTM: backpropagation through the cell and the hidden state"
 GATES = "ifgo"
@@ -107,14 +108,13 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer LSTM in PyTorch's equations and gate order $(i, f, g, o)$, a linear output "
                  r"layer and a squared loss summed over $T$ steps."),
-        program=program(),
+        engine=MatrixEngine(program(), Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
+                                             large={H: 64, d: 32, q: 8, T: 50}),
+                            keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
+                            module_extras=torch_layout_source(GATES)),
         build_document=document,
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                    large={H: 64, d: 32, q: 8, T: 50}),
-        keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
         extra_checks=tuple(jacobian_check(a, b) for a in ("c", "h") for b in ("c", "h")),
         torch_reference=torch_reference("LSTM", GATES, ("h0", "c0")),
-        module_extras=torch_layout_source(GATES),
         title_ko="LSTM: 셀 상태와 은닉 상태를 거치는 역전파",
         summary_ko=(r"PyTorch의 식과 게이트 순서 $(i, f, g, o)$를 그대로 따르는 단층 LSTM에 선형 출력층을 붙이고, "
                     r"$T$ 단계에 걸쳐 더한 제곱 손실로 학습하는 모델입니다."),

@@ -13,11 +13,12 @@ import sympy as sp
 
 from symderive.document.document import Document
 from symderive.index.codegen import DerivedSize, Option
-from symderive.index.derive import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
+from symderive.index.program import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
 from symderive.index.render import access_latex, tensor_latex
-from symderive.pipeline import IndexDerivation
+from symderive.index.engine import Cases, IndexEngine
+from symderive.pipeline import Derivation
 from symderive.document.prose import say
-from symderive.verify.harness import Row
+from symderive.verify.report import Row
 
 from .convolution import C, gradient_section, index_symbols, model_section, size_symbols
 
@@ -97,7 +98,7 @@ def torch_reference(arrays, options, tag):
     return {"X": x.grad.numpy(), "G": y.detach().numpy()}
 
 
-def ties_check(d) -> Row:
+def ties_check(d, arrays) -> Row:
     """Integer inputs with many ties: the gradient goes to the first maximum in row-major order,
     checked against a hand-written loop and against torch's max_pool2d when installed."""
     import numpy as np
@@ -131,30 +132,33 @@ def case(c_, h, w, k, s):
     return {C: c_, H: h, Wd: w, KH: k, KW: k, SH: s, SW: s}
 
 
-def build() -> IndexDerivation:
+def build() -> Derivation:
     derived = tuple(DerivedSize(n_out, output_size(n_in, k, s), f"floor(({n_in} - {k}) / {s}) + 1",
                                 ((f"the window {k}", k), (f"the input {n_in}", n_in)))
                     for n_in, k, s, n_out in ((H, KH, SH, OH), (Wd, KW, SW, OW)))
-    return IndexDerivation(
+    return Derivation(
         name="pool2d",
         title=TITLE,
         summary=(r"Max pooling sends each window's gradient to its arg-max (the first one in row-major order on "
                  r"ties); average pooling spreads it evenly. Both derived at index level, like the convolution."),
-        variants=(("max", max_program()), ("avg", avg_program())),
         title_ko="최대 풀링과 평균 풀링: 기울기는 최댓값 위치로 가거나 고르게 퍼진다",
         summary_ko=(r"최대 풀링은 각 창의 기울기를 최댓값 위치로 보내고(같은 값이 여럿이면 행 우선 순서로 첫 번째), 평균 "
                     r"풀링은 고르게 나눠 줍니다. 둘 다 컨볼루션처럼 인덱스 수준에서 유도합니다."),
+        engine=IndexEngine(
+            variants=(("max", max_program()), ("avg", avg_program())),
+            options=(Option("kernel_size", (KH, KW), None, 1), Option("stride", (SH, SW), "kernel_size", 1)),
+            derived=derived,
+            shapes={"X": ("C", "H_in", "W_in"), "G": ("C", "H_out", "W_out")},
+            sizes=Cases(symbolic=(case(2, 5, 5, 2, 2), case(1, 5, 5, 3, 2)),
+                        numeric=(case(3, 16, 16, 2, 2), case(3, 16, 15, 3, 2),
+                                 {**case(2, 12, 13, 3, 1), KW: 2, SW: 3})),
+            variant_keyword="mode",
+            module_doc=("Arrays: X (C, H_in, W_in), G (C, H_out, W_out); keyword arguments kernel_size (an int or a pair),\n"
+                        "stride=None (the kernel size), mode='max' or 'avg'. No padding. forward(...)['Y'] is the pooled\n"
+                        "array (and 'M' the arg-max mask for max); loss = sum(G * Y); grad(...) returns dL/dX, dL/dG.\n"
+                        "Max pooling: ties go to the first maximum in row-major order of the window (as torch does).\n"),
+        ),
         build_document=document,
-        options=(Option("kernel_size", (KH, KW), None, 1), Option("stride", (SH, SW), "kernel_size", 1)),
-        derived=derived,
-        shapes={"X": ("C", "H_in", "W_in"), "G": ("C", "H_out", "W_out")},
-        symbolic_cases=(case(2, 5, 5, 2, 2), case(1, 5, 5, 3, 2)),
-        numeric_cases=(case(3, 16, 16, 2, 2), case(3, 16, 15, 3, 2), {**case(2, 12, 13, 3, 1), KW: 2, SW: 3}),
-        variant_keyword="mode",
         torch_reference=torch_reference,
         extra_checks=(ties_check,),
-        module_doc=("Arrays: X (C, H_in, W_in), G (C, H_out, W_out); keyword arguments kernel_size (an int or a pair),\n"
-                    "stride=None (the kernel size), mode='max' or 'avg'. No padding. forward(...)['Y'] is the pooled\n"
-                    "array (and 'M' the arg-max mask for max); loss = sum(G * Y); grad(...) returns dL/dX, dL/dG.\n"
-                    "Max pooling: ties go to the first maximum in row-major order of the window (as torch does).\n"),
     )

@@ -9,7 +9,8 @@ import numpy as np
 import sympy as sp
 
 from symderive.matrix import evaluate as ev
-from symderive.pipeline import Derivation, Sizes
+from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.pipeline import Derivation
 from symderive.matrix.derive import state_jacobian
 from symderive.document.document import Document, Section, Step
 from symderive.ops.nodes import SquaredNorm, T, TimeVar, t, tanh
@@ -17,7 +18,9 @@ from symderive.model.program import Assign, Program
 from symderive.document.prose import by_layout, say
 from symderive.matrix.sections import (adjoint_section, carried_and_seed, gradient_step, k_latex, model_section, tex,
                                 truncation_text)
-from symderive.verify.harness import Row, compare, jacobian_check, random_arguments
+from symderive.verify.matrix_checks import jacobian_check
+from symderive.verify.numeric import compare
+from symderive.verify.report import Row
 
 n, d, q = sp.symbols("n d q", integer=True, positive=True)
 j = sp.Symbol("j", integer=True)
@@ -338,14 +341,12 @@ def build() -> Derivation:
         summary_ko=(r"$\tanh$ 은닉층과 선형 출력층으로 이루어진 기본 RNN을, $T$ 단계에 걸쳐 더한 제곱 손실로 "
                     r"학습하는 모델입니다."),
         build_pages=pages,
-        program=program(),
+        engine=MatrixEngine(program(), Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20},
+                                             large={n: 64, d: 32, q: 8, T: 50}), keep=frozenset({"h"})),
         build_document=document,
-        sizes=Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20},
-                    large={n: 64, d: 32, q: 8, T: 50}),
-        keep=frozenset({"h"}),
         extra_checks=(jacobian_check("h", "h"), closed_form_check),
         torch_reference=torch_reference,
     )
 
 
-__all__ = ["build", "program", "random_arguments"]
+__all__ = ["build", "program"]

@@ -1,37 +1,132 @@
 """A derivation: a model, its derived backward program, a document explaining it, an exported module,
 and the checks that verify it.
+
+One type for both levels. What every derivation has (its name, title and summary in English and
+Korean, the functions that build its document and notes pages, a torch reference, extra checks) is a
+field of :class:`Derivation`; what depends on the level (the model, reverse mode, the exported module,
+the level's part of the verification) is its ``engine``: a
+:class:`~symderive.matrix.engine.MatrixEngine` (dense layers, recurrent cells) or an
+:class:`~symderive.index.engine.IndexEngine` (convolution, pooling).
+
+A model of one's own needs only its matrix-level ``Program``::
+
+    d = Derivation.of_program(program)   # named program.name, the generic document, default sizes
+    d.to_latex("markdown"); d.export("grad.py"); d.verify()
+
+Without ``build_document`` the document is the engine's generic one (matrix level: the model, the
+adjoints node by node and the gradients); without sizes the checks run at
+:func:`~symderive.matrix.engine.default_sizes`.
 """
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
-from symderive.verify import harness as vf
-from symderive.matrix.codegen import module_source
-from symderive.matrix.derive import Backward, derive
 from symderive.document.document import FORMATS, Document
 from symderive.errors import OptionError
 from symderive.export.files import write_atomically
-from symderive.options import RenderOptions, render_options
+from symderive.matrix.engine import MatrixEngine, Sizes
 from symderive.model.program import Program
+from symderive.options import RenderOptions, render_options
+from symderive.verify.harness import verify
+from symderive.verify.report import Report
+
+
+class Engine(Protocol):
+    """What a level supplies to a Derivation: its ``variants`` (``(tag, program)``; one at matrix
+    level), whether it is ``recurrent``, the ``sizes`` its checks run at, the values whose adjoints
+    documents ``keep`` by name and the ``latex_names`` of identifiers; reverse mode, the exported
+    module and a generic document; and its part of :func:`symderive.verify.harness.verify`."""
+
+    variants: tuple
+    recurrent: bool
+    sizes: object
+    keep: frozenset
+    latex_names: dict
+
+    def derive(self, program): ...
+
+    def module_source(self, d: Derivation) -> str: ...
+
+    def generic_document(self, d: Derivation, options: RenderOptions) -> Document: ...
+
+    def prove(self, program, backward) -> tuple[dict, str]: ...
+
+    def cases(self, program, tag: str) -> list: ...
+
+    def interpreted(self, program, backward, case) -> dict: ...
+
+    def level_rows(self, d: Derivation, module, arrays: dict) -> list: ...
+
+    def sizes_note(self, hows: list[str]) -> str: ...
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """Sizes for the three checks: symbolic (small), central differences, random directions (large)."""
+class Derivation:
+    """A model (through its ``engine``) and what is said about it. ``build_document(d, options)``
+    gives its Document (default: the engine's generic one), ``build_pages(d, options)`` its notes
+    pages as ``(slug, document)`` (default: one page, the document); ``torch_reference`` gives
+    gradients by torch autograd (matrix level: ``(arrays)``; index level: ``(arrays, options, tag)``);
+    each of ``extra_checks`` is called as ``check(d, arrays)`` and returns a report row."""
 
-    small: dict
-    numeric: dict
-    large: dict
+    name: str
+    engine: Engine
+    title: str = ""  # default: the name
+    summary: str = ""
+    title_ko: str = ""
+    summary_ko: str = ""
+    build_document: Callable[[Derivation, RenderOptions], Document] | None = None
+    build_pages: Callable | None = None
+    torch_reference: Callable | None = None
+    extra_checks: tuple = ()
 
+    def __post_init__(self):
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
-class Exportable:
-    """What every derivation offers on top of ``document``, ``module_source`` and ``verify``."""
+    @classmethod
+    def of_program(cls, program: Program, sizes: Sizes | None = None, **fields) -> Derivation:
+        """The derivation of a matrix-level ``program``, named after it; ``fields`` as of Derivation."""
+        return cls(name=fields.pop("name", program.name), engine=MatrixEngine(program, sizes), **fields)
 
-    recurrent = False
+    @cached_property
+    def backwards(self) -> dict:
+        """The derived backward program of every variant, by tag."""
+        return {tag: self.engine.derive(program) for tag, program in self.engine.variants}
+
+    @property
+    def variants(self) -> tuple:
+        return self.engine.variants
+
+    @property
+    def program(self):
+        """The model (the first variant's program)."""
+        return self.variants[0][1]
+
+    @property
+    def backward(self):
+        return self.backwards[self.variants[0][0]]
+
+    @property
+    def recurrent(self) -> bool:
+        return self.engine.recurrent
+
+    @property
+    def sizes(self):
+        """Where the checks run (``Sizes`` at matrix level, ``Cases`` at index level)."""
+        return self.engine.sizes
+
+    @property
+    def keep(self) -> frozenset:
+        return self.engine.keep
+
+    @property
+    def latex_names(self) -> dict:
+        return self.engine.latex_names
 
     def heading(self, options) -> tuple[str, str]:
         """The title and summary in the language of ``options``."""
@@ -41,15 +136,15 @@ class Exportable:
 
     def document(self, **options) -> Document:
         """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
-        return self.build_document(self, render_options(options))
+        build = self.build_document or self.engine.generic_document
+        return build(self, render_options(options))
 
     def pages(self, **options) -> tuple[tuple[str, Document], ...]:
         """The derivation as notes pages, ``(slug, document)`` in teaching order: one page, or the
         derivation's own split (the RNN: model, BPTT, truncated BPTT)."""
-        settings = render_options(options)
         if self.build_pages is None:
-            return ((self.name, self.build_document(self, settings)),)
-        return tuple(self.build_pages(self, settings))
+            return ((self.name, self.document(**options)),)
+        return tuple(self.build_pages(self, render_options(options)))
 
     def to_latex(self, fmt: str = "latex", **options) -> str:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
@@ -63,6 +158,10 @@ class Exportable:
                 for s in doc.sections if s.steps]
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
+    def module_source(self) -> str:
+        """The exported module: ``SHAPES``, ``forward``, ``loss``, ``grad`` (NumPy only, any size)."""
+        return self.engine.module_source(self)
+
     def load_module(self) -> types.ModuleType:
         """The exported module, loaded without writing a file."""
         module = types.ModuleType(f"symderive_generated_{self.name}")
@@ -73,96 +172,6 @@ class Exportable:
         """Write the module to ``path`` atomically; an existing file needs ``force``."""
         return write_atomically(Path(path), self.module_source(), force)
 
-
-@dataclass
-class Derivation(Exportable):
-    name: str
-    title: str
-    summary: str
-    program: Program
-    build_document: Callable[["Derivation", RenderOptions], Document]
-    sizes: Sizes
-    keep: frozenset = frozenset()
-    extra_checks: tuple = ()
-    torch_reference: Callable | None = None
-    module_extras: str = ""
-    notes: tuple[str, ...] = field(default=())
-    title_ko: str = ""
-    summary_ko: str = ""
-    build_pages: Callable | None = None
-
-    @cached_property
-    def backward(self) -> Backward:
-        return derive(self.program)
-
-    @property
-    def recurrent(self) -> bool:
-        return self.program.recurrent
-
-    @property
-    def latex_names(self) -> dict:
-        return self.program.latex_names
-
-    def module_source(self) -> str:
-        doc = self.document()
-        equations = "\n".join(f"    {st.lhs} = {st.rhs}" for s in doc.sections[:1] for st in s.steps)
-        gradients = "\n".join(f"    {st.lhs} = {st.rhs}" for s in doc.sections for st in s.steps
-                              if st.lhs.startswith(r"\frac{\partial L}"))
-        text = (f"{self.title}: forward pass, loss and gradients, generated by symderive from the derived\n"
-                f"expressions (NumPy only; works at any size).\n\nModel (LaTeX):\n{equations}\n\n"
-                f"Gradients (LaTeX):\n{gradients}\n\nArrays: see SHAPES (sequences are stacked as rows, step 1 first).\n")
-        return module_source(self.program, self.backward, text) + self.module_extras
-
-    def verify(self) -> vf.Report:
-        return vf.verify_derivation(self)
-
-
-@dataclass
-class IndexDerivation(Exportable):
-    """A derivation at index level (convolution, pooling): one or more variants (``(tag, program)``,
-    e.g. max and average pooling, selected by ``variant_keyword`` in the exported module), keyword
-    options (stride, padding, ...), derived sizes, and the cases the checks run at (each a dict of
-    size symbols and option symbols to ints)."""
-
-    name: str
-    title: str
-    summary: str
-    variants: tuple
-    build_document: Callable
-    options: tuple
-    derived: tuple
-    shapes: dict
-    symbolic_cases: tuple
-    numeric_cases: tuple
-    variant_keyword: str = ""
-    torch_reference: Callable | None = None
-    extra_checks: tuple = ()
-    module_doc: str = ""
-    symbolic_positive: bool = False  # the symbolic point has positive entries (no relu kinks, no ties of zeros)
-    title_ko: str = ""
-    summary_ko: str = ""
-    build_pages: Callable | None = None
-
-    @property
-    def program(self):
-        return self.variants[0][1]
-
-    @cached_property
-    def backwards(self) -> dict:
-        from symderive.index.derive import derive as derive_index
-
-        return {tag: derive_index(p) for tag, p in self.variants}
-
-    @property
-    def backward(self):
-        return self.backwards[self.variants[0][0]]
-
-    def module_source(self) -> str:
-        from symderive.index.codegen import module_source as index_module_source
-
-        variants = [(tag, p, self.backwards[tag]) for tag, p in self.variants]
-        return index_module_source(variants, f"{self.title}\n\n{self.module_doc}", self.options, self.derived,
-                                   self.shapes, self.variant_keyword)
-
-    def verify(self) -> vf.Report:
-        return vf.verify_index_derivation(self)
+    def verify(self) -> Report:
+        """Every gradient checked three ways (see :mod:`symderive.verify.harness`)."""
+        return verify(self)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.index import kernels
-from symderive.matrix.codegen import COMMON, HELPERS
+from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
+from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
 from symderive.ops.nodes import ACTIVATIONS
-from symderive.index.derive import (Access, AdjointOf, Contract, Definition, IndexBackward, IndexProgram, Pointwise,
-                      PointwiseShare, SoftmaxCrossEntropy, Term, WindowMax)
 
 
 @dataclass(frozen=True)
@@ -284,54 +284,63 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
     program = variants[0][1]
     args = [a.name for a in program.arguments]
     keywords = [f"{o.keyword}={signature_default(o)}" for o in options]
-    calls = [o.keyword for o in options]
     if len(variants) > 1:
         keywords.append(f"{variant_keyword}={variants[0][0]!r}")
-    sig = ", ".join(args + keywords)
-    call = ", ".join(args + calls)
+    sig, call = ", ".join(args + keywords), ", ".join(args + [o.keyword for o in options])
+    size_names = sorted({n for names in shapes.values() for n in names})
+    all_sizes = size_names + [str(s) for o in options for s in o.symbols] + [str(d.symbol) for d in derived]
+    unpacked = [unpack(args, "_args"), unpack(all_sizes, "_sizes")]
+    functions = []
+    for tag, p, bw in variants:
+        functions += variant_functions(p, bw, f"_{tag}" if len(variants) > 1 else "", unpacked)
+    dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
+    body = [*preamble(doc, shapes, ("import numpy as np", "from numpy.lib.stride_tricks import as_strided")), "", "",
+            kernel_source().rstrip(), DIMS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
+    lines = (body + prepare_fn(program, call, options, derived, shapes) + functions + dispatch
+             + public_fns(sig, call, calls, program.loss.name))
+    return place_helpers("\n".join(lines) + "\n")
+
+
+def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> list[str]:
+    """``_prepare``: the arrays, the sizes read off them, the checked options and the derived sizes."""
+    args = [a.name for a in program.arguments]
     from_arrays = {n for names in shapes.values() for n in names}
-    size_names = sorted(from_arrays)
     prepare = [f"\n\ndef _prepare({call}):", *target_code(program, shapes),
-               "    arrays = {" + ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args) + "}",
+               arrays_line(args),
                "    _sizes = _dims(arrays)",
                "    _source = lambda dim: next(f'{k} of shape {arrays[k].shape}' for k, v in SHAPES.items() if dim in v)",
-               *(f"    {n} = _sizes[{n!r}]" for n in size_names),
+               *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]
     for ds in derived:
         prepare += derived_size_code(ds, from_arrays)
-    prepare.append("    return arrays, _sizes")
+    return prepare + ["    return arrays, _sizes"]
 
-    all_sizes = size_names + [str(s) for o in options for s in o.symbols] + [str(d.symbol) for d in derived]
-    unpack = [f"    {', '.join(args)} = " + ", ".join(f"_args[{a!r}]" for a in args),
-              f"    {', '.join(all_sizes)} = " + ", ".join(f"_sizes[{s!r}]" for s in all_sizes)]
-    functions = []
-    for tag, p, bw in variants:
-        functions += variant_functions(p, bw, f"_{tag}" if len(variants) > 1 else "", unpack)
-    if len(variants) > 1:
-        tags = [tag for tag, _, _ in variants]
-        pick = (f"_variant({variant_keyword}, {variant_keyword!r}, {tags!r})")
-        functions += ["\n\ndef _variant(value, keyword, known):",
-                      "    if value not in known:",
-                      "        raise ValueError(f\"{keyword} must be one of {', '.join(map(repr, known))}, not {value!r}\")",
-                      "    return value",
-                      "\n\n_FORWARD = {" + ", ".join(f"{t!r}: _forward_{t}" for t in tags) + "}",
-                      "_BACKWARD = {" + ", ".join(f"{t!r}: _backward_{t}" for t in tags) + "}"]
-        fwd_call, bwd_call = f"_FORWARD[{pick}]", f"_BACKWARD[{pick}]"
-    else:
-        fwd_call, bwd_call = "_forward", "_backward"
-    public = [f"\n\ndef forward({sig}):",
-              '    """Every value of the forward pass, keyed by name (the loss is "L")."""',
-              f"    return {fwd_call}(*_prepare({call}))",
-              f"\n\ndef loss({sig}):",
-              '    """The scalar loss L."""',
-              f"    return {fwd_call}(*_prepare({call}))[{program.loss.name!r}]",
-              f"\n\ndef grad({sig}):",
-              '    """dL/d(argument) for every differentiated argument, keyed by name (same shape as the argument)."""',
-              f"    return {bwd_call}(*_prepare({call}))"]
-    body = [f'r"""{doc}"""', "import numpy as np", "from numpy.lib.stride_tricks import as_strided", "",
-            f"SHAPES = {shapes!r}", "", "", kernel_source().rstrip(), COMMON.rstrip(), OPTION_HELPERS.rstrip()]
-    text = "\n".join(body + prepare + functions + public) + "\n"
-    if "_sigmoid(" in text:
-        text = text.replace(OPTION_HELPERS.rstrip(), OPTION_HELPERS.rstrip() + HELPERS["_sigmoid("].rstrip())
-    return text
+
+def variant_dispatch(tags: list[str], variant_keyword: str) -> tuple[list[str], tuple[str, str]]:
+    """With several variants, ``_variant`` (the checked keyword) and the tables ``_FORWARD``,
+    ``_BACKWARD``; and the expressions that call the forward and backward function of a variant."""
+    if len(tags) == 1:
+        return [], ("_forward", "_backward")
+    pick = f"_variant({variant_keyword}, {variant_keyword!r}, {tags!r})"
+    lines = ["\n\ndef _variant(value, keyword, known):",
+             "    if value not in known:",
+             "        raise ValueError(f\"{keyword} must be one of {', '.join(map(repr, known))}, not {value!r}\")",
+             "    return value",
+             "\n\n_FORWARD = {" + ", ".join(f"{t!r}: _forward_{t}" for t in tags) + "}",
+             "_BACKWARD = {" + ", ".join(f"{t!r}: _backward_{t}" for t in tags) + "}"]
+    return lines, (f"_FORWARD[{pick}]", f"_BACKWARD[{pick}]")
+
+
+def public_fns(sig: str, call: str, calls: tuple[str, str], loss_name: str) -> list[str]:
+    """``forward``, ``loss`` and ``grad``: each prepares the arguments and calls the variant's function."""
+    fwd_call, bwd_call = calls
+    return [f"\n\ndef forward({sig}):",
+            '    """Every value of the forward pass, keyed by name (the loss is "L")."""',
+            f"    return {fwd_call}(*_prepare({call}))",
+            f"\n\ndef loss({sig}):",
+            LOSS_DOC,
+            f"    return {fwd_call}(*_prepare({call}))[{loss_name!r}]",
+            f"\n\ndef grad({sig}):",
+            '    """dL/d(argument) for every differentiated argument, keyed by name (same shape as the argument)."""',
+            f"    return {bwd_call}(*_prepare({call}))"]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import sympy as sp
 
 from symderive.document.document import Section, Step
-from symderive.index.derive import Access, AdjointOf, Definition, PointwiseShare, Share, Tensor, Term
+from symderive.index.derive import AdjointOf, Definition, PointwiseShare, Share
+from symderive.index.program import Access, Tensor, Term
 from symderive.document.prose import say
 from symderive.matrix.latex_printer import GREEK
 from symderive.ops.registry import ACTIVATIONS

@@ -182,7 +182,7 @@ class Point:
 
     def __post_init__(self):
         from symderive.verify.symbolic import instantiate
-        from symderive.verify.harness import random_arguments
+        from symderive.verify.matrix_checks import random_arguments
 
         p = self.subject.program
         if self.symbolic:

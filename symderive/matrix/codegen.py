@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
-from symderive.ops.nodes import T, TimeVar, t
-from symderive.model.program import Program, arguments, key, shapes
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
+from symderive.model.program import Program, arguments, key, shapes
+from symderive.ops.nodes import T, TimeVar, t
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
 
@@ -205,42 +206,6 @@ def emit_window(em, loop, loop_names):
 # ---------------------------------------------------------------------------------------------
 # The module.
 
-HELPER_MARK = "# <helpers>"
-HELPERS = {
-    "_sigmoid(": '''
-
-def _sigmoid(x):
-    """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-''',
-}
-
-COMMON = '''
-
-def _dims(arrays):
-    """Sizes read off the arrays; a ValueError names the argument, the expected and the actual shape."""
-    dims, source = {}, {}
-    for name, names in SHAPES.items():
-        shape = arrays[name].shape
-        expected = "(" + ", ".join(names) + ")"
-        if len(shape) != len(names):
-            raise ValueError(f"{name}: expected a {len(names)}-D array of shape {expected}, got shape {shape}")
-        for dim, actual in zip(names, shape):
-            if dims.setdefault(dim, actual) != actual:
-                other = source[dim]
-                raise ValueError(f"{name}: expected shape {expected} with {dim} = {dims[dim]} (as in {other}, "
-                                 f"of shape {arrays[other].shape}), got shape {shape}")
-            source.setdefault(dim, name)
-    for name in dims:  # a compound size (a concatenation) must be the sum of its parts
-        parts = name.split(" + ")
-        if len(parts) > 1 and all(p in dims for p in parts) and sum(dims[p] for p in parts) != dims[name]:
-            raise ValueError(f"{source[name]}: size {name} is {dims[name]}, but " +
-                             " + ".join(f"{p} = {dims[p]}" for p in parts) + f" = {sum(dims[p] for p in parts)}")
-    if dims.get("T", 1) < 1:
-        raise ValueError("the sequences must have at least one step (T >= 1)")
-    return dims
-'''
-
 TRUNCATION = '''
 
 def _truncation(truncate, truncate_mode, T):
@@ -264,25 +229,15 @@ def _carries(T, truncate, truncate_mode):
 def module_source(program: Program, bw: Backward, doc: str) -> str:
     """The text of a standalone module implementing the program and its derived gradients."""
     args = [identifier(key(v)) for v in arguments(program)]
-    body = [f'r"""{doc}"""', "import numpy as np", "", f"SHAPES = {shapes(program)!r}", HELPER_MARK, COMMON.rstrip()]
+    body = [*preamble(doc, shapes(program)), HELPER_MARK, DIMS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
     body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
-    text = "\n".join(body) + "\n"
-    helpers = "".join(h for marker, h in HELPERS.items() if marker in text)
-    return text.replace(HELPER_MARK + "\n", helpers.rstrip("\n") + "\n" if helpers else "", 1)
+    return place_helpers("\n".join(body) + "\n")
 
 
 def prepare_fn(args) -> str:
-    conv = ", ".join(f"{a!r}: np.asarray({a}, dtype=np.float64)" for a in args)
-    return (f"\n\ndef _prepare({', '.join(args)}):\n"
-            f"    arrays = {{{conv}}}\n"
-            f"    return arrays, _dims(arrays)")
-
-
-def unpack(names, source: str) -> str:
-    names = list(names)
-    return f"    {', '.join(names)} = " + ", ".join(f"{source}[{n!r}]" for n in names)
+    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
 
 
 def header(program: Program, extra=()) -> list[str]:
@@ -316,7 +271,7 @@ def public_fns(program: Program, bw: Backward, args) -> str:
            *(["    T = _sizes['T']"] if program.recurrent else []),
            f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
            f"\n\ndef loss({sig}):",
-           '    """The scalar loss L."""',
+           LOSS_DOC,
            f"    _args, _sizes = _prepare({sig})",
            "    _values = _forward(_args, _sizes)",
            *header(program),

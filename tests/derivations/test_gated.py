@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from symderive import derivation
-from symderive.verify import harness as vf
+from symderive.matrix.evaluate import Truncation
+from symderive.verify.matrix_checks import evaluator_loss, random_arguments
+from symderive.verify.numeric import central_differences, compare, directional_check
 from symderive.matrix.derive import AdjointDef, Backward
 from symderive.verify.symbolic import symbolic_proof
 
@@ -15,7 +17,7 @@ CELLS = ["lstm", "gru"]
 @pytest.fixture(scope="module", params=CELLS)
 def cell(request):
     d = derivation(request.param)
-    return d, d.load_module(), vf.random_arguments(d.program, d.sizes.numeric, seed=5)
+    return d, d.load_module(), random_arguments(d.program, d.sizes.numeric, seed=5)
 
 
 def test_symbolic_proof(cell):
@@ -28,18 +30,18 @@ def test_central_differences(cell):
     d, module, arrays = cell
     grads = module.grad(**arrays)
     for name in arrays:
-        rel, _, close = vf.compare(grads[name], vf.central_differences(lambda a: module.loss(**a), arrays, name))
+        rel, _, close = compare(grads[name], central_differences(lambda a: module.loss(**a), arrays, name))
         assert rel <= 1e-7 and close, name
 
 
 @pytest.mark.parametrize("mode", ["blocks", "window"])
 def test_truncation_against_detached_loss(cell, mode):
     d, module, arrays = cell
-    truncation = vf.Truncation(4, mode)
+    truncation = Truncation(4, mode)
     grads = module.grad(**arrays, truncate=4, truncate_mode=mode)
-    loss = vf.evaluator_loss(d.program, truncation, arrays)
+    loss = evaluator_loss(d.program, truncation, arrays)
     for seed in range(2):
-        rel, _, close = vf.directional_check(loss, grads, arrays, seed)
+        rel, _, close = directional_check(loss, grads, arrays, seed)
         assert rel < 1e-7 and close
 
 
@@ -80,13 +82,13 @@ def test_gru_bias_subtlety_is_caught():
     bad_backward = Backward(good.program, good.backward.steps,
                             tuple(wrong if g.var == "b_hn" else g for g in good.backward.grads))
     bad = dataclasses.replace(good)
-    bad.__dict__["backward"] = bad_backward  # the cached_property, replaced by the wrong derivation
+    bad.__dict__["backwards"] = {"gru": bad_backward}  # the cached_property, replaced by the wrong derivation
     result, _ = symbolic_proof(bad.program, bad_backward, bad.sizes.small)
     assert result["b_in"] and not result["b_hn"]
     module = bad.load_module()
-    arrays = vf.random_arguments(bad.program, bad.sizes.numeric)
-    fd = vf.central_differences(lambda a: module.loss(**a), arrays, "b_hn")
-    assert not vf.compare(module.grad(**arrays)["b_hn"], fd)[2]
+    arrays = random_arguments(bad.program, bad.sizes.numeric)
+    fd = central_differences(lambda a: module.loss(**a), arrays, "b_hn")
+    assert not compare(module.grad(**arrays)["b_hn"], fd)[2]
 
 
 @pytest.mark.parametrize("name,formula", [
@@ -114,7 +116,7 @@ def test_lstm_matches_handwritten_bptt():
     import handwritten_lstm
 
     d = derivation("lstm")
-    arrays = vf.random_arguments(d.program, d.sizes.numeric, seed=9)
+    arrays = random_arguments(d.program, d.sizes.numeric, seed=9)
     want, got = handwritten_lstm.grad(**arrays), d.load_module().grad(**arrays)
     assert set(want) == set(got)
     for name in want:

@@ -6,7 +6,9 @@ import pytest
 import sympy as sp
 
 import handwritten_rnn
-from symderive.verify import harness as vf
+from symderive.verify.matrix_checks import random_arguments, reference_gradient
+from symderive.verify.numeric import central_differences, compare
+from symderive.verify.symbolic import symbolic_check
 from symderive.matrix.evaluate import Truncation
 from symderive.ops.nodes import ones
 from symderive.ops.registry import ACTIVATIONS
@@ -14,20 +16,20 @@ from symderive.ops.registry import ACTIVATIONS
 
 @pytest.fixture(scope="module")
 def arrays(rnn):
-    return vf.random_arguments(rnn.program, rnn.sizes.numeric, seed=3)
+    return random_arguments(rnn.program, rnn.sizes.numeric, seed=3)
 
 
 def test_symbolic_proof_at_small_size(rnn):
     # n=2, d=2, q=1, T=3: brute-force sympy.diff of the explicit loss minus the derived formula is 0.
-    result = vf.symbolic_check(rnn.program, rnn.backward, rnn.sizes.small)
+    result = symbolic_check(rnn.program, rnn.backward, rnn.sizes.small)
     assert result == {name: True for name in ("W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0", "x", "y")}
 
 
 @pytest.mark.parametrize("name", ["W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0", "x", "y"])
 def test_central_differences_at_realistic_size(rnn_module, arrays, name):
     # n=16, d=8, q=4, T=20, float64: norm-relative error <= 1e-7 and allclose(atol=1e-5, rtol=1e-3).
-    fd = vf.central_differences(lambda a: rnn_module.loss(**a), arrays, name)
-    rel, _, close = vf.compare(rnn_module.grad(**arrays)[name], fd)
+    fd = central_differences(lambda a: rnn_module.loss(**a), arrays, name)
+    rel, _, close = compare(rnn_module.grad(**arrays)[name], fd)
     assert rel <= 1e-7 and close
 
 
@@ -39,7 +41,7 @@ def test_matches_handwritten_bptt(rnn_module, arrays):
 
 
 def test_exported_gradient_equals_evaluated_derived_formulas(rnn, rnn_module, arrays):
-    derived = vf.reference_gradient(rnn.program, rnn.backward, arrays)
+    derived = reference_gradient(rnn.program, rnn.backward, arrays)
     got = rnn_module.grad(**arrays)
     for name in derived:
         np.testing.assert_allclose(got[name], derived[name], rtol=1e-10, atol=1e-12)
@@ -66,7 +68,7 @@ def test_truncation_at_or_beyond_T_is_full_bptt(rnn_module, arrays, mode):
 @pytest.mark.parametrize("mode", ["blocks", "window"])
 def test_truncation_symbolic_against_detached_loss(rnn, mode):
     # Brute force of the loss with the states detached as truncation prescribes, at T=3, K=2.
-    assert all(vf.symbolic_check(rnn.program, rnn.backward, rnn.sizes.small, Truncation(2, mode)).values())
+    assert all(symbolic_check(rnn.program, rnn.backward, rnn.sizes.small, Truncation(2, mode)).values())
 
 
 def test_truncation_blocks_and_window_differ(rnn_module, arrays):
@@ -88,13 +90,13 @@ def test_checker_catches_a_dropped_tanh_derivative(monkeypatch):
 
     monkeypatch.setitem(ACTIVATIONS, "tanh", dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans)))
     bad = dataclasses.replace(derivation("rnn"))  # a fresh instance derives again, with the wrong rule
-    symbolic = vf.symbolic_check(bad.program, bad.backward, bad.sizes.small)
+    symbolic = symbolic_check(bad.program, bad.backward, bad.sizes.small)
     assert not symbolic["W_hh"] and not symbolic["h0"]
     assert symbolic["W_hy"] and symbolic["b_y"]  # the output layer does not involve tanh'
     module = bad.load_module()
-    arrays = vf.random_arguments(bad.program, bad.sizes.numeric)
-    fd = vf.central_differences(lambda a: module.loss(**a), arrays, "W_hh")
-    rel, _, close = vf.compare(module.grad(**arrays)["W_hh"], fd)
+    arrays = random_arguments(bad.program, bad.sizes.numeric)
+    fd = central_differences(lambda a: module.loss(**a), arrays, "W_hh")
+    rel, _, close = compare(module.grad(**arrays)["W_hh"], fd)
     assert rel > 1e-3 and not close
     assert not bad.verify().passed
 

@@ -24,7 +24,7 @@ from symderive.index.render import index_latex
 from symderive.document.notes import expected_files, page_names, render, write_notes
 from symderive.options import RenderOptions
 from symderive.matrix.latex_printer import row_form
-from symderive.verify.harness import random_arguments
+from symderive.verify.matrix_checks import random_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parents[1] / "golden" / "notes"

@@ -7,7 +7,7 @@ import pytest
 from symderive import derivation
 from symderive.index.evaluate import Env, backward, forward
 from symderive.index.derive import Share
-from symderive.verify.harness import case_sizes, index_arguments, index_symbolic_check
+from symderive.verify.index_checks import case_sizes, index_arguments, index_symbolic_check
 
 CONV = ["conv1d", "conv2d", "pool2d", "cnn"]
 
@@ -62,22 +62,23 @@ def wrong(d, tag, name, mutate):
 
 def test_symbolic_check_fails_on_a_wrong_padding_sign():
     d = derivation("conv2d")
-    P_h = next(s for s in d.symbolic_cases[0] if s.name == "P_h")
+    case = d.sizes.symbolic[0]
+    P_h = next(s for s in case if s.name == "P_h")
     bad = wrong(d, "conv", "X", lambda t: t.subs({P_h: -P_h}))
-    result = index_symbolic_check(d, d.program, bad, d.symbolic_cases[0])
+    result = index_symbolic_check(d.program, bad, case_sizes(case, d.engine.derived))
     assert result["X"] is False and result["W"] is True
 
 
 def test_symbolic_check_fails_on_a_wrong_factor_in_pooling():
     d = derivation("pool2d")
     bad = wrong(d, "avg", "X", lambda t: replace(t, coeff=2 * t.coeff))
-    assert index_symbolic_check(d, d.variants[1][1], bad, d.symbolic_cases[0])["X"] is False
+    assert index_symbolic_check(d.variants[1][1], bad, case_sizes(d.sizes.symbolic[0], d.engine.derived))["X"] is False
 
 
 def test_interpreter_disagrees_with_a_wrong_formula():
     d = derivation("conv1d")
-    case = d.numeric_cases[1]
-    sizes = case_sizes(d, case)
+    case = d.sizes.numeric[1]
+    sizes = case_sizes(case, d.engine.derived)
     arrays = index_arguments(d.program, sizes, seed=0)
     S = next(s for s in case if s.name == "S")
     good = backward(d.backward, forward(d.program, Env(dict(arrays), sizes)))["d_w"]
@@ -162,7 +163,7 @@ def test_cli_exports_conv(tmp_path):
 
 def test_derived_output_size_matches_counting():
     d = derivation("conv2d")
-    formula = d.derived[0].expr
+    formula = d.engine.derived[0].expr
     names = {s.name: s for s in formula.free_symbols}
     for H, K, S, P, D in [(5, 3, 2, 1, 1), (16, 3, 2, 1, 2), (7, 2, 3, 0, 1)]:
         value = formula.subs({names["H_in"]: H, names["K_h"]: K, names["S_h"]: S, names["P_h"]: P, names["D_h"]: D})

@@ -7,7 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symderive import ModelError
-from symderive.verify import harness as vf
+from symderive.matrix.evaluate import FULL, Truncation
+from symderive.verify.matrix_checks import random_arguments, reference_gradient
+from symderive.verify.numeric import central_differences, compare
+from symderive.verify.symbolic import symbolic_check
 from symderive.matrix.codegen import module_source
 from symderive.matrix.derive import derive, linear_map
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
@@ -36,14 +39,14 @@ def load(program):
 def check(program, sizes, symbolic=True, seed=0):
     bw = derive(program)
     if symbolic:
-        assert all(vf.symbolic_check(program, bw, sizes).values())
+        assert all(symbolic_check(program, bw, sizes).values())
     module = load(program)
-    arrays = vf.random_arguments(program, sizes, seed=seed)
+    arrays = random_arguments(program, sizes, seed=seed)
     grads = module.grad(**arrays)
-    derived = vf.reference_gradient(program, bw, arrays)
+    derived = reference_gradient(program, bw, arrays)
     for name in arrays:
-        fd = vf.central_differences(lambda a: module.loss(**a), arrays, name)
-        rel, _, close = vf.compare(grads[name], fd)
+        fd = central_differences(lambda a: module.loss(**a), arrays, name)
+        rel, _, close = compare(grads[name], fd)
         assert close and rel < 1e-6, (name, rel)
         np.testing.assert_allclose(grads[name], derived[name], rtol=1e-10, atol=1e-12)
 
@@ -123,7 +126,7 @@ def test_random_programs(ops, seed):
 @given(st.lists(st.sampled_from(OPS), min_size=1, max_size=2))
 def test_random_programs_symbolic(ops):
     program = build(ops)
-    assert all(vf.symbolic_check(program, derive(program), {n: 2, d: 2}).values())
+    assert all(symbolic_check(program, derive(program), {n: 2, d: 2}).values())
 
 
 def test_concatenation_rule():
@@ -139,20 +142,18 @@ def test_concatenation_rule():
 
 def test_concatenated_recurrent_cell():
     # h_t = tanh(W [h_{t-1}; x_t] + b): BPTT through a concatenation, full and truncated.
-    from symderive.matrix.evaluate import Truncation
-
     W, h = sp.MatrixSymbol("W", n, n + d), TimeVar("h", t, n)
     xt, yt = TimeVar("x", t, d), TimeVar("y", t, n)
     program = Program("cat_rnn", (Assign(h, Elementwise("tanh", W * Concat(h.at(t - 1), xt) + b)),), (W, b),
                       (xt, yt), sp.Rational(1, 2) * SquaredNorm(h - yt), states={"h": sp.MatrixSymbol("h0", n, 1)})
     bw = derive(program)
-    for truncation in (vf.FULL, Truncation(2, "blocks"), Truncation(2, "window")):
-        assert all(vf.symbolic_check(program, bw, {n: 2, d: 1, T: 3}, truncation).values())
+    for truncation in (FULL, Truncation(2, "blocks"), Truncation(2, "window")):
+        assert all(symbolic_check(program, bw, {n: 2, d: 1, T: 3}, truncation).values())
     module = load(program)
-    arrays = vf.random_arguments(program, {n: 4, d: 3, T: 6})
+    arrays = random_arguments(program, {n: 4, d: 3, T: 6})
     for name in arrays:
-        fd = vf.central_differences(lambda a_: module.loss(**a_), arrays, name)
-        assert vf.compare(module.grad(**arrays)[name], fd)[2], name
+        fd = central_differences(lambda a_: module.loss(**a_), arrays, name)
+        assert compare(module.grad(**arrays)[name], fd)[2], name
 
 
 def test_compound_size_is_checked_in_the_export():

@@ -8,7 +8,7 @@ import pytest
 
 import handwritten_rnn
 from symderive import ExportError, derivation
-from symderive.verify import harness as vf
+from symderive.verify.matrix_checks import random_arguments
 
 RNN_ARGS = ("W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0", "x", "y")
 
@@ -128,7 +128,7 @@ def test_generated_code_is_deterministic():
 
 def test_dense_module_matches_formula():
     module = derivation("dense").load_module()
-    arrays = vf.random_arguments(derivation("dense").program, {k: v for k, v in derivation("dense").sizes.numeric.items()})
+    arrays = random_arguments(derivation("dense").program, {k: v for k, v in derivation("dense").sizes.numeric.items()})
     W, b, x, y = (arrays[k] for k in ("W", "b", "x", "y"))
     a = 1 / (1 + np.exp(-(W @ x + b)))
     dz = (a - y) * a * (1 - a)  # the textbook result for a sigmoid layer with squared loss
