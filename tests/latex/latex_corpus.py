@@ -156,23 +156,25 @@ CORPUS = [
     (r"\sigma(z)^T", "transpose(sigma(z))"),
 ]
 
-#: input the layer must refuse with its own error, never a traceback or a hang
+#: input the layer must refuse with its own error, never a traceback or a hang: (input, the first line of the
+#: one message it must give). Every message ends with the input and a caret under the position.
 REFUSED = [
-    r"\binom{1000000}{500000}",
-    r"\det(A)",
-    r"\begin{bmatrix} 1 & 2 \end{bmatrix}",
-    "(" * 400 + "x" + ")" * 400,
-    "x + " * 2000,
-    r"10000000000000000000000 x",
-    r"h_t = \tanh(W h_{t-1}",
-    r"h_t = \tanh(W h_{t-1}))",
-    r"x +",
-    r"\frac{1}{",
-    r"\foo{x}",
-    r"W^{-1} x",
-    r"= x",
-    r"a = b = c = ",
-    r"|x|",
-    r"x_{}",
-    r"\sum h_t",
+    (r"\binom{1000000}{500000}", "binomial coefficients are not supported (and large ones can take forever)"),
+    (r"\det(A)", "determinants are not supported"),
+    (r"\begin{bmatrix} 1 & 2 \end{bmatrix}",
+     "matrix environments are not supported; write the matrix as a symbol and give its size with --shape"),
+    ("(" * 400 + "x" + ")" * 400, "nesting deeper than 40 levels is refused"),
+    ("x + " * 2000, "input of 8000 characters is longer than the limit of 4000"),
+    (r"10000000000000000000000 x", "a number of more than 12 digits is refused"),
+    (r"h_t = \tanh(W h_{t-1}", "this ( is never closed"),
+    (r"h_t = \tanh(W h_{t-1}))", "this ) closes nothing"),
+    (r"x +", "cannot read this: unexpected input"),
+    (r"\frac{1}{", "this { is never closed"),
+    (r"\foo{x}", r"unknown command \foo"),
+    (r"W^{-1} x", "matrix inverses are not supported"),
+    (r"= x", "one side of '=' is empty"),
+    (r"a = b = c = ", "one side of '=' is empty"),
+    (r"|x|", r"absolute values |x| are not supported; a norm is written \|x\|"),
+    (r"x_{}", "an empty subscript"),
+    (r"\sum h_t", r"\sum needs its index: \sum_{t=1}^{T}"),
 ]
