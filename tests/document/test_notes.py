@@ -187,31 +187,45 @@ def kotex_missing() -> str:
     return "" if found else "kotex.sty not installed (apt-get install texlive-lang-korean)"
 
 
-@pytest.mark.parametrize("lang", ["en", "ko"])
-def test_notes_tex_compiles(tmp_path, lang):
+@pytest.fixture(scope="module", params=["en", "ko"])
+def notes_tex(request, tmp_path_factory):
+    """The folder of notes.tex in one language, compiled twice (the second run writes the table of contents)."""
+    lang = request.param
     reason = kotex_missing() if lang == "ko" else ("" if shutil.which("pdflatex") else "pdflatex not installed")
     if reason:
         pytest.skip(reason)
-    write_notes(tmp_path, RenderOptions(lang=lang))
-    tex = (tmp_path / "notes.tex").read_text(encoding="utf-8")
-    assert tex.split("\n")[0] == "% !TEX program = pdflatex"
-    assert tex.count(r"\section{") == 11
-    for _ in range(2):  # the second run writes the table of contents
-        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "notes.tex"], cwd=tmp_path,
+    folder = tmp_path_factory.mktemp(f"notes-{lang}")
+    write_notes(folder, RenderOptions(lang=lang))
+    for _ in range(2):
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "notes.tex"], cwd=folder,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "notes.log").read_text(errors="replace")
+    return folder
+
+
+def test_notes_tex_compiles(notes_tex):
+    tex = (notes_tex / "notes.tex").read_text(encoding="utf-8")
+    assert tex.split("\n")[0] == "% !TEX program = pdflatex"
+    assert tex.count(r"\section{") == 11
+    log = (notes_tex / "notes.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing character" not in log
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
     assert max(widths, default=0) < 40, f"lines run off the page by up to {max(widths)}pt"
-    if shutil.which("pdftoppm"):
-        subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=tmp_path, check=True)
-        pages = sorted(tmp_path.glob("page-*.png"))
-        assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
 
 
-def test_korean_show_tex_compiles_and_markdown_says_its_language(tmp_path):
+def test_notes_pdf_pages_render(notes_tex):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=notes_tex, check=True)
+    pages = sorted(notes_tex.glob("page-*.png"))
+    assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
+
+
+def test_korean_markdown_says_its_language():
     assert "lang: ko" in derivation("gru").to_latex("markdown", lang="ko").split("---\n")[1]
+
+
+def test_korean_show_tex_compiles(tmp_path):
     if kotex_missing():
         pytest.skip(kotex_missing())
     (tmp_path / "lstm.tex").write_text(derivation("lstm").to_latex("tex", lang="ko"), encoding="utf-8")
