@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from symderive import derivation
-from symderive.verify import harness as vf
 from symderive.matrix.derive import AdjointDef, Backward
+from symderive.verify import harness as vf
 from symderive.verify.symbolic import symbolic_proof
 from tests.oracles import lstm as oracle_lstm
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symderive.verify import harness as vf
 from symderive.matrix.evaluate import Truncation
 from symderive.ops.nodes import ACTIVATIONS, Activation, ones
+from symderive.verify import harness as vf
 from tests.oracles import rnn as oracle_rnn
 
 

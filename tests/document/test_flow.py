@@ -4,8 +4,8 @@ import csv
 import numpy as np
 import pytest
 
-from symderive.document import flow
 from symderive.cli import main
+from symderive.document import flow
 from tests.oracles import rnn as oracle_rnn
 
 

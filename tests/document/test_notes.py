@@ -11,19 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sympy.parsing.sympy_parser import implicit_multiplication_application, parse_expr, standard_transformations
 
-from symderive import available
-from symderive import derivation
-from symderive.matrix import evaluate as ev
+from symderive import available, derivation
 from symderive.cli import main
-from symderive.matrix.derive import inline, state_jacobian
-from symderive.errors import ExportError, OptionError
-from symderive.ops.nodes import T
-from symderive.index.render import index_latex
 from symderive.document.notes import expected_files, page_names, render, write_notes
-from symderive.options import RenderOptions
+from symderive.errors import ExportError, OptionError
+from symderive.index.render import index_latex
+from symderive.matrix import evaluate as ev
+from symderive.matrix.derive import inline, state_jacobian
 from symderive.matrix.latex_printer import row_form
+from symderive.ops.nodes import T
+from symderive.options import RenderOptions
 from symderive.verify.harness import random_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,7 +217,8 @@ def test_notes_tex_compiles(notes_tex):
 def test_notes_pdf_pages_render(notes_tex):
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=notes_tex, check=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=notes_tex,
+                   check=True)
     pages = sorted(notes_tex.glob("page-*.png"))
     assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
 
@@ -239,7 +241,8 @@ def test_korean_show_tex_compiles(tmp_path):
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_golden_notes(sites, lang):
-    files = render(RenderOptions(lang=lang), [n for n in page_names() if n != "flow"])[0] if lang == "ko" else sites["en"]
+    pages = [n for n in page_names() if n != "flow"]
+    files = render(RenderOptions(lang=lang), pages)[0] if lang == "ko" else sites["en"]
     stored = sorted(p.name for p in (GOLDEN / lang).iterdir())
     assert stored == sorted(files)
     for name, text in files.items():
@@ -282,7 +285,8 @@ def test_row_layout_reads_like_row_vector_notes():
     text = derivation("rnn").to_latex("markdown", layout="row")
     assert r"z_{t} = h_{t-1} W_{hh} + x_{t} W_{xh} + b_{h}" in text
     assert r"W_{xh} \in \mathbb{R}^{d \times n}" in text and r"x_{t} \in \mathbb{R}^{1 \times d}" in text
-    assert r"\frac{\partial h_{j}}{\partial h_{j-1}} = W_{hh} \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right)" in text
+    jacobian = r"\frac{\partial h_{j}}{\partial h_{j-1}} = W_{hh} \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right)"
+    assert jacobian in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,10 +298,8 @@ def test_one_based_positions_are_the_shifted_zero_based_ones(a, b, c):
     i, p = sp.symbols("i p", integer=True)
     zero_based = a * i + b * p + c
     text = index_latex(zero_based, (i, p), RenderOptions(index_base=1))
-    from sympy.parsing.sympy_parser import implicit_multiplication_application, parse_expr, standard_transformations
-
-    parsed = parse_expr(text.replace(" ", "*").replace("*-*", "-").replace("*+*", "+"),
-                        local_dict={"i": i, "p": p}, transformations=standard_transformations + (implicit_multiplication_application,))
+    parsed = parse_expr(text.replace(" ", "*").replace("*-*", "-").replace("*+*", "+"), local_dict={"i": i, "p": p},
+                        transformations=standard_transformations + (implicit_multiplication_application,))
     assert sp.expand(parsed - (zero_based.subs({i: i - 1, p: p - 1}, simultaneous=True) + 1)) == 0
 
 

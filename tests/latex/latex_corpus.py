@@ -85,10 +85,16 @@ CORPUS = [
      "Eq(partial(h[t], h[k]), Product(partial(h[j], h[j - 1]), (j, k + 1, t)))"),
     (r"\frac{\partial h_t}{\partial h_i} = \prod_{j=i+1}^{t} \operatorname{diag}(1 - h_j^2) W_{hh}",
      "Eq(partial(h[t], h[i]), Product(diag(1 - h[j]**2)*W_hh, (j, i + 1, t)))"),
-    (r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \sum_{k=1}^{t} \frac{\partial \ell_t}{\partial h_t} \frac{\partial h_t}{\partial h_k} \frac{\partial h_k}{\partial W_{hh}}",
-     "Eq(partial(L, W_hh), Sum(Sum(partial(ell[t], h[t])*partial(h[t], h[k])*partial(h[k], W_hh), (k, 1, t)), (t, 1, T)))"),
-    (r"\frac{\partial h_t}{\partial w_h} = \frac{\partial f(x_t, h_{t-1}, w_h)}{\partial w_h} + \sum_{i=1}^{t-1} \left(\prod_{j=i+1}^{t} \frac{\partial f(x_j, h_{j-1}, w_h)}{\partial h_{j-1}}\right) \frac{\partial f(x_i, h_{i-1}, w_h)}{\partial w_h}",
-     "Eq(partial(h[t], w_h), partial(f(x[t], h[t - 1], w_h), w_h) + Sum(Product(partial(f(x[j], h[j - 1], w_h), h[j - 1]), (j, i + 1, t))*partial(f(x[i], h[i - 1], w_h), w_h), (i, 1, t - 1)))"),
+    (r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \sum_{k=1}^{t} "
+     r"\frac{\partial \ell_t}{\partial h_t} \frac{\partial h_t}{\partial h_k} \frac{\partial h_k}{\partial W_{hh}}",
+     "Eq(partial(L, W_hh), "
+     "Sum(Sum(partial(ell[t], h[t])*partial(h[t], h[k])*partial(h[k], W_hh), (k, 1, t)), (t, 1, T)))"),
+    (r"\frac{\partial h_t}{\partial w_h} = \frac{\partial f(x_t, h_{t-1}, w_h)}{\partial w_h} + \sum_{i=1}^{t-1} "
+     r"\left(\prod_{j=i+1}^{t} \frac{\partial f(x_j, h_{j-1}, w_h)}{\partial h_{j-1}}\right) "
+     r"\frac{\partial f(x_i, h_{i-1}, w_h)}{\partial w_h}",
+     "Eq(partial(h[t], w_h), partial(f(x[t], h[t - 1], w_h), w_h) + "
+     "Sum(Product(partial(f(x[j], h[j - 1], w_h), h[j - 1]), (j, i + 1, t))*partial(f(x[i], h[i - 1], w_h), w_h), "
+     "(i, 1, t - 1)))"),
     (r"\frac{\partial L}{\partial h_0} = W_{hh}^T (\delta_1 \odot (1 - h_1^2))",
      "Eq(partial(L, h[0]), transpose(W_hh)*hadamard(delta[1], 1 - h[1]**2))"),
     (r"\frac{\partial L}{\partial W_{hy}} = \sum_{t=1}^{T} (\hat{y}_t - y_t) h_t^T",
@@ -112,11 +118,14 @@ CORPUS = [
     (r"\tilde{C}_t = \tanh(W_C [h_{t-1}; x_t] + b_C)", "Eq(Ctilde[t], tanh(W_C*concat(h[t - 1], x[t]) + b_C))"),
     (r"C_t = f_t * C_{t-1} + i_t * \tilde{C}_t", "Eq(C[t], hadamard(f[t], C[t - 1]) + hadamard(i[t], Ctilde[t]))"),
     (r"c_t = f_t \odot c_{t-1} + i_t \odot g_t", "Eq(c[t], hadamard(f[t], c[t - 1]) + hadamard(i[t], g[t]))"),
-    (r"c_t = f_t \circ c_{t-1} + i_t \circ \tilde{c}_t", "Eq(c[t], hadamard(f[t], c[t - 1]) + hadamard(i[t], ctilde[t]))"),
+    (r"c_t = f_t \circ c_{t-1} + i_t \circ \tilde{c}_t",
+     "Eq(c[t], hadamard(f[t], c[t - 1]) + hadamard(i[t], ctilde[t]))"),
     (r"h_t = o_t \odot \tanh(c_t)", "Eq(h[t], hadamard(o[t], tanh(c[t])))"),
     (r"h_t = o_t * \tanh(C_t)", "Eq(h[t], hadamard(o[t], tanh(C[t])))"),
-    (r"i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})", "Eq(i[t], sigma(W_ii*x[t] + b_ii + W_hi*h[t - 1] + b_hi))"),
-    (r"g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})", "Eq(g[t], tanh(W_ig*x[t] + b_ig + W_hg*h[t - 1] + b_hg))"),
+    (r"i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})",
+     "Eq(i[t], sigma(W_ii*x[t] + b_ii + W_hi*h[t - 1] + b_hi))"),
+    (r"g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})",
+     "Eq(g[t], tanh(W_ig*x[t] + b_ig + W_hg*h[t - 1] + b_hg))"),
     (r"f_t = \sigma_g(W_f x_t + U_f h_{t-1} + b_f)", "Eq(f[t], sigma_g(W_f*x[t] + U_f*h[t - 1] + b_f))"),
     (r"\frac{\partial L}{\partial c_t} = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_{t+1}",
      "Eq(partial(L, c[t]), hadamard(delta*h[t], o[t], 1 - tanh(c[t])**2) + hadamard(delta*c[t + 1], f[t + 1]))"),
@@ -126,14 +135,18 @@ CORPUS = [
     (r"\frac{\partial L}{\partial W_f} = \sum_{t=1}^{T} (\bar{f}_t \odot f_t \odot (1 - f_t)) [h_{t-1}, x_t]^T",
      "Eq(partial(L, W_f), Sum(hadamard(fbar[t], f[t], 1 - f[t])*transpose(concat(h[t - 1], x[t])), (t, 1, T)))"),
     # --- GRU ------------------------------------------------------------------------------------
-    (r"r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})", "Eq(r[t], sigma(W_ir*x[t] + b_ir + W_hr*h[t - 1] + b_hr))"),
-    (r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})", "Eq(z[t], sigma(W_iz*x[t] + b_iz + W_hz*h[t - 1] + b_hz))"),
+    (r"r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})",
+     "Eq(r[t], sigma(W_ir*x[t] + b_ir + W_hr*h[t - 1] + b_hr))"),
+    (r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})",
+     "Eq(z[t], sigma(W_iz*x[t] + b_iz + W_hz*h[t - 1] + b_hz))"),
     (r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))",
      "Eq(n[t], tanh(W_in*x[t] + b_in + hadamard(r[t], W_hn*h[t - 1] + b_hn)))"),
     (r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}", "Eq(h[t], hadamard(1 - z[t], n[t]) + hadamard(z[t], h[t - 1]))"),
     (r"\tilde{h}_t = \tanh(W x_t + U (r_t \odot h_{t-1}))", "Eq(htilde[t], tanh(W*x[t] + U*hadamard(r[t], h[t - 1])))"),
-    (r"h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde{h}_t", "Eq(h[t], hadamard(z[t], h[t - 1]) + hadamard(1 - z[t], htilde[t]))"),
-    (r"\frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(z_t) + \operatorname{diag}(1 - z_t) \frac{\partial n_t}{\partial h_{t-1}}",
+    (r"h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde{h}_t",
+     "Eq(h[t], hadamard(z[t], h[t - 1]) + hadamard(1 - z[t], htilde[t]))"),
+    (r"\frac{\partial h_t}{\partial h_{t-1}} = "
+     r"\operatorname{diag}(z_t) + \operatorname{diag}(1 - z_t) \frac{\partial n_t}{\partial h_{t-1}}",
      "Eq(partial(h[t], h[t - 1]), diag(z[t]) + diag(1 - z[t])*partial(n[t], h[t - 1]))"),
     (r"\bar{z}_t = \bar{h}_t \odot (h_{t-1} - n_t)", "Eq(zbar[t], hadamard(hbar[t], h[t - 1] - n[t]))"),
     # --- convolution (index level) --------------------------------------------------------------
@@ -145,7 +158,8 @@ CORPUS = [
      "Eq(partial(L, w[j]), Sum(partial(L, y[i])*x[i + j - 1], (i, 1, n)))"),
     (r"\frac{\partial L}{\partial x_i} = \sum_{j=1}^{k} \frac{\partial L}{\partial y_{i-j+1}} w_j",
      "Eq(partial(L, x[i]), Sum(partial(L, y[i - j + 1])*w[j], (j, 1, k)))"),
-    (r"\frac{\partial L}{\partial b} = \sum_{i} \frac{\partial L}{\partial y_i}", "Eq(partial(L, b), Sum(partial(L, y[i]), (i, 1, N_i)))"),
+    (r"\frac{\partial L}{\partial b} = \sum_{i} \frac{\partial L}{\partial y_i}",
+     "Eq(partial(L, b), Sum(partial(L, y[i]), (i, 1, N_i)))"),
     (r"z_{i,j} = \sum_{a=0}^{k-1} \sum_{b=0}^{k-1} w_{a,b} x_{i+a, j+b}",
      "Eq(z[i, j], Sum(Sum(w[a, b]*x[i + a, j + b], (b, 0, k - 1)), (a, 0, k - 1)))"),
     # --- Unicode, spacing, display styles ------------------------------------------------------

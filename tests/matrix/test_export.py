@@ -127,8 +127,9 @@ def test_generated_code_is_deterministic():
 
 
 def test_dense_module_matches_formula():
-    module = derivation("dense").load_module()
-    arrays = vf.random_arguments(derivation("dense").program, {k: v for k, v in derivation("dense").sizes.numeric.items()})
+    dense = derivation("dense")
+    module = dense.load_module()
+    arrays = vf.random_arguments(dense.program, dense.sizes.numeric)
     W, b, x, y = (arrays[k] for k in ("W", "b", "x", "y"))
     a = 1 / (1 + np.exp(-(W @ x + b)))
     dz = (a - y) * a * (1 - a)  # the textbook result for a sigmoid layer with squared loss

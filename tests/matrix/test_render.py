@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 from symderive import derivation
-from symderive.ops.nodes import SquaredNorm, TimeSum, TimeVar, hadamard, ones, sigma, t, tanh
 from symderive.matrix.latex_printer import latex_identifier, to_latex
+from symderive.ops.nodes import SquaredNorm, TimeSum, TimeVar, hadamard, ones, sigma, t, tanh
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 W, U, b = sp.MatrixSymbol("W_hh", n, n), sp.MatrixSymbol("W_xh", n, d), sp.MatrixSymbol("b_h", n, 1)
@@ -51,14 +51,18 @@ RNN_FORMULAS = [
     r"z_{t} = W_{hh} h_{t-1} + W_{xh} x_{t} + b_{h}",
     r"L = \sum_{t=1}^{T} \frac{1}{2} \left\| o_{t} - y_{t} \right\|^{2}",
     r"\frac{\partial L}{\partial W_{hy}} = \sum_{t=1}^{T} \left(o_{t} - y_{t}\right) h_{t}^{\top}",
-    r"W_{hy}^{\top} \left(o_{t} - y_{t}\right) + W_{hh}^{\top} \left(\delta_{t+1} \odot \left(1 - h_{t+1} \odot h_{t+1}\right)\right) & 1 \le t < T",
+    r"W_{hy}^{\top} \left(o_{t} - y_{t}\right) "
+    r"+ W_{hh}^{\top} \left(\delta_{t+1} \odot \left(1 - h_{t+1} \odot h_{t+1}\right)\right) & 1 \le t < T",
     r"W_{hy}^{\top} \left(o_{T} - y_{T}\right) & t = T",
     r"\frac{\partial h_{j}}{\partial h_{j-1}} = \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right) W_{hh}",
     r"\prod_{j=i+1}^{t} \frac{\partial h_{j}}{\partial h_{j-1}}",
-    r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) h_{t-1}^{\top}",
-    r"\frac{\partial L}{\partial W_{xh}} = \sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) x_{t}^{\top}",
+    r"\frac{\partial L}{\partial W_{hh}} = "
+    r"\sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) h_{t-1}^{\top}",
+    r"\frac{\partial L}{\partial W_{xh}} = "
+    r"\sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) x_{t}^{\top}",
     r"\frac{\partial L}{\partial b_{h}} = \sum_{t=1}^{T} \delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)",
-    r"\frac{\partial L}{\partial h_{0}} = W_{hh}^{\top} \left(\delta_{1} \odot \left(1 - h_{1} \odot h_{1}\right)\right)",
+    r"\frac{\partial L}{\partial h_{0}} = "
+    r"W_{hh}^{\top} \left(\delta_{1} \odot \left(1 - h_{1} \odot h_{1}\right)\right)",
     r"\sum_{i=1}^{t-1} \Big(\prod_{j=i+1}^{t} \frac{\partial f(x_{j}, h_{j-1}, w_h)}{\partial h_{j-1}}\Big)",
 ]
 
@@ -126,5 +130,6 @@ def test_tex_first_page_renders(compiled):
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
     folder, name, _ = compiled
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=folder, check=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=folder,
+                   check=True)
     assert (folder / "page-1.png").stat().st_size > 1000
