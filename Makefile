@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench clean golden mathjax
+.PHONY: demo test lint venv bench clean golden mathjax
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ mathjax: $(MATHJAX)
 
 test: venv mathjax
 	$(BIN)/python -m pytest -q
+
+# Lint with ruff (rules and line length in pyproject.toml's [tool.ruff]).
+lint: venv
+	$(BIN)/ruff check symderive derivations tests benchmarks
 
 bench: venv
 	$(BIN)/python benchmarks/bench_rnn.py

@@ -10,7 +10,7 @@ from symderive import derivation
 def im2col_conv(X, W, b, G, P=1):
     """Forward and gradient by im2col: columns of every 3x3 window, one matmul each way."""
     C, H, Wd = X.shape
-    O, _, K, _ = W.shape
+    C_out, _, K, _ = W.shape
     Xp = np.pad(X, ((0, 0), (P, P), (P, P)))
     OH, OW = H + 2 * P - K + 1, Wd + 2 * P - K + 1
     cols = np.empty((C, K, K, OH, OW))
@@ -18,10 +18,10 @@ def im2col_conv(X, W, b, G, P=1):
         for q in range(K):
             cols[:, p, q] = Xp[:, p:p + OH, q:q + OW]
     cols = cols.reshape(C * K * K, OH * OW)
-    Y = (W.reshape(O, -1) @ cols).reshape(O, OH, OW) + b[:, None, None]
-    g = G.reshape(O, -1)
+    Y = (W.reshape(C_out, -1) @ cols).reshape(C_out, OH, OW) + b[:, None, None]
+    g = G.reshape(C_out, -1)
     dW = (g @ cols.T).reshape(W.shape)
-    dcols = (W.reshape(O, -1).T @ g).reshape(C, K, K, OH, OW)
+    dcols = (W.reshape(C_out, -1).T @ g).reshape(C, K, K, OH, OW)
     dXp = np.zeros_like(Xp)
     for p in range(K):
         for q in range(K):

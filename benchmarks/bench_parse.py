@@ -3,7 +3,6 @@
 LL / SLL-first (higher means SLL-first is faster). Target: a typical RNN step under 50 ms."""
 import harness  # noqa: F401  (pins threads)
 from harness import measure
-
 from symderive.latex import antlr as latex_input
 from symderive.latex.reader import parse_latex
 
@@ -28,20 +27,25 @@ def full_context_only():
     return original, ll
 
 
+def parsers(text, original, ll):
+    """The two ways of parsing one formula, each a function of no arguments for measure()."""
+    def sll_first():
+        latex_input.antlr_parse = original
+        parse_latex(text)
+
+    def ll_only():
+        latex_input.antlr_parse = ll
+        parse_latex(text)
+
+    return {"SLL first": sll_first, "LL only": ll_only}
+
+
 def main():
     parse_latex(FORMULAS["RNN step"])  # warm up ANTLR's caches once, as a long-running process would
     original, ll = full_context_only()
     rows = []
     for name, text in FORMULAS.items():
-        def sll_first():
-            latex_input.antlr_parse = original
-            parse_latex(text)
-
-        def ll_only():
-            latex_input.antlr_parse = ll
-            parse_latex(text)
-
-        medians = measure({"SLL first": sll_first, "LL only": ll_only}, rounds=7, per_round=3)
+        medians = measure(parsers(text, original, ll), rounds=7, per_round=3)
         latex_input.antlr_parse = original
         rows.append((name, medians["SLL first"] * 1e3, medians["LL only"] * 1e3))
     print("| formula | SLL first (ms) | LL only (ms) | LL / SLL-first |")

@@ -46,5 +46,6 @@ def grad(x, y, h0, c0, W_hy, b_y, **p):
     out = {"W_hy": dy.T @ hs[1:], "b_y": dy.sum(0), "h0": dh_next, "c0": dc_next, "x": da @ W_ih, "y": -dy}
     for k, gate in enumerate(GATES):
         rows = slice(k * H, (k + 1) * H)
-        out.update({f"W_i{gate}": dW_ih[rows], f"W_h{gate}": dW_hh[rows], f"b_i{gate}": db[rows], f"b_h{gate}": db[rows]})
+        out.update({f"W_i{gate}": dW_ih[rows], f"W_h{gate}": dW_hh[rows],
+                    f"b_i{gate}": db[rows], f"b_h{gate}": db[rows]})
     return out

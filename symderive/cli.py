@@ -5,15 +5,24 @@ Exit status: 0 on success, 1 when a verification fails, 2 for bad input (the mes
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 import time
 from pathlib import Path
 
-from symderive import available, derivation
+from symderive import __version__, available, derivation
 from symderive.export.files import write_atomically
 from symderive.document.document import FORMATS
 from symderive.errors import OptionError, SymderiveError
 from symderive.document.notes import Progress
+
+
+def installed_version() -> str:
+    """The version in the installed package's metadata, else the source tree's ``symderive.__version__``."""
+    try:
+        return importlib.metadata.version("symderive")
+    except importlib.metadata.PackageNotFoundError:
+        return __version__
 
 
 def positive_int(text: str) -> int:
@@ -41,6 +50,7 @@ def notation(args) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="symderive", description="Derive, render, export and verify gradients.")
+    p.add_argument("--version", action="version", version=f"symderive {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the available derivations")
     show = sub.add_parser("show", help="print a derivation as LaTeX, Markdown or a .tex document")

@@ -1,16 +1,10 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from symderive import derivation
 
 
 @pytest.fixture(scope="session")
 def rnn():
-    from symderive import derivation
-
     return derivation("rnn")
 
 

@@ -2,8 +2,7 @@
 ``make golden`` (then review the diff with ``git diff tests/golden`` before committing)."""
 from pathlib import Path
 
-from symderive import available
-from symderive import derivation
+from symderive import available, derivation
 from symderive.document.notes import page_names, render
 from symderive.options import RenderOptions
 

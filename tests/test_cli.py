@@ -1,9 +1,11 @@
 """The command line: output, exit status 0/1/2, messages instead of tracebacks."""
+import importlib.metadata
 import subprocess
 import sys
 
 import pytest
 
+import symderive
 from symderive.cli import main
 
 
@@ -34,7 +36,8 @@ def test_show_truncated_window(capsys):
 def test_unknown_derivation_lists_known_names():
     result = run("show", "lstmm")
     assert result.returncode == 2
-    assert "unknown derivation 'lstmm'; known derivations: dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru" in result.stderr
+    known = "dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru"
+    assert f"unknown derivation 'lstmm'; known derivations: {known}" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -79,3 +82,18 @@ def test_verify_rnn_prints_the_table_and_exits_0():
     for column in ("quantity", "symbolic", "rel. error", "max error", "allclose", "result"):
         assert column in header
     assert "all checks passed" in result.stdout
+
+
+def test_version_from_the_package_metadata():
+    result = subprocess.run([sys.executable, "-m", "symderive", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout == f"symderive {importlib.metadata.version('symderive')}\n"
+    assert importlib.metadata.version("symderive") == symderive.__version__
+
+
+def test_python_m_symderive_is_the_command_line(capsys):
+    result = subprocess.run([sys.executable, "-m", "symderive", "list"], capture_output=True, text=True)
+    assert main(["list"]) == 0
+    assert result.returncode == 0 and result.stdout == capsys.readouterr().out
+    bad = subprocess.run([sys.executable, "-m", "symderive", "show", "nosuch"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown derivation 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr

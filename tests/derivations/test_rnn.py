@@ -3,15 +3,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-import sympy as sp
 
-import handwritten_rnn
-from symderive.verify.matrix_checks import random_arguments, reference_gradient
-from symderive.verify.numeric import central_differences, compare
-from symderive.verify.symbolic import symbolic_check
 from symderive.matrix.evaluate import Truncation
 from symderive.ops.nodes import ones
 from symderive.ops.registry import ACTIVATIONS
+from symderive.verify.matrix_checks import random_arguments, reference_gradient
+from symderive.verify.numeric import central_differences, compare
+from symderive.verify.symbolic import symbolic_check
+from tests.oracles import rnn as oracle_rnn
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +32,8 @@ def test_central_differences_at_realistic_size(rnn_module, arrays, name):
     assert rel <= 1e-7 and close
 
 
-def test_matches_handwritten_bptt(rnn_module, arrays):
-    want = handwritten_rnn.grad(**arrays)
+def test_matches_the_oracle_bptt(rnn_module, arrays):
+    want = oracle_rnn.grad(**arrays)
     got = rnn_module.grad(**arrays)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12)
@@ -50,7 +49,7 @@ def test_exported_gradient_equals_evaluated_derived_formulas(rnn, rnn_module, ar
 @pytest.mark.parametrize("mode", ["blocks", "window"])
 @pytest.mark.parametrize("K", [1, 2, 3, 7])
 def test_truncation_matches_definition(rnn_module, arrays, mode, K):
-    want = handwritten_rnn.grad_truncated(**arrays, K=K, mode=mode)
+    want = oracle_rnn.grad_truncated(**arrays, K=K, mode=mode)
     got = rnn_module.grad(**arrays, truncate=K, truncate_mode=mode)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
@@ -68,7 +67,8 @@ def test_truncation_at_or_beyond_T_is_full_bptt(rnn_module, arrays, mode):
 @pytest.mark.parametrize("mode", ["blocks", "window"])
 def test_truncation_symbolic_against_detached_loss(rnn, mode):
     # Brute force of the loss with the states detached as truncation prescribes, at T=3, K=2.
-    assert all(symbolic_check(rnn.program, rnn.backward, rnn.sizes.small, Truncation(2, mode)).values())
+    result = symbolic_check(rnn.program, rnn.backward, rnn.sizes.small, Truncation(2, mode))
+    assert set(result) == {"W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0", "x", "y"} and all(result.values()), result
 
 
 def test_truncation_blocks_and_window_differ(rnn_module, arrays):
@@ -88,7 +88,8 @@ def test_checker_catches_a_dropped_tanh_derivative(monkeypatch):
     # A deliberately wrong rule: tanh'(z) = 1 (the 1 - h^2 factor dropped) must fail both checks.
     from symderive import derivation
 
-    monkeypatch.setitem(ACTIVATIONS, "tanh", dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans)))
+    wrong = dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", wrong)
     bad = dataclasses.replace(derivation("rnn"))  # a fresh instance derives again, with the wrong rule
     symbolic = symbolic_check(bad.program, bad.backward, bad.sizes.small)
     assert not symbolic["W_hh"] and not symbolic["h0"]
@@ -110,7 +111,8 @@ def test_random_point_proof_catches_a_dropped_tanh_derivative(monkeypatch):
     good = derivation("rnn")
     result, how = symbolic.symbolic_proof(good.program, good.backward, good.sizes.small)
     assert how.startswith("exact at") and all(result.values())
-    monkeypatch.setitem(ACTIVATIONS, "tanh", dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans)))
+    wrong = dataclasses.replace(ACTIVATIONS["tanh"], derivative=lambda ans, z: ones(ans))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", wrong)
     bad = dataclasses.replace(good)
     result, _ = symbolic.symbolic_proof(bad.program, bad.backward, bad.sizes.small)
     assert not result["W_hh"] and not result["h0"] and result["W_hy"]

@@ -11,19 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sympy.parsing.sympy_parser import implicit_multiplication_application, parse_expr, standard_transformations
 
-from symderive import available
-from symderive import derivation
-from symderive.matrix import evaluate as ev
+from symderive import available, derivation
 from symderive.cli import main
-from symderive.matrix.derive import inline, state_jacobian
-from symderive.errors import ExportError, OptionError
-from symderive.ops.nodes import T
-from symderive.index.render import index_latex
 from symderive.document.notes import expected_files, page_names, render, write_notes
-from symderive.options import RenderOptions
+from symderive.errors import ExportError, OptionError
+from symderive.index.render import index_latex
+from symderive.matrix import evaluate as ev
+from symderive.matrix.derive import inline, state_jacobian
 from symderive.matrix.latex_printer import row_form
+from symderive.ops.nodes import T
+from symderive.options import RenderOptions
 from symderive.verify.matrix_checks import random_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,31 +188,46 @@ def kotex_missing() -> str:
     return "" if found else "kotex.sty not installed (apt-get install texlive-lang-korean)"
 
 
-@pytest.mark.parametrize("lang", ["en", "ko"])
-def test_notes_tex_compiles(tmp_path, lang):
+@pytest.fixture(scope="module", params=["en", "ko"])
+def notes_tex(request, tmp_path_factory):
+    """The folder of notes.tex in one language, compiled twice (the second run writes the table of contents)."""
+    lang = request.param
     reason = kotex_missing() if lang == "ko" else ("" if shutil.which("pdflatex") else "pdflatex not installed")
     if reason:
         pytest.skip(reason)
-    write_notes(tmp_path, RenderOptions(lang=lang))
-    tex = (tmp_path / "notes.tex").read_text(encoding="utf-8")
-    assert tex.split("\n")[0] == "% !TEX program = pdflatex"
-    assert tex.count(r"\section{") == 11
-    for _ in range(2):  # the second run writes the table of contents
-        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "notes.tex"], cwd=tmp_path,
+    folder = tmp_path_factory.mktemp(f"notes-{lang}")
+    write_notes(folder, RenderOptions(lang=lang))
+    for _ in range(2):
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "notes.tex"], cwd=folder,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "notes.log").read_text(errors="replace")
+    return folder
+
+
+def test_notes_tex_compiles(notes_tex):
+    tex = (notes_tex / "notes.tex").read_text(encoding="utf-8")
+    assert tex.split("\n")[0] == "% !TEX program = pdflatex"
+    assert tex.count(r"\section{") == 11
+    log = (notes_tex / "notes.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing character" not in log
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
     assert max(widths, default=0) < 40, f"lines run off the page by up to {max(widths)}pt"
-    if shutil.which("pdftoppm"):
-        subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=tmp_path, check=True)
-        pages = sorted(tmp_path.glob("page-*.png"))
-        assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
 
 
-def test_korean_show_tex_compiles_and_markdown_says_its_language(tmp_path):
+def test_notes_pdf_pages_render(notes_tex):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", "notes.pdf", "page"], cwd=notes_tex,
+                   check=True)
+    pages = sorted(notes_tex.glob("page-*.png"))
+    assert len(pages) == 2 and all(p.stat().st_size > 2000 for p in pages)
+
+
+def test_korean_markdown_says_its_language():
     assert "lang: ko" in derivation("gru").to_latex("markdown", lang="ko").split("---\n")[1]
+
+
+def test_korean_show_tex_compiles(tmp_path):
     if kotex_missing():
         pytest.skip(kotex_missing())
     (tmp_path / "lstm.tex").write_text(derivation("lstm").to_latex("tex", lang="ko"), encoding="utf-8")
@@ -225,7 +241,8 @@ def test_korean_show_tex_compiles_and_markdown_says_its_language(tmp_path):
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_golden_notes(sites, lang):
-    files = render(RenderOptions(lang=lang), [n for n in page_names() if n != "flow"])[0] if lang == "ko" else sites["en"]
+    pages = [n for n in page_names() if n != "flow"]
+    files = render(RenderOptions(lang=lang), pages)[0] if lang == "ko" else sites["en"]
     stored = sorted(p.name for p in (GOLDEN / lang).iterdir())
     assert stored == sorted(files)
     for name, text in files.items():
@@ -268,7 +285,8 @@ def test_row_layout_reads_like_row_vector_notes():
     text = derivation("rnn").to_latex("markdown", layout="row")
     assert r"z_{t} = h_{t-1} W_{hh} + x_{t} W_{xh} + b_{h}" in text
     assert r"W_{xh} \in \mathbb{R}^{d \times n}" in text and r"x_{t} \in \mathbb{R}^{1 \times d}" in text
-    assert r"\frac{\partial h_{j}}{\partial h_{j-1}} = W_{hh} \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right)" in text
+    jacobian = r"\frac{\partial h_{j}}{\partial h_{j-1}} = W_{hh} \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right)"
+    assert jacobian in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +298,8 @@ def test_one_based_positions_are_the_shifted_zero_based_ones(a, b, c):
     i, p = sp.symbols("i p", integer=True)
     zero_based = a * i + b * p + c
     text = index_latex(zero_based, (i, p), RenderOptions(index_base=1))
-    from sympy.parsing.sympy_parser import implicit_multiplication_application, parse_expr, standard_transformations
-
-    parsed = parse_expr(text.replace(" ", "*").replace("*-*", "-").replace("*+*", "+"),
-                        local_dict={"i": i, "p": p}, transformations=standard_transformations + (implicit_multiplication_application,))
+    parsed = parse_expr(text.replace(" ", "*").replace("*-*", "-").replace("*+*", "+"), local_dict={"i": i, "p": p},
+                        transformations=standard_transformations + (implicit_multiplication_application,))
     assert sp.expand(parsed - (zero_based.subs({i: i - 1, p: p - 1}, simultaneous=True) + 1)) == 0
 
 

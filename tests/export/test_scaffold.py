@@ -15,6 +15,7 @@ def test_a_mark_on_its_own_line_becomes_the_helpers_or_goes():
 def test_a_mark_at_the_end_of_a_line_is_replaced_in_place():
     # The index-level layout: the mark right after the option helpers.
     text = f"def _formula():\n    pass{HELPER_MARK}\n\n\ndef _prepare(x):\n    return _sigmoid(x)\n"
-    assert place_helpers(text) == f"def _formula():\n    pass\n\n{SIGMOID}\n\n\ndef _prepare(x):\n    return _sigmoid(x)\n"
+    want = f"def _formula():\n    pass\n\n{SIGMOID}\n\n\ndef _prepare(x):\n    return _sigmoid(x)\n"
+    assert place_helpers(text) == want
     plain = text.replace("_sigmoid(x)", "x")
     assert place_helpers(plain) == "def _formula():\n    pass\n\n\ndef _prepare(x):\n    return x\n"

@@ -1,26 +1,35 @@
 """Convolution, pooling and the CNN: derivations at index level, exports, errors, and the checker."""
+import functools
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from symderive import derivation
-from symderive.index.evaluate import Env, backward, forward
 from symderive.index.derive import Share
+from symderive.index.evaluate import Env, backward, forward
 from symderive.verify.index_checks import case_sizes, index_arguments, index_symbolic_check
 
 CONV = ["conv1d", "conv2d", "pool2d", "cnn"]
 
 
+@functools.cache
+def verified(name):
+    """The verification report of one derivation, computed once for the tests below."""
+    return derivation(name).verify()
+
+
 @pytest.mark.parametrize("name", CONV)
 def test_verify_passes(name):
-    report = derivation(name).verify()
+    report = verified(name)
     assert report.passed, report.table()
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return
-    assert all(r.reference.startswith("torch ok") for r in report.rows if r.quantity.startswith(("dL/d", "max:", "avg:")))
+
+
+@pytest.mark.parametrize("name", CONV)
+def test_verify_compares_every_gradient_with_torch(name):
+    pytest.importorskip("torch")
+    gradients = [r for r in verified(name).rows if r.quantity.startswith(("dL/d", "max:", "avg:"))]
+    assert gradients and all(r.reference.startswith("torch ok") for r in gradients), verified(name).table()
 
 
 @pytest.mark.parametrize("name", CONV)
@@ -38,9 +47,11 @@ def test_no_kronecker_delta_left_in_results(name):
 
 def test_conv2d_formulas_read_as_written():
     text = derivation("conv2d").to_latex()
-    assert r"Y_{o, i, j} &= \sum_{c,p,q} W_{o, c, p, q} X_{c, S_{h} i + D_{h} p - P_{h}, S_{w} j + D_{w} q - P_{w}} + b_{o}" in text
-    assert r"\frac{\partial L}{\partial W_{o, c, p, q}} &= \sum_{i,j} G_{o, i, j} X_{c, S_{h} i + D_{h} p - P_{h}, S_{w} j + D_{w} q - P_{w}}" in text
-    assert r"\frac{\partial L}{\partial X_{c, m, n}} &= \sum_{o,p,q} \tilde{G}_{o, m - D_{h} p + P_{h}, n - D_{w} q + P_{w}} W_{o, c, p, q}" in text
+    window = r"X_{c, S_{h} i + D_{h} p - P_{h}, S_{w} j + D_{w} q - P_{w}}"
+    assert r"Y_{o, i, j} &= \sum_{c,p,q} W_{o, c, p, q} " + window + r" + b_{o}" in text
+    assert r"\frac{\partial L}{\partial W_{o, c, p, q}} &= \sum_{i,j} G_{o, i, j} " + window in text
+    assert (r"\frac{\partial L}{\partial X_{c, m, n}} &= "
+            r"\sum_{o,p,q} \tilde{G}_{o, m - D_{h} p + P_{h}, n - D_{w} q + P_{w}} W_{o, c, p, q}") in text
     assert "cross-correlation" in text and r"\emph{full} convolution" in text
 
 
@@ -110,8 +121,11 @@ def test_export_contract(conv2d, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(X=np.zeros((3, 2, 2))), "H_out = floor((H_in + 2*P_h - D_h*(K_h - 1) - 1) / S_h) + 1 = floor((2 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 0"),
-    (dict(X=np.zeros((3, 2, 2))), "the dilated kernel D_h*(K_h - 1) + 1 = 1*(3 - 1) + 1 = 3 is larger than the padded input H_in + 2*P_h = 2 + 2*0 = 2"),
+    (dict(X=np.zeros((3, 2, 2))),
+     "H_out = floor((H_in + 2*P_h - D_h*(K_h - 1) - 1) / S_h) + 1 = floor((2 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 0"),
+    (dict(X=np.zeros((3, 2, 2))),
+     "the dilated kernel D_h*(K_h - 1) + 1 = 1*(3 - 1) + 1 = 3 is larger than the padded input "
+     "H_in + 2*P_h = 2 + 2*0 = 2"),
     (dict(stride=1.5), "stride must be an integer or a tuple of 2 integers, got 1.5"),
     (dict(stride=0), "stride must be at least 1, got 0"),
     (dict(padding=(1, 2, 3)), "padding must be an integer or a tuple of 2 integers"),
@@ -148,6 +162,7 @@ def test_cnn_accepts_a_class_index():
              V=rng.standard_normal((4, 3, 4, 4)), beta=rng.standard_normal(4))
     assert m.loss(**a, y=2, padding=1) == m.loss(**a, y=np.eye(4)[2], padding=1)
     g1, g2 = m.grad(**a, y=2, padding=1), m.grad(**a, y=np.eye(4)[2], padding=1)
+    assert set(g1) == set(g2) == {"X", "W", "b", "V", "beta"}
     assert all(np.array_equal(g1[k], g2[k]) for k in g1)
     with pytest.raises(ValueError, match="class index must be an integer in 0..3, got 7"):
         m.loss(**a, y=7, padding=1)

@@ -48,7 +48,8 @@ def test_dense_mistakes_are_named(claim, diagnosis):
 
 def test_bptt_claims_that_hold():
     claims = [GOOD_WHH,
-              r"\frac{\partial L}{\partial h_t} = W_{hy}^T \frac{\partial \ell_t}{\partial o_t} + W_{hh}^T (\delta_{t+1} \odot (1 - h_{t+1}^2))",
+              r"\frac{\partial L}{\partial h_t} = W_{hy}^T \frac{\partial \ell_t}{\partial o_t} "
+              r"+ W_{hh}^T (\delta_{t+1} \odot (1 - h_{t+1}^2))",
               r"\frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(1 - h_t^2) W_{hh}",
               r"\frac{\partial h_t}{\partial h_i} = \prod_{j=i+1}^{t} \operatorname{diag}(1 - h_j^2) W_{hh}",
               r"\frac{\partial L}{\partial h_0} = W_{hh}^T (\delta_1 \odot (1 - h_1^2))",
@@ -72,7 +73,8 @@ def test_bptt_mistakes_are_named(claim, diagnosis):
 
 def test_row_vector_convention_is_read():
     model = [r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h)", r"L = \sum_{t=1}^{T} \ell_t"]
-    good = r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} H_{t-1}^\top (\frac{\partial L}{\partial H_t} \odot (1 - H_t^2))"
+    good = (r"\frac{\partial L}{\partial W_{hh}} = "
+            r"\sum_{t=1}^{T} H_{t-1}^\top (\frac{\partial L}{\partial H_t} \odot (1 - H_t^2))")
     assert one(model, good).verdict == "equal"
 
 
@@ -86,8 +88,9 @@ def test_lstm_with_concatenation_and_gate_labels():
 
 
 def test_built_in_derivation_in_its_notation():
-    [good, bad] = check(derivation="rnn", claims=[GOOD_WHH.replace("(1 - h_t^2)", "(1 - h_t \\odot h_t)"),
-                                                 r"\frac{\partial L}{\partial W_{hy}} = \sum_{t=1}^{T} h_t (o_t - y_t)^T"])
+    claims = [GOOD_WHH.replace("(1 - h_t^2)", "(1 - h_t \\odot h_t)"),
+              r"\frac{\partial L}{\partial W_{hy}} = \sum_{t=1}^{T} h_t (o_t - y_t)^T"]
+    [good, bad] = check(derivation="rnn", claims=claims)
     assert good.verdict == "equal" and bad.verdict == "not_equal" and "transpose" in bad.diagnosis
 
 

@@ -48,17 +48,19 @@ def test_corpus_has_at_least_100_formulas():
 @pytest.mark.parametrize("latex, want", CORPUS, ids=[c[0][:40] for c in CORPUS])
 def test_corpus(latex, want):
     got, want = parse_latex(latex), expected(want)
-    assert str(got) == str(want) and sp.srepr(got).count("commutative=False") == sp.srepr(want).count("commutative=False"), \
-        f"{latex}\n got:  {got}\n want: {want}"
+    non_commutative = sp.srepr(got).count("commutative=False"), sp.srepr(want).count("commutative=False")
+    assert str(got) == str(want) and non_commutative[0] == non_commutative[1], f"{latex}\n got:  {got}\n want: {want}"
 
 
-@pytest.mark.parametrize("latex", REFUSED, ids=[r[:30] for r in REFUSED])
-def test_refused_with_our_error(latex):
+@pytest.mark.parametrize("latex, message", REFUSED, ids=[r[0][:30] for r in REFUSED])
+def test_refused_with_our_error(latex, message):
     start = time.perf_counter()
     with pytest.raises(LatexParseError) as info:
         parse_latex(latex)
     assert time.perf_counter() - start < 5
-    assert str(info.value).splitlines()[-1].strip() == "^" or "limit" in str(info.value) or "refused" in str(info.value)
+    lines = str(info.value).splitlines()
+    assert lines[0] == message
+    assert lines[-1].strip() == "^"
 
 
 def test_parse_error_points_at_the_position():
@@ -94,8 +96,9 @@ def test_no_symbol_is_named_after_a_latex_command():
 
 LATEX_PIECES = st.sampled_from(["x", "W", "h_t", "h_{t-1}", "^T", "^{T}", "^\\top", "\\odot", "+", "-", "(", ")",
                                 "{", "}", "[", "]", ",", "\\frac{", "}{", "\\partial", "\\sum_{t=1}^{T}", "\\sigma(",
-                                "\\tanh", "'", "_", "^", "=", "2", "\\|", "\\mathbf{", "\\left(", "\\right)", "\\prod_{j}",
-                                "\\nabla_", "\\operatorname{diag}", " ", "\\", "&", "\\binom", "\\hat{", "|", ";", "*"])
+                                "\\tanh", "'", "_", "^", "=", "2", "\\|", "\\mathbf{", "\\left(", "\\right)",
+                                "\\prod_{j}", "\\nabla_", "\\operatorname{diag}", " ", "\\", "&", "\\binom", "\\hat{",
+                                "|", ";", "*"])
 
 
 @settings(max_examples=300, deadline=None)

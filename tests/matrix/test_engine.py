@@ -7,14 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symderive import ModelError
+from symderive.matrix.codegen import module_source
+from symderive.matrix.derive import derive, linear_map
 from symderive.matrix.evaluate import FULL, Truncation
+from symderive.model.program import Assign, Program
+from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.verify.matrix_checks import random_arguments, reference_gradient
 from symderive.verify.numeric import central_differences, compare
 from symderive.verify.symbolic import symbolic_check
-from symderive.matrix.codegen import module_source
-from symderive.matrix.derive import derive, linear_map
-from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
-from symderive.model.program import Assign, Program
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 W1, W2, b = sp.MatrixSymbol("W1", n, d), sp.MatrixSymbol("W2", n, n), sp.MatrixSymbol("b", n, 1)
@@ -39,7 +39,8 @@ def load(program):
 def check(program, sizes, symbolic=True, seed=0):
     bw = derive(program)
     if symbolic:
-        assert all(symbolic_check(program, bw, sizes).values())
+        result = symbolic_check(program, bw, sizes)
+        assert result and all(result.values()), result
     module = load(program)
     arrays = random_arguments(program, sizes, seed=seed)
     grads = module.grad(**arrays)
@@ -126,7 +127,8 @@ def test_random_programs(ops, seed):
 @given(st.lists(st.sampled_from(OPS), min_size=1, max_size=2))
 def test_random_programs_symbolic(ops):
     program = build(ops)
-    assert all(symbolic_check(program, derive(program), {n: 2, d: 2}).values())
+    result = symbolic_check(program, derive(program), {n: 2, d: 2})
+    assert result and all(result.values()), result
 
 
 def test_concatenation_rule():
@@ -148,7 +150,8 @@ def test_concatenated_recurrent_cell():
                       (xt, yt), sp.Rational(1, 2) * SquaredNorm(h - yt), states={"h": sp.MatrixSymbol("h0", n, 1)})
     bw = derive(program)
     for truncation in (FULL, Truncation(2, "blocks"), Truncation(2, "window")):
-        assert all(symbolic_check(program, bw, {n: 2, d: 1, T: 3}, truncation).values())
+        result = symbolic_check(program, bw, {n: 2, d: 1, T: 3}, truncation)
+        assert result and all(result.values()), result
     module = load(program)
     arrays = random_arguments(program, {n: 4, d: 3, T: 6})
     for name in arrays:

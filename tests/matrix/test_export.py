@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-import handwritten_rnn
 from symderive import ExportError, derivation
 from symderive.verify.matrix_checks import random_arguments
+from tests.oracles import rnn as oracle_rnn
 
 RNN_ARGS = ("W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0", "x", "y")
 
@@ -50,15 +50,15 @@ def sizes_arrays(n, d, q, T, seed=0):
 
 
 @pytest.mark.parametrize("n,d,q,T", [(1, 1, 1, 1), (3, 2, 5, 4), (40, 7, 3, 33)])
-def test_any_size_matches_handwritten(exported, n, d, q, T):
+def test_any_size_matches_the_oracle(exported, n, d, q, T):
     module = load(exported)
     arrays = sizes_arrays(n, d, q, T)
-    got, want = module.grad(**arrays), handwritten_rnn.grad(**arrays)
+    got, want = module.grad(**arrays), oracle_rnn.grad(**arrays)
     assert set(got) == set(RNN_ARGS)
     for name in RNN_ARGS:
         assert got[name].shape == arrays[name].shape
         np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12)
-    h, o = handwritten_rnn.forward(*(arrays[k] for k in RNN_ARGS[:-1]))
+    h, o = oracle_rnn.forward(*(arrays[k] for k in RNN_ARGS[:-1]))
     fw = module.forward(**arrays)
     np.testing.assert_allclose(fw["h"], h[1:], rtol=1e-12)
     np.testing.assert_allclose(fw["o"], o, rtol=1e-12)
@@ -127,8 +127,9 @@ def test_generated_code_is_deterministic():
 
 
 def test_dense_module_matches_formula():
-    module = derivation("dense").load_module()
-    arrays = random_arguments(derivation("dense").program, {k: v for k, v in derivation("dense").sizes.numeric.items()})
+    dense = derivation("dense")
+    module = dense.load_module()
+    arrays = random_arguments(dense.program, dense.sizes.numeric)
     W, b, x, y = (arrays[k] for k in ("W", "b", "x", "y"))
     a = 1 / (1 + np.exp(-(W @ x + b)))
     dz = (a - y) * a * (1 - a)  # the textbook result for a sigmoid layer with squared loss

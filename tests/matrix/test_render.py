@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 from symderive import derivation
-from symderive.ops.nodes import SquaredNorm, TimeSum, TimeVar, hadamard, ones, sigma, t, tanh
 from symderive.matrix.latex_printer import latex_identifier, to_latex
+from symderive.ops.nodes import SquaredNorm, TimeSum, TimeVar, hadamard, ones, sigma, t, tanh
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 W, U, b = sp.MatrixSymbol("W_hh", n, n), sp.MatrixSymbol("W_xh", n, d), sp.MatrixSymbol("b_h", n, 1)
@@ -51,14 +51,18 @@ RNN_FORMULAS = [
     r"z_{t} = W_{hh} h_{t-1} + W_{xh} x_{t} + b_{h}",
     r"L = \sum_{t=1}^{T} \frac{1}{2} \left\| o_{t} - y_{t} \right\|^{2}",
     r"\frac{\partial L}{\partial W_{hy}} = \sum_{t=1}^{T} \left(o_{t} - y_{t}\right) h_{t}^{\top}",
-    r"W_{hy}^{\top} \left(o_{t} - y_{t}\right) + W_{hh}^{\top} \left(\delta_{t+1} \odot \left(1 - h_{t+1} \odot h_{t+1}\right)\right) & 1 \le t < T",
+    r"W_{hy}^{\top} \left(o_{t} - y_{t}\right) "
+    r"+ W_{hh}^{\top} \left(\delta_{t+1} \odot \left(1 - h_{t+1} \odot h_{t+1}\right)\right) & 1 \le t < T",
     r"W_{hy}^{\top} \left(o_{T} - y_{T}\right) & t = T",
     r"\frac{\partial h_{j}}{\partial h_{j-1}} = \operatorname{diag}\left(1 - h_{j} \odot h_{j}\right) W_{hh}",
     r"\prod_{j=i+1}^{t} \frac{\partial h_{j}}{\partial h_{j-1}}",
-    r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) h_{t-1}^{\top}",
-    r"\frac{\partial L}{\partial W_{xh}} = \sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) x_{t}^{\top}",
+    r"\frac{\partial L}{\partial W_{hh}} = "
+    r"\sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) h_{t-1}^{\top}",
+    r"\frac{\partial L}{\partial W_{xh}} = "
+    r"\sum_{t=1}^{T} \left(\delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)\right) x_{t}^{\top}",
     r"\frac{\partial L}{\partial b_{h}} = \sum_{t=1}^{T} \delta_{t} \odot \left(1 - h_{t} \odot h_{t}\right)",
-    r"\frac{\partial L}{\partial h_{0}} = W_{hh}^{\top} \left(\delta_{1} \odot \left(1 - h_{1} \odot h_{1}\right)\right)",
+    r"\frac{\partial L}{\partial h_{0}} = "
+    r"W_{hh}^{\top} \left(\delta_{1} \odot \left(1 - h_{1} \odot h_{1}\right)\right)",
     r"\sum_{i=1}^{t-1} \Big(\prod_{j=i+1}^{t} \frac{\partial f(x_{j}, h_{j-1}, w_h)}{\partial h_{j-1}}\Big)",
 ]
 
@@ -100,18 +104,32 @@ def test_golden_files(name, fmt, ext):
     assert derivation(name).to_latex(fmt) == expected
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (apt-get install texlive-latex-base)")
-@pytest.mark.parametrize("name", ["dense", "rnn", "lstm", "gru"])
-def test_tex_compiles(tmp_path, name):
-    (tmp_path / f"{name}.tex").write_text(derivation(name).to_latex("tex"))
+@pytest.fixture(scope="module", params=["dense", "rnn", "lstm", "gru"])
+def compiled(request, tmp_path_factory):
+    """(folder, name, pdflatex's output) after compiling one derivation's standalone .tex document once."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base)")
+    name, folder = request.param, tmp_path_factory.mktemp(request.param)
+    (folder / f"{name}.tex").write_text(derivation(name).to_latex("tex"))
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                            cwd=folder, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
-    assert "Undefined control sequence" not in result.stdout
-    log = (tmp_path / f"{name}.log").read_text(errors="replace")
+    return folder, name, result.stdout
+
+
+def test_tex_compiles(compiled):
+    folder, name, stdout = compiled
+    assert (folder / f"{name}.pdf").stat().st_size > 1000
+    assert "Undefined control sequence" not in stdout
+    log = (folder / f"{name}.log").read_text(errors="replace")
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
     assert max(widths, default=0) < 40, f"lines run off the page by up to {max(widths)}pt"
-    if shutil.which("pdftoppm"):
-        subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=tmp_path, check=True)
-        assert (tmp_path / "page-1.png").stat().st_size > 1000
+
+
+def test_tex_first_page_renders(compiled):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not installed (apt-get install poppler-utils)")
+    folder, name, _ = compiled
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", f"{name}.pdf", "page"], cwd=folder,
+                   check=True)
+    assert (folder / "page-1.png").stat().st_size > 1000

@@ -1,0 +1,66 @@
+"""The public API in symderive/__init__.py: typed and documented, and its names never shadowed by submodules."""
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+import textwrap
+import typing
+
+import pytest
+import sympy
+
+import symderive
+from symderive.judge.check import ClaimResult
+from symderive.pipeline import Derivation, IndexDerivation
+
+PUBLIC_FUNCTIONS = ("available", "derivation", "check", "parse_latex")
+#: names of public functions, including ones planned for the API, that no submodule may take
+RESERVED = {*PUBLIC_FUNCTIONS, "derive"}
+
+
+def submodules() -> list[str]:
+    """Every module of the package, symderive.derivations (installed from derivations/) included."""
+    names = []
+    for package in (symderive, importlib.import_module("symderive.derivations")):
+        names += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    return sorted(set(names))
+
+
+@pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
+def test_public_function_is_typed_and_documented(name):
+    function = getattr(symderive, name)
+    hints = typing.get_type_hints(function, localns={"Derivation": Derivation, "IndexDerivation": IndexDerivation,
+                                                     "ClaimResult": ClaimResult, "sympy": sympy})
+    assert set(hints) == {*inspect.signature(function).parameters, "return"}
+    assert len(inspect.getdoc(function).splitlines()) >= 2
+
+
+def test_public_names_are_exported():
+    assert set(PUBLIC_FUNCTIONS) <= set(symderive.__all__)
+    assert all(hasattr(symderive, name) for name in symderive.__all__)
+
+
+def test_no_submodule_takes_the_name_of_a_public_function():
+    # `import symderive.check` would bind the module to symderive.check, replacing the function.
+    children = {name.split(".")[1] for name in submodules()}
+    assert not children & RESERVED
+
+
+def test_check_can_be_called_twice_after_every_submodule_is_imported():
+    # In a fresh process, so that the result does not depend on what other tests imported before.
+    script = textwrap.dedent(r'''
+        import importlib, sys
+        import symderive
+        for name in sys.argv[1:]:
+            importlib.import_module(name)
+        model = [r"z = W x + b", r"a = \sigma(z)", r"L = \frac{1}{2}\|a - y\|^2"]
+        claim = r"\frac{\partial L}{\partial W} = ((a - y) \odot a \odot (1 - a)) x^T"
+        for _ in range(2):
+            print(symderive.check(model=model, claims=[claim])[0].verdict)
+    ''')
+    modules = submodules()
+    assert "symderive.judge.check" in modules and "symderive.derivations.rnn" in modules
+    result = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["equal", "equal"]
