@@ -8,16 +8,34 @@
 """
 
 from symderive.document.document import Document, Section, Step
-from symderive.index.codegen import DerivedSize, Option
-from symderive.index.program import (Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term,
-                                     WindowMax, output_size)
-from symderive.index.render import access_latex
-from symderive.index.engine import Cases, IndexEngine
-from symderive.pipeline import Derivation
 from symderive.document.prose import say
+from symderive.index.codegen import DerivedSize, Option
+from symderive.index.engine import Cases, IndexEngine
+from symderive.index.program import (
+    Contract,
+    IndexProgram,
+    Pointwise,
+    SoftmaxCrossEntropy,
+    Tensor,
+    Term,
+    WindowMax,
+    output_size,
+)
+from symderive.index.render import access_latex
+from symderive.pipeline import Derivation
 
-from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
-                          model_section, size_symbols, spatial)
+from .convolution import (
+    C,
+    O,
+    conv_contract,
+    conv_derived,
+    conv_options,
+    gradient_section,
+    index_symbols,
+    model_section,
+    size_symbols,
+    spatial,
+)
 
 TITLE = "A CNN classifier: conv, ReLU, max pooling, dense, softmax cross-entropy"
 AXES = [list(a) for a in spatial(2)]

@@ -5,14 +5,25 @@
 import sympy as sp
 
 from symderive.document.document import Document, Step
-from symderive.index.render import index_latex
-from symderive.index.program import Contract, IndexProgram, Pointwise, Tensor, Term
-from symderive.index.engine import Cases, IndexEngine
-from symderive.pipeline import Derivation
 from symderive.document.prose import say
+from symderive.index.engine import Cases, IndexEngine
+from symderive.index.program import Contract, IndexProgram, Pointwise, Tensor, Term
+from symderive.index.render import index_latex
+from symderive.pipeline import Derivation
 
-from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
-                          model_section, output_size_section, size_check, spatial)
+from .convolution import (
+    C,
+    O,
+    conv_contract,
+    conv_derived,
+    conv_options,
+    gradient_section,
+    index_symbols,
+    model_section,
+    output_size_section,
+    size_check,
+    spatial,
+)
 
 TITLE = "1-D convolution with a sigmoid: the sliding kernel of the notes, with stride, padding, dilation"
 AXES = spatial(1)

@@ -4,13 +4,24 @@
     L = sum_{o,i,j} G[o,i,j] Y[o,i,j]      (G: the upstream gradient dL/dY of the layer above)
 """
 from symderive.document.document import Document
-from symderive.index.program import Contract, IndexProgram, Tensor, Term
-from symderive.index.engine import Cases, IndexEngine
-from symderive.pipeline import Derivation
 from symderive.document.prose import say
+from symderive.index.engine import Cases, IndexEngine
+from symderive.index.program import Contract, IndexProgram, Tensor, Term
+from symderive.pipeline import Derivation
 
-from .convolution import (C, O, conv_contract, conv_derived, conv_options, gradient_section, index_symbols,
-                          model_section, output_size_section, size_check, spatial)
+from .convolution import (
+    C,
+    O,
+    conv_contract,
+    conv_derived,
+    conv_options,
+    gradient_section,
+    index_symbols,
+    model_section,
+    output_size_section,
+    size_check,
+    spatial,
+)
 
 TITLE = "2-D convolution: channels, stride, padding, dilation; its gradients are convolutions"
 AXES = spatial(2)

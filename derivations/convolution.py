@@ -14,11 +14,20 @@ import itertools
 import sympy as sp
 
 from symderive.document.document import Section, Step
-from symderive.index.codegen import DerivedSize, Option
-from symderive.index.render import (access_latex, base_of, expr_latex, gradient_section, index_latex, ranges_text,
-                                    symbol_latex, tensor_latex, term_latex)
 from symderive.document.prose import say
+from symderive.index.codegen import DerivedSize, Option
 from symderive.index.program import Contract, Tensor, Term, index_symbols, output_size
+from symderive.index.render import (
+    access_latex,
+    base_of,
+    expr_latex,
+    gradient_section,
+    index_latex,
+    ranges_text,
+    symbol_latex,
+    tensor_latex,
+    term_latex,
+)
 from symderive.verify.report import Row
 
 

@@ -4,11 +4,8 @@
 """
 import sympy as sp
 
-from symderive.matrix.engine import MatrixEngine, Sizes
-from symderive.pipeline import Derivation
+from symderive import Derivation, Model, Sizes, derive, sigmoid, squared_norm
 from symderive.document.document import Document
-from symderive.ops.nodes import SquaredNorm, sigma
-from symderive.model.program import Assign, Program
 from symderive.document.prose import by_layout, say
 from symderive.matrix.sections import adjoint_section, gradients_section, model_section
 
@@ -18,17 +15,14 @@ n, d = sp.symbols("n d", integer=True, positive=True)
 TITLE = "A dense layer with a sigmoid and a squared loss"
 
 
-def program() -> Program:
-    W, b = sp.MatrixSymbol("W", n, d), sp.MatrixSymbol("b", n, 1)
-    x, y = sp.MatrixSymbol("x", d, 1), sp.MatrixSymbol("y", n, 1)
-    z, a = sp.MatrixSymbol("z", n, 1), sp.MatrixSymbol("a", n, 1)
-    return Program(
-        name="dense",
-        assignments=(Assign(z, W * x + b), Assign(a, sigma(z))),
-        params=(W, b),
-        inputs=(x, y),
-        loss=sp.Rational(1, 2) * SquaredNorm(a - y),
-    )
+def model() -> Model:
+    m = Model("dense")
+    W, b = m.param("W", n, d), m.param("b", n)
+    x, y = m.input("x", d), m.input("y", n)
+    z = m.let("z", W @ x + b)
+    a = m.let("a", sigmoid(z))
+    m.loss(squared_norm(a - y) / 2)
+    return m
 
 
 def document(der: Derivation, options) -> Document:
@@ -51,13 +45,13 @@ def outer(options) -> str:
 
 
 def build() -> Derivation:
-    return Derivation(
-        name="dense",
+    return derive(
+        model(),
         title=TITLE,
         summary=r"One dense layer with a sigmoid and the loss $L = \frac{1}{2}\|a - y\|^2$, differentiated in reverse mode.",
         title_ko="시그모이드와 제곱 손실을 쓰는 완전연결층",
         summary_ko=(r"시그모이드 활성화를 쓰는 완전연결층 하나와 손실 $L = \frac{1}{2}\|a - y\|^2$을 역방향 모드로 "
                     r"미분합니다. 모든 역전파 유도의 가장 작은 완전한 예입니다."),
-        engine=MatrixEngine(program(), Sizes(small={n: 2, d: 3}, numeric={n: 16, d: 8}, large={n: 256, d: 128})),
+        sizes=Sizes(small={n: 2, d: 3}, numeric={n: 16, d: 8}, large={n: 256, d: 128}),
         build_document=document,
     )

@@ -2,29 +2,29 @@
 PyTorch's stacked weight layout, and a PyTorch reference for the checks."""
 import sympy as sp
 
+from symderive import Model, squared_norm
 from symderive.document.document import Section
-from symderive.ops.nodes import SquaredNorm, TimeVar, t
-from symderive.model.program import Assign
 from symderive.document.prose import say
 from symderive.matrix.sections import gradients_section, truncation_text
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
 
 
-def weights(gates: str):
-    """``W_i<g>`` (H x d), ``W_h<g>`` (H x H), ``b_i<g>``, ``b_h<g>`` for each gate letter, in order."""
-    W_i = [sp.MatrixSymbol(f"W_i{g}", H, d) for g in gates]
-    W_h = [sp.MatrixSymbol(f"W_h{g}", H, H) for g in gates]
-    b_i = [sp.MatrixSymbol(f"b_i{g}", H, 1) for g in gates]
-    b_h = [sp.MatrixSymbol(f"b_h{g}", H, 1) for g in gates]
+def weights(m: Model, gates: str):
+    """``W_i<g>`` (H x d), ``W_h<g>`` (H x H), ``b_i<g>``, ``b_h<g>`` for each gate letter, declared in that order."""
+    W_i = [m.param(f"W_i{g}", H, d) for g in gates]
+    W_h = [m.param(f"W_h{g}", H, H) for g in gates]
+    b_i = [m.param(f"b_i{g}", H) for g in gates]
+    b_h = [m.param(f"b_h{g}", H) for g in gates]
     return W_i, W_h, b_i, b_h
 
 
-def output_layer(h):
+def output_layer(m: Model, h) -> None:
     """``yhat_t = W_hy h_t + b_y`` and the squared loss ``1/2 ||yhat_t - y_t||^2`` of one step."""
-    W_hy, b_y = sp.MatrixSymbol("W_hy", q, H), sp.MatrixSymbol("b_y", q, 1)
-    yhat, y = TimeVar("yhat", t, q), TimeVar("y", t, q)
-    return (W_hy, b_y), y, Assign(yhat, W_hy * h + b_y), sp.Rational(1, 2) * SquaredNorm(yhat - y)
+    W_hy, b_y = m.param("W_hy", q, H), m.param("b_y", q)
+    y = m.sequence("y", q)
+    yhat = m.let("yhat", W_hy @ h + b_y)
+    m.loss(squared_norm(yhat - y) / 2)
 
 
 def truncation_section(options) -> Section:

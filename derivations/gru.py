@@ -7,44 +7,41 @@
 """
 import sympy as sp
 
-from symderive.derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
-                               truncation_section, weights)
-from symderive.matrix.derive import state_jacobian
+from symderive import Derivation, Model, Sizes, derive, hadamard, ones_like, sigmoid, tanh
+from symderive.derivations.gated import (
+    H,
+    all_gradients_section,
+    d,
+    output_layer,
+    q,
+    torch_layout_source,
+    torch_reference,
+    truncation_section,
+    weights,
+)
 from symderive.document.document import Document, Section, Step
-from symderive.ops.nodes import T, TimeVar, hadamard, ones, sigma, t, tanh
-from symderive.model.program import Assign, Program
-from symderive.matrix.engine import MatrixEngine, Sizes
-from symderive.pipeline import Derivation
 from symderive.document.prose import say, vanilla_jacobian
+from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
+from symderive.model import T, TimeVar, t
 from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "GRU: backpropagation through the gates"
 GATES = "rzn"
 
 
-def program() -> Program:
-    (W_ir, W_iz, W_in), (W_hr, W_hz, W_hn), (b_ir, b_iz, b_in), (b_hr, b_hz, b_hn) = weights(GATES)
-    x, h = TimeVar("x", t, d), TimeVar("h", t, H)
-    a_r, a_z, a_n = (TimeVar(f"a_{g}", t, H) for g in GATES)
-    r, z, n = (TimeVar(g, t, H) for g in GATES)
-    prev = h.at(t - 1)
-    assignments = (
-        Assign(a_r, W_ir * x + b_ir + W_hr * prev + b_hr), Assign(r, sigma(a_r)),
-        Assign(a_z, W_iz * x + b_iz + W_hz * prev + b_hz), Assign(z, sigma(a_z)),
-        Assign(a_n, W_in * x + b_in + hadamard(r, W_hn * prev + b_hn)), Assign(n, tanh(a_n)),
-        Assign(h, hadamard(ones(z) - z, n) + hadamard(z, prev)),
-    )
-    (W_hy, b_y), y, out, loss = output_layer(h)
-    return Program(
-        name="gru",
-        assignments=(*assignments, out),
-        params=(W_ir, W_iz, W_in, W_hr, W_hz, W_hn, b_ir, b_iz, b_in, b_hr, b_hz, b_hn, W_hy, b_y),
-        inputs=(x, y),
-        loss=loss,
-        states={"h": sp.MatrixSymbol("h0", H, 1)},
-        latex_names={"yhat": r"\hat{y}", "d_h": r"\delta"},
-    )
+def model() -> Model:
+    m = Model("gru", latex_names={"yhat": r"\hat{y}", "d_h": r"\delta"})
+    (W_ir, W_iz, W_in), (W_hr, W_hz, W_hn), (b_ir, b_iz, b_in), (b_hr, b_hz, b_hn) = weights(m, GATES)
+    x = m.sequence("x", d)
+    h = m.state("h", H)
+    prev = h.prev
+    r = m.let("r", sigmoid(m.let("a_r", W_ir @ x + b_ir + W_hr @ prev + b_hr)))
+    z = m.let("z", sigmoid(m.let("a_z", W_iz @ x + b_iz + W_hz @ prev + b_hz)))
+    n = m.let("n", tanh(m.let("a_n", W_in @ x + b_in + hadamard(r, W_hn @ prev + b_hn))))
+    m.let(h, hadamard(ones_like(z) - z, n) + hadamard(z, prev))
+    output_layer(m, h)
+    return m
 
 
 def hidden_part(der) -> sp.MatrixExpr:
@@ -96,14 +93,14 @@ def document(der: Derivation, options) -> Document:
 
 
 def build() -> Derivation:
-    return Derivation(
-        name="gru",
+    return derive(
+        model(),
         title=TITLE,
         summary=(r"A single-layer GRU in PyTorch's equations and gate order $(r, z, n)$, a linear output layer "
                  r"and a squared loss summed over $T$ steps."),
-        engine=MatrixEngine(program(), Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                                             large={H: 64, d: 32, q: 8, T: 50}),
-                            keep=frozenset({"h", "a_r", "a_z", "a_n"}), module_extras=torch_layout_source(GATES)),
+        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20}, large={H: 64, d: 32, q: 8, T: 50}),
+        keep=frozenset({"h", "a_r", "a_z", "a_n"}),
+        module_extras=torch_layout_source(GATES),
         build_document=document,
         extra_checks=(jacobian_check("h", "h"),),
         torch_reference=torch_reference("GRU", GATES, ("h0",)),

@@ -5,47 +5,44 @@
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                          h_t = o_t ⊙ tanh(c_t)
     yhat_t = W_hy h_t + b_y,   L = sum_t 1/2 ||yhat_t - y_t||^2,   h_0, c_0 given.
 """
-import sympy as sp
 
-from symderive.derivations.gated import (H, all_gradients_section, d, output_layer, q, torch_layout_source, torch_reference,
-                               truncation_section, weights)
-from symderive.matrix.derive import state_jacobian
+from symderive import Derivation, Model, Sizes, derive, hadamard, sigmoid, tanh
+from symderive.derivations.gated import (
+    H,
+    all_gradients_section,
+    d,
+    output_layer,
+    q,
+    torch_layout_source,
+    torch_reference,
+    truncation_section,
+    weights,
+)
 from symderive.document.document import Document, Section, Step
-from symderive.ops.nodes import T, TimeVar, hadamard, sigma, t, tanh
-from symderive.model.program import Assign, Program
-from symderive.matrix.engine import MatrixEngine, Sizes
-from symderive.pipeline import Derivation
 from symderive.document.prose import say, vanilla_jacobian
+from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import adjoint_section, model_section, recurrence_steps, tex
+from symderive.model import T
 from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "LSTM: backpropagation through the cell and the hidden state"
 GATES = "ifgo"
-ACTIVATION = {"i": sigma, "f": sigma, "g": tanh, "o": sigma}
+ACTIVATION = {"i": sigmoid, "f": sigmoid, "g": tanh, "o": sigmoid}
 
 
-def program() -> Program:
-    W_i, W_h, b_i, b_h = weights(GATES)
-    x, h, c = TimeVar("x", t, d), TimeVar("h", t, H), TimeVar("c", t, H)
-    gate = {g: TimeVar(g, t, H) for g in GATES}
-    assignments = []
+def model() -> Model:
+    m = Model("lstm", latex_names={"yhat": r"\hat{y}", "d_h": r"\delta^{h}", "d_c": r"\delta^{c}"})
+    W_i, W_h, b_i, b_h = weights(m, GATES)
+    x = m.sequence("x", d)
+    h, c = m.state("h", H), m.state("c", H)
+    gate = {}
     for k, g in enumerate(GATES):
-        pre = TimeVar(f"a_{g}", t, H)
-        assignments += [Assign(pre, W_i[k] * x + b_i[k] + W_h[k] * h.at(t - 1) + b_h[k]),
-                        Assign(gate[g], ACTIVATION[g](pre))]
-    assignments += [Assign(c, hadamard(gate["f"], c.at(t - 1)) + hadamard(gate["i"], gate["g"])),
-                    Assign(h, hadamard(gate["o"], tanh(c)))]
-    (W_hy, b_y), y, out, loss = output_layer(h)
-    h0, c0 = sp.MatrixSymbol("h0", H, 1), sp.MatrixSymbol("c0", H, 1)
-    return Program(
-        name="lstm",
-        assignments=(*assignments, out),
-        params=(*W_i, *W_h, *b_i, *b_h, W_hy, b_y),
-        inputs=(x, y),
-        loss=loss,
-        states={"h": h0, "c": c0},
-        latex_names={"yhat": r"\hat{y}", "d_h": r"\delta^{h}", "d_c": r"\delta^{c}"},
-    )
+        pre = m.let(f"a_{g}", W_i[k] @ x + b_i[k] + W_h[k] @ h.prev + b_h[k])
+        gate[g] = m.let(g, ACTIVATION[g](pre))
+    m.let(c, hadamard(gate["f"], c.prev) + hadamard(gate["i"], gate["g"]))
+    m.let(h, hadamard(gate["o"], tanh(c)))
+    output_layer(m, h)
+    return m
 
 
 def recurrences_section(der, options) -> Section:
@@ -103,15 +100,14 @@ def document(der: Derivation, options) -> Document:
 
 
 def build() -> Derivation:
-    return Derivation(
-        name="lstm",
+    return derive(
+        model(),
         title=TITLE,
         summary=(r"A single-layer LSTM in PyTorch's equations and gate order $(i, f, g, o)$, a linear output "
                  r"layer and a squared loss summed over $T$ steps."),
-        engine=MatrixEngine(program(), Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                                             large={H: 64, d: 32, q: 8, T: 50}),
-                            keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
-                            module_extras=torch_layout_source(GATES)),
+        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20}, large={H: 64, d: 32, q: 8, T: 50}),
+        keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
+        module_extras=torch_layout_source(GATES),
         build_document=document,
         extra_checks=tuple(jacobian_check(a, b) for a in ("c", "h") for b in ("c", "h")),
         torch_reference=torch_reference("LSTM", GATES, ("h0", "c0")),

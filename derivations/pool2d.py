@@ -12,12 +12,12 @@ from dataclasses import replace
 import sympy as sp
 
 from symderive.document.document import Document
+from symderive.document.prose import say
 from symderive.index.codegen import DerivedSize, Option
+from symderive.index.engine import Cases, IndexEngine
 from symderive.index.program import Contract, IndexProgram, Tensor, Term, WindowMax, output_size
 from symderive.index.render import access_latex, tensor_latex
-from symderive.index.engine import Cases, IndexEngine
 from symderive.pipeline import Derivation
-from symderive.document.prose import say
 from symderive.verify.report import Row
 
 from .convolution import C, gradient_section, index_symbols, model_section, size_symbols

@@ -8,16 +8,21 @@ from dataclasses import replace
 import numpy as np
 import sympy as sp
 
-from symderive.matrix import evaluate as ev
-from symderive.matrix.engine import MatrixEngine, Sizes
-from symderive.pipeline import Derivation
-from symderive.matrix.derive import state_jacobian
+from symderive import Derivation, Model, Sizes, derive, squared_norm, tanh
 from symderive.document.document import Document, Section, Step
-from symderive.ops.nodes import SquaredNorm, T, TimeVar, t, tanh
-from symderive.model.program import Assign, Program
 from symderive.document.prose import by_layout, say
-from symderive.matrix.sections import (adjoint_section, carried_and_seed, gradient_step, k_latex, model_section, tex,
-                                truncation_text)
+from symderive.matrix import evaluate as ev
+from symderive.matrix.derive import state_jacobian
+from symderive.matrix.sections import (
+    adjoint_section,
+    carried_and_seed,
+    gradient_step,
+    k_latex,
+    model_section,
+    tex,
+    truncation_text,
+)
+from symderive.model import T, t
 from symderive.verify.matrix_checks import jacobian_check
 from symderive.verify.numeric import compare
 from symderive.verify.report import Row
@@ -29,20 +34,17 @@ j = sp.Symbol("j", integer=True)
 TITLE = "Backpropagation through time for a vanilla RNN"
 
 
-def program() -> Program:
-    W_hh, W_xh, b_h = sp.MatrixSymbol("W_hh", n, n), sp.MatrixSymbol("W_xh", n, d), sp.MatrixSymbol("b_h", n, 1)
-    W_hy, b_y, h0 = sp.MatrixSymbol("W_hy", q, n), sp.MatrixSymbol("b_y", q, 1), sp.MatrixSymbol("h0", n, 1)
-    x, y = TimeVar("x", t, d), TimeVar("y", t, q)
-    z, h, o = TimeVar("z", t, n), TimeVar("h", t, n), TimeVar("o", t, q)
-    return Program(
-        name="rnn",
-        assignments=(Assign(z, W_hh * h.at(t - 1) + W_xh * x + b_h), Assign(h, tanh(z)), Assign(o, W_hy * h + b_y)),
-        params=(W_hh, W_xh, b_h, W_hy, b_y),
-        inputs=(x, y),
-        loss=sp.Rational(1, 2) * SquaredNorm(o - y),
-        states={"h": h0},
-        latex_names={"d_h": r"\delta"},
-    )
+def model() -> Model:
+    m = Model("rnn", latex_names={"d_h": r"\delta"})
+    W_hh, W_xh, b_h = m.param("W_hh", n, n), m.param("W_xh", n, d), m.param("b_h", n)
+    W_hy, b_y = m.param("W_hy", q, n), m.param("b_y", q)
+    x, y = m.sequence("x", d), m.sequence("y", q)
+    h = m.state("h", n)
+    z = m.let("z", W_hh @ h.prev + W_xh @ x + b_h)
+    m.let(h, tanh(z))
+    o = m.let("o", W_hy @ h + b_y)
+    m.loss(squared_norm(o - y) / 2)
+    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,8 +334,8 @@ def torch_reference(arrays) -> dict:
 
 
 def build() -> Derivation:
-    return Derivation(
-        name="rnn",
+    return derive(
+        model(),
         title=TITLE,
         summary=(r"A vanilla RNN with a $\tanh$ hidden layer and a linear output, trained with a squared "
                  r"loss summed over $T$ steps."),
@@ -341,12 +343,11 @@ def build() -> Derivation:
         summary_ko=(r"$\tanh$ 은닉층과 선형 출력층으로 이루어진 기본 RNN을, $T$ 단계에 걸쳐 더한 제곱 손실로 "
                     r"학습하는 모델입니다."),
         build_pages=pages,
-        engine=MatrixEngine(program(), Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20},
-                                             large={n: 64, d: 32, q: 8, T: 50}), keep=frozenset({"h"})),
+        sizes=Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20}, large={n: 64, d: 32, q: 8, T: 50}),
         build_document=document,
         extra_checks=(jacobian_check("h", "h"), closed_form_check),
         torch_reference=torch_reference,
     )
 
 
-__all__ = ["build", "program"]
+__all__ = ["build", "model"]

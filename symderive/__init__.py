@@ -1,65 +1,53 @@
-"""symderive: derive, render, export and verify the gradients of deep-learning models.
+r"""symderive: derive, render, export and verify the gradients of deep-learning models.
 
-    >>> from symderive import derivation
-    >>> d = derivation("rnn")
-    >>> d.to_latex()              # the derivation of BPTT as LaTeX (or "markdown", "tex")
-    >>> d.verify().passed         # three-way verification of every gradient
-    >>> d.export("rnn_grad.py")   # a standalone NumPy module: SHAPES, forward, loss, grad
+    >>> import symderive as sd
+    >>> d = sd.derivation("rnn")          # a built-in (sd.available() lists them)
+    >>> d.to_latex("markdown")            # the derivation of BPTT ("latex", "markdown" or "tex")
+    >>> d.verify().passed                 # every gradient checked three ways
+    >>> d.export("rnn_grad.py")           # a standalone NumPy module: SHAPES, forward, loss, grad
+
+A model of one's own is written with :class:`Model` and gets the same object from :func:`derive`:
+
+    >>> m = sd.Model("cell")
+    >>> n, d = m.sizes("n d")
+    >>> W, U, x, y = m.param("W", n, n), m.param("U", n, d), m.sequence("x", d), m.sequence("y", n)
+    >>> h = m.state("h", n)
+    >>> m.let(h, sd.sigmoid(W @ h.prev + U @ x))
+    >>> m.loss(sd.squared_norm(h - y) / 2)
+    >>> sd.derive(m).verify().passed
+
+:func:`check` judges gradients derived by hand in LaTeX; :func:`deffunction` registers an elementwise
+function (everything about it in one place).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from symderive.errors import (
-    ExportError,
-    LatexParseError,
-    ModelError,
-    OptionError,
-    ShapeMismatchError,
-    SymderiveError,
-    UnknownDerivationError,
-    UnknownSymbolError,
-)
+import sympy
 
-if TYPE_CHECKING:
-    import sympy
+from symderive.errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
+                              UnknownDerivationError, UnknownSymbolError)
+from symderive.judge.check import ClaimResult
+from symderive.judge.check import check as judge
+from symderive.latex.reader import parse_latex as read_latex
+from symderive.matrix.engine import Sizes
+from symderive.model import (Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm,
+                             tanh)
+from symderive.ops.registry import Activation, deffunction
+from symderive.options import RenderOptions
+from symderive.pipeline import Derivation, derive
 
-    from symderive.judge.check import ClaimResult
-    from symderive.pipeline import Derivation, IndexDerivation
+# isort: split
+from symderive.derivations import available, derivation  # the built-ins, written through the names above
 
-__all__ = ["derivation", "available", "SymderiveError", "UnknownDerivationError", "ShapeMismatchError",
-           "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError", "check", "parse_latex",
+__all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", "RenderOptions", "check",
+           "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",
+           "exp", "log", "hadamard", "squared_norm", "ones_like", "SymderiveError", "UnknownDerivationError",
+           "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
            "__version__"]
 
 #: The release, read by setuptools for the package metadata (pyproject.toml: dynamic version).
 __version__ = "0.1.0"
-
-_cache: dict[str, Derivation | IndexDerivation] = {}
-
-
-def available() -> dict[str, str]:
-    """Name -> one-line description (the title) of every built-in derivation, in teaching order:
-    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru."""
-    from symderive.derivations import REGISTRY
-
-    return {name: module.TITLE for name, module in REGISTRY.items()}
-
-
-def derivation(name: str) -> Derivation | IndexDerivation:
-    """The built-in derivation ``name`` (one of :func:`available`), built once per process and then shared.
-
-    The result renders (``to_latex``), exports a NumPy module (``export``, ``load_module``) and verifies
-    every gradient three ways (``verify``). Raises :class:`UnknownDerivationError`, which lists the known
-    names, for any other name.
-    """
-    from symderive.derivations import REGISTRY
-
-    if name not in REGISTRY:
-        raise UnknownDerivationError(name, list(REGISTRY))
-    if name not in _cache:
-        _cache[name] = REGISTRY[name].build()
-    return _cache[name]
 
 
 def check(model: str | Sequence[str] | None = None, claims: str | Sequence[str] = (), where: str | Sequence[str] = (),
@@ -75,8 +63,6 @@ def check(model: str | Sequence[str] | None = None, claims: str | Sequence[str] 
     claims (``\delta_t = ...``); ``shapes`` gives sizes (``{"W_{hh}": "n x n"}`` or ``["W_{hh}: n x n"]``).
     A model that cannot be read raises :class:`SymderiveError`.
     """
-    from symderive.judge.check import check as judge
-
     return judge(model=model, claims=claims, where=where, shapes=shapes, derivation=derivation)
 
 
@@ -87,6 +73,4 @@ def parse_latex(source: str) -> sympy.Basic:
     ``h[t - 1]``) and partial derivatives are kept. Input that cannot be read raises :class:`LatexParseError`
     with the position and a caret.
     """
-    from symderive.latex.reader import parse_latex as read
-
-    return read(source)
+    return read_latex(source)

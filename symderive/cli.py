@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from symderive import __version__, available, derivation
+from symderive import __version__
+from symderive.derivations import available, derivation
 from symderive.export.files import write_atomically
 from symderive.document.document import FORMATS
 from symderive.errors import OptionError, SymderiveError

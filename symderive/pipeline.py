@@ -8,9 +8,9 @@ the level's part of the verification) is its ``engine``: a
 :class:`~symderive.matrix.engine.MatrixEngine` (dense layers, recurrent cells) or an
 :class:`~symderive.index.engine.IndexEngine` (convolution, pooling).
 
-A model of one's own needs only its matrix-level ``Program``::
+A model of one's own (a :class:`symderive.Model`, or its ``Program``) needs nothing else::
 
-    d = Derivation.of_program(program)   # named program.name, the generic document, default sizes
+    d = derive(model)   # named after the model, the generic document, default sizes, torch autograd as reference
     d.to_latex("markdown"); d.export("grad.py"); d.verify()
 
 Without ``build_document`` the document is the engine's generic one (matrix level: the model, the
@@ -30,8 +30,10 @@ from symderive.document.document import FORMATS, Document
 from symderive.errors import OptionError
 from symderive.export.files import write_atomically
 from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
+from symderive.verify.autograd import autograd_gradients
 from symderive.verify.harness import verify
 from symderive.verify.report import Report
 
@@ -87,11 +89,6 @@ class Derivation:
     def __post_init__(self):
         if not self.title:
             object.__setattr__(self, "title", self.name)
-
-    @classmethod
-    def of_program(cls, program: Program, sizes: Sizes | None = None, **fields) -> Derivation:
-        """The derivation of a matrix-level ``program``, named after it; ``fields`` as of Derivation."""
-        return cls(name=fields.pop("name", program.name), engine=MatrixEngine(program, sizes), **fields)
 
     @cached_property
     def backwards(self) -> dict:
@@ -175,3 +172,20 @@ class Derivation:
     def verify(self) -> Report:
         """Every gradient checked three ways (see :mod:`symderive.verify.harness`)."""
         return verify(self)
+
+
+def derive(model: Model | Program, *, sizes: Sizes | None = None, keep: frozenset | None = None, module_extras: str = "",
+           **fields: object) -> Derivation:
+    """The derivation of a matrix-level model: a :class:`symderive.Model` or its ``Program``.
+
+    It renders (``to_latex``, every format and notation option), exports a NumPy module (``export``) and
+    verifies every gradient three ways (``verify``: symbolic at ``sizes.small``, central differences at
+    ``sizes.numeric``, and torch's autograd of the model's own equations where torch is installed).
+    ``sizes`` default to :func:`~symderive.matrix.engine.default_sizes`; ``keep`` names the values whose
+    adjoints the document keeps by name (default: the states); ``fields`` are :class:`Derivation`'s
+    (``title``, ``summary``, ``build_document``, ``extra_checks``, ``torch_reference``, ...).
+    """
+    program = model if isinstance(model, Program) else model.program()
+    fields.setdefault("torch_reference", lambda arrays: autograd_gradients(program, arrays))
+    engine = MatrixEngine(program, sizes, keep, module_extras)
+    return Derivation(name=fields.pop("name", program.name), engine=engine, **fields)

@@ -12,11 +12,12 @@ import sympy
 
 import symderive
 from symderive.judge.check import ClaimResult
-from symderive.pipeline import Derivation, IndexDerivation
+from symderive.model import Model, Program
+from symderive.pipeline import Derivation
 
-PUBLIC_FUNCTIONS = ("available", "derivation", "check", "parse_latex")
-#: names of public functions, including ones planned for the API, that no submodule may take
-RESERVED = {*PUBLIC_FUNCTIONS, "derive"}
+PUBLIC_FUNCTIONS = ("available", "derivation", "check", "parse_latex", "derive")
+#: names of public functions that no submodule may take
+RESERVED = set(PUBLIC_FUNCTIONS)
 
 
 def submodules() -> list[str]:
@@ -30,8 +31,8 @@ def submodules() -> list[str]:
 @pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
 def test_public_function_is_typed_and_documented(name):
     function = getattr(symderive, name)
-    hints = typing.get_type_hints(function, localns={"Derivation": Derivation, "IndexDerivation": IndexDerivation,
-                                                     "ClaimResult": ClaimResult, "sympy": sympy})
+    hints = typing.get_type_hints(function, localns={"Derivation": Derivation, "ClaimResult": ClaimResult, "sympy": sympy,
+                                                     "Model": Model, "Program": Program})
     assert set(hints) == {*inspect.signature(function).parameters, "return"}
     assert len(inspect.getdoc(function).splitlines()) >= 2
 

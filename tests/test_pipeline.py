@@ -9,7 +9,7 @@ from symderive import derivation
 from symderive.matrix.engine import default_sizes
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import SquaredNorm, T, TimeVar, sigma, t, tanh
-from symderive.pipeline import Derivation
+from symderive.pipeline import derive
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 
@@ -29,7 +29,7 @@ def recurrent_program() -> Program:
 
 
 def test_a_program_alone_makes_a_derivation():
-    der = Derivation.of_program(dense_program())
+    der = derive(dense_program())
     assert der.name == der.title == "mine" and not der.recurrent
     assert der.sizes.small == {d: 2, n: 2} and der.sizes.large == {d: 48, n: 48}
     text = der.to_latex("markdown")
@@ -44,7 +44,7 @@ def test_a_program_alone_makes_a_derivation():
 def test_a_recurrent_program_gets_sequence_lengths_and_truncation_checks():
     program = recurrent_program()
     assert default_sizes(program).numeric == {d: 6, n: 6, T: 8}
-    der = Derivation.of_program(program, title="A sigmoid cell")
+    der = derive(program, title="A sigmoid cell")
     assert der.recurrent and der.title == "A sigmoid cell"
     report = der.verify()
     assert report.passed, report.table()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symderive import derivation
+from symderive.derivations import derivation
 from symderive.errors import ExportError, OptionError
 from symderive.ops.nodes import TimeVar
 from symderive.model.program import shapes

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from symderive import derivation
+from symderive.derivations import derivation
 from symderive.document.document import Document, front_matter, latex_section, markdown_prose, preamble
 from symderive.errors import ExportError, OptionError
 from symderive.options import RenderOptions

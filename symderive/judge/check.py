@@ -997,7 +997,7 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
         where = [where]
     declared = [f"{k}: {v}" for k, v in shapes.items()] if isinstance(shapes, dict) else list(shapes or ())
     if derivation is not None:
-        from symderive import derivation as built_in
+        from symderive.derivations import derivation as built_in
 
         subject = subject_of_derivation(built_in(derivation) if isinstance(derivation, str) else derivation)
     elif model:
