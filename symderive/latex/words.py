@@ -16,7 +16,7 @@ FUNCTION_COMMANDS = {"sigma": "sigma", "tanh": "tanh", "exp": "exp", "log": "log
 #: Greek letters and letters that are functions when a parenthesis follows (``\phi(z)``, ``f(x, h)``)
 CALLABLE_LETTERS = frozenset({"phi", "varphi", "psi", "ell", "f", "g", "l", "F", "G"})
 #: words read as function names that are not elementwise functions
-OTHER_FUNCTION_WORDS = ("softmax", "diag", "sign")
+OTHER_FUNCTION_WORDS = ("softmax", "diag")
 #: the names of a per-step loss (``\ell_t``, ``\ell(o_t, y_t)``)
 LOSS_NAMES = ("ell", "l", "E", "J")
 

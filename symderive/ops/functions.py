@@ -93,3 +93,13 @@ deffunction(
     "log", scalar=sp.log, derivative=lambda ans, z: sp.HadamardPower(z, -1),
     rule=r"(\log z)' = 1/z", numpy="np.log({})", reference=np.log,
     latex=r"\log", words=("log",), torch=lambda torch, x: torch.log(x))
+deffunction(
+    "sign", scalar=sp.sign, derivative=lambda ans, z: sp.ZeroMatrix(*z.shape),
+    rule=r"\operatorname{sign}'(z) = 0 \text{ (almost everywhere)}", numpy="np.sign({})", reference=np.sign,
+    latex=r"\operatorname{sign}", words=("sign", "sgn"), torch=lambda torch, x: torch.sign(x),
+    kink="sign(0) = 0 and sign'(0) = 0 (the jump is not differentiated)")
+deffunction(
+    "abs", scalar=sp.Abs, derivative=lambda ans, z: Elementwise("sign", z),
+    rule=r"|z|' = \operatorname{sign}(z)", numpy="np.abs({})", reference=np.abs,
+    latex=r"\operatorname{abs}", words=("abs",), torch=lambda torch, x: torch.abs(x),
+    kink="abs'(0) = sign(0) = 0, as PyTorch takes it")

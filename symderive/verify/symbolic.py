@@ -127,12 +127,15 @@ class ChainRule:
 
 
 def slope(fname: str, arg, atom) -> sp.Expr:
-    """f'(arg) written through the atom A = f(arg) (sigma' = A (1 - A), tanh' = 1 - A^2, ...)."""
+    """f'(arg) by ``sympy.diff`` of the registered SymPy function (not the registered derivative: the
+    proof checks that one), written through the atom A = f(arg) (sigma' = A (1 - A), tanh' = 1 - A^2).
+    The argument is real, and jumps are not differentiated (a Dirac delta counts as 0, as step' = 0)."""
     if fname == "recip":
         return -atom ** 2
-    x = sp.Dummy("x")
+    x = sp.Dummy("x", real=True)
     f = ACTIVATIONS[fname].scalar
-    return sp.diff(f(x), x).xreplace({f(x): atom}).xreplace({x: arg})
+    d = sp.diff(f(x), x).replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    return d.xreplace({f(x): atom}).xreplace({x: arg})
 
 
 EXACT_ATOMS = 12  # up to this many atoms the identity is decided as polynomials (RNN: 6-10, <1 s); above, at random points (GRU: 18)
