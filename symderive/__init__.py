@@ -27,8 +27,6 @@ import sympy
 
 from symderive.errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
                               UnknownDerivationError, UnknownSymbolError)
-from symderive.judge.check import ClaimResult
-from symderive.judge.check import check as judge
 from symderive.latex.reader import parse_latex as read_latex
 from symderive.matrix.engine import Sizes
 from symderive.model import (Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm,
@@ -38,7 +36,10 @@ from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive
 
 # isort: split
-from symderive.derivations import available, derivation  # the built-ins, written through the names above
+# The built-ins are written through the names above, and the checker judges claims against them.
+from symderive.derivations import available, derivation
+from symderive.judge.check import ClaimResult
+from symderive.judge.check import check as judge
 
 __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", "RenderOptions", "check",
            "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",

@@ -1,0 +1,130 @@
+r"""Comparing a claim ``∂A/∂B = RHS`` with the derivation at one point.
+
+Both sides are evaluated by the reference interpreter (:mod:`symderive.judge.evaluate`); free index
+letters take every value (``t`` in ``1..T``, other letters in ``0..T``), and values that do not
+denote a derivative (``∂h_t/∂h_i`` with i > t) are skipped. The difference is norm-relative; the
+first index values where it exceeds :data:`REL_TOL` are kept as a counterexample.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.judge.context import ClaimEvaluation
+from symderive.judge.point import Point
+from symderive.judge.values import NotApplicable, final
+from symderive.latex.names import base_name, is_variable
+from symderive.latex.parsed import partial
+from symderive.latex.reader import parse_sides
+from symderive.ops.nodes import T
+
+REL_TOL = 1e-8
+
+
+@dataclass
+class Claim:
+    text: str
+    lhs: sp.Basic
+    rhs: sp.Basic
+
+    @property
+    def free(self) -> list:
+        syms = (self.lhs.free_symbols | self.rhs.free_symbols)
+        return sorted((s for s in syms if s.is_commutative and s.is_integer and s != T), key=str)
+
+    def with_rhs(self, rhs) -> "Claim":
+        return Claim(self.text, self.lhs, rhs)
+
+
+def read_claim(text: str, where: dict) -> Claim:
+    """``DERIVATIVE = EXPRESSION``; a left side named in a definition (``\\delta_t``) reads as its derivative."""
+    sides = parse_sides(text)
+    if len(sides) != 2:
+        raise ModelError(f"a claim is 'DERIVATIVE = EXPRESSION': {text}")
+    lhs, rhs = sides
+    if is_variable(lhs) and base_name(lhs) in where and isinstance(where[base_name(lhs)][1], partial):
+        variables, definition = where[base_name(lhs)]
+        indices = lhs.indices if isinstance(lhs, sp.Indexed) else ()
+        lhs = definition.xreplace(dict(zip(variables, indices)))
+    if not isinstance(lhs, partial):
+        raise ModelError("the left side of a claim must be a derivative (\\frac{\\partial L}{\\partial W}, "
+                         f"\\partial_W L, \\nabla_W L): {text}")
+    return Claim(text, lhs, rhs)
+
+
+def bindings(claim: Claim, steps: int):
+    """Every value of the claim's free indices: t in 1..T, other letters in 0..T."""
+    free = claim.free
+    ranges = [range(1, steps + 1) if s.name == "t" else range(0, steps + 1) for s in free]
+    for combo in itertools.product(*ranges):
+        yield dict(zip(free, combo))
+
+
+def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = None):
+    """``(binding, claimed, truth)`` for every value of the claim's free indices that denotes a derivative.
+
+    The right-hand side is evaluated at ``point`` (with ``options``), the derivative at ``truth_point``
+    (default: the same point); an identity or out-of-range claimed value takes the truth's shape."""
+    claimed_at, truth_at = ClaimEvaluation.of(point, options), ClaimEvaluation.of(truth_point or point)
+    for binding in bindings(claim, point.steps):
+        try:
+            truth = truth_at.bound(binding)(claim.lhs).data
+        except NotApplicable:
+            continue
+        yield binding, final(claimed_at.bound(binding)(claim.rhs), truth), truth
+
+
+def difference(claim, truth) -> float:
+    """Norm-relative difference (inf when the shapes differ)."""
+    a, b = np.asarray(claim, dtype=float), np.asarray(truth, dtype=float)
+    if a.shape != b.shape:
+        if a.ndim == 0:
+            a = np.full(b.shape, float(a))
+        elif a.size == b.size and a.squeeze().shape == b.squeeze().shape and 1 in a.shape:
+            a = a.reshape(b.shape)
+        else:
+            return math.inf
+    scale = max(float(np.linalg.norm(b)), float(np.linalg.norm(a)), 1e-300)
+    return float(np.linalg.norm(a - b)) / scale if (a.size and np.any(a - b)) else 0.0
+
+
+@dataclass
+class Comparison:
+    worst: float = 0.0
+    counterexample: dict | None = None
+    compared: int = 0
+
+
+def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None, out: Comparison | None = None,
+               transform=None) -> Comparison:
+    """Worst relative difference of the claim (optionally ``transform``-ed) over its index values."""
+    out = out or Comparison()
+    for binding, claimed, truth in pairs(claim, point, options, truth_point):
+        if transform is not None:
+            claimed = transform(np.asarray(claimed, dtype=float))
+        d = difference(claimed, truth)
+        out.compared += 1
+        if d > out.worst:
+            out.worst = d
+            if d > REL_TOL and (out.counterexample is None or d == math.inf):
+                out.counterexample = counterexample(point, binding, claimed, truth)
+    return out
+
+
+def counterexample(point: Point, binding: dict, claimed, truth) -> dict:
+    """Where the claim fails: sizes, index values, seed, both shapes and up to four differing entries."""
+    sizes = {str(k): int(v) for k, v in point.sizes.items()}
+    a, b = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
+    out = {"sizes": sizes, "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
+           "claimed_shape": list(a.shape), "correct_shape": list(b.shape)}
+    if a.shape == b.shape or a.ndim == 0:
+        a = np.broadcast_to(a, b.shape)
+        idx = np.argwhere(~np.isclose(a, b, rtol=1e-7, atol=1e-10))[:4]
+        out["entries"] = [{"at": [int(i) + 1 for i in ix], "claimed": float(a[tuple(ix)]), "correct": float(b[tuple(ix)])}
+                          for ix in idx]
+    return out

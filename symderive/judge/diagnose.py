@@ -1,0 +1,257 @@
+r"""Why a claim is wrong: the usual mistakes, tried one by one on the same points.
+
+Each trial changes the claim, the derivation or the reading of a product, and asks whether the
+changed claim then holds everywhere: transposed, the wrong sign, a constant factor, an activation's
+derivative missing or doubled (the derivation redone with f' replaced, through a changed function
+table passed to the engine), a recurrent term missing (truncation after one step), sums over the
+wrong bounds, ``h_t`` and ``h_{t-1}`` swapped or one shifted, a product in the other order. The first
+trial that explains the difference names the mistake. :func:`correct_formula` gives the engine's
+formula where the derivative is a single adjoint or a one-step Jacobian.
+"""
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from symderive.errors import SymderiveError
+from symderive.judge.compare import Claim, Comparison, compare_at, pairs
+from symderive.judge.point import Point
+from symderive.judge.subject import Subject
+from symderive.judge.values import NotApplicable
+from symderive.latex.names import base_name, is_variable
+from symderive.matrix import evaluate as ev
+from symderive.matrix.derive import derive, inline, state_jacobian
+from symderive.matrix.latex_printer import to_latex
+from symderive.model.program import Program
+from symderive.ops.nodes import Elementwise, hadamard, ones
+from symderive.ops.registry import ACTIVATIONS
+
+ASCENDING = {"ascending": True}
+UNEXPLAINED = "does not match the derivation; the correct expression is shown, and the entries that differ"
+
+
+def matches(claim: Claim, points: list[Point], options=None, truth_points=None, transform=None) -> bool:
+    """Does the claim (its right side read with ``options``, then ``transform``-ed) equal the derivative
+    (at ``truth_points``, default the same points) at every point?"""
+    for i, point in enumerate(points):
+        c = Comparison()
+        truth_point = truth_points[i] if truth_points else None
+        try:
+            compare_at(claim, point, options, truth_point, out=c, transform=transform)
+        except (SymderiveError, NotApplicable, ValueError, TypeError):
+            return False
+        if c.compared == 0 or c.worst > 1e-7:
+            return False
+    return True
+
+
+def diagnose(claim: Claim, points: list[Point]) -> str:
+    """The first usual mistake that explains why the claim differs from the derivation."""
+    for trial in TRIALS:
+        message = trial(claim, points)
+        if message:
+            return message
+    return UNEXPLAINED
+
+
+def recurrent_only(trial):
+    """A trial that only a recurrent model can fail."""
+    def run(claim, points):
+        return trial(claim, points) if points[0].subject.program.recurrent else ""
+    return run
+
+
+def transposed(x):
+    return x.T if np.ndim(x) == 2 else x
+
+
+# ---------------------------------------------------------------------------------------------
+# The trials, in the order they are tried.
+
+
+def transpose_trial(claim, points) -> str:
+    return "matches if you transpose the right-hand side" if matches(claim, points, transform=transposed) else ""
+
+
+def transposed_product_trial(claim, points) -> str:
+    if claim.rhs.has(sp.Product) and matches(claim, points, transform=transposed, options=ASCENDING):
+        return ("matches if you transpose the right-hand side: the product of transposed Jacobians is the transpose "
+                "of the Jacobian (denominator layout); as a Jacobian it is the product of the untransposed factors")
+    return ""
+
+
+def sign_trial(claim, points) -> str:
+    if matches(claim, points, transform=lambda x: -x):
+        return "off by a sign: the right-hand side has the wrong sign"
+    return ""
+
+
+def factor_trial(claim, points) -> str:
+    """A constant c with c * RHS = the derivative at every point (least squares, then checked)."""
+    ratios = []
+    try:
+        for point in points:
+            for _, claimed, truth in pairs(claim, point):
+                claimed, truth = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
+                if claimed.shape != truth.shape or not np.any(claimed):
+                    return ""
+                ratios.append(float(np.sum(claimed * truth) / np.sum(claimed * claimed)))
+    except (SymderiveError, ValueError, TypeError):
+        return ""
+    if not ratios or max(ratios) - min(ratios) > 1e-6 * max(1.0, abs(ratios[0])) or abs(ratios[0] - 1) < 1e-9:
+        return ""
+    c = ratios[0]
+    if not matches(claim, points, transform=lambda x: c * x):
+        return ""
+    fraction = Fraction(c).limit_denominator(12)
+    shown = str(fraction) if abs(float(fraction) - c) < 1e-9 else f"{c:.6g}"
+    return f"off by a factor of {shown}: the right-hand side times {shown} is correct"
+
+
+def activation_trial(claim, points) -> str:
+    """The claim matches a derivation with some f' replaced by 1 (missing) or by f'^2 (extra)."""
+    program = points[0].subject.program
+    for fname in sorted(activations(program)):
+        for kind in ("missing", "extra"):
+            bw = derive_with(program, fname, kind)
+            if bw is not None and matches(claim, [p.variant(backward=bw) for p in points]):
+                rule = ACTIVATIONS[fname].rule
+                return (f"the derivative of {fname} is missing (${rule}$)" if kind == "missing"
+                        else f"the derivative of {fname} appears twice (${rule}$ once is enough)")
+    return ""
+
+
+@recurrent_only
+def recurrent_term_trial(claim, points) -> str:
+    """The claim matches backpropagation cut after one step (its right side, or the derivative)."""
+    cut = [p.variant(truncation=ev.Truncation(k=1)) for p in points]
+    if matches(claim, points, truth_points=cut) or matches(claim, cut):
+        return ("a recurrent term is missing: every value at step t also reaches the loss through step t+1 "
+                "(the share carried back from t+1)")
+    return ""
+
+
+@recurrent_only
+def sum_bounds_trial(claim, points) -> str:
+    for s in list(claim.rhs.atoms(sp.Sum)):
+        var, lo, hi = s.limits[0]
+        for dlo, dhi in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)):
+            new = sp.Sum(s.function, (var, lo + dlo, hi + dhi))
+            if matches(claim.with_rhs(claim.rhs.xreplace({s: new})), points):
+                return (f"the sum over {var} has the wrong bounds: it should run from {var} = {sp.latex(lo + dlo)} "
+                        f"to {sp.latex(hi + dhi)}, not from {sp.latex(lo)} to {sp.latex(hi)}")
+    return ""
+
+
+@recurrent_only
+def steps_trial(claim, points) -> str:
+    """A state read at the wrong step: ``h_t`` and ``h_{t-1}`` swapped, or one occurrence shifted."""
+    for name in sorted(points[0].subject.program.states):
+        swapped = swap_steps(claim, name)
+        if swapped is not None and matches(swapped, points):
+            return f"{name}_t and {name}_{{t-1}} are swapped"
+        for old, new, variant in shifted_steps(claim, name):
+            if matches(variant, points):
+                return f"{latex_indexed(old)} should be {latex_indexed(new)} (where it appears as {latex_indexed(old)})"
+    return ""
+
+
+def product_order_trial(claim, points) -> str:
+    if claim.rhs.has(sp.Product) and matches(claim, points, options=ASCENDING):
+        return ("the product is in the wrong order: the chain rule puts the factor of the latest step on the left "
+                "(read as written from the largest index down, it would match)")
+    return ""
+
+
+TRIALS = (transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
+          recurrent_term_trial, sum_bounds_trial, steps_trial, product_order_trial)
+
+
+# ---------------------------------------------------------------------------------------------
+# Changed claims and changed derivations.
+
+
+def swap_steps(claim: Claim, name: str):
+    """The claim with ``name_{t+k}`` and ``name_{t+k-1}`` exchanged (None if it has no such pair)."""
+    hits = [e for e in claim.rhs.atoms(sp.Indexed) if base_name(e) == name]
+    if not hits:
+        return None
+    mapping = {}
+    for e in hits:
+        i = e.indices[0]
+        other = sp.IndexedBase(e.base.label)[i - 1] if any(h.indices[0] == i - 1 for h in hits) else None
+        if other is not None:
+            mapping[e] = other
+            mapping[other] = e
+    return claim.with_rhs(claim.rhs.xreplace(mapping)) if mapping else None
+
+
+def shifted_steps(claim: Claim, name: str):
+    """(old, new, claim) for each occurrence of ``name_{i}`` replaced by ``name_{i-1}`` or ``name_{i+1}``."""
+    occurrences = [e for e in sp.preorder_traversal(claim.rhs) if isinstance(e, sp.Indexed) and base_name(e) == name]
+    for n, old in enumerate(occurrences):
+        for shift in (-1, 1):
+            new = sp.IndexedBase(old.base.label)[old.indices[0] + shift]
+            yield old, new, claim.with_rhs(replace_nth(claim.rhs, n, new, name))
+
+
+def replace_nth(expr, n: int, new, name: str):
+    """``expr`` with its n-th occurrence (in preorder) of an Indexed ``name`` replaced by ``new``."""
+    count = [0]
+
+    def walk(e):
+        if isinstance(e, sp.Indexed) and base_name(e) == name:
+            count[0] += 1
+            return new if count[0] - 1 == n else e
+        if not e.args or isinstance(e, sp.Indexed):
+            return e
+        return e.func(*(walk(a) for a in e.args))
+
+    return walk(expr)
+
+
+def latex_indexed(e) -> str:
+    return f"{base_name(e)}_{{{sp.latex(e.indices[0])}}}"
+
+
+def activations(program: Program) -> set:
+    """The elementwise functions the model applies."""
+    return {e.fname for a in program.assignments for e in a.expr.atoms(Elementwise)}
+
+
+def derive_with(program: Program, fname: str, kind: str):
+    """The backward program with f' replaced by 1 ("missing") or by f'^2 ("extra"); the registry is
+    left as it is (the changed table is passed to the engine)."""
+    act = ACTIVATIONS[fname]
+    if kind == "missing":
+        changed = dataclasses.replace(act, derivative=lambda ans, z: ones(ans))
+    else:
+        changed = dataclasses.replace(act, derivative=lambda ans, z: hadamard(act.derivative(ans, z), act.derivative(ans, z)))
+    try:
+        return derive(program, functions={**ACTIVATIONS, fname: changed})
+    except SymderiveError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The correct formula.
+
+
+def correct_formula(claim: Claim, s: Subject) -> str:
+    """The engine's formula for the derivative, where it is a single adjoint or a one-step Jacobian."""
+    of, wrt = claim.lhs.args
+    try:
+        name = s.name_of(wrt)
+        if is_variable(of) and base_name(of) == s.loss_name:
+            adj = s.backward.adjoint_of.get(name)
+            if adj is not None:
+                return to_latex(inline(adj.value(), s.backward, keep=set(s.program.states)), latex_names=s.latex_names)
+        if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
+                and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
+            return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)
+    except Exception:  # the formula is a courtesy; the verdict does not depend on it
+        return ""
+    return ""

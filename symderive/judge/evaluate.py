@@ -1,0 +1,208 @@
+r"""How the nodes of a parsed claim evaluate: ``evaluate_node`` registrations, one block per node type.
+
+A claim is evaluated by the engine's reference interpreter (``symderive.ops.registry.evaluate_node``)
+in a :class:`~symderive.judge.context.ClaimEvaluation`. Sums and products of a claim are SymPy's
+``Add`` and ``Mul``, evaluated by their registrations in ``symderive/ops/linear.py`` (through the
+operators of :class:`~symderive.judge.values.Value`: ``*`` is the matrix product). The nodes below are
+the ones only a claim has: the reader's operations (``transpose``, ``hadamard``, ``partial``,
+``norm``, ``concat``, ``entry``), symbols and indexed symbols, powers, ``\sum``, ``\prod``,
+``\delta_{ij}`` and function calls. In a model's evaluation (any other context) these types keep the
+default rule.
+"""
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+import numpy as np
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.judge import values
+from symderive.judge.context import UNREGISTERED, ClaimEvaluation
+from symderive.judge.derivatives import derivative
+from symderive.judge.values import NOTHING, Eye, NotApplicable, Value
+from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
+from symderive.latex.words import activation_of, activation_words
+from symderive.ops.registry import evaluate_node
+
+
+def claim_rule(*types):
+    """Register the decorated rule as the evaluation of ``types`` in a claim; in any other context
+    (a model's evaluation) these types keep the default rule."""
+
+    def register(rule):
+        def evaluate(e, ev):
+            return rule(e, ev) if isinstance(ev, ClaimEvaluation) else UNREGISTERED(e, ev)
+
+        for cls in types:
+            evaluate_node.register(cls, evaluate)
+        return rule
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------
+# Symbols.
+
+
+@claim_rule(sp.Symbol)
+def _evaluate_symbol(e, ev):
+    r"""``I`` (the identity of any size), ``\mathbf{1}`` (1 in every entry), an index letter used
+    as a number, or a value of the model."""
+    if e == IDENTITY:
+        return Eye()
+    if e == ONES:
+        return Value(1)
+    if e.is_commutative:
+        return ev.letter(e)
+    return ev.symbol(e)
+
+
+@claim_rule(sp.Indexed)
+def _evaluate_indexed(e, ev):
+    r"""``h_{t-1}``, ``\delta_t``: a value at a step, or a definition at an index value."""
+    return ev.symbol(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transposes, entrywise products and powers.
+
+
+@claim_rule(transpose)
+def _evaluate_transpose(e, ev):
+    return ev(e.args[0]).T
+
+
+@claim_rule(hadamard)
+def _evaluate_hadamard(e, ev):
+    return reduce(values.hadamard, map(ev, e.args))
+
+
+@claim_rule(sp.Pow)
+def _evaluate_power(e, ev):
+    """``a^p`` for a number ``p``, entry by entry (``h_t^2``); ``1/x`` of an array is refused."""
+    base, p = ev(e.base), e.exp
+    if not p.is_number:
+        raise ModelError(f"only numeric powers are supported: {e}")
+    if base.is_array and p == -1:
+        raise ModelError(f"write 1/x entrywise as x^{{\\circ -1}} is not supported: {e}")
+    return values.power(base, p if ev.symbolic else float(p))
+
+
+@claim_rule(norm)
+def _evaluate_norm(e, ev):
+    r"""``\|v\| = \sqrt{\sum_i v_i^2}`` (Frobenius for a matrix); nothing has norm 0."""
+    v = ev(e.args[0])
+    x = 0 if v is NOTHING else v.data
+    if values.is_array(x):
+        total = sum(y * y for y in (list(x) if ev.symbolic else np.ravel(x)))
+    else:
+        total = x * x
+    return Value(sp.sqrt(total) if ev.symbolic else math.sqrt(total))
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivatives.
+
+
+@claim_rule(partial)
+def _evaluate_partial(e, ev):
+    """``∂A/∂B`` from the derived backward program (see :mod:`symderive.judge.derivatives`)."""
+    return Value(derivative(e, ev))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sums and products over an index.
+
+
+@claim_rule(sp.Sum)
+def _evaluate_sum(e, ev):
+    r"""``\sum_{k=lo}^{hi} body``: the body with k bound to each value in turn; 0 when empty."""
+    body, (var, lo, hi) = e.function, e.limits[0]
+    out = Value(0)
+    for k in range(ev.index(lo), ev.index(hi) + 1):
+        v = ev.bound({**ev.binding, var: k})(body)
+        out = v if is_zero_int(out) else out + v
+    return out
+
+
+def is_zero_int(v: Value) -> bool:
+    """The integer 0 a sum starts from: the next term replaces it (a sum of matrices never adds 0)."""
+    return isinstance(v.data, int) and v.data == 0
+
+
+@claim_rule(sp.Product)
+def _evaluate_product(e, ev):
+    r"""``\prod_{j=lo}^{hi} body`` in chain-rule order: the factor with the largest index on the left
+    (the option ``ascending`` reads it as written from the smallest); the identity when empty."""
+    body, (var, lo, hi) = e.function, e.limits[0]
+    lo, hi = ev.index(lo), ev.index(hi)
+    order = range(lo, hi + 1) if ev.options.get("ascending") else range(hi, lo - 1, -1)
+    out = Eye()
+    for k in order:
+        out = out * ev.bound({**ev.binding, var: k})(body)
+    return out
+
+
+@claim_rule(sp.KroneckerDelta)
+def _evaluate_kronecker_delta(e, ev):
+    r"""``\delta_{ij}``: 1 when the indices are equal, else 0."""
+    i, j = (ev(a).data for a in e.args)
+    return Value(1 if i == j else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stacking and entries.
+
+
+@claim_rule(concat)
+def _evaluate_concat(e, ev):
+    """``[a; b]``: the parts stacked; no derivative where a part lies outside the steps 1..T."""
+    parts = [ev(a) for a in e.args]
+    if any(p is NOTHING for p in parts):
+        raise NotApplicable()
+    return Value(ev.backend.stack([p.data for p in parts]))
+
+
+@claim_rule(entry)
+def _evaluate_entry(e, ev):
+    """``f(z)_i`` (1-based): one entry of a vector, or ``A_{ij}`` of a matrix."""
+    v = ev(e.args[0])
+    idx = [int(ev(a).data) - 1 for a in e.args[1:]]
+    return Value(v.data[idx[0], 0] if len(idx) == 1 else v.data[idx[0], idx[1]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Function calls.
+
+
+def _diag(v: Value, ev) -> Value:
+    r"""``\operatorname{diag}(v)``: the vector on the diagonal of a square matrix."""
+    if v is NOTHING:
+        return NOTHING
+    return Value(sp.diag(*list(v.data)) if ev.symbolic else np.diag(np.ravel(v.data)))
+
+
+def _softmax(v: Value, ev) -> Value:
+    """``softmax(z)_i = e^{z_i} / sum_j e^{z_j}`` per column (checked numerically only)."""
+    if ev.symbolic:
+        raise TimeoutError("softmax is checked numerically only")
+    w = np.exp(v.data - v.data.max(axis=0))
+    return Value(w / w.sum(axis=0))
+
+
+CALLS = {"diag": _diag, "softmax": _softmax}
+
+
+@claim_rule(sp.Function)
+def _evaluate_call(e, ev):
+    """``f(z)`` of an elementwise function (``f'(z)`` when primed), ``diag(v)`` or ``softmax(z)``."""
+    name = type(e).__name__
+    fname = name.rstrip("'")
+    if fname in CALLS:
+        return CALLS[fname](ev(e.args[0]), ev)
+    if activation_of(fname):
+        return ev.apply(activation_of(fname), ev(e.args[0]), len(name) - len(fname))
+    raise ModelError(f"{fname}(...) is not a known function: use one of {', '.join(activation_words())}, "
+                     "diag, softmax (an unspecified f(...) cannot be evaluated)")

@@ -1,0 +1,105 @@
+"""One run of the subject at explicit sizes: its forward values, the derived gradients, and adjoints
+seeded anywhere (the derivatives a claim's left-hand side, or its right-hand side, asks for).
+
+Everything is evaluated by the reference interpreter (:mod:`symderive.matrix.evaluate`) from the
+derived backward program, in float64 at random arguments or over explicit matrices of symbols.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.judge.subject import Subject
+from symderive.matrix import evaluate as ev
+from symderive.matrix.derive import Backward
+from symderive.ops.nodes import T
+from symderive.verify.matrix_checks import random_arguments
+from symderive.verify.symbolic import instantiate
+
+
+def size_cases(subject: Subject) -> list[dict]:
+    """Two cases with every size distinct (2, 3, 4, ... and 3, 4, 5, ...), T = 3 and 4."""
+    dims = subject.dims()
+    cases = []
+    for first, steps in ((2, 3), (3, 4)):
+        sizes = {d: first + i for i, d in enumerate(dims)}
+        if subject.program.recurrent:
+            sizes[T] = steps
+        cases.append(sizes)
+    return cases
+
+
+@dataclass
+class Point:
+    """A forward and backward run of the subject at one size case (NumPy or explicit SymPy)."""
+
+    subject: Subject
+    sizes: dict
+    seed: int
+    symbolic: bool = False
+    backward: Backward | None = None
+    truncation: ev.Truncation = ev.FULL
+
+    def __post_init__(self):
+        p = self.subject.program
+        if self.symbolic:
+            _, _, self.env, _, _ = instantiate(p, self.sizes, ev.FULL)
+        else:
+            self.env = ev.bind(p, random_arguments(p, self.sizes, self.seed), self.sizes, ev.NUMPY)
+            ev.forward(p, self.env)
+        self.grads = ev.backward(self.derived, self.env, self.truncation)
+        self.steps = self.sizes.get(T, 1)
+
+    @property
+    def backend(self):
+        return self.env.backend
+
+    @property
+    def derived(self) -> Backward:
+        """The backward program this point runs (the subject's, or a variant's)."""
+        return self.backward or self.subject.backward
+
+    def variant(self, backward=None, truncation=None) -> "Point":
+        return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward, truncation or self.truncation)
+
+    def zero(self, adjoint):
+        return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)
+
+    def loss(self):
+        return ev.loss(self.subject.program, self.env)
+
+    def adjoint_env(self, origin: int | None, var: str | None = None, seed=None) -> ev.Env:
+        """Adjoints of one step's loss (``origin``), or of ``var`` at ``origin`` seeded with ``seed``."""
+        env = ev.Env(dict(self.env), self.sizes, self.backend)
+        recurrent = self.subject.program.recurrent
+        if recurrent:
+            for a in self.derived.steps:
+                for r in range(1, self.steps + 1):
+                    env[(a.adjoint.name, r)] = self.zero(a.adjoint)
+        for r in range(origin, 0, -1) if recurrent else [None]:
+            for a in self.derived.steps:
+                slot = (a.adjoint.name, r) if recurrent else a.adjoint.name
+                if var is not None and a.var == var and r == origin:
+                    env[slot] = seed
+                    continue
+                terms = [term for term in a.terms if (term.source != "loss" or (var is None and r == origin))
+                         and (term.shift == 0 or (recurrent and r < origin))]
+                env[slot] = ev.term_sum(terms, env, r, a.adjoint)
+        return env
+
+    def gradient_in(self, env, wrt):
+        """The adjoint of ``wrt`` (a name, or (name, step)) in an adjoint environment."""
+        p = self.subject.program
+        name, step = wrt if isinstance(wrt, tuple) else (wrt, None)
+        if name in p.defined:
+            adj = self.derived.adjoint_of.get(name)
+            if adj is None:
+                return self.zero(p.defined[name].target)
+            return env[(adj.adjoint.name, step)] if step is not None else env[adj.adjoint.name]
+        grads = {a.var: a for a in self.derived.grads}
+        if name in grads:
+            value = ev.argument_gradient(grads[name], env)
+            return value[step - 1] if isinstance(value, list) else value
+        raise ModelError(f"cannot differentiate with respect to {name}")

@@ -1,0 +1,164 @@
+r"""The values a claim takes at one point, and their algebra.
+
+A parsed claim writes matrix products as SymPy products (``W x`` is ``Mul(W, x)``, its symbols
+non-commutative) and sums as sums; the reference interpreter's rules for ``Mul`` and ``Add``
+(``symderive/ops/linear.py``) combine the values of the children with ``*`` and ``+``. A
+:class:`Value` gives those operators the meaning a claim needs, over NumPy arrays (float64) or
+explicit SymPy matrices:
+
+* ``a * b`` is the matrix product ``a b`` (a ``1 x 1`` result is a scalar), or a scalar multiple;
+* ``a + b`` adds equal shapes, or a scalar to every entry;
+* :class:`Eye` is the identity of whatever size it meets (an empty product ``\prod_{j=t+1}^{t}``);
+* :data:`NOTHING` is a quantity outside the steps ``1..T`` (``\delta_{T+1}``): a zero of whatever
+  shape it meets, absorbing in products and neutral in sums.
+
+Shapes that do not fit raise :class:`Misshaped`; the interpreter adds the node it was evaluating
+(:meth:`symderive.judge.context.ClaimEvaluation.__call__`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+
+class NotApplicable(Exception):
+    """This combination of index values does not denote a derivative (∂h_t/∂h_i with i > t)."""
+
+
+class Misshaped(Exception):
+    """Two shapes that do not fit (the message says how); the node is added by the interpreter."""
+
+
+def is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, sp.MatrixBase))
+
+
+def is_symbolic(x) -> bool:
+    return isinstance(x, sp.MatrixBase)
+
+
+def fmt(shape) -> str:
+    return " x ".join(map(str, shape)) if shape else "scalar"
+
+
+def as_scalar(x):
+    """The entry of a ``1 x 1`` matrix (``x^T W y``); other values unchanged."""
+    if is_array(x) and tuple(x.shape) == (1, 1):
+        return x[0, 0]
+    return x
+
+
+class Value:
+    """A claim's value: ``data`` is an array (NumPy or SymPy) or a scalar."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+    @property
+    def is_array(self) -> bool:
+        return is_array(self.data)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape) if self.is_array else ()
+
+    @property
+    def T(self) -> "Value":
+        """``A^T``; a scalar, the identity and nothing are their own transposes."""
+        return Value(self.data.T) if self.is_array else self
+
+    def __add__(self, other: "Value") -> "Value":
+        return add(self, other)
+
+    def __mul__(self, other: "Value") -> "Value":
+        return matmul(self, other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.data!r})"
+
+
+class Eye(Value):
+    """The identity matrix of whatever size it meets. It has no data: arithmetic other than
+    products and sums fails as it would on any object without a value."""
+
+    def __init__(self):
+        super().__init__(None)
+
+
+class Nothing(Value):
+    """A value outside the steps 1..T (``\\delta_{T+1}``, ``h_{T+1}``): a zero of whatever shape it meets."""
+
+    def __init__(self):
+        super().__init__(None)
+
+
+NOTHING = Nothing()
+
+
+def identity_like(x):
+    """The identity of the size of the array ``x`` (NumPy or SymPy, as ``x`` is)."""
+    return sp.eye(x.shape[0]) if is_symbolic(x) else np.eye(x.shape[0])
+
+
+def add(a: Value, b: Value) -> Value:
+    """``a + b``: nothing is neutral; the identity meets an array as its identity, a scalar as 1."""
+    if a is NOTHING or b is NOTHING:
+        return b if a is NOTHING else a
+    if isinstance(a, Eye) or isinstance(b, Eye):
+        other = b if isinstance(a, Eye) else a
+        return add(Value(identity_like(other.data)) if other.is_array else Value(1), other)
+    if a.is_array and b.is_array:
+        if a.shape != b.shape:
+            raise Misshaped(f"cannot add shapes {fmt(a.shape)} and {fmt(b.shape)}")
+        return Value(a.data + b.data)
+    if a.is_array or b.is_array:
+        arr, s = (a.data, b.data) if a.is_array else (b.data, a.data)
+        return Value(arr + (s * sp.ones(*arr.shape) if is_symbolic(arr) else s))
+    return Value(a.data + b.data)
+
+
+def matmul(a: Value, b: Value) -> Value:
+    """The matrix product ``a b`` (a scalar when it is ``1 x 1``): nothing absorbs, the identity is neutral."""
+    if a is NOTHING or b is NOTHING:
+        return NOTHING
+    if isinstance(a, Eye):
+        return b
+    if isinstance(b, Eye):
+        return a
+    if a.is_array and b.is_array:
+        if a.shape[1] != b.shape[0]:
+            raise Misshaped(f"cannot multiply shapes {fmt(a.shape)} and {fmt(b.shape)}")
+        return Value(as_scalar(a.data * b.data if is_symbolic(a.data) else a.data @ b.data))
+    return Value(a.data * b.data)
+
+
+def hadamard(a: Value, b: Value) -> Value:
+    """The entrywise product ``a ⊙ b`` of equal shapes (or a scalar multiple); nothing absorbs."""
+    if a is NOTHING or b is NOTHING:
+        return NOTHING
+    if a.is_array and b.is_array:
+        if a.shape != b.shape:
+            raise Misshaped(f"cannot multiply entrywise shapes {fmt(a.shape)} and {fmt(b.shape)}")
+        return Value(a.data.multiply_elementwise(b.data) if is_symbolic(a.data) else a.data * b.data)
+    return Value(a.data * b.data)
+
+
+def power(a: Value, p) -> Value:
+    """``a^{∘p}``, entry by entry (``h_t^2`` in ``1 - h_t^2``)."""
+    if a is NOTHING:
+        return NOTHING
+    if is_symbolic(a.data):
+        return Value(a.data.applyfunc(lambda x: x ** p))
+    return Value(a.data ** p)
+
+
+def final(claimed: Value, truth):
+    """The claimed value as it is compared with ``truth``: the identity takes the truth's size,
+    nothing becomes the truth's zero."""
+    if isinstance(claimed, Eye):
+        return identity_like(truth) if is_array(truth) else 1
+    if claimed is NOTHING:
+        return 0 * truth
+    return claimed.data
