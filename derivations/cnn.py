@@ -25,8 +25,8 @@ from symderive.index.render import access_latex
 from symderive.pipeline import Derivation
 
 from .convolution import (
+    OC,
     C,
-    O,
     conv_contract,
     conv_derived,
     conv_options,
@@ -47,15 +47,15 @@ KP, HP, WP, N = size_symbols("K_p H_p W_p N")
 o, k, r, s = index_symbols("o k r s")
 
 X = Tensor("X", (C, H, Wd))
-W = Tensor("W", (O, C, KH, KW))
-b = Tensor("b", (O,))
-V = Tensor("V", (N, O, HP, WP))
+W = Tensor("W", (OC, C, KH, KW))
+b = Tensor("b", (OC,))
+V = Tensor("V", (N, OC, HP, WP))
 beta = Tensor("beta", (N,), r"\beta")
 y = Tensor("y", (N,))
-Z = Tensor("Z", (O, HC, WC))
-A = Tensor("A", (O, HC, WC))
-Pm = Tensor("Pm", (O, HP, WP), "P")
-M = Tensor("M", (O, HP, WP, KP, KP))
+Z = Tensor("Z", (OC, HC, WC))
+A = Tensor("A", (OC, HC, WC))
+Pm = Tensor("Pm", (OC, HP, WP), "P")
+M = Tensor("M", (OC, HP, WP, KP, KP))
 z = Tensor("z", (N,))
 prob = Tensor("prob", (N,), "p")
 L = Tensor("L", ())
@@ -65,7 +65,7 @@ def program() -> IndexProgram:
     conv = conv_contract(Z, X, W, b, AXES)
     relu = Pointwise(A, Z, "relu", (o, i, j))
     pool = WindowMax(Pm, (o, i, j), ((r, KP), (s, KP)), A[o, KP * i + r, KP * j + s], M)
-    dense = Contract(z, (k,), (Term((V[k, o, i, j], Pm[o, i, j]), sums=((o, O), (i, HP), (j, WP))), Term((beta[k],))))
+    dense = Contract(z, (k,), (Term((V[k, o, i, j], Pm[o, i, j]), sums=((o, OC), (i, HP), (j, WP))), Term((beta[k],))))
     loss = SoftmaxCrossEntropy(L, z, y, prob, k)
     return IndexProgram("cnn", (conv, relu, pool, dense, loss), (X, W, b, V, beta, y), L, constants=(y,))
 
@@ -114,7 +114,7 @@ def torch_reference(arrays, options, tag):
 
 
 def case(c_, o_, h, kk, s_, pad, dil, kp, n):
-    return {C: c_, O: o_, H: h, Wd: h, KH: kk, KW: kk, SH: s_, SW: s_, PH: pad, PW: pad, DH: dil, DW: dil, KP: kp, N: n}
+    return {C: c_, OC: o_, H: h, Wd: h, KH: kk, KW: kk, SH: s_, SW: s_, PH: pad, PW: pad, DH: dil, DW: dil, KP: kp, N: n}
 
 
 def build() -> Derivation:

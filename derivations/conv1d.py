@@ -12,8 +12,8 @@ from symderive.index.render import index_latex
 from symderive.pipeline import Derivation
 
 from .convolution import (
+    OC,
     C,
-    O,
     conv_contract,
     conv_derived,
     conv_options,
@@ -30,11 +30,11 @@ AXES = spatial(1)
 ((N, K, S, P, D, ON, i, p),) = AXES
 
 x = Tensor("x", (C, N))
-w = Tensor("w", (O, C, K))
-b = Tensor("b", (O,))
-G = Tensor("G", (O, ON))
-z = Tensor("z", (O, ON))
-h = Tensor("h", (O, ON))
+w = Tensor("w", (OC, C, K))
+b = Tensor("b", (OC,))
+G = Tensor("G", (OC, ON))
+z = Tensor("z", (OC, ON))
+h = Tensor("h", (OC, ON))
 L = Tensor("L", ())
 o = index_symbols("o")[0]
 
@@ -42,7 +42,7 @@ o = index_symbols("o")[0]
 def program() -> IndexProgram:
     conv = conv_contract(z, x, w, b, AXES)
     act = Pointwise(h, z, "sigmoid", (o, i))
-    loss = Contract(L, (), (Term((G[o, i], h[o, i]), sums=((o, O), (i, ON))),))
+    loss = Contract(L, (), (Term((G[o, i], h[o, i]), sums=((o, OC), (i, ON))),))
     return IndexProgram("conv1d", (conv, act, loss), (x, w, b, G), L)
 
 
@@ -91,7 +91,7 @@ def torch_reference(arrays, options, tag):
 
 
 def case(c, o_, n, k, s, pad, dil):
-    return {C: c, O: o_, N: n, K: k, S: s, P: pad, D: dil}
+    return {C: c, OC: o_, N: n, K: k, S: s, P: pad, D: dil}
 
 
 def build() -> Derivation:

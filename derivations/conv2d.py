@@ -10,8 +10,8 @@ from symderive.index.program import Contract, IndexProgram, Tensor, Term
 from symderive.pipeline import Derivation
 
 from .convolution import (
+    OC,
     C,
-    O,
     conv_contract,
     conv_derived,
     conv_options,
@@ -28,17 +28,17 @@ AXES = spatial(2)
 (H, KH, SH, PH, DH, OH, i, p), (Wd, KW, SW, PW, DW, OW, j, q) = AXES
 
 X = Tensor("X", (C, H, Wd))
-W = Tensor("W", (O, C, KH, KW))
-b = Tensor("b", (O,))
-G = Tensor("G", (O, OH, OW))
-Y = Tensor("Y", (O, OH, OW))
+W = Tensor("W", (OC, C, KH, KW))
+b = Tensor("b", (OC,))
+G = Tensor("G", (OC, OH, OW))
+Y = Tensor("Y", (OC, OH, OW))
 L = Tensor("L", ())
 
 
 def program() -> IndexProgram:
     o = index_symbols("o")[0]
     conv = conv_contract(Y, X, W, b, AXES)
-    loss = Contract(L, (), (Term((G[o, i, j], Y[o, i, j]), sums=((o, O), (i, OH), (j, OW))),))
+    loss = Contract(L, (), (Term((G[o, i, j], Y[o, i, j]), sums=((o, OC), (i, OH), (j, OW))),))
     return IndexProgram("conv2d", (conv, loss), (X, W, b, G), L)
 
 
@@ -74,7 +74,7 @@ def torch_reference(arrays, options, tag):
 
 
 def case(c, o, h, w, k, s, pad, dil):
-    return {C: c, O: o, H: h, Wd: w, KH: k, KW: k, SH: s, SW: s, PH: pad, PW: pad, DH: dil, DW: dil}
+    return {C: c, OC: o, H: h, Wd: w, KH: k, KW: k, SH: s, SW: s, PH: pad, PW: pad, DH: dil, DW: dil}
 
 
 def build() -> Derivation:

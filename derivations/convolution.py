@@ -35,7 +35,8 @@ def size_symbols(names: str):
     return sp.symbols(names, integer=True, positive=True, seq=True)
 
 
-C, O = size_symbols("C O")
+# input and output channel counts (C and O in the documents)
+C, OC = size_symbols("C O")
 
 
 def spatial(ndim: int):
@@ -164,5 +165,5 @@ def size_check(ndim: int):
     return check
 
 
-__all__ = ["C", "O", "spatial", "conv_contract", "conv_options", "conv_derived", "output_size_section",
+__all__ = ["C", "OC", "spatial", "conv_contract", "conv_options", "conv_derived", "output_size_section",
            "model_section", "gradient_section", "size_check", "Tensor", "index_symbols"]

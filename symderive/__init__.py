@@ -25,12 +25,19 @@ from collections.abc import Mapping, Sequence
 
 import sympy
 
-from symderive.errors import (ExportError, LatexParseError, ModelError, OptionError, ShapeMismatchError, SymderiveError,
-                              UnknownDerivationError, UnknownSymbolError)
+from symderive.errors import (
+    ExportError,
+    LatexParseError,
+    ModelError,
+    OptionError,
+    ShapeMismatchError,
+    SymderiveError,
+    UnknownDerivationError,
+    UnknownSymbolError,
+)
 from symderive.latex.reader import parse_latex as read_latex
 from symderive.matrix.engine import Sizes
-from symderive.model import (Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm,
-                             tanh)
+from symderive.model import Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm, tanh
 from symderive.ops.registry import Activation, deffunction
 from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from symderive import __version__
 from symderive.derivations import available, derivation
-from symderive.export.files import write_atomically
 from symderive.document.document import FORMATS
-from symderive.errors import OptionError, SymderiveError
 from symderive.document.notes import Progress
+from symderive.errors import OptionError, SymderiveError
+from symderive.export.files import write_atomically
 
 
 def installed_version() -> str:

@@ -17,9 +17,9 @@ import numpy as np
 
 from symderive.derivations import derivation
 from symderive.errors import ExportError, OptionError
-from symderive.ops.nodes import TimeVar
-from symderive.model.program import shapes
 from symderive.export.files import write_atomically
+from symderive.model.program import shapes
+from symderive.ops.nodes import TimeVar
 
 CELLS = ("rnn", "lstm", "gru")
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from symderive.derivations import derivation
 from symderive.document.document import Document, front_matter, latex_section, markdown_prose, preamble
-from symderive.errors import ExportError, OptionError
-from symderive.options import RenderOptions
-from symderive.export.files import write_atomically
 from symderive.document.prose import say, vanilla_jacobian
+from symderive.errors import ExportError, OptionError
+from symderive.export.files import write_atomically
+from symderive.options import RenderOptions
 
 FLOW = "flow"
 FIGURE = "gradient-flow.png"

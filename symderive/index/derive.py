@@ -23,8 +23,18 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from symderive.errors import ModelError
-from symderive.index.program import (Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Tensor, Term,
-                                     WindowMax, index_symbols, unique)
+from symderive.index.program import (
+    Access,
+    Contract,
+    IndexProgram,
+    Pointwise,
+    SoftmaxCrossEntropy,
+    Tensor,
+    Term,
+    WindowMax,
+    index_symbols,
+    unique,
+)
 from symderive.ops.nodes import ACTIVATIONS
 
 

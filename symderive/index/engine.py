@@ -11,8 +11,14 @@ from symderive.index.derive import IndexBackward, derive
 from symderive.index.program import IndexProgram
 from symderive.index.render import gradient_section
 from symderive.verify.harness import Case, sizes_text
-from symderive.verify.index_checks import (case_label, case_options, case_sizes, index_arguments, index_symbolic_check,
-                                           interpreted_gradients)
+from symderive.verify.index_checks import (
+    case_label,
+    case_options,
+    case_sizes,
+    index_arguments,
+    index_symbolic_check,
+    interpreted_gradients,
+)
 
 
 @dataclass(frozen=True)

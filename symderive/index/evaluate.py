@@ -12,9 +12,20 @@ import itertools
 import numpy as np
 import sympy as sp
 
+from symderive.index.derive import (
+    Access,
+    AdjointOf,
+    Contract,
+    Definition,
+    IndexBackward,
+    IndexProgram,
+    Pointwise,
+    PointwiseShare,
+    SoftmaxCrossEntropy,
+    Term,
+    WindowMax,
+)
 from symderive.ops.registry import ACTIVATIONS
-from symderive.index.derive import (Access, AdjointOf, Contract, Definition, IndexBackward, IndexProgram, Pointwise,
-                      PointwiseShare, SoftmaxCrossEntropy, Term, WindowMax)
 
 
 class Env(dict):

@@ -16,9 +16,9 @@ from __future__ import annotations
 import sympy as sp
 
 from symderive.document.document import Section, Step
+from symderive.document.prose import say
 from symderive.index.derive import AdjointOf, Definition, PointwiseShare, Share
 from symderive.index.program import Access, Tensor, Term
-from symderive.document.prose import say
 from symderive.matrix.latex_printer import GREEK
 from symderive.ops.registry import ACTIVATIONS
 
@@ -247,8 +247,7 @@ def operation(a: AdjointOf, options=None) -> str:
                    rf"기울기는 ${f}$를 {variables_text(term.sums)}에 대해 모두 더한 것입니다.")
     if len(term.factors) != 2:
         return ""
-    sliding = [(f, axis, e) for f in term.factors for axis, e in enumerate(f.index)
-               if e.free_symbols & free and e.free_symbols & summed]
+    sliding = [(f, e) for f in term.factors for e in f.index if e.free_symbols & free and e.free_symbols & summed]
     if not sliding:
         if not summed:
             return ""
@@ -257,7 +256,7 @@ def operation(a: AdjointOf, options=None) -> str:
     f = sliding[0][0]
     kernel = next(g for g in term.factors if g is not f)
     parts = []
-    for _, axis, e in sliding:
+    for _, e in sliding:
         x = next(v for v in e.free_symbols if v in free)
         v = next(v for v in e.free_symbols if v in summed)
         stride, step = sp.expand(e).coeff(x), sp.expand(e).coeff(v)

@@ -16,9 +16,9 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul
 
 from symderive.errors import ModelError
+from symderive.model.program import Program, key
 from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
 from symderive.ops.registry import ACTIVATIONS, VJP_RULES
-from symderive.model.program import Program, key
 
 CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
 

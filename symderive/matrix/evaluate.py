@@ -17,9 +17,10 @@ import numpy as np
 import sympy as sp
 
 from symderive.matrix.derive import Backward
+from symderive.model.program import Program, arguments, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 from symderive.ops.registry import ACTIVATIONS, evaluate_node
-from symderive.model.program import Program, arguments, key, shapes
+
 
 @dataclass(frozen=True)
 class NumpyBackend:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symderive.matrix.derive import AdjointDef, inline, rule_statement
 from symderive.document.document import MAX_LINE, Section, Step
-from symderive.ops.nodes import T, TimeVar
-from symderive.model.program import arguments, key
 from symderive.document.prose import by_layout, say
+from symderive.matrix.derive import AdjointDef, inline, rule_statement
 from symderive.matrix.latex_printer import latex_sum, to_latex
+from symderive.model.program import arguments, key
+from symderive.ops.nodes import T, TimeVar
 
 TRIVIAL_RULES = {"MatAdd", "Add"}
 

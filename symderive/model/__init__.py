@@ -3,8 +3,19 @@
 The public way to write one is :class:`Model` (``symderive.Model``); the spellings of its expressions
 are here too. :class:`~symderive.model.program.Program` is what a Model builds.
 """
-from symderive.model.builder import (Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm,
-                                     tanh)
+from symderive.model.builder import (
+    Model,
+    apply,
+    exp,
+    hadamard,
+    log,
+    ones_like,
+    relu,
+    sigmoid,
+    softplus,
+    squared_norm,
+    tanh,
+)
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import T, TimeVar, t
 

@@ -64,7 +64,10 @@ def gradient_rows(d, module, variant, case: Case, symbolic: dict, prefix: str) -
     grads = module.grad(**case.arrays, **case.options)
     derived = d.engine.interpreted(program, d.backwards[tag], case)
     reference = torch_gradients(d, case)
-    loss = lambda a: module.loss(**a, **case.options)
+
+    def loss(a):
+        return module.loss(**a, **case.options)
+
     rows = []
     for name in derived:
         rel, mx, close = compare(grads[name], central_differences(loss, case.arrays, name))

@@ -26,9 +26,9 @@ from sympy.polys.rings import ring
 
 from symderive.matrix import evaluate as ev
 from symderive.matrix.evaluate import FULL, SympyBackend, Truncation
+from symderive.model.program import Program, arguments, key, numeric_shape
 from symderive.ops.nodes import T
 from symderive.ops.registry import ACTIVATIONS
-from symderive.model.program import Program, arguments, key, numeric_shape
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ def explicit_arguments(program: Program, sizes: dict) -> dict:
     return out
 
 
+def dummy_matrix(prefix: str, shape: tuple) -> sp.Matrix:
+    """A matrix of fresh dummies of the given shape, entry (i, j) named ``{prefix}_{i}``."""
+    return sp.Matrix(shape[0], shape[1], lambda i, j: sp.Dummy(f"{prefix}_{i}"))
+
+
 def instantiate(program: Program, sizes: dict, truncation: Truncation):
     """(backend, env after the forward, loss, detached dummies -> their values)."""
     backend = AtomBackend()
@@ -77,7 +82,7 @@ def instantiate(program: Program, sizes: dict, truncation: Truncation):
     for state in program.states:
         for s in range(1, sizes[T]):
             value = env[(state, s)]
-            dummies = sp.Matrix(value.shape[0], value.shape[1], lambda i, j: sp.Dummy(f"{state}{s}_{i}"))
+            dummies = dummy_matrix(f"{state}{s}", value.shape)
             frozen[(state, s)] = dummies
             values.update(zip(dummies, value))
     detached = ev.Env(dict(env), sizes, backend)
