@@ -84,8 +84,8 @@ def document(der, options) -> Document:
         Step("p_{k}", r"\frac{e^{z_{k}}}{\sum_{l} e^{z_{l}}}"),
         Step("L", r"-\sum_{k} y_{k} \log p_{k}")], p_.arguments, options=options, text=say(options,
         r"The convolution extracts features, the dense layer classifies them: flattening $P$ and multiplying by the "
-        r"dense weight is the sum over $(o, i, j)$ with $V$ holding that weight reshaped. $M$ is the one-hot arg-max of "
-        r"each pooling window (the first maximum in row-major order on ties). The target $y$ is one-hot.",
+        r"dense weight is the sum over $(o, i, j)$ with $V$ holding that weight reshaped. $M$ is the one-hot arg-max "
+        r"of each pooling window (the first maximum in row-major order on ties). The target $y$ is one-hot.",
         r"컨볼루션 층은 특징을 뽑고, 완전연결층은 그 특징으로 분류합니다. $P$를 펼쳐(flatten) 완전연결층의 가중치를 "
         r"곱하는 것은, 그 가중치를 모양만 바꿔 담은 $V$로 $(o, i, j)$에 대해 더하는 것과 같습니다. $M$은 풀링 창마다 "
         r"최댓값 위치만 1인 마스크입니다(최댓값이 여럿이면 행 우선 순서로 첫 번째). 정답 $y$는 원-핫 벡터입니다."))
@@ -114,7 +114,8 @@ def torch_reference(arrays, options, tag):
 
 
 def case(c_, o_, h, kk, s_, pad, dil, kp, n):
-    return {C: c_, OC: o_, H: h, Wd: h, KH: kk, KW: kk, SH: s_, SW: s_, PH: pad, PW: pad, DH: dil, DW: dil, KP: kp, N: n}
+    return {C: c_, OC: o_, H: h, Wd: h, KH: kk, KW: kk, SH: s_, SW: s_, PH: pad, PW: pad, DH: dil, DW: dil,
+            KP: kp, N: n}
 
 
 def build() -> Derivation:
@@ -138,10 +139,13 @@ def build() -> Derivation:
             sizes=Cases(symbolic=(case(1, 2, 3, 2, 1, 1, 1, 2, 2),),
                         numeric=(case(2, 3, 10, 3, 1, 1, 1, 2, 4), case(2, 3, 11, 3, 2, 1, 2, 2, 3))),
             symbolic_positive=True,
-            module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), V (N, O, H_p, W_p) -- the dense weight of the\n"
-                        "flattened pooled features, V.reshape(N, -1) in torch's layout --, beta (N), y: a one-hot (N,) target\n"
+            module_doc=("Arrays: X (C, H_in, W_in), W (O, C, K_h, K_w), b (O), V (N, O, H_p, W_p) "
+                        "-- the dense weight of the\n"
+                        "flattened pooled features, V.reshape(N, -1) in torch's layout --, "
+                        "beta (N), y: a one-hot (N,) target\n"
                         "or an integer class index. Keyword arguments: stride=1, padding=0, dilation=1 (convolution),\n"
-                        "pool=2 (max-pooling window and stride). loss = -log softmax(z)[y]; grad(...) returns dL/dX, dL/dW,\n"
+                        "pool=2 (max-pooling window and stride). loss = -log softmax(z)[y]; "
+                        "grad(...) returns dL/dX, dL/dW,\n"
                         "dL/db, dL/dV, dL/dbeta.\n"),
         ),
         build_document=document,

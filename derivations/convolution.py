@@ -95,17 +95,19 @@ def output_size_section(axes, options=None) -> Section:
         taps, first, positions = rf"{p} = 0, \dots, {k} - 1", "0", rf"-{pad}, \dots, {n_in} - 1 + {pad}"
         top, bound = rf"{n_in} - 1 + {pad}", rf"{i} \le ({n_in} + 2 {pad} - {dil} ({k} - 1) - 1) / {s}"
     text = say(options,
-               rf"Output position ${i}$ reads the input at ${read}$ for ${taps}$. Padded by ${pad}$ zeros on each side, "
-               rf"the input has positions ${positions}$, so the window fits when its last tap ${last} \le {top}$, that "
-               rf"is ${bound}$. The output is empty (an error) when the dilated kernel ${dil} ({k} - 1) + 1$ is longer "
-               rf"than the padded input ${n_in} + 2 {pad}$.",
-               rf"출력 위치 ${i}$는 ${taps}$에 대해 입력의 ${read}$ 위치를 읽습니다. 양쪽에 0을 ${pad}$개씩 채우면 입력 "
-               rf"위치는 ${positions}$이므로, 창의 마지막 탭이 ${last} \le {top}$을 만족할 때, 곧 ${bound}$일 때 창이 "
-               rf"입력 안에 들어갑니다. 팽창한 커널의 길이 ${dil} ({k} - 1) + 1$이 패딩한 입력의 길이 ${n_in} + 2 {pad}$보다 "
-               r"길면 출력이 비므로 오류입니다.")
+               rf"Output position ${i}$ reads the input at ${read}$ for ${taps}$. Padded by ${pad}$ zeros on each "
+               rf"side, the input has positions ${positions}$, so the window fits when its last tap "
+               rf"${last} \le {top}$, that is ${bound}$. The output is empty (an error) when the dilated kernel "
+               rf"${dil} ({k} - 1) + 1$ is longer than the padded input ${n_in} + 2 {pad}$.",
+               rf"출력 위치 ${i}$는 ${taps}$에 대해 입력의 ${read}$ 위치를 읽습니다. 양쪽에 0을 ${pad}$개씩 채우면 "
+               rf"입력 위치는 ${positions}$이므로, 창의 마지막 탭이 ${last} \le {top}$을 만족할 때, 곧 ${bound}$일 때 "
+               rf"창이 입력 안에 들어갑니다. 팽창한 커널의 길이 ${dil} ({k} - 1) + 1$이 패딩한 입력의 길이 "
+               rf"${n_in} + 2 {pad}$보다 길면 출력이 비므로 오류입니다.")
     step = Step(n_out, formula, say(options,
-                rf"Counting ${i} = {first}, {int(first) + 1}, \dots$ up to that bound (PyTorch's formula; other axes alike):",
-                rf"${i} = {first}, {int(first) + 1}, \dots$를 그 한계까지 세면 다음과 같습니다(PyTorch의 공식이며, 다른 축도 같습니다):"))
+                rf"Counting ${i} = {first}, {int(first) + 1}, \dots$ up to that bound "
+                r"(PyTorch's formula; other axes alike):",
+                rf"${i} = {first}, {int(first) + 1}, \dots$를 그 한계까지 세면 다음과 같습니다(PyTorch의 공식이며, "
+                r"다른 축도 같습니다):"))
     return Section(say(options, "Output size", "출력 크기"), text, (step,))
 
 

@@ -34,8 +34,8 @@ def document(der: Derivation, options) -> Document:
             rf"reaches the weights as an outer product with the input, ${outer(options)}$: the weight joining input "
             r"$j$ to unit $i$ gets $\bar z_i x_j$, the error of the unit times what came in on that weight.",
             r"수반을 대입하면, 오차 신호 $\bar z = (a - y) \odot a \odot (1 - a)$가 입력과의 외적 "
-            rf"${outer(options)}$ 꼴로 가중치에 전달됩니다. 입력 $j$와 유닛 $i$를 잇는 가중치는 $\bar z_i x_j$, 곧 그 유닛의 "
-            r"오차에 그 가중치로 들어온 입력을 곱한 값을 받습니다.")),
+            rf"${outer(options)}$ 꼴로 가중치에 전달됩니다. 입력 $j$와 유닛 $i$를 잇는 가중치는 $\bar z_i x_j$, 곧 그 "
+            r"유닛의 오차에 그 가중치로 들어온 입력을 곱한 값을 받습니다.")),
     )
     return Document(*der.heading(options), sections, tags=("deep-learning", "backpropagation", "dense"))
 
@@ -48,7 +48,8 @@ def build() -> Derivation:
     return derive(
         model(),
         title=TITLE,
-        summary=r"One dense layer with a sigmoid and the loss $L = \frac{1}{2}\|a - y\|^2$, differentiated in reverse mode.",
+        summary=(r"One dense layer with a sigmoid and the loss $L = \frac{1}{2}\|a - y\|^2$, "
+                 r"differentiated in reverse mode."),
         title_ko="시그모이드와 제곱 손실을 쓰는 완전연결층",
         summary_ko=(r"시그모이드 활성화를 쓰는 완전연결층 하나와 손실 $L = \frac{1}{2}\|a - y\|^2$을 역방향 모드로 "
                     r"미분합니다. 모든 역전파 유도의 가장 작은 완전한 예입니다."),

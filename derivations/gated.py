@@ -73,7 +73,8 @@ def torch_reference(module_class: str, gates: str, states: tuple[str, ...]):
         a = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
         cell = getattr(torch.nn, module_class)(a["x"].shape[1], a["W_h" + gates[0]].shape[0], dtype=torch.float64)
         params = {f"{name}_l0": torch.cat([a[f"{prefix}{g}"] for g in gates])
-                  for name, prefix in (("weight_ih", "W_i"), ("weight_hh", "W_h"), ("bias_ih", "b_i"), ("bias_hh", "b_h"))}
+                  for name, prefix in (("weight_ih", "W_i"), ("weight_hh", "W_h"),
+                                       ("bias_ih", "b_i"), ("bias_hh", "b_h"))}
         initial = tuple(a[s][None, :] for s in states)
         hs, _ = torch.func.functional_call(cell, params, (a["x"], initial if len(initial) > 1 else initial[0]))
         yhat = hs @ a["W_hy"].T + a["b_y"]

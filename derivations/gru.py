@@ -52,7 +52,8 @@ def hidden_part(der) -> sp.MatrixExpr:
 def subtlety_section(der, options) -> Section:
     grads = der.backward.adjoint_of
     inner = tex(der, options, hidden_part(der))
-    return Section(say(options, "A subtlety: the two biases of the candidate", "미묘한 점: 후보 상태의 두 편향"), say(options,
+    return Section(
+        say(options, "A subtlety: the two biases of the candidate", "미묘한 점: 후보 상태의 두 편향"), say(options,
         rf"PyTorch puts $b_{{hn}}$ inside the reset gate's product, $r_t \odot ({inner})$, and "
         r"$b_{in}$ outside it. So the two biases of $n_t$ get different gradients: $b_{in}$ receives "
         r"$\bar a_{n,t}$ itself, $b_{hn}$ receives it filtered by the reset gate.",
@@ -70,9 +71,10 @@ def jacobian_section(der, options) -> Section:
                r"$\operatorname{diag}(z_t)$ has no weight matrix and no squashing derivative, so when $z_t \approx 1$ "
                r"the product of Jacobians over time stays close to the identity, where the vanilla RNN's "
                rf"$\prod_j {vanilla}$ shrinks or grows geometrically.",
-               r"업데이트 게이트는 이전 상태를 새 상태에 곧바로 섞습니다. $\operatorname{diag}(z_t)$ 항에는 가중치 행렬도, "
-               r"값을 눌러 주는 활성화 함수의 도함수도 없습니다. 그래서 $z_t \approx 1$이면 시간에 걸친 야코비안의 곱이 "
-               rf"항등행렬 가까이 머뭅니다. 기본 RNN의 $\prod_j {vanilla}$가 기하급수적으로 줄거나 커지는 것과 대조적입니다.")
+               r"업데이트 게이트는 이전 상태를 새 상태에 곧바로 섞습니다. $\operatorname{diag}(z_t)$ 항에는 가중치 "
+               r"행렬도, 값을 눌러 주는 활성화 함수의 도함수도 없습니다. 그래서 $z_t \approx 1$이면 시간에 걸친 "
+               rf"야코비안의 곱이 항등행렬 가까이 머뭅니다. 기본 RNN의 $\prod_j {vanilla}$가 기하급수적으로 줄거나 "
+               r"커지는 것과 대조적입니다.")
     return Section(say(options, "The Jacobian of one step, and why gradients survive",
                        "한 단계의 야코비안과 기울기가 살아남는 이유"), text,
                    (Step(r"\frac{\partial h_{t}}{\partial h_{t-1}}", J),))
@@ -81,7 +83,8 @@ def jacobian_section(der, options) -> Section:
 def document(der: Derivation, options) -> Document:
     sections = (
         model_section(der, options), adjoint_section(der, options),
-        Section(say(options, "The adjoint recurrence", "수반 점화식"), "", (*recurrence_steps(der, options, "h", say(options,
+        Section(say(options, "The adjoint recurrence", "수반 점화식"), "",
+                (*recurrence_steps(der, options, "h", say(options,
             r"The state reaches the loss through the output layer, and through step $t+1$ both directly "
             r"(the $z_{t+1} \odot h_t$ term) and through the three gates.",
             r"상태는 출력층을 거쳐 손실에 닿고, $t+1$ 단계를 통해서도 닿습니다. 이때 $z_{t+1} \odot h_t$ 항으로 곧바로 "
@@ -98,7 +101,8 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer GRU in PyTorch's equations and gate order $(r, z, n)$, a linear output layer "
                  r"and a squared loss summed over $T$ steps."),
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20}, large={H: 64, d: 32, q: 8, T: 50}),
+        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
+                    large={H: 64, d: 32, q: 8, T: 50}),
         keep=frozenset({"h", "a_r", "a_z", "a_n"}),
         module_extras=torch_layout_source(GATES),
         build_document=document,

@@ -50,12 +50,14 @@ def recurrences_section(der, options) -> Section:
         r"Both states are recurrent, so each adjoint depends on the next step's. Written through "
         r"$\delta^h_t = \partial L / \partial h_t$ and $\delta^c_t = \partial L / \partial c_t$ only:",
         r"두 상태 모두 다음 단계로 이어지므로, 각 수반은 다음 단계의 수반에 의존합니다. "
-        r"$\delta^h_t = \partial L / \partial h_t$와 $\delta^c_t = \partial L / \partial c_t$만으로 쓰면 다음과 같습니다:"), (
+        r"$\delta^h_t = \partial L / \partial h_t$와 $\delta^c_t = \partial L / \partial c_t$만으로 "
+        r"쓰면 다음과 같습니다:"), (
         *recurrence_steps(der, options, "c", say(options,
             r"The cell state reaches the loss through $h_t$ and, with the forget gate as its only factor, through "
             r"$c_{t+1}$: $\partial L/\partial c_{t-1}$ gets $\delta^c_t \odot f_t$ plus the path through $h_t$.",
             r"셀 상태는 $h_t$를 거쳐 손실에 닿고, 또 망각 게이트 하나만 곱해진 채로 $c_{t+1}$을 거쳐서도 닿습니다. "
-            r"그래서 $\partial L/\partial c_{t-1}$은 $\delta^c_t \odot f_t$에 $h_t$를 거치는 경로를 더한 것이 됩니다.")),
+            r"그래서 $\partial L/\partial c_{t-1}$은 $\delta^c_t \odot f_t$에 $h_t$를 거치는 경로를 더한 것이 "
+            r"됩니다.")),
         *recurrence_steps(der, options, "h", say(options,
             r"The hidden state reaches the loss through the output layer and through the four gates of step $t+1$.",
             r"은닉 상태는 출력층을 거쳐, 그리고 $t+1$ 단계의 네 게이트를 거쳐 손실에 닿습니다.")),
@@ -75,10 +77,10 @@ def jacobian_section(der, options) -> Section:
                r"gradient is carried over many steps (the constant error carousel).",
                r"한 단계는 $(h_{t-1}, c_{t-1})$을 $(h_t, c_t)$로 보냅니다. 기본 RNN에는 "
                rf"$\partial h_t / \partial h_{{t-1}} = {vanilla}$ 하나뿐이라, 이런 인자를 여러 번 곱하면 "
-               r"기하급수적으로 줄어들거나 커집니다. LSTM의 셀 상태에는 야코비안이 망각 게이트 자체인 직통 경로가 있습니다. "
-               r"가중치 행렬도, 값을 눌러 주는 활성화 함수의 도함수도 끼지 않습니다. 그래서 $f_t \approx 1$이면 곱 "
-               r"$\prod_j \operatorname{diag}(f_j)$가 항등행렬 가까이 머물고, 기울기가 여러 단계를 건너 전달됩니다"
-               r"(constant error carousel).")
+               r"기하급수적으로 줄어들거나 커집니다. LSTM의 셀 상태에는 야코비안이 망각 게이트 자체인 직통 경로가 "
+               r"있습니다. 가중치 행렬도, 값을 눌러 주는 활성화 함수의 도함수도 끼지 않습니다. 그래서 "
+               r"$f_t \approx 1$이면 곱 $\prod_j \operatorname{diag}(f_j)$가 항등행렬 가까이 머물고, 기울기가 여러 "
+               r"단계를 건너 전달됩니다(constant error carousel).")
     return Section(say(options, "Jacobians of one step, and why gradients survive",
                        "한 단계의 야코비안과 기울기가 살아남는 이유"), text, (
         Step(r"\frac{\partial c_{t}}{\partial c_{t-1}}", J[("c", "c")], say(options, "The carousel:", "캐러셀 경로:")),
@@ -105,7 +107,8 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer LSTM in PyTorch's equations and gate order $(i, f, g, o)$, a linear output "
                  r"layer and a squared loss summed over $T$ steps."),
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20}, large={H: 64, d: 32, q: 8, T: 50}),
+        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
+                    large={H: 64, d: 32, q: 8, T: 50}),
         keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
         module_extras=torch_layout_source(GATES),
         build_document=document,

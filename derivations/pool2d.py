@@ -36,8 +36,8 @@ def ties_text(options) -> str:
     return say(options,
                "Ties go to the first maximum in row-major order of the window ($p$ first, then $q$), as PyTorch's CPU "
                "kernel does; the maximum is piecewise linear, so its derivative is $M$ held fixed.",
-               "최댓값이 여럿이면 창 안에서 행 우선 순서($p$ 먼저, 다음 $q$)로 첫 번째 것을 고릅니다(PyTorch의 CPU 커널과 "
-               "같습니다). 최댓값은 구간별로 선형이므로, 그 도함수는 $M$을 고정한 채 미분한 것입니다.")
+               "최댓값이 여럿이면 창 안에서 행 우선 순서($p$ 먼저, 다음 $q$)로 첫 번째 것을 고릅니다(PyTorch의 CPU "
+               "커널과 같습니다). 최댓값은 구간별로 선형이므로, 그 도함수는 $M$을 고정한 채 미분한 것입니다.")
 
 
 def read():
@@ -68,19 +68,23 @@ def document(der, options) -> Document:
         rf"최대 풀링: $Y_{{c,i,j}} = \max_{{p,q}} {window}$를 창 $(i, j)$에서 최댓값 위치만 1인 마스크 "
         r"$M_{c,i,j,p,q}$로 씁니다. ") + ties_text(options))
     max_grad = gradient_section(bw_max, X, {}, options)
-    avg_model = model_section(avg.ops, avg.arguments, options=options, text=say(options, "Average pooling.", "평균 풀링."))
+    avg_model = model_section(avg.ops, avg.arguments, options=options,
+                              text=say(options, "Average pooling.", "평균 풀링."))
     avg_grad = gradient_section(bw_avg, X, {}, options)
     x = tensor_latex(X, options)
     sections = (
         replace(max_model, title=say(options, "Max pooling: model", "최대 풀링: 모델")),
-        replace(max_grad, title=say(options, f"Max pooling: gradient with respect to ${x}$", f"최대 풀링: ${x}$에 대한 기울기"),
+        replace(max_grad,
+                title=say(options, f"Max pooling: gradient with respect to ${x}$", f"최대 풀링: ${x}$에 대한 기울기"),
                 text=max_grad.text + say(options,
-                    " Each window sends its upstream gradient to its arg-max entry only; overlapping windows add up. The "
-                    "other entries of the window did not change the output, so they get nothing.",
-                    " 각 창은 위에서 받은 기울기를 최댓값 성분에만 보냅니다. 창이 겹치면 받은 기울기가 더해집니다. 창의 나머지 "
-                    "성분은 출력을 바꾸지 않았으므로 아무것도 받지 않습니다.")),
+                    " Each window sends its upstream gradient to its arg-max entry only; overlapping windows add up. "
+                    "The other entries of the window did not change the output, so they get nothing.",
+                    " 각 창은 위에서 받은 기울기를 최댓값 성분에만 보냅니다. 창이 겹치면 받은 기울기가 더해집니다. "
+                    "창의 나머지 성분은 출력을 바꾸지 않았으므로 아무것도 받지 않습니다.")),
         replace(avg_model, title=say(options, "Average pooling: model", "평균 풀링: 모델")),
-        replace(avg_grad, title=say(options, f"Average pooling: gradient with respect to ${x}$", f"평균 풀링: ${x}$에 대한 기울기"),
+        replace(avg_grad,
+                title=say(options, f"Average pooling: gradient with respect to ${x}$",
+                          f"평균 풀링: ${x}$에 대한 기울기"),
                 text=avg_grad.text + say(options,
                     r" Each window spreads its upstream gradient evenly, $1/(K_h K_w)$ to each entry.",
                     r" 각 창은 위에서 받은 기울기를 모든 성분에 $1/(K_h K_w)$씩 고르게 나눠 줍니다.")),
@@ -142,8 +146,8 @@ def build() -> Derivation:
         summary=(r"Max pooling sends each window's gradient to its arg-max (the first one in row-major order on "
                  r"ties); average pooling spreads it evenly. Both derived at index level, like the convolution."),
         title_ko="최대 풀링과 평균 풀링: 기울기는 최댓값 위치로 가거나 고르게 퍼진다",
-        summary_ko=(r"최대 풀링은 각 창의 기울기를 최댓값 위치로 보내고(같은 값이 여럿이면 행 우선 순서로 첫 번째), 평균 "
-                    r"풀링은 고르게 나눠 줍니다. 둘 다 컨볼루션처럼 인덱스 수준에서 유도합니다."),
+        summary_ko=(r"최대 풀링은 각 창의 기울기를 최댓값 위치로 보내고(같은 값이 여럿이면 행 우선 순서로 첫 번째), "
+                    r"평균 풀링은 고르게 나눠 줍니다. 둘 다 컨볼루션처럼 인덱스 수준에서 유도합니다."),
         engine=IndexEngine(
             variants=(("max", max_program()), ("avg", avg_program())),
             options=(Option("kernel_size", (KH, KW), None, 1), Option("stride", (SH, SW), "kernel_size", 1)),
@@ -153,10 +157,13 @@ def build() -> Derivation:
                         numeric=(case(3, 16, 16, 2, 2), case(3, 16, 15, 3, 2),
                                  {**case(2, 12, 13, 3, 1), KW: 2, SW: 3})),
             variant_keyword="mode",
-            module_doc=("Arrays: X (C, H_in, W_in), G (C, H_out, W_out); keyword arguments kernel_size (an int or a pair),\n"
-                        "stride=None (the kernel size), mode='max' or 'avg'. No padding. forward(...)['Y'] is the pooled\n"
+            module_doc=("Arrays: X (C, H_in, W_in), G (C, H_out, W_out); "
+                        "keyword arguments kernel_size (an int or a pair),\n"
+                        "stride=None (the kernel size), mode='max' or 'avg'. No padding. "
+                        "forward(...)['Y'] is the pooled\n"
                         "array (and 'M' the arg-max mask for max); loss = sum(G * Y); grad(...) returns dL/dX, dL/dG.\n"
-                        "Max pooling: ties go to the first maximum in row-major order of the window (as torch does).\n"),
+                        "Max pooling: ties go to the first maximum in row-major order of the window "
+                        "(as torch does).\n"),
         ),
         build_document=document,
         torch_reference=torch_reference,

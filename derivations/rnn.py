@@ -92,9 +92,9 @@ def recurrence_section(der, options, K=None, mode="blocks") -> Section:
     if K and mode == "window":
         rhs = r"\sum_{t=i}^{\min(i+K-1,\, T)} " + chain_term(options, seed)
         why = say(options,
-                  rf"Window truncation ({k_latex(K)}): the loss of step $t$ back-propagates through its $K$ most recent "
-                  r"states only, so no single recurrence describes $\delta^{(K)}$; it is the sum over the losses that "
-                  r"still reach $h_i$:",
+                  rf"Window truncation ({k_latex(K)}): the loss of step $t$ back-propagates through its $K$ most "
+                  r"recent states only, so no single recurrence describes $\delta^{(K)}$; it is the sum over the "
+                  r"losses that still reach $h_i$:",
                   rf"윈도 방식({k_latex(K)})에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
                   r"$\delta^{(K)}$를 하나의 점화식으로 쓸 수 없고, $h_i$까지 닿는 손실들의 합으로 씁니다:")
         return Section(title, "", (Step(r"\delta_{i}^{(K)} = \frac{\partial L}{\partial h_{i}}", rhs, why),))
@@ -104,8 +104,8 @@ def recurrence_section(der, options, K=None, mode="blocks") -> Section:
         why = say(options,
                   rf"Truncated in blocks of {k_latex(K)} steps: the state entering each block is held constant, so "
                   r"no share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
-                  rf"{k_latex(K)} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 블록의 "
-                  r"마지막 단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
+                  rf"{k_latex(K)} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 "
+                  r"블록의 마지막 단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
     else:
         rhs = (rf"\begin{{cases}} {seed} + {carried_tex} & 1 \le t < T \\ "
                rf"{seed_latex(der, options, T)} & t = T \end{{cases}}")
@@ -113,8 +113,8 @@ def recurrence_section(der, options, K=None, mode="blocks") -> Section:
                   r"Substituting $\bar o_t$ and $\bar z_{t+1}$ into the adjoint of $h_t$. The loss of step $t$ "
                   r"reaches $h_t$ directly, and every later loss reaches it through $h_{t+1}$; step $T+1$ does not "
                   r"exist, so the recurrence starts from $\delta_T$ without that term.",
-                  r"$h_t$의 수반에 $\bar o_t$와 $\bar z_{t+1}$을 대입한 식입니다. $t$ 단계의 손실은 $h_t$에 곧바로 닿고, "
-                  r"그 뒤의 손실은 모두 $h_{t+1}$을 거쳐 닿습니다. $T+1$ 단계는 없으므로 점화식은 그 항이 없는 "
+                  r"$h_t$의 수반에 $\bar o_t$와 $\bar z_{t+1}$을 대입한 식입니다. $t$ 단계의 손실은 $h_t$에 곧바로 "
+                  r"닿고, 그 뒤의 손실은 모두 $h_{t+1}$을 거쳐 닿습니다. $T+1$ 단계는 없으므로 점화식은 그 항이 없는 "
                   r"$\delta_T$에서 출발합니다.")
     return Section(title, "", (Step(rf"{delta} = \frac{{\partial L}}{{\partial h_{{t}}}}", rhs, why),))
 
@@ -131,12 +131,14 @@ def jacobian_section(der, options) -> Section:
              r"map $W_{hh}$.",
              rf"$h_j = {cell}$에 연쇄 법칙을 적용합니다. $\tanh$는 원소별 함수라서 대각행렬이 되고, 여기에 선형 사상 "
              r"$W_{hh}$가 곱해집니다.")),
-        Step(r"\delta_{i} = \frac{\partial L}{\partial h_{i}}", rf"\sum_{{t=i}}^{{T}} {chain_term(options, seed)}", say(options,
+        Step(r"\delta_{i} = \frac{\partial L}{\partial h_{i}}",
+             rf"\sum_{{t=i}}^{{T}} {chain_term(options, seed)}", say(options,
              r"Unrolling the recurrence: the loss of step $t \ge i$ reaches $h_i$ through the chain "
              rf"$h_i \to h_{{i+1}} \to \dots \to h_t$, whose Jacobian is the product, {product_order(options)} "
              r"(the empty product, $t = i$, is the identity).",
-             r"점화식을 풀어 쓰면, $t \ge i$ 단계의 손실은 $h_i \to h_{i+1} \to \dots \to h_t$ 사슬을 따라 $h_i$에 닿습니다. "
-             rf"이 사슬의 야코비안은 각 단계 야코비안을 {product_order(options)}입니다($t = i$이면 빈 곱이므로 항등행렬).")),
+             r"점화식을 풀어 쓰면, $t \ge i$ 단계의 손실은 $h_i \to h_{i+1} \to \dots \to h_t$ 사슬을 따라 $h_i$에 "
+             rf"닿습니다. 이 사슬의 야코비안은 각 단계 야코비안을 {product_order(options)}입니다($t = i$이면 빈 "
+             r"곱이므로 항등행렬).")),
     )
     text = say(options,
                rf"The product of $t - i$ Jacobians ${jacobian}$ is why gradients vanish or explode over long "
@@ -146,11 +148,11 @@ def jacobian_section(der, options) -> Section:
                r"stop reaching $h_i$ (vanishing); when it is well above $1$ and the units are not saturated, the "
                r"product can grow geometrically (exploding), which is why gradients are clipped.",
                rf"야코비안 ${jacobian}$를 $t - i$번 곱한 값이 멀리 떨어진 단계 사이에서 기울기가 사라지거나 폭발하는 "
-               r"이유입니다. 인자 하나는 벡터의 크기를 많아야 $\|W_{hh}\|$(가장 큰 특잇값)와 $\tanh$ 도함수의 최댓값을 곱한 "
-               r"만큼 늘립니다. $\tanh$ 도함수는 $1$을 넘지 않고, 유닛이 포화될수록 더 작아집니다. 그래서 가장 큰 특잇값이 "
-               r"$1$보다 작으면 곱은 $t - i$에 대해 기하급수적으로 줄어들어 먼 손실이 $h_i$에 거의 닿지 않고(기울기 소실), "
-               r"$1$보다 충분히 크고 유닛이 포화되지 않았다면 기하급수적으로 커질 수 있습니다(기울기 폭발). 기울기 "
-               r"클리핑이 필요한 이유가 이것입니다.")
+               r"이유입니다. 인자 하나는 벡터의 크기를 많아야 $\|W_{hh}\|$(가장 큰 특잇값)와 $\tanh$ 도함수의 최댓값을 "
+               r"곱한 만큼 늘립니다. $\tanh$ 도함수는 $1$을 넘지 않고, 유닛이 포화될수록 더 작아집니다. 그래서 가장 큰 "
+               r"특잇값이 $1$보다 작으면 곱은 $t - i$에 대해 기하급수적으로 줄어들어 먼 손실이 $h_i$에 거의 닿지 "
+               r"않고(기울기 소실), $1$보다 충분히 크고 유닛이 포화되지 않았다면 기하급수적으로 커질 수 "
+               r"있습니다(기울기 폭발). 기울기 클리핑이 필요한 이유가 이것입니다.")
     return Section(say(options, "The hidden-state Jacobian and the BPTT product", "은닉 상태의 야코비안과 BPTT의 곱"),
                    text, steps)
 
@@ -165,8 +167,8 @@ def general_form_section(der, options) -> Section:
     text = say(options,
                r"For any cell $h_t = f(x_t, h_{t-1}, w_h)$ (as d2l.ai writes it), the total derivative of a "
                r"state with respect to the weights collects one term per earlier step:",
-               r"셀이 어떤 형태이든 $h_t = f(x_t, h_{t-1}, w_h)$로 쓰면(d2l.ai의 표기), 상태를 가중치로 미분한 전미분은 "
-               r"앞선 단계마다 항을 하나씩 모읍니다:")
+               r"셀이 어떤 형태이든 $h_t = f(x_t, h_{t-1}, w_h)$로 쓰면(d2l.ai의 표기), 상태를 가중치로 미분한 "
+               r"전미분은 앞선 단계마다 항을 하나씩 모읍니다:")
     return Section(say(options, "The general form", "일반적인 형태"), text, (
         Step(r"\frac{\partial h_{t}}{\partial w_h}", full),
         Step(r"\frac{\partial f(x_j, h_{j-1}, w_h)}{\partial h_{j-1}}", J, say(options,
@@ -182,7 +184,8 @@ def truncation_section(der, options, K=None, modes=None) -> Section:
     modes = modes or ([options.truncate_mode] if options.truncate else ["blocks", "window"])
     steps = []
     if "blocks" in modes:
-        steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}", rf"\sum_{{t=b_i+1}}^{{T}} {chain_term(options, seed)}", say(options,
+        steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}",
+                          rf"\sum_{{t=b_i+1}}^{{T}} {chain_term(options, seed)}", say(options,
             rf"Blocks ({k_latex(K)}): steps $1..T$ are split into consecutive blocks of $K$ steps and the state "
             r"entering a block is held constant (detached), so each block is back-propagated on its own. "
             r"With $b_i = \min(K \lceil i/K \rceil, T)$ the last step of $h_i$'s block, what is dropped is every "
@@ -191,12 +194,14 @@ def truncation_section(der, options, K=None, modes=None) -> Section:
             r"고정(detach)해 블록마다 따로 역전파합니다. $h_i$가 속한 블록의 마지막 단계를 "
             r"$b_i = \min(K \lceil i/K \rceil, T)$라 하면, 버려지는 것은 그 뒤에 오는 모든 손실입니다:")))
     if "window" in modes:
-        steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}", rf"\sum_{{t=i+K}}^{{T}} {chain_term(options, seed)}", say(options,
+        steps.append(Step(r"\delta_{i} - \delta_{i}^{(K)}",
+                          rf"\sum_{{t=i+K}}^{{T}} {chain_term(options, seed)}", say(options,
             rf"Window ({k_latex(K)}, d2l's regular truncation): the loss of step $t$ back-propagates through "
             r"its $K$ most recent states $h_t, \dots, h_{t-K+1}$ only, so the losses $K$ or more steps "
             r"after $h_i$ are dropped:",
             rf"윈도 방식({k_latex(K)}, d2l의 regular truncation): $t$ 단계의 손실은 가장 최근 $K$개 상태 "
-            r"$h_t, \dots, h_{t-K+1}$까지만 역전파됩니다. 그래서 $h_i$보다 $K$ 단계 이상 뒤에 오는 손실이 버려집니다:")))
+            r"$h_t, \dots, h_{t-K+1}$까지만 역전파됩니다. 그래서 $h_i$보다 $K$ 단계 이상 뒤에 오는 손실이 "
+            r"버려집니다:")))
     text = say(options,
                r"Truncation replaces $\delta_t$ by $\delta_t^{(K)}$ in every parameter gradient; "
                r"$K \ge T$ is full BPTT in both kinds. What it drops are exactly the terms with long products of "
@@ -205,10 +210,10 @@ def truncation_section(der, options, K=None, modes=None) -> Section:
                r"the price of a biased gradient: the network cannot learn from dependencies longer than $K$ steps "
                r"through these terms.",
                r"잘라 내면 모든 매개변수 기울기에서 $\delta_t$ 대신 $\delta_t^{(K)}$를 씁니다. 두 방식 모두 "
-               r"$K \ge T$이면 전체 BPTT와 같습니다. 버려지는 것은 정확히 야코비안을 길게 곱한 항, 곧 먼 거리의 의존성을 "
-               r"실어 나르는 항이자 사라지거나 폭발하는 항입니다. 그래서 계산량(시간과 메모리가 $T$가 아니라 $K$에 비례)을 "
-               r"줄이고 기울기를 안정시키는 대신, 기울기가 편향됩니다. 이 항들을 통해서는 $K$ 단계보다 긴 의존성을 "
-               r"배울 수 없습니다.")
+               r"$K \ge T$이면 전체 BPTT와 같습니다. 버려지는 것은 정확히 야코비안을 길게 곱한 항, 곧 먼 거리의 "
+               r"의존성을 실어 나르는 항이자 사라지거나 폭발하는 항입니다. 그래서 계산량(시간과 메모리가 $T$가 아니라 "
+               r"$K$에 비례)을 줄이고 기울기를 안정시키는 대신, 기울기가 편향됩니다. 이 항들을 통해서는 $K$ 단계보다 "
+               r"긴 의존성을 배울 수 없습니다.")
     return Section(say(options, "Truncated BPTT", "Truncated BPTT: 무엇을 버리는가"), text, tuple(steps))
 
 
@@ -224,7 +229,8 @@ def parameter_section(der, options) -> Section:
     if options.truncate:
         text += say(options, rf" With truncation ($K = {options.truncate}$, {options.truncate_mode}), read "
                              r"$\delta_t^{(K)}$ for $\delta_t$.",
-                    rf" 잘라 낸 경우($K = {options.truncate}$, {dict(blocks='블록', window='윈도')[options.truncate_mode]} 방식)에는 $\delta_t$ 대신 "
+                    rf" 잘라 낸 경우($K = {options.truncate}$, "
+                    rf"{dict(blocks='블록', window='윈도')[options.truncate_mode]} 방식)에는 $\delta_t$ 대신 "
                     r"$\delta_t^{(K)}$로 읽습니다.")
     return Section(say(options, "Gradients of the hidden layer", "은닉층의 기울기"), text, tuple(steps))
 
@@ -258,7 +264,8 @@ def pages(der: Derivation, options) -> tuple[tuple[str, Document], ...]:
     tags = ("deep-learning", "rnn", "bptt")
     return tuple(zip(PAGES, (
         Document(say(options, "A vanilla RNN: the model and its adjoints", "기본 RNN: 모델과 노드별 역전파"),
-                         summary, (model_section(der, options), adjoint_section(der, options), output_section(der, options)),
+                         summary,
+                         (model_section(der, options), adjoint_section(der, options), output_section(der, options)),
                          tags=tags[:2]),
         Document(title, say(options,
             r"Backpropagation through time: the adjoint of the hidden state as a recurrence, unrolled into a sum "
@@ -270,8 +277,8 @@ def pages(der: Derivation, options) -> tuple[tuple[str, Document], ...]:
         Document(say(options, "Truncated BPTT: what it drops", "Truncated BPTT: 무엇을 버리는가"),
             say(options, r"Back-propagating through all $T$ steps costs time and memory in proportion to $T$, and the "
                          r"long products of Jacobians vanish or explode. Truncation cuts them after $K$ steps.",
-                r"$T$ 단계 전체를 역전파하면 시간과 메모리가 $T$에 비례해 들고, 긴 야코비안 곱은 사라지거나 폭발합니다. "
-                r"잘라 내기(truncation)는 이 곱을 $K$ 단계에서 끊습니다."),
+                r"$T$ 단계 전체를 역전파하면 시간과 메모리가 $T$에 비례해 들고, 긴 야코비안 곱은 사라지거나 "
+                r"폭발합니다. 잘라 내기(truncation)는 이 곱을 $K$ 단계에서 끊습니다."),
             truncated_page_sections(der, options), tags=(*tags, "truncated-bptt")),
     )))
 
@@ -326,7 +333,8 @@ def torch_reference(arrays) -> dict:
     with torch.no_grad():
         rnn.bias_hh_l0.zero_()
     rnn.bias_hh_l0.requires_grad_(False)
-    params = {"weight_ih_l0": a["W_xh"], "weight_hh_l0": a["W_hh"], "bias_ih_l0": a["b_h"], "bias_hh_l0": rnn.bias_hh_l0}
+    params = {"weight_ih_l0": a["W_xh"], "weight_hh_l0": a["W_hh"],
+              "bias_ih_l0": a["b_h"], "bias_hh_l0": rnn.bias_hh_l0}
     hs, _ = torch.func.functional_call(rnn, params, (a["x"], a["h0"][None, :]))
     o = hs @ a["W_hy"].T + a["b_y"]
     (0.5 * ((o - a["y"]) ** 2).sum()).backward()
@@ -343,7 +351,8 @@ def build() -> Derivation:
         summary_ko=(r"$\tanh$ 은닉층과 선형 출력층으로 이루어진 기본 RNN을, $T$ 단계에 걸쳐 더한 제곱 손실로 "
                     r"학습하는 모델입니다."),
         build_pages=pages,
-        sizes=Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20}, large={n: 64, d: 32, q: 8, T: 50}),
+        sizes=Sizes(small={n: 2, d: 2, q: 1, T: 3}, numeric={n: 16, d: 8, q: 4, T: 20},
+                    large={n: 64, d: 32, q: 8, T: 50}),
         build_document=document,
         extra_checks=(jacobian_check("h", "h"), closed_form_check),
         torch_reference=torch_reference,

@@ -64,7 +64,8 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--truncate-mode", choices=("blocks", "window"), default="blocks")
     notes = sub.add_parser("notes", help="write a notes site: a Markdown page per derivation, an index, the "
                                          "gradient-flow figure and one notes.tex")
-    notes.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write into (created if missing)")
+    notes.add_argument("-o", "--output", required=True, metavar="DIR",
+                       help="the folder to write into (created if missing)")
     notes.add_argument("--only", nargs="+", metavar="NAME", help="only these pages (derivation names, bptt, "
                                                                  "truncated-bptt, flow)")
     notes.add_argument("--force", action="store_true", help="overwrite files that exist in DIR")
@@ -85,9 +86,11 @@ def parser() -> argparse.ArgumentParser:
     flow.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
     flow.add_argument("--plot", help="draw the norms on a log scale into this PNG (data next to it as .csv)")
     flow.add_argument("--force", action="store_true", help="overwrite existing plot files")
-    check = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX (exit 0 all hold, 1 one does not, 2 bad input)")
+    check = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
+                                         "(exit 0 all hold, 1 one does not, 2 bad input)")
     check.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
-    check.add_argument("--model", action="append", default=[], help="forward equations in LaTeX (the last defines the loss)")
+    check.add_argument("--model", action="append", default=[],
+                       help="forward equations in LaTeX (the last defines the loss)")
     check.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
     check.add_argument("--where", action="append", default=[], help="a definition used in claims (\\delta_t = ...)")
     check.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
@@ -106,7 +109,8 @@ def cmd_check(args) -> int:
         results = check(model=args.model, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
     except SymderiveError as e:
         if args.json:
-            print(json.dumps({"claim": None, "verdict": "error", "diagnosis": str(e), "max_rel_error": None, "counterexample": None}))
+            print(json.dumps({"claim": None, "verdict": "error", "diagnosis": str(e), "max_rel_error": None,
+                              "counterexample": None}))
             return 2
         raise
     for r in results:
@@ -121,7 +125,8 @@ def cmd_flow(args) -> int:
 
     unknown = [n for n in args.names if n not in flow.CELLS]
     if unknown:
-        raise SymderiveError(f"flow works on recurrent cells; unknown: {', '.join(unknown)}; known: {', '.join(flow.CELLS)}")
+        raise SymderiveError(f"flow works on recurrent cells; unknown: {', '.join(unknown)}; known: "
+                             f"{', '.join(flow.CELLS)}")
     settings = flow.FlowSettings(args.hidden, args.length, args.seed, args.radius, args.forget_bias)
     results = {name: flow.flow(name, settings) for name in (args.names or flow.CELLS)}
     print(flow.table(results, settings.length))

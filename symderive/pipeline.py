@@ -174,8 +174,8 @@ class Derivation:
         return verify(self)
 
 
-def derive(model: Model | Program, *, sizes: Sizes | None = None, keep: frozenset | None = None, module_extras: str = "",
-           **fields: object) -> Derivation:
+def derive(model: Model | Program, *, sizes: Sizes | None = None, keep: frozenset | None = None,
+           module_extras: str = "", **fields: object) -> Derivation:
     """The derivation of a matrix-level model: a :class:`symderive.Model` or its ``Program``.
 
     It renders (``to_latex``, every format and notation option), exports a NumPy module (``export``) and

@@ -95,7 +95,8 @@ def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
     distances = [d for d in (0, 1, 5, 10, 20, 30, 40, settings.length - 1) if d < settings.length]
     columns = [(cell, state, norms) for cell, r in results.items() for state, norms in r.items()]
     # \Vert, not \|: a "|" inside a table cell would split the cell in kramdown and GitHub's Markdown.
-    head = "| $T - t$ | " + " | ".join(rf"{cell} $\Vert\partial L_T/\partial {state}_t\Vert$" for cell, state, _ in columns) + " |"
+    head = "| $T - t$ | " + " | ".join(rf"{cell} $\Vert\partial L_T/\partial {state}_t\Vert$"
+                                        for cell, state, _ in columns) + " |"
     rule = "|---:|" + "---:|" * len(columns)
     rows = [f"| {d} | " + " | ".join(f"{norms[settings.length - 1 - d]:.2e}" for _, _, norms in columns) + " |"
             for d in distances]
@@ -107,19 +108,20 @@ def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
                rf"${jacobian}$ applied to the output error, and it falls "
                r"geometrically; the LSTM's cell state and the GRU's update gate add a path without the weight matrix "
                r"and the squashing derivative, so their norms fall more slowly. The numbers are in "
-               r"\texttt{gradient-flow.csv} next to the figure; \texttt{symderive flow} reproduces them and takes other "
-               r"settings (\texttt{--radius}, \texttt{--forget-bias}).",
+               r"\texttt{gradient-flow.csv} next to the figure; \texttt{symderive flow} reproduces them and takes "
+               r"other settings (\texttt{--radius}, \texttt{--forget-bias}).",
                rf"무작위 가중치(은닉 크기 {settings.hidden}, 순환 가중치의 스펙트럼 반경 {settings.radius}, 시드 "
                rf"{settings.seed})를 쓰고, 손실은 마지막 단계 $T = {settings.length}$에만 둡니다. 거리 $T - t$에 따른 "
-               r"$\partial L_T / \partial h_t$의 노름은 마지막 단계의 오차가 $t$ 단계까지 얼마나 전달되는지를 보여 줍니다. "
-               rf"기본 RNN에서는 출력 오차에 야코비안 ${jacobian}$를 $T - t$번 곱한 "
-               r"값이므로 기하급수적으로 줄어듭니다. LSTM의 셀 상태와 GRU의 업데이트 게이트는 가중치 행렬과 활성화 함수의 "
-               r"도함수를 거치지 않는 경로를 더해 주므로 노름이 더 천천히 줄어듭니다. 수치는 그림 옆의 "
+               r"$\partial L_T / \partial h_t$의 노름은 마지막 단계의 오차가 $t$ 단계까지 얼마나 전달되는지를 보여 "
+               rf"줍니다. 기본 RNN에서는 출력 오차에 야코비안 ${jacobian}$를 $T - t$번 곱한 "
+               r"값이므로 기하급수적으로 줄어듭니다. LSTM의 셀 상태와 GRU의 업데이트 게이트는 가중치 행렬과 활성화 "
+               r"함수의 도함수를 거치지 않는 경로를 더해 주므로 노름이 더 천천히 줄어듭니다. 수치는 그림 옆의 "
                r"\texttt{gradient-flow.csv}에 있고, \texttt{symderive flow}로 다시 만들거나 다른 설정"
                r"(\texttt{--radius}, \texttt{--forget-bias})으로 바꿔 볼 수 있습니다.")
     table = "\n".join([head, rule] + rows)
     title = say(options, "Gradient flow: vanishing and exploding gradients", "기울기의 흐름: 기울기 소실과 폭발")
-    summary = say(options, "How far back the gradient of the last step's loss reaches, in the RNN, the LSTM and the GRU.",
+    summary = say(options,
+                  "How far back the gradient of the last step's loss reaches, in the RNN, the LSTM and the GRU.",
                   "마지막 단계 손실의 기울기가 RNN, LSTM, GRU에서 얼마나 먼 과거까지 닿는지 봅니다.")
     section = Section(say(options, "The measurement", "측정"), text)
     return Page(FLOW, Document(title, summary, (section,), tags=("deep-learning", "rnn", "lstm", "gru",
@@ -154,11 +156,13 @@ def index_markdown(pages: list[Page], options: RenderOptions) -> str:
                 "Each page derives the gradients of one model step by step, with the reason for every step. Every "
                 "formula was derived by symderive and checked numerically (central differences, random directions "
                 "and an exact symbolic comparison) before it was written here. Read them in this order:",
-                "각 페이지는 모델 하나의 기울기를 한 단계씩, 단계마다 이유를 붙여 유도합니다. 모든 식은 symderive가 유도하고, "
-                "여기에 쓰기 전에 수치적으로 검증했습니다(중심 차분, 무작위 방향, 정확한 기호 비교). 다음 순서로 읽으면 "
-                "됩니다:")
-    items = [f"{k + 1}. [{p.document.title}]({p.slug}.md): {markdown_prose(p.document.summary)}" for k, p in enumerate(pages)]
-    return "\n".join(front_matter(title, ("deep-learning", "backpropagation"), options.lang) + [intro, ""] + items) + "\n"
+                "각 페이지는 모델 하나의 기울기를 한 단계씩, 단계마다 이유를 붙여 유도합니다. 모든 식은 symderive가 "
+                "유도하고, 여기에 쓰기 전에 수치적으로 검증했습니다(중심 차분, 무작위 방향, 정확한 기호 비교). 다음 "
+                "순서로 읽으면 됩니다:")
+    items = [f"{k + 1}. [{p.document.title}]({p.slug}.md): {markdown_prose(p.document.summary)}"
+             for k, p in enumerate(pages)]
+    return "\n".join(front_matter(title, ("deep-learning", "backpropagation"), options.lang)
+                     + [intro, ""] + items) + "\n"
 
 
 def notes_tex(pages: list[Page], options: RenderOptions, with_figure: bool) -> str:

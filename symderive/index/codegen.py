@@ -146,7 +146,8 @@ def forward_lines(em: Emitter, program: IndexProgram):
         elif isinstance(op, SoftmaxCrossEntropy):
             z, y = op.logits.name, op.target.name
             em.emit(f"{op.probs.name} = softmax({z})")
-            em.emit(f"{op.out.name} = float(np.max({z}) + np.log(np.sum(np.exp({z} - np.max({z})))) - np.dot({y}, {z}))")
+            em.emit(f"{op.out.name} = float(np.max({z}) + np.log(np.sum(np.exp({z} - np.max({z}))))"
+                    f" - np.dot({y}, {z}))")
 
 
 def definition_lines(em: Emitter, d: Definition):
@@ -308,7 +309,8 @@ def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> li
     prepare = [f"\n\ndef _prepare({call}):", *target_code(program, shapes),
                arrays_line(args),
                "    _sizes = _dims(arrays)",
-               "    _source = lambda dim: next(f'{k} of shape {arrays[k].shape}' for k, v in SHAPES.items() if dim in v)",
+               ("    _source = lambda dim: next(f'{k} of shape {arrays[k].shape}' "
+                "for k, v in SHAPES.items() if dim in v)"),
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]

@@ -325,4 +325,5 @@ def tidy(shares: tuple, index: tuple) -> tuple[tuple, tuple]:
 def rename_definition(d: Definition, mapping) -> Definition:
     return replace(d, index=tuple(i.subs(mapping) for i in d.index),
                    factors=tuple(f.subs(mapping) if isinstance(f, Access) else
-                                 (rename_definition(f, mapping) if isinstance(f, Definition) else f) for f in d.factors))
+                                 (rename_definition(f, mapping) if isinstance(f, Definition) else f)
+                                 for f in d.factors))

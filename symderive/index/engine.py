@@ -64,7 +64,8 @@ class IndexEngine:
         for tag, program in self.variants:
             for t in program.differentiated:
                 section = gradient_section(d.backwards[tag], t, {}, options)
-                sections.append(replace(section, title=f"{tag}: {section.title}") if len(self.variants) > 1 else section)
+                sections.append(replace(section, title=f"{tag}: {section.title}") if len(self.variants) > 1
+                                else section)
         return Document(*d.heading(options), tuple(sections), tags=("deep-learning", "backpropagation"))
 
     def module_source(self, d) -> str:

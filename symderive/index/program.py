@@ -123,7 +123,8 @@ class WindowMax:
 
     def as_contract(self) -> Contract:
         window_vars = tuple(v for v, _ in self.window)
-        return Contract(self.out, self.index, (Term((self.mask[self.index + window_vars], self.read), sums=self.window),))
+        return Contract(self.out, self.index,
+                        (Term((self.mask[self.index + window_vars], self.read), sums=self.window),))
 
     @property
     def reads(self) -> list[Tensor]:

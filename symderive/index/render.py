@@ -161,7 +161,8 @@ def pointwise_latex(expr, texs: dict, options=None) -> str:
     """A pointwise formula of entries, ``G_{o,i,j} Y_{o,i,j} (1 - Y_{o,i,j})`` (``texs``: name -> LaTeX)."""
     entries = sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)
     placeholders = {x: sp.Symbol(f"entry{k}") for k, x in enumerate(entries)}
-    names = {placeholders[x]: f"{texs.get(x.base.name, x.base.name)}_{{{', '.join(index_latex(i, (), options) for i in x.indices)}}}"
+    names = {placeholders[x]: f"{texs.get(x.base.name, x.base.name)}_"
+                              f"{{{', '.join(index_latex(i, (), options) for i in x.indices)}}}"
              for x in entries}
     out = sp.latex(expr.subs(placeholders), symbol_names=names)
     for fname, f in ACTIVATIONS.items():
@@ -176,23 +177,27 @@ def definition_steps(d: Definition, options=None) -> list[Step]:
         if isinstance(inner, Definition):
             steps += definition_steps(inner, options)
     if d.kind == "product":
-        steps.append(Step(access_latex(d.out[d.index], (), options), " ".join(access_latex(f, (), options) for f in d.factors),
+        steps.append(Step(access_latex(d.out[d.index], (), options),
+                          " ".join(access_latex(f, (), options) for f in d.factors),
                           say(options, "The factors that read the strided index are multiplied into one array first:",
                               "보폭(stride)으로 건너뛰며 읽는 인자들을 먼저 하나의 배열로 곱해 둡니다:")))
         return steps
     strided = dict(d.strides)
     u = {axis: sp.Symbol(f"u_{i.name}", integer=True) for axis, i in enumerate(d.index) if axis in strided}
-    names = [index_latex(u[axis], (), options) if axis in strided else symbol_latex(i) for axis, i in enumerate(d.index)]
+    names = [index_latex(u[axis], (), options) if axis in strided else symbol_latex(i)
+             for axis, i in enumerate(d.index)]
     read = [index_latex(u[axis] / strided[axis], (), options) if axis in strided else symbol_latex(i)
             for axis, i in enumerate(d.index)]
     shift = " - 1" if base_of(options) == 1 else ""
-    cond = (r" \text{ %s } " % say(options, "and", "그리고")).join(rf"{expr_latex(strided[axis])} \mid {symbol_latex(u[axis])}{shift}" for axis in u)
+    cond = (r" \text{ %s } " % say(options, "and", "그리고")).join(
+        rf"{expr_latex(strided[axis])} \mid {symbol_latex(u[axis])}{shift}" for axis in u)
     otherwise = say(options, "otherwise", "그 밖")
     rhs = (rf"\begin{{cases}} {d.of.tex}_{{{', '.join(read)}}} & {cond} \\ 0 & \text{{{otherwise}}} \end{{cases}}")
     out, of = tensor_latex(d.out, options), tensor_latex(d.of, options)
     zeros = ", ".join(rf"${expr_latex(s)} - 1$" for _, s in d.strides[:1])
-    why = say(options, rf"The strided read is absorbed into the dilated array ${out}$: ${of}$ with {zeros} zeros inserted "
-                       r"between neighbouring entries along each strided axis:",
+    why = say(options,
+              rf"The strided read is absorbed into the dilated array ${out}$: ${of}$ with {zeros} zeros inserted "
+              r"between neighbouring entries along each strided axis:",
               rf"보폭으로 건너뛰며 읽는 것을 팽창(dilated) 배열 ${out}$에 흡수합니다. ${out}$는 보폭이 있는 축마다 "
               rf"${of}$의 이웃한 성분 사이에 0을 {zeros}개씩 끼워 넣은 배열입니다:")
     steps.append(Step(f"{d.out.tex}_{{{', '.join(names)}}}", rhs, why))
@@ -206,11 +211,13 @@ def gradient_steps(a: AdjointOf, texs: dict, options=None) -> list[Step]:
     for share in a.shares:
         if isinstance(share, PointwiseShare):
             steps.append(Step(lhs, pointwise_latex(share.expr, texs, options),
-                              say(options, f"Entry by entry (${share.rule}$):", f"성분별로 계산합니다(${share.rule}$):")))
+                              say(options, f"Entry by entry (${share.rule}$):",
+                                  f"성분별로 계산합니다(${share.rule}$):")))
             continue
         chain = share.chain[0]
         steps.append(Step(chain_lhs(a, chain, options), term_latex(chain, a_index(chain), options),
-                          say(options, "Chain rule: every entry the output reads contributes one Kronecker delta per axis:",
+                          say(options,
+                              "Chain rule: every entry the output reads contributes one Kronecker delta per axis:",
                               "연쇄 법칙: 출력이 읽는 성분마다, 축 하나에 크로네커 델타가 하나씩 붙습니다:")))
         for d in share.definitions:
             steps += definition_steps(d, options)
@@ -271,27 +278,28 @@ def operation(a: AdjointOf, options=None) -> str:
                    rf"stride {strides} and dilation {taps}. Each kernel entry collects, over all output positions, the "
                    r"upstream gradient times the input entry it multiplied in the forward pass.",
                    rf"따라서 기울기는 교차상관(cross-correlation)입니다. ${k}$가 커널이 되어 (0으로 패딩한) ${g}$ 위를 "
-                   rf"보폭 {strides}, 팽창 {taps}로 미끄러집니다. 커널의 각 성분은 순전파에서 자신이 곱했던 입력 성분과 "
-                   r"위에서 내려온 기울기의 곱을 모든 출력 위치에 걸쳐 모읍니다.")
+                   rf"보폭 {strides}, 팽창 {taps}로 미끄러집니다. 커널의 각 성분은 순전파에서 자신이 곱했던 입력 "
+                   r"성분과 위에서 내려온 기울기의 곱을 모든 출력 위치에 걸쳐 모읍니다.")
     return say(options,
                rf"So the gradient is a convolution of ${g}$ with the kernel ${k}$ (stride {strides}, dilation {taps}): "
-               r"the kernel index enters with a minus sign, so it is the \emph{full} convolution, the cross-correlation "
-               r"of the zero-padded array with the flipped kernel. Why flipped: an input entry is read by every output "
-               r"window that covers it, and as the window moves forward the entry sits at an earlier tap, so summing "
-               r"over those windows walks the kernel backwards. Why full: near the border the windows that cover an "
-               r"entry hang over the edge, which the zero padding of the upstream gradient accounts for, so every "
-               r"input entry, the border ones included, gets its gradient.",
+               r"the kernel index enters with a minus sign, so it is the \emph{full} convolution, the "
+               r"cross-correlation of the zero-padded array with the flipped kernel. Why flipped: an input entry is "
+               r"read by every output window that covers it, and as the window moves forward the entry sits at an "
+               r"earlier tap, so summing over those windows walks the kernel backwards. Why full: near the border the "
+               r"windows that cover an entry hang over the edge, which the zero padding of the upstream gradient "
+               r"accounts for, so every input entry, the border ones included, gets its gradient.",
                rf"따라서 기울기는 ${g}$와 커널 ${k}$의 컨볼루션입니다(보폭 {strides}, 팽창 {taps}). 커널 인덱스가 음의 "
-               r"부호로 들어가므로, 이것은 0으로 패딩한 배열과 뒤집은 커널의 교차상관, 곧 \emph{풀(full)} 컨볼루션입니다. "
-               r"커널이 뒤집히는 이유: 입력 성분 하나는 자신을 덮는 모든 출력 창에서 읽히는데, 창이 앞으로 움직일수록 그 "
-               r"성분은 창 안에서 더 앞쪽 탭에 놓입니다. 그래서 그 창들을 모두 더하면 커널을 거꾸로 훑게 됩니다. 풀 "
-               r"컨볼루션인 이유: 가장자리 근처에서는 성분을 덮는 창이 경계 밖으로 걸치는데, 위에서 내려온 기울기를 0으로 "
-               r"패딩해 이를 처리하므로 가장자리 성분까지 모든 입력 성분이 기울기를 받습니다.")
+               r"부호로 들어가므로, 이것은 0으로 패딩한 배열과 뒤집은 커널의 교차상관, 곧 \emph{풀(full)} "
+               r"컨볼루션입니다. 커널이 뒤집히는 이유: 입력 성분 하나는 자신을 덮는 모든 출력 창에서 읽히는데, 창이 "
+               r"앞으로 움직일수록 그 성분은 창 안에서 더 앞쪽 탭에 놓입니다. 그래서 그 창들을 모두 더하면 커널을 "
+               r"거꾸로 훑게 됩니다. 풀 컨볼루션인 이유: 가장자리 근처에서는 성분을 덮는 창이 경계 밖으로 걸치는데, "
+               r"위에서 내려온 기울기를 0으로 패딩해 이를 처리하므로 가장자리 성분까지 모든 입력 성분이 기울기를 "
+               r"받습니다.")
 
 
 def gradient_section(bw, t, texs: dict, options=None) -> Section:
     """How dL/dt is derived; the text names the operation the result is."""
     a = bw.of(t)
     name = tensor_latex(t, options)
-    return Section(say(options, rf"Gradient with respect to ${name}$", rf"${name}$에 대한 기울기"), operation(a, options),
-                   tuple(gradient_steps(a, texs, options)))
+    return Section(say(options, rf"Gradient with respect to ${name}$", rf"${name}$에 대한 기울기"),
+                   operation(a, options), tuple(gradient_steps(a, texs, options)))

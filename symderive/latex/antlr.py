@@ -71,7 +71,8 @@ def run_parser(text: str, ctx: Context, tokens: list[Token], origins: list):
         raise LatexParseError("the formula is nested too deeply", ctx.source, start) from None
     except Exception as e:
         reason, column = antlr_reason(e)
-        position = max((pos for offset, pos in origins if offset <= column), default=start) if column is not None else start
+        position = (max((pos for offset, pos in origins if offset <= column), default=start)
+                    if column is not None else start)
         if column is not None and column >= len(text):
             position = tokens[-1].pos + len(tokens[-1].text) if tokens else start
         raise LatexParseError(f"cannot read this: {reason}", ctx.source, position) from None

@@ -140,7 +140,8 @@ class AtomReading(Cursor):
             atom.letters = command
             return
         if command == "partial":
-            self.error("a derivative must be written \\frac{\\partial A}{\\partial B}, \\partial_{B} A or \\nabla_{B} A")
+            self.error("a derivative must be written \\frac{\\partial A}{\\partial B}, "
+                       "\\partial_{B} A or \\nabla_{B} A")
         if command is not None:
             self.error(f"unknown command {text}")
         if text.isalpha():

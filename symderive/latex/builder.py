@@ -205,7 +205,8 @@ def step_term(rhs, recurrent: bool, text: str):
 
 
 def size_name(name: str, axis: int, resolved: list, used: set) -> str:
-    """An unused readable name for a size of ``name``: ``n_h`` for a vector's length, ``n_W_r``/``n_W_c`` for a matrix's."""
+    """An unused readable name for a size of ``name``: ``n_h`` for a vector's length, ``n_W_r``/``n_W_c`` for a
+    matrix's."""
     label = name.replace("^", "").replace("(", "").replace(")", "").replace("'", "p")
     candidate = f"n_{label}" if resolved[1 - axis] == 1 else f"n_{label}_{'rc'[axis]}"
     while candidate in used:
@@ -226,7 +227,8 @@ def initial_states(reads: dict, assigned: set, final: dict) -> dict:
 def scalar_loss(convert: Converter, final: dict, loss_body, abstract, recurrent: bool):
     r"""The loss; an abstract one is ``\frac12\|o - g\|^2`` with the hidden target g (added to ``final``)."""
     if abstract is not None:
-        target = TimeVar(HIDDEN_TARGET, t, *final[abstract]) if recurrent else sp.MatrixSymbol(HIDDEN_TARGET, *final[abstract])
+        target = (TimeVar(HIDDEN_TARGET, t, *final[abstract]) if recurrent
+                  else sp.MatrixSymbol(HIDDEN_TARGET, *final[abstract]))
         final[HIDDEN_TARGET] = final[abstract]
         return sp.Rational(1, 2) * SquaredNorm(convert.leaf(abstract, 0) - target)
     return convert.loss(loss_body)

@@ -98,7 +98,8 @@ class CallReading(Cursor):
         if self.peek() == "{":
             at = self.pos()
             return [self.expression(self.group(), at)]
-        if self.i < len(self.toks) and self.peek() not in ("+", "-", ")", "=", ",") and self.peek() not in HADAMARD | PRODUCT:
+        if (self.i < len(self.toks) and self.peek() not in ("+", "-", ")", "=", ",")
+                and self.peek() not in HADAMARD | PRODUCT):
             return [self.single_argument()]
         self.error(f"the function {name} needs an argument", start)
 

@@ -105,7 +105,8 @@ class ConstructReading(Cursor):
         start = self.pos()
         self.i += 1
         if self.peek() != "_":
-            self.error("write a derivative as \\frac{\\partial A}{\\partial B}, \\partial_{B} A or \\nabla_{B} A", start)
+            self.error("write a derivative as \\frac{\\partial A}{\\partial B}, "
+                       "\\partial_{B} A or \\nabla_{B} A", start)
         self.i += 1
         wrt = self.expression(self.group(), start)
         self.emit(self.ctx.placeholder(partial(self.derivative_operand(start), wrt)))

@@ -16,7 +16,8 @@ def base_name(e) -> str:
 
 def is_variable(e) -> bool:
     """A matrix or vector symbol (non-commutative, other than ``I`` and ``1``) or an indexed one (``h_t``)."""
-    return (isinstance(e, sp.Symbol) and not e.is_commutative and e not in (IDENTITY, ONES)) or isinstance(e, sp.Indexed)
+    return ((isinstance(e, sp.Symbol) and not e.is_commutative and e not in (IDENTITY, ONES))
+            or isinstance(e, sp.Indexed))
 
 
 def time_offset(index) -> int | None:
@@ -32,6 +33,7 @@ def as_label(e):
 
 def relabel(expr):
     """In a model equation, every subscript that is not a time step (``W_i``, ``b_1``) is a label."""
-    return expr.replace(lambda e: isinstance(e, sp.Indexed) and (len(e.indices) != 1 or time_offset(e.indices[0]) is None),
+    return expr.replace(lambda e: isinstance(e, sp.Indexed)
+                        and (len(e.indices) != 1 or time_offset(e.indices[0]) is None),
                         as_label)
 

@@ -66,7 +66,8 @@ def shape_text(shapes: Shapes, shape) -> str:
 def split_declaration(text: str) -> tuple[str, list[str]]:
     """``'W_{hh}: n x n'`` -> (name, ['n', 'n'])."""
     if ":" not in text:
-        raise LatexParseError("a shape is declared as 'NAME: ROWS x COLS' (or 'NAME: SIZE' for a vector, 'NAME: 1' for a scalar)", text, len(text))
+        raise LatexParseError("a shape is declared as 'NAME: ROWS x COLS' "
+                              "(or 'NAME: SIZE' for a vector, 'NAME: 1' for a scalar)", text, len(text))
     name_text, dims_text = text.split(":", 1)
     target = parse_sides(name_text.strip())
     if len(target) != 1 or not is_variable(target[0]):
@@ -92,7 +93,8 @@ class ShapeInference:
     def kind_dims(self, name: str):
         """The shape of an argument first seen: declared, or by the letter's case."""
         if name in self.declarations:
-            dims = [sp.Integer(int(d)) if d.isdigit() else sp.Symbol(d, integer=True, positive=True) for d in self.declarations[name]]
+            dims = [sp.Integer(int(d)) if d.isdigit() else sp.Symbol(d, integer=True, positive=True)
+                    for d in self.declarations[name]]
             if dims == [1]:
                 return None
             if len(dims) == 1:
@@ -111,7 +113,8 @@ class ShapeInference:
         if a is None and b is None:
             return
         a, b = a or (sp.S.One, sp.S.One), b or (sp.S.One, sp.S.One)
-        message = f"shape mismatch in {what}: {shape_text(self.shapes, a)} against {shape_text(self.shapes, b)} (in: {self.current})"
+        message = (f"shape mismatch in {what}: {shape_text(self.shapes, a)} against {shape_text(self.shapes, b)} "
+                   f"(in: {self.current})")
         for x, y in zip(a, b):
             self.shapes.unify(x, y, message.replace("{", "{{").replace("}", "}}"))
 

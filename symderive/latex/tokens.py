@@ -20,11 +20,16 @@ SKIP = frozenset({r"\left", r"\right", r"\big", r"\Big", r"\bigg", r"\Bigg", r"\
                   r"\biggl", r"\biggr", r"\Biggl", r"\Biggr", r"\,", r"\;", r"\:", r"\!", r"\ ", r"\quad",
                   r"\qquad", r"\displaystyle", r"\textstyle", "~", r"\limits", r"\nolimits", "&"})
 REFUSED = {r"\binom": "binomial coefficients are not supported (and large ones can take forever)",
-           r"\det": "determinants are not supported", r"\begin": "matrix environments are not supported; write "
-           "the matrix as a symbol and give its size with --shape", r"\int": "integrals are not supported",
-           r"\lim": "limits are not supported", r"\cdots": "write the expression out instead of '...'",
-           r"\ldots": "write the expression out instead of '...'", r"\dots": "write the expression out instead of '...'",
-           r"\infty": "infinity is not supported", r"\choose": "binomial coefficients are not supported"}
+           r"\det": "determinants are not supported",
+           r"\begin": ("matrix environments are not supported; "
+                       "write the matrix as a symbol and give its size with --shape"),
+           r"\int": "integrals are not supported",
+           r"\lim": "limits are not supported",
+           r"\cdots": "write the expression out instead of '...'",
+           r"\ldots": "write the expression out instead of '...'",
+           r"\dots": "write the expression out instead of '...'",
+           r"\infty": "infinity is not supported",
+           r"\choose": "binomial coefficients are not supported"}
 TRANSPOSES = frozenset({"T", r"\top", r"\intercal", r"\mathsf{T}", r"\mathrm{T}", r"\mathsf T", "\\mathrm T"})
 HADAMARD = frozenset({"*", r"\odot", r"\circ", r"\ast", "⊙", "∘"})
 PRODUCT = frozenset({r"\cdot", r"\times", "·", "×"})
@@ -44,7 +49,8 @@ class Token:
 def tokenize(source: str) -> list[Token]:
     """The tokens of ``source`` with their positions, after the safety checks; spacing dropped."""
     if len(source) > MAX_CHARS:
-        raise LatexParseError(f"input of {len(source)} characters is longer than the limit of {MAX_CHARS}", source, MAX_CHARS)
+        raise LatexParseError(f"input of {len(source)} characters is longer than the limit of {MAX_CHARS}",
+                              source, MAX_CHARS)
     tokens, depth = [], 0
     for m in TOKEN.finditer(source):
         text, pos = m.group(), m.start()
@@ -114,7 +120,8 @@ def split_top(tokens: list[Token], separators, source: str) -> list[list[Token]]
 
 
 def text_of(tokens: list[Token]) -> str:
-    return "".join(tok.text if not tok.text[0] == "\\" or len(tok.text) == 2 else tok.text + " " for tok in tokens).strip()
+    return "".join(tok.text if not tok.text[0] == "\\" or len(tok.text) == 2 else tok.text + " "
+                   for tok in tokens).strip()
 
 
 class Cursor:
@@ -155,7 +162,8 @@ class Cursor:
             self.error("an argument is missing here")
         tok = self.toks[self.i]
         if tok.text.isdigit() and len(tok.text) > 1:  # \frac12: one digit per argument, as TeX reads it
-            self.toks = self.toks[:self.i] + [Token(tok.text[0], tok.pos), Token(tok.text[1:], tok.pos + 1)] + self.toks[self.i + 1:]
+            self.toks = (self.toks[:self.i] + [Token(tok.text[0], tok.pos), Token(tok.text[1:], tok.pos + 1)]
+                         + self.toks[self.i + 1:])
         self.i += 1
         return [self.toks[self.i - 1]]
 

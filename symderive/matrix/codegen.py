@@ -264,7 +264,8 @@ def public_fns(program: Program, bw: Backward, args) -> str:
     values = [identifier(key(a.target)) for a in program.assignments]
     rows = "[1:T + 1]" if program.recurrent else ""
     doc_fwd = "Every intermediate value" + (", stacked over steps 1..T as rows" if program.recurrent else "")
-    loss_code = Emitter(program).batch().doprint(program.loss) if program.recurrent else Emitter(program).step().doprint(program.loss)
+    loss_code = (Emitter(program).batch().doprint(program.loss) if program.recurrent
+                 else Emitter(program).step().doprint(program.loss))
     out = [f"\n\ndef forward({sig}):",
            f'    """{doc_fwd}: {", ".join(values)}."""',
            f"    _args, _sizes = _prepare({sig})",

@@ -150,7 +150,8 @@ def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
     """Gradients of the loss for every argument: parameters, inputs and initial states."""
     grads = []
     for p in program.params:
-        terms = tuple(Term(sum_over_time(term.expr, program), term.source, term.rules) for term in shares.get(p.name, ()))
+        terms = tuple(Term(sum_over_time(term.expr, program), term.source, term.rules)
+                      for term in shares.get(p.name, ()))
         grads.append(AdjointDef(p.name, adjoint_symbol(p), terms, "param"))
     for x in program.inputs:
         grads.append(AdjointDef(key(x), adjoint_symbol(x), tuple(shares.get(key(x), ())), "step"))
@@ -234,7 +235,8 @@ def step_vjp(program: Program, seeds: dict) -> dict:
             if isinstance(leaf, TimeVar) and leaf.offset == -1:
                 out[leaf.name] = MatAdd(out[leaf.name], contribution).doit() if leaf.name in out else contribution
             elif isinstance(leaf, TimeVar) and leaf.name in program.defined:
-                adjoints[leaf.name] = MatAdd(adjoints[leaf.name], contribution).doit() if leaf.name in adjoints else contribution
+                adjoints[leaf.name] = (MatAdd(adjoints[leaf.name], contribution).doit() if leaf.name in adjoints
+                                       else contribution)
     return out
 
 

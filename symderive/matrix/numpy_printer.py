@@ -88,7 +88,8 @@ class RowPrinter(NumPyPrinter):
     def column_product(self, factors) -> str:
         if len(factors) == 1:
             return self._print(factors[0])
-        return "(" + self._print(factors[-1]) + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")"
+        return ("(" + self._print(factors[-1])
+                + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")")
 
     def transposed(self, m) -> str:
         """Code for M^T of a time-invariant matrix M."""

@@ -52,9 +52,9 @@ def layout_text(options) -> str:
                      say(options, r"Vectors are rows (as in code that stores a batch as rows), so a weight multiplies "
                          r"from the right; a Jacobian $\partial u/\partial v$ is written in the denominator layout, "
                          r"so that $du = dv\, \partial u/\partial v$.",
-                         r"벡터는 행벡터로 씁니다(배치를 행으로 쌓는 코드와 같은 관례). 그래서 가중치는 오른쪽에서 곱하고, "
-                         r"야코비안 $\partial u/\partial v$는 $du = dv\, \partial u/\partial v$가 되도록 분모 배치(denominator "
-                         r"layout)로 씁니다."))
+                         r"벡터는 행벡터로 씁니다(배치를 행으로 쌓는 코드와 같은 관례). 그래서 가중치는 오른쪽에서 "
+                         r"곱하고, 야코비안 $\partial u/\partial v$는 $du = dv\, \partial u/\partial v$가 되도록 분모 "
+                         r"배치(denominator layout)로 씁니다."))
 
 
 def size_latex(v, options=None) -> str:
@@ -84,7 +84,8 @@ def adjoint_section(d, options) -> Section:
                "program backwards, each adjoint is the sum of the shares it receives from every place "
                "the value is used.",
                r"손실을 값 $v$로 미분한 $\bar v = \partial L / \partial v$를 $v$의 수반(adjoint)이라고 부릅니다. "
-               "프로그램을 끝에서부터 거슬러 올라가면, 각 수반은 그 값이 쓰인 모든 곳에서 되돌아오는 몫을 더한 것입니다.")
+               "프로그램을 끝에서부터 거슬러 올라가면, 각 수반은 그 값이 쓰인 모든 곳에서 되돌아오는 몫을 더한 "
+               "것입니다.")
     return Section(say(options, "Adjoints, node by node", "노드별 역전파"), text, tuple(steps))
 
 
@@ -110,8 +111,8 @@ def justification(d, options, a: AdjointDef, var) -> str:
             user = source_latex(d, options, term)
             why += say(options, f" ${v}$ is also read by the next step (in ${user}$), so it receives that "
                        "step's share; there is no step $T+1$, so at $t = T$ that share is absent.",
-                       f" ${v}$는 다음 단계(${user}$)에서도 읽히므로 그 단계의 몫도 받습니다. 다만 $T+1$ 단계는 없으므로 "
-                       "$t = T$에서는 이 몫이 빠집니다.")
+                       f" ${v}$는 다음 단계(${user}$)에서도 읽히므로 그 단계의 몫도 받습니다. 다만 $T+1$ 단계는 "
+                       "없으므로 $t = T$에서는 이 몫이 빠집니다.")
             break
     return why
 
@@ -156,7 +157,8 @@ def recurrence_steps(d, options, state: str, why: str = "") -> tuple[Step, ...]:
     same, carried = carried_and_seed(d, state)
     adjoint = d.backward.adjoint_of[state].adjoint
     lhs = f"{to_latex(adjoint, **settings)} = {partial(d, options, d.program.defined[state].target)}"
-    general, at_T = latex_sum(same + carried, **settings), latex_sum([e.xreplace({adjoint.time: T}) for e in same], **settings)
+    general, at_T = (latex_sum(same + carried, **settings),
+                     latex_sum([e.xreplace({adjoint.time: T}) for e in same], **settings))
     if len(general) <= MAX_LINE:
         return (Step(lhs, rf"\begin{{cases}} {general} & 1 \le t < T \\ {at_T} & t = T \end{{cases}}", why),)
     last = to_latex(adjoint.xreplace({adjoint.time: T}), **settings)
@@ -178,8 +180,8 @@ def truncation_text(options) -> str:
                r"every share that comes from step $t+1$ is dropped when $t$ is a multiple of $K$. Window: the loss of "
                r"step $t$ back-propagates through its $K$ most recent steps only, so the adjoint of a state at step "
                r"$i$ collects the losses of steps $i, \dots, i+K-1$. $K \ge T$ is full BPTT in both.",
-               rf"{k_latex(K)} 단계에서 자르는 truncated BPTT에는 두 가지가 있습니다. 블록 방식은 $1..T$ 단계를 $K$개씩 "
-               r"연속된 블록으로 나누고, 블록에 들어오는 상태를 상수로 고정(detach)합니다. 그래서 $t$가 $K$의 배수이면 "
-               r"$t+1$ 단계에서 오는 몫이 모두 사라집니다. 윈도 방식은 $t$ 단계의 손실을 가장 최근 $K$ 단계까지만 "
-               r"역전파하므로, $i$ 단계 상태의 수반에는 $i, \dots, i+K-1$ 단계의 손실만 모입니다. 두 방식 모두 "
-               r"$K \ge T$이면 전체 BPTT와 같습니다.")
+               rf"{k_latex(K)} 단계에서 자르는 truncated BPTT에는 두 가지가 있습니다. 블록 방식은 $1..T$ 단계를 "
+               r"$K$개씩 연속된 블록으로 나누고, 블록에 들어오는 상태를 상수로 고정(detach)합니다. 그래서 $t$가 $K$의 "
+               r"배수이면 $t+1$ 단계에서 오는 몫이 모두 사라집니다. 윈도 방식은 $t$ 단계의 손실을 가장 최근 $K$ "
+               r"단계까지만 역전파하므로, $i$ 단계 상태의 수반에는 $i, \dots, i+K-1$ 단계의 손실만 모입니다. 두 방식 "
+               r"모두 $K \ge T$이면 전체 BPTT와 같습니다.")

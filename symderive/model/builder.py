@@ -25,7 +25,8 @@ from symderive.errors import ModelError
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
 
-__all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard", "squared_norm", "ones_like"]
+__all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard", "squared_norm",
+           "ones_like"]
 
 
 class Model:

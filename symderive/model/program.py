@@ -96,7 +96,8 @@ def check_program(p: Program) -> None:
 
 def check_use(v, known: set, states: dict, where: str) -> None:
     if key(v) not in known:
-        raise ModelError(f"{key(v)} is used in {where} before it is defined; defined so far: {', '.join(sorted(known))}")
+        raise ModelError(f"{key(v)} is used in {where} before it is defined; defined so far: "
+                         f"{', '.join(sorted(known))}")
     if isinstance(v, TimeVar):
         k = v.offset
         if k not in (0, -1) or (k == -1 and v.name not in states):

@@ -253,7 +253,8 @@ def _evaluate_concat(e: Concat, ev):
 @defvjp(Rows, r"y = [v]_{i:j} \;\Rightarrow\; \bar v = \bar y \text{ in rows } i:j, 0 \text{ elsewhere}")
 def _rows_vjp(node, g, ans, functions):
     arg, start, stop = node.args
-    parts = [sp.ZeroMatrix(start, 1)] * (start != 0) + [g] + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop)
+    parts = ([sp.ZeroMatrix(start, 1)] * (start != 0) + [g]
+             + [sp.ZeroMatrix(arg.shape[0] - stop, 1)] * (arg.shape[0] != stop))
     return [(arg, Concat(*parts) if len(parts) > 1 else g)]
 
 

@@ -30,7 +30,8 @@ class Activation:
     argument); ``reference`` the NumPy function of the reference interpreter (written independently of
     ``numpy``); ``latex`` the name it prints as; ``words`` the LaTeX words that read as it (``\\sigma``,
     ``\\operatorname{ReLU}``: ``sigma``, ``ReLU``); ``torch(torch, x)`` its PyTorch equivalent (for the
-    external reference; the torch module is passed in, so nothing imports torch before it is needed); ``kink`` the value f' takes where f is not differentiable."""
+    external reference; the torch module is passed in, so nothing imports torch before it is needed);
+    ``kink`` the value f' takes where f is not differentiable."""
 
     name: str
     scalar: type

@@ -143,7 +143,8 @@ def slope(fname: str, arg, atom) -> sp.Expr:
     return d.xreplace({f(x): atom}).xreplace({x: arg})
 
 
-EXACT_ATOMS = 12  # up to this many atoms the identity is decided as polynomials (RNN: 6-10, <1 s); above, at random points (GRU: 18)
+# up to this many atoms the identity is decided as polynomials (RNN: 6-10, <1 s); above, at random points (GRU: 18)
+EXACT_ATOMS = 12
 POINTS, RANGE = 2, 2**40
 
 
