@@ -36,10 +36,10 @@ $(MATHJAX):
 
 mathjax: $(MATHJAX)
 
-test: venv mathjax
+test: venv mathjax lint
 	$(BIN)/python -m pytest -q
 
-# Lint with ruff (rules and line length in pyproject.toml's [tool.ruff]).
+# Lint with ruff (rules and line length in pyproject.toml's [tool.ruff]); part of `make test`.
 lint: venv
 	$(BIN)/ruff check symderive derivations tests benchmarks
 

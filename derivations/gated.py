@@ -2,12 +2,15 @@
 PyTorch's stacked weight layout, and a PyTorch reference for the checks."""
 import sympy as sp
 
-from symderive import Model, squared_norm
+from symderive import Model, Sizes, squared_norm
 from symderive.document.document import Section
 from symderive.document.prose import say
 from symderive.matrix.sections import gradients_section, truncation_text
+from symderive.model import T
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
+#: where the checks of both cells run: symbolic, central differences, random directions
+SIZES = Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20}, large={H: 64, d: 32, q: 8, T: 50})
 
 
 def weights(m: Model, gates: str):

@@ -7,13 +7,13 @@
 """
 import sympy as sp
 
-from symderive import Derivation, Model, Sizes, derive, hadamard, ones_like, sigmoid, tanh
+from symderive import Derivation, Model, derive, hadamard, ones_like, sigmoid, tanh
 from symderive.derivations.gated import (
+    SIZES,
     H,
     all_gradients_section,
     d,
     output_layer,
-    q,
     torch_layout_source,
     torch_reference,
     truncation_section,
@@ -23,7 +23,7 @@ from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import adjoint_section, gradient_step, model_section, recurrence_steps, tex
-from symderive.model import T, TimeVar, t
+from symderive.model import TimeVar, t
 from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "GRU: backpropagation through the gates"
@@ -101,8 +101,7 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer GRU in PyTorch's equations and gate order $(r, z, n)$, a linear output layer "
                  r"and a squared loss summed over $T$ steps."),
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                    large={H: 64, d: 32, q: 8, T: 50}),
+        sizes=SIZES,
         keep=frozenset({"h", "a_r", "a_z", "a_n"}),
         module_extras=torch_layout_source(GATES),
         build_document=document,

@@ -6,13 +6,13 @@
     yhat_t = W_hy h_t + b_y,   L = sum_t 1/2 ||yhat_t - y_t||^2,   h_0, c_0 given.
 """
 
-from symderive import Derivation, Model, Sizes, derive, hadamard, sigmoid, tanh
+from symderive import Derivation, Model, derive, hadamard, sigmoid, tanh
 from symderive.derivations.gated import (
+    SIZES,
     H,
     all_gradients_section,
     d,
     output_layer,
-    q,
     torch_layout_source,
     torch_reference,
     truncation_section,
@@ -22,7 +22,6 @@ from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import adjoint_section, model_section, recurrence_steps, tex
-from symderive.model import T
 from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "LSTM: backpropagation through the cell and the hidden state"
@@ -107,8 +106,7 @@ def build() -> Derivation:
         title=TITLE,
         summary=(r"A single-layer LSTM in PyTorch's equations and gate order $(i, f, g, o)$, a linear output "
                  r"layer and a squared loss summed over $T$ steps."),
-        sizes=Sizes(small={H: 2, d: 2, q: 1, T: 3}, numeric={H: 16, d: 8, q: 4, T: 20},
-                    large={H: 64, d: 32, q: 8, T: 50}),
+        sizes=SIZES,
         keep=frozenset({"h", "c", *(f"a_{g}" for g in GATES)}),
         module_extras=torch_layout_source(GATES),
         build_document=document,

@@ -31,8 +31,8 @@ def submodules() -> list[str]:
 @pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
 def test_public_function_is_typed_and_documented(name):
     function = getattr(symderive, name)
-    hints = typing.get_type_hints(function, localns={"Derivation": Derivation, "ClaimResult": ClaimResult, "sympy": sympy,
-                                                     "Model": Model, "Program": Program})
+    names = {"Derivation": Derivation, "ClaimResult": ClaimResult, "sympy": sympy, "Model": Model, "Program": Program}
+    hints = typing.get_type_hints(function, localns=names)
     assert set(hints) == {*inspect.signature(function).parameters, "return"}
     assert len(inspect.getdoc(function).splitlines()) >= 2
 

@@ -62,7 +62,8 @@ class ClaimResult:
 
 
 def case_text(sizes: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0])))
+    named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
+    return ", ".join(f"{k}={v}" for k, v in named)
 
 
 @contextlib.contextmanager
@@ -117,7 +118,8 @@ class Judge:
         return "; ".join(case_text(c) for c in self.cases)
 
     def refuted(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
-        result = ClaimResult(text, "not_equal", max_rel_error=comparison.worst, counterexample=comparison.counterexample,
+        result = ClaimResult(text, "not_equal", max_rel_error=comparison.worst,
+                             counterexample=comparison.counterexample,
                              method=f"numeric, float64, at {self.sizes}")
         result.diagnosis = diagnose(claim, self.points)
         result.correct = correct_formula(claim, self.subject)
@@ -132,7 +134,8 @@ class Judge:
             for seed in range(10, 10 + FALLBACK_POINTS):
                 compare_at(claim, Point(self.subject, self.cases[0], seed), out=extra)
             if extra.worst > REL_TOL:
-                return ClaimResult(text, "not_equal", "differs at some random points", extra.worst, extra.counterexample, method)
+                return ClaimResult(text, "not_equal", "differs at some random points", extra.worst,
+                                   extra.counterexample, method)
             method += f"; equal at {FALLBACK_POINTS} more random points"
         return ClaimResult(text, "equal", "holds", comparison.worst, None, method)
 
@@ -191,8 +194,8 @@ def describe(r: ClaimResult) -> str:
     head = {"equal": "HOLDS", "not_equal": "DOES NOT HOLD", "error": "CANNOT BE CHECKED"}[r.verdict]
     lines = [r.claim, f"  {head}: {r.diagnosis}"]
     if r.method:
-        lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if r.max_rel_error is not None
-                                                     and math.isfinite(r.max_rel_error) else ""))
+        finite = r.max_rel_error is not None and math.isfinite(r.max_rel_error)
+        lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if finite else ""))
     if r.correct:
         lines.append(f"  correct: {r.correct}    (\\bar{{v}} denotes dL/dv)")
     ce = r.counterexample

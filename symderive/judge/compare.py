@@ -100,7 +100,8 @@ class Comparison:
     compared: int = 0
 
 
-def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None, out: Comparison | None = None,
+def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None,
+               out: Comparison | None = None,
                transform=None) -> Comparison:
     """Worst relative difference of the claim (optionally ``transform``-ed) over its index values."""
     out = out or Comparison()
@@ -125,6 +126,7 @@ def counterexample(point: Point, binding: dict, claimed, truth) -> dict:
     if a.shape == b.shape or a.ndim == 0:
         a = np.broadcast_to(a, b.shape)
         idx = np.argwhere(~np.isclose(a, b, rtol=1e-7, atol=1e-10))[:4]
-        out["entries"] = [{"at": [int(i) + 1 for i in ix], "claimed": float(a[tuple(ix)]), "correct": float(b[tuple(ix)])}
+        out["entries"] = [{"at": [int(i) + 1 for i in ix], "claimed": float(a[tuple(ix)]),
+                           "correct": float(b[tuple(ix)])}
                           for ix in idx]
     return out

@@ -229,7 +229,10 @@ def derive_with(program: Program, fname: str, kind: str):
     if kind == "missing":
         changed = dataclasses.replace(act, derivative=lambda ans, z: ones(ans))
     else:
-        changed = dataclasses.replace(act, derivative=lambda ans, z: hadamard(act.derivative(ans, z), act.derivative(ans, z)))
+        def squared(ans, z):
+            return hadamard(act.derivative(ans, z), act.derivative(ans, z))
+
+        changed = dataclasses.replace(act, derivative=squared)
     try:
         return derive(program, functions={**ACTIVATIONS, fname: changed})
     except SymderiveError:

@@ -62,7 +62,8 @@ class Point:
         return self.backward or self.subject.backward
 
     def variant(self, backward=None, truncation=None) -> "Point":
-        return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward, truncation or self.truncation)
+        return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward,
+                     truncation or self.truncation)
 
     def zero(self, adjoint):
         return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)

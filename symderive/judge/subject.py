@@ -38,7 +38,8 @@ class Subject:
 
     @cached_property
     def sequences(self) -> set:
-        return {key(v) for v in (*self.program.inputs, *(a.target for a in self.program.assignments)) if isinstance(v, TimeVar)}
+        values = (*self.program.inputs, *(a.target for a in self.program.assignments))
+        return {key(v) for v in values if isinstance(v, TimeVar)}
 
     @property
     def known(self) -> list[str]:
