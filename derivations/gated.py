@@ -5,7 +5,7 @@ import sympy as sp
 from symderive import Model, Sizes, squared_norm
 from symderive.document.document import Section
 from symderive.document.prose import say
-from symderive.matrix.sections import gradients_section, truncation_text
+from symderive.matrix.sections import gradients_section
 from symderive.model import T
 
 H, d, q = sp.symbols("H d q", integer=True, positive=True)  # hidden, input and output sizes
@@ -28,10 +28,6 @@ def output_layer(m: Model, h) -> None:
     y = m.sequence("y", q)
     yhat = m.let("yhat", W_hy @ h + b_y)
     m.loss(squared_norm(yhat - y) / 2)
-
-
-def truncation_section(options) -> Section:
-    return Section(say(options, "Truncated BPTT", "Truncated BPTT (잘린 BPTT)"), truncation_text(options))
 
 
 def all_gradients_section(der, options) -> Section:

@@ -15,13 +15,12 @@ from symderive.derivations.gated import (
     output_layer,
     torch_layout_source,
     torch_reference,
-    truncation_section,
     weights,
 )
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.matrix.derive import state_jacobian
-from symderive.matrix.sections import adjoint_section, model_section, recurrence_steps, tex
+from symderive.matrix.sections import adjoint_section, model_section, recurrence_steps, tex, truncation_section
 from symderive.verify.matrix_checks import jacobian_check
 
 TITLE = "LSTM: backpropagation through the cell and the hidden state"

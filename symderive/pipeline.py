@@ -133,8 +133,11 @@ class Derivation:
 
     def document(self, **options) -> Document:
         """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
+        settings = render_options(options)
+        if settings.truncate is not None and not self.recurrent:
+            raise OptionError(f"truncate applies to recurrent models; {self.name} is not recurrent")
         build = self.build_document or self.engine.generic_document
-        return build(self, render_options(options))
+        return build(self, settings)
 
     def pages(self, **options) -> tuple[tuple[str, Document], ...]:
         """The derivation as notes pages, ``(slug, document)`` in teaching order: one page, or the

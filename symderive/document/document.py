@@ -53,7 +53,8 @@ class Document:
         return "\n".join(front_matter(self.title, self.tags, lang) + body).rstrip() + "\n"
 
     def tex(self, lang: str = "en") -> str:
-        head = preamble(lang) + [rf"\title{{{self.title}}}", r"\date{}", r"\begin{document}", r"\maketitle", "",
+        head = preamble(lang) + [rf"\title{{{tex_text(self.title)}}}", r"\date{}", r"\begin{document}",
+                                 r"\maketitle", "",
                                  self.summary, ""]
         return "\n".join(head) + "\n" + self.latex() + "\n\\end{document}\n"
 
@@ -80,6 +81,16 @@ def front_matter(title: str, tags, lang: str = "en") -> list[str]:
 MATH = re.compile(r"(\$[^$]*\$)")
 PROSE_MARKUP = ((re.compile(r"\\texttt\{([^{}]*)\}"), r"`\1`"), (re.compile(r"\\emph\{([^{}]*)\}"), r"*\1*"),
                 (re.compile(r"``([^`']*)''"), "“\\1”"))
+
+
+TEX_SPECIALS = re.compile(r"(?<!\\)([_#%&])")
+
+
+def tex_text(text: str) -> str:
+    """A title as LaTeX text: ``_``, ``#``, ``%``, ``&`` escaped outside inline math (a model named
+    ``sigmoid_rnn`` is titled \texttt{sigmoid\\_rnn}); math and commands as written."""
+    parts = MATH.split(text)
+    return "".join(p if k % 2 else TEX_SPECIALS.sub(r"\\\1", p) for k, p in enumerate(parts))
 
 
 def markdown_prose(text: str) -> str:
@@ -132,7 +143,7 @@ def aligned_rows(step: Step) -> str:
 
 
 def latex_section(s: Section) -> str:
-    out = [rf"\subsection*{{{s.title}}}", ""]
+    out = [rf"\subsection*{{{tex_text(s.title)}}}", ""]
     if s.text:
         out += [s.text, ""]
     if s.steps:

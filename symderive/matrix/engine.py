@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from symderive.document.document import Document
 from symderive.matrix.codegen import module_source
 from symderive.matrix.derive import Backward, derive
-from symderive.matrix.sections import adjoint_section, gradients_section, model_section
+from symderive.matrix.sections import adjoint_section, gradients_section, model_section, truncation_section
 from symderive.model.program import Program
 from symderive.ops.nodes import T
 from symderive.verify.harness import Case, sizes_text
@@ -68,7 +68,8 @@ class MatrixEngine:
 
     def generic_document(self, d, options) -> Document:
         """The model, the adjoints node by node and the gradients: a document without prose of its own."""
-        sections = (model_section(d, options), adjoint_section(d, options), gradients_section(d, options))
+        sections = (model_section(d, options), adjoint_section(d, options), gradients_section(d, options),
+                    *((truncation_section(options),) if self.recurrent else ()))
         return Document(*d.heading(options), sections, tags=("deep-learning", "backpropagation"))
 
     def module_source(self, d) -> str:

@@ -185,3 +185,8 @@ def truncation_text(options) -> str:
                r"배수이면 $t+1$ 단계에서 오는 몫이 모두 사라집니다. 윈도 방식은 $t$ 단계의 손실을 가장 최근 $K$ "
                r"단계까지만 역전파하므로, $i$ 단계 상태의 수반에는 $i, \dots, i+K-1$ 단계의 손실만 모입니다. 두 방식 "
                r"모두 $K \ge T$이면 전체 BPTT와 같습니다.")
+
+
+def truncation_section(options) -> Section:
+    """What truncated BPTT is, in both kinds (the section of every recurrent model's document)."""
+    return Section(say(options, "Truncated BPTT", "Truncated BPTT (잘린 BPTT)"), truncation_text(options))

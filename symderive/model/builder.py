@@ -22,8 +22,9 @@ from __future__ import annotations
 import sympy as sp
 
 from symderive.errors import ModelError
-from symderive.model.program import Assign, Program
+from symderive.model.program import Assign, Program, check_shapes, key
 from symderive.ops.nodes import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
+from symderive.ops.registry import shape_text
 
 __all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard", "squared_norm",
            "ones_like"]
@@ -40,6 +41,14 @@ class Model:
         self.states: dict = {}
         self.assignments: list[Assign] = []
         self._loss = None
+        self._names: set[str] = set()
+
+    def _declare(self, name: str) -> str:
+        """``name``, refused when the model has a value of that name already."""
+        if name in self._names:
+            raise ModelError(f"{self.name} has a value named {name} already (every value needs a name of its own)")
+        self._names.add(name)
+        return name
 
     # -- declarations -------------------------------------------------------------------------
     def sizes(self, names: str) -> tuple[sp.Symbol, ...]:
@@ -48,23 +57,23 @@ class Model:
 
     def param(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
         """A parameter (the same in every step): a matrix, or a column vector when ``cols`` is 1."""
-        self.params.append(sp.MatrixSymbol(name, rows, cols))
+        self.params.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.params[-1]
 
     def input(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
         """Data of a non-recurrent model (``x``, a target ``y``)."""
-        self.inputs.append(sp.MatrixSymbol(name, rows, cols))
+        self.inputs.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.inputs[-1]
 
     def sequence(self, name: str, rows, cols=1) -> TimeVar:
         """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows)."""
-        self.inputs.append(TimeVar(name, t, rows, cols))
+        self.inputs.append(TimeVar(self._declare(name), t, rows, cols))
         return self.inputs[-1]
 
     def state(self, name: str, rows, cols=1, initial: str | None = None) -> TimeVar:
         """A recurrent state ``h_t``, read at the previous step as ``h.prev``; its initial value is an
         argument named ``initial`` (default ``h0``). Define it with ``m.let(h, ...)``."""
-        self.states[name] = sp.MatrixSymbol(initial or f"{name}0", rows, cols)
+        self.states[self._declare(name)] = sp.MatrixSymbol(self._declare(initial or f"{name}0"), rows, cols)
         return TimeVar(name, t, rows, cols)
 
     # -- the computation ----------------------------------------------------------------------
@@ -72,15 +81,24 @@ class Model:
         """``target := expr``: a new value named ``target`` (a string), or the definition of a state."""
         expr = sp.sympify(expr)
         if isinstance(target, str):
+            self._declare(target)
             target = TimeVar(target, t, *expr.shape) if self.recurrent else sp.MatrixSymbol(target, *expr.shape)
         elif not (isinstance(target, TimeVar) and target.name in self.states):
             raise ModelError(f"m.let takes a new name or a declared state, not {target}")
+        elif any(a.target.name == target.name for a in self.assignments):
+            raise ModelError(f"the state {target.name} is defined already")
+        check_shapes(expr, key(target))
         self.assignments.append(Assign(target, expr))
         return target
 
     def loss(self, expr) -> None:
         """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``), else of the model."""
-        self._loss = sp.sympify(expr)
+        expr = sp.sympify(expr)
+        if getattr(expr, "is_Matrix", False) and expr.shape != (1, 1):
+            raise ModelError(f"the loss must be a scalar, not a {shape_text(expr.shape)} matrix "
+                             "(sd.squared_norm(v), a sum of entries, ...)")
+        check_shapes(expr, "the loss")
+        self._loss = expr
 
     @property
     def recurrent(self) -> bool:

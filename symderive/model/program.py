@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symderive.errors import ModelError
+from symderive.errors import ModelError, ShapeMismatchError
 from symderive.ops.nodes import T as T_SYMBOL
 from symderive.ops.nodes import TimeVar, t
+from symderive.ops.registry import shape_conflict, shape_text
 
 
 @dataclass(frozen=True)
@@ -73,35 +74,77 @@ def variables(expr) -> list:
 
 
 def check_program(p: Program) -> None:
-    """Every variable used is defined before use or is an argument; states are read only at t-1."""
-    known = {key(v) for v in (*p.params, *p.inputs)} | set(p.states)
-    names = known | {key(a.target) for a in p.assignments}
-    reserved = [name for name in names if name.startswith("d_")]
-    if reserved:
-        raise ModelError(f"names starting with d_ are reserved for adjoints: {', '.join(sorted(reserved))}")
-    clash = names & ({str(s) for s in p.dims()} | {"T", "t", "m", "np"})
-    if clash:
-        raise ModelError(f"{', '.join(sorted(clash))}: a variable may not be named like a size (or T, t, m, np)")
+    """Names are unique and not reserved; every value is defined before use; states are defined once and
+    read at t-1; shapes fit as written; the loss is a scalar that depends on the model."""
+    check_names(p)
+    check_states(p)
+    known = {key(v) for v in (*p.params, *p.inputs)}
     for a in p.assignments:
         if isinstance(a.target, TimeVar) and a.target.time != t:
             raise ModelError(f"assignment target {a.target.name} must be written at time t, not {a.target.time}")
         if a.target.shape != a.expr.shape:
             raise ModelError(f"{key(a.target)} has shape {a.target.shape} but its expression has shape {a.expr.shape}")
+        check_shapes(a.expr, key(a.target))
         for v in variables(a.expr):
             check_use(v, known, p.states, where=key(a.target))
         known.add(key(a.target))
+    check_loss(p, known)
+
+
+def check_names(p: Program) -> None:
+    """Each parameter, input, initial state and assigned value has a name of its own."""
+    names = [key(v) for v in (*p.params, *p.inputs, *p.states.values(), *(a.target for a in p.assignments))]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ModelError(f"{', '.join(twice)}: declared or defined more than once "
+                         "(every value needs a name of its own)")
+    reserved = [name for name in names if name.startswith("d_")]
+    if reserved:
+        raise ModelError(f"names starting with d_ are reserved for adjoints: {', '.join(sorted(reserved))}")
+    clash = set(names) & ({str(s) for s in p.dims()} | {"T", "t", "m", "np"})
+    if clash:
+        raise ModelError(f"{', '.join(sorted(clash))}: a variable may not be named like a size (or T, t, m, np)")
+
+
+def check_states(p: Program) -> None:
+    """Every state is defined (assigned at t) and read by the next step (at t-1)."""
+    defined = {key(a.target) for a in p.assignments}
+    read = {v.name for a in p.assignments for v in a.expr.atoms(TimeVar) if v.offset == -1}
+    for state in p.states:
+        if state not in defined:
+            raise ModelError(f"the state {state} is declared but never defined (define it: m.let({state}, ...))")
+        if state not in read:
+            raise ModelError(f"the state {state} is never read at the previous step ({state}.prev, {state}_{{t-1}}); "
+                             "a value that only depends on the same step is not a state")
+
+
+def check_shapes(expr, where: str) -> None:
+    """Every product, sum and Hadamard product in ``expr`` has operands whose sizes fit as written."""
+    for node in sp.preorder_traversal(expr):
+        conflict = shape_conflict(node)
+        if conflict:
+            raise ShapeMismatchError(f"in {where}: {conflict}")
+
+
+def check_loss(p: Program, known: set) -> None:
+    if getattr(p.loss, "is_Matrix", False) and p.loss.shape != (1, 1):
+        raise ModelError(f"the loss must be a scalar, not a {shape_text(p.loss.shape)} matrix "
+                         "(a squared norm, a sum of entries, ...)")
+    if not variables(p.loss):
+        raise ModelError("the loss does not depend on the model (it is a constant)")
+    check_shapes(p.loss, "the loss")
     for v in variables(p.loss):
         check_use(v, known, p.states, where="the loss")
 
 
 def check_use(v, known: set, states: dict, where: str) -> None:
-    if key(v) not in known:
+    """``v`` is an argument or defined already; a sequence is read at t, a state also at t-1."""
+    k = v.offset if isinstance(v, TimeVar) else 0
+    if isinstance(v, TimeVar) and (k not in (0, -1) or (k == -1 and v.name not in states)):
+        raise ModelError(f"{where} reads {v.name} at time {v.time}: only t, and t-1 for a state, are supported")
+    if key(v) not in known and not (k == -1 and v.name in states):
         raise ModelError(f"{key(v)} is used in {where} before it is defined; defined so far: "
                          f"{', '.join(sorted(known))}")
-    if isinstance(v, TimeVar):
-        k = v.offset
-        if k not in (0, -1) or (k == -1 and v.name not in states):
-            raise ModelError(f"{where} reads {v.name} at time {v.time}: only t, and t-1 for a state, are supported")
 
 
 def arguments(p: Program) -> list:

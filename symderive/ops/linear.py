@@ -10,7 +10,7 @@ import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, Transpose
 
 from symderive.ops.nodes import hadamard
-from symderive.ops.registry import defvjp, evaluate_node, row_form
+from symderive.ops.registry import defvjp, evaluate_node, row_form, same_size, shape_conflict, shape_text
 
 SUM = r"y = a + b \;\Rightarrow\; \bar a = \bar y,\ \bar b = \bar y"
 
@@ -79,6 +79,19 @@ def _row_add(e: sp.Add):
     return e.func(*(row_form(a) for a in e.args))
 
 
+def unequal_shapes(args) -> str | None:
+    """``"n x 1 and d x 1"`` for the first operand whose shape differs from the first one's, or None."""
+    first = args[0].shape
+    other = next((a.shape for a in args[1:] if not all(map(same_size, a.shape, first))), None)
+    return None if other is None else f"{shape_text(first)} and {shape_text(other)}"
+
+
+@shape_conflict.register
+def _matadd_shapes(e: MatAdd):
+    unequal = unequal_shapes(e.args)
+    return unequal and f"cannot add {unequal}"
+
+
 @evaluate_node.register
 def _evaluate_add(e: sp.Add, ev):  # MatAdd too (a subclass of Add)
     return reduce(lambda a, c: a + c, map(ev, e.args))
@@ -123,6 +136,24 @@ def _row_matmul(e: MatMul):
 @row_form.register
 def _row_mul(e: sp.Mul):
     return e.func(*(row_form(a) for a in e.args))
+
+
+@shape_conflict.register
+def _matmul_shapes(e: MatMul):
+    factors = e.as_coeff_matrices()[1]
+    for a, b in zip(factors, factors[1:]):
+        if not same_size(a.shape[1], b.shape[0]):
+            return f"cannot multiply {shape_text(a.shape)} by {shape_text(b.shape)}"
+    return None
+
+
+@shape_conflict.register
+def _matpow_shapes(e: sp.MatPow):
+    rows, cols = e.base.shape
+    if same_size(rows, cols):
+        return None
+    return (f"{e.base} * {e.base} multiplies {shape_text(e.base.shape)} by {shape_text(e.base.shape)} "
+            f"(* and @ are matrix products; the elementwise product is hadamard)")
 
 
 @evaluate_node.register
@@ -178,6 +209,12 @@ def _hadamard_vjp(node, g, ans, functions):
 @row_form.register
 def _row_hadamard(e: HadamardProduct):
     return HadamardProduct(*(row_form(a) for a in e.args))
+
+
+@shape_conflict.register
+def _hadamard_shapes(e: HadamardProduct):
+    unequal = unequal_shapes(e.args)
+    return unequal and f"cannot multiply entrywise {unequal}"
 
 
 @evaluate_node.register

@@ -20,6 +20,7 @@ from sympy import Expr, MatrixExpr
 from sympy.core.symbol import Str
 from sympy.core.sympify import _sympify
 
+from symderive.errors import ModelError
 from symderive.ops.registry import ACTIVATIONS, defvjp, evaluate_node, row_form
 
 #: the generic time step every recurrent program is written for, and the sequence length.
@@ -81,7 +82,8 @@ class Elementwise(MatrixExpr):
 
     def __new__(cls, fname, arg):
         if str(fname) not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {fname!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+            raise ModelError(f"unknown elementwise function {fname!r}; known: {', '.join(sorted(ACTIVATIONS))} "
+                             "(register one with symderive.deffunction)")
         fname = Str(fname) if isinstance(fname, str) else fname
         return MatrixExpr.__new__(cls, fname, _sympify(arg))
 
@@ -213,7 +215,7 @@ class Concat(MatrixExpr):
     def __new__(cls, *parts):
         parts = [_sympify(p) for p in parts]
         if any(p.shape[1] != 1 for p in parts):
-            raise ValueError("only column vectors can be concatenated")
+            raise ModelError("only column vectors can be concatenated")
         return MatrixExpr.__new__(cls, *parts)
 
     @property

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import singledispatch
 from typing import Callable
 
+import sympy as sp
+
 from symderive.errors import OptionError
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +111,27 @@ def row_form(e):
     if not getattr(e, "is_Matrix", False):
         return e  # a scalar: its own transpose
     raise OptionError(f"the row layout cannot write {type(e).__name__} nodes; use --layout column")
+
+
+# ---------------------------------------------------------------------------------------------
+# Node types: shapes.
+
+
+@singledispatch
+def shape_conflict(e) -> str | None:
+    """Why the sizes of ``e``'s operands do not fit (``"cannot add n x 1 and d x 1"``), or None.
+
+    SymPy accepts ``W x`` for ``W`` of n x n and ``x`` of d x 1 (n and d might be equal); a model's
+    sizes are distinct names, so they must match as written. Each node type registers its own rule."""
+    return None
+
+
+def shape_text(shape) -> str:
+    return " x ".join(str(s) for s in shape)
+
+
+def same_size(a, b) -> bool:
+    return sp.expand(sp.sympify(a) - sp.sympify(b)) == 0
 
 
 # ---------------------------------------------------------------------------------------------
