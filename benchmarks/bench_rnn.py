@@ -79,7 +79,7 @@ def torch_contender(a):
 
 def derive_time(repeats=5):
     """(import, derive, render + generate code) seconds in a fresh process, medians over repeats."""
-    code = ("import time; t0 = time.perf_counter(); from derivations import rnn; t1 = time.perf_counter(); "
+    code = ("import time; t0 = time.perf_counter(); from symderive.derivations import rnn; t1 = time.perf_counter(); "
             "d = rnn.build(); d.backward; t2 = time.perf_counter(); d.module_source(); t3 = time.perf_counter(); "
             "print(t1 - t0, t2 - t1, t3 - t2)")
     runs = [list(map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
