@@ -2,8 +2,8 @@
 
 Every derived index formula ``sum_{vars} coeff * prod_k A_k[affine indices]`` becomes one call of
 :func:`symderive.kernels.affine_einsum` (strided views + ``np.einsum``: no Python loop over
-positions); a dilation becomes :func:`symderive.kernels.dilate`, the arg-max mask of max pooling
-:func:`symderive.kernels.window_argmax`. The kernels are copied into the module, which needs NumPy only.
+positions); a dilation becomes :func:`symderive.kernels.dilate`, the arg-max mask and the maximum of max
+pooling :func:`symderive.kernels.window_max`. The kernels are copied into the module, which needs NumPy only.
 """
 from __future__ import annotations
 
@@ -139,10 +139,8 @@ def forward_lines(em: Emitter, program: IndexProgram):
             variables = list(op.index) + [v for v, _ in op.window]
             ranges = dict(zip(op.index, op.out.dims)) | dict(op.window)
             letters = "".join(em.letters(v) for v in variables)
-            em.emit(f"{op.mask.name} = window_argmax(affine_view({op.read.tensor.name}, "
+            em.emit(f"{op.mask.name}, {op.out.name} = window_max(affine_view({op.read.tensor.name}, "
                     f"{em.axes(op.read, set(variables))}, {letters!r}, {em.ranges(ranges)}), {len(op.window)})")
-            contract = op.as_contract()
-            em.emit(f"{op.out.name} = {em.term(contract.index, op.out.dims, contract.terms[0])}")
         elif isinstance(op, SoftmaxCrossEntropy):
             z, y = op.logits.name, op.target.name
             em.emit(f"{op.probs.name} = softmax({z})")
@@ -173,7 +171,7 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
 
 
 def kernel_source() -> str:
-    names = ["affine_view", "affine_einsum", "dilate", "window_argmax", "softmax"]
+    names = ["affine_view", "affine_einsum", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
