@@ -2,8 +2,8 @@
 
 Every derived index formula ``sum_{vars} coeff * prod_k A_k[affine indices]`` becomes one call of
 :func:`symderive.kernels.affine_einsum` (strided views + ``np.einsum``: no Python loop over
-positions); a dilation becomes :func:`symderive.kernels.dilate`, the arg-max mask of max pooling
-:func:`symderive.kernels.window_argmax`. The kernels are copied into the module, which needs NumPy only.
+positions); a dilation becomes :func:`symderive.kernels.dilate`, the arg-max mask and the maximum of max
+pooling :func:`symderive.kernels.window_max`. The kernels are copied into the module, which needs NumPy only.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
+from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.index import kernels
 from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
 from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
@@ -139,10 +139,8 @@ def forward_lines(em: Emitter, program: IndexProgram):
             variables = list(op.index) + [v for v, _ in op.window]
             ranges = dict(zip(op.index, op.out.dims)) | dict(op.window)
             letters = "".join(em.letters(v) for v in variables)
-            em.emit(f"{op.mask.name} = window_argmax(affine_view({op.read.tensor.name}, "
+            em.emit(f"{op.mask.name}, {op.out.name} = window_max(affine_view({op.read.tensor.name}, "
                     f"{em.axes(op.read, set(variables))}, {letters!r}, {em.ranges(ranges)}), {len(op.window)})")
-            contract = op.as_contract()
-            em.emit(f"{op.out.name} = {em.term(contract.index, op.out.dims, contract.terms[0])}")
         elif isinstance(op, SoftmaxCrossEntropy):
             z, y = op.logits.name, op.target.name
             em.emit(f"{op.probs.name} = softmax({z})")
@@ -173,7 +171,7 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
 
 
 def kernel_source() -> str:
-    names = ["affine_view", "affine_einsum", "dilate", "window_argmax", "softmax"]
+    names = ["affine_view", "affine_einsum", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
@@ -221,42 +219,62 @@ def _formula(text, values):
 '''
 
 
-def target_code(program: IndexProgram, shapes: dict) -> list[str]:
-    """A class target may be given as an integer class index; a given vector must sum to 1."""
-    lines = []
+def target_code(program: IndexProgram, shapes: dict) -> tuple[list[str], list[str]]:
+    """A class target may be given as an integer class index (made one-hot before the sizes are read,
+    once the argument that fixes its length has the right number of axes); a vector must sum to 1
+    (checked after the sizes)."""
+    before, after = [], []
     for t in program.constants:
         (dim,) = shapes[t.name]
         other = next(a for a, names in shapes.items() if a != t.name and dim in names)
-        axis = shapes[other].index(dim)
-        lines += [f"    if np.ndim({t.name}) == 0:",
-                  f"        {dim} = np.shape({other})[{axis}]",
-                  f"        if isinstance({t.name}, bool) or not isinstance({t.name}, (int, np.integer)) "
-                  f"or not 0 <= {t.name} < {dim}:",
-                  f"            raise ValueError(f\"{t.name}: a class index must be an integer in 0..{{{dim} - 1}}, "
-                  f"got {{{t.name}!r}}\")",
-                  f"        {t.name} = np.eye({dim})[int({t.name})]",
-                  f"    elif abs(float(np.sum({t.name})) - 1.0) > 1e-9:",
+        axis, target = shapes[other].index(dim), f"arrays[{t.name!r}]"
+        before += [f"    if {target}.ndim == 0 and arrays[{other!r}].ndim == {len(shapes[other])}:",
+                   f"        {dim} = arrays[{other!r}].shape[{axis}]",
+                   f"        if isinstance({t.name}, bool) or not isinstance({t.name}, (int, np.integer)) "
+                   f"or not 0 <= {t.name} < {dim}:",
+                   f"            raise ValueError(f\"{t.name}: a class index must be an integer in 0..{{{dim} - 1}}, "
+                   f"got {{{t.name}!r}}\")",
+                   f"        {target} = np.eye({dim})[int({t.name})]"]
+        after += [f"    if abs(float(np.sum({target})) - 1.0) > 1e-9:",
                   f"        raise ValueError(f\"{t.name}: the target must be one-hot (or sum to 1), or a class index; "
-                  f"its entries sum to {{float(np.sum({t.name}))}}\")"]
-    return lines
+                  f"its entries sum to {{float(np.sum({target}))}}\")"]
+    return before, after
 
 
-def derived_size_code(ds: DerivedSize, from_arrays: set) -> list[str]:
+def derived_size_code(ds: DerivedSize, shapes: dict, sources: list[str]) -> list[str]:
+    """Compute a derived size; an empty output, or an argument holding the size with another value, is a
+    ValueError naming the arguments the size is computed from (``sources``) or the one that holds it."""
     name = str(ds.symbol)
     formula = size_code(ds.expr)
     shown = ds.text or sp.sstr(ds.expr)
     hint = " is larger than ".join(f"{text} = {{_formula({sp.sstr(e)!r}, _sizes)}} = {{{size_code(e)}}}"
                                    for text, e in ds.hint)
+    origin = ", ".join(f"{k} of shape {{arrays[{k!r}].shape}}" for k in sources)
+    hint = f" ({hint})" if hint else ""
     lines = [f"    _value = {formula}",
              "    if _value < 1:",
-             f"        raise ValueError(f\"{name} = {shown} = {{_formula({shown!r}, _sizes)}} = {{_value}}: "
-             f"the output would be empty{' (' + hint + ')' if hint else ''}\")"]
-    if name in from_arrays:
+             f"        raise ValueError(f\"{origin or 'these options'}: {name} = {shown} = "
+             f"{{_formula({shown!r}, _sizes)}} = {{_value}}: the output would be empty{hint}\")"]
+    holder = next((k for k, names in shapes.items() if name in names), None)
+    if holder:
+        expected = "(" + ", ".join(shapes[holder]) + ")"
         lines += [f"    if _sizes[{name!r}] != _value:",
-                  f"        raise ValueError(f\"{{_source({name!r})}} gives {name} = {{_sizes[{name!r}]}}, but "
-                  f"{name} = {shown} = {{_value}} for these sizes and options\")"]
+                  f"        raise ValueError(f\"{holder}: expected shape {expected} with {name} = {shown} = "
+                  f"{{_formula({shown!r}, _sizes)}} = {{_value}} "
+                  f"for {origin + ' and ' if origin else ''}these options, got shape {{arrays[{holder!r}].shape}}\")"]
     lines.append(f"    _sizes[{name!r}] = {name} = _value")
     return lines
+
+
+def derived_sources(derived, shapes: dict) -> list[list[str]]:
+    """For each derived size, the arguments whose sizes it is computed from (through earlier derived sizes too)."""
+    feeds, out = {}, []
+    from_arrays = {n for names in shapes.values() for n in names}
+    for ds in derived:
+        feeds[str(ds.symbol)] = set().union(*({str(s)} & from_arrays | feeds.get(str(s), set())
+                                             for s in ds.expr.free_symbols))
+        out.append([k for k, names in shapes.items() if feeds[str(ds.symbol)] & set(names)])
+    return out
 
 
 def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str, unpack: list[str]) -> list[str]:
@@ -296,7 +314,7 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
         functions += variant_functions(p, bw, f"_{tag}" if len(variants) > 1 else "", unpacked)
     dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
     body = [*preamble(doc, shapes, ("import numpy as np", "from numpy.lib.stride_tricks import as_strided")), "", "",
-            kernel_source().rstrip(), DIMS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
+            kernel_source().rstrip(), ARGUMENTS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
     lines = (body + prepare_fn(program, call, options, derived, shapes) + functions + dispatch
              + public_fns(sig, call, calls, program.loss.name))
     return place_helpers("\n".join(lines) + "\n")
@@ -306,16 +324,14 @@ def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> li
     """``_prepare``: the arrays, the sizes read off them, the checked options and the derived sizes."""
     args = [a.name for a in program.arguments]
     from_arrays = {n for names in shapes.values() for n in names}
-    prepare = [f"\n\ndef _prepare({call}):", *target_code(program, shapes),
-               arrays_line(args),
-               "    _sizes = _dims(arrays)",
-               ("    _source = lambda dim: next(f'{k} of shape {arrays[k].shape}' "
-                "for k, v in SHAPES.items() if dim in v)"),
+    class_index, target_sum = target_code(program, shapes)
+    prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
+               "    _sizes = _dims(arrays)", *target_sum,
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]
-    for ds in derived:
-        prepare += derived_size_code(ds, from_arrays)
+    for ds, sources in zip(derived, derived_sources(derived, shapes)):
+        prepare += derived_size_code(ds, shapes, sources)
     return prepare + ["    return arrays, _sizes"]
 
 

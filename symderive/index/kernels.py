@@ -75,14 +75,19 @@ def dilate(array, strides):
     return out
 
 
-def window_argmax(view, window):
-    """The one-hot mask of the arg-max over the last ``window`` axes of ``view``; ties go to the first
-    maximum in row-major order of the window (``np.argmax`` returns the first occurrence)."""
+def window_max(view, window):
+    """The one-hot mask of the arg-max over the last ``window`` axes of ``view``, and the maximum (the
+    entry the mask picks, so -inf and +inf entries stay as they are), as torch's max pooling picks it:
+    the first maximum in row-major order of the window (``np.argmax`` returns the first occurrence),
+    but the last NaN of a window that holds one (torch's ``val > maxval || isnan(val)``)."""
     lead = view.shape[:view.ndim - window]
-    flat = view.reshape(lead + (-1,))
+    flat = view.reshape(lead + (int(np.prod(view.shape[view.ndim - window:])),))
+    nan = np.isnan(flat)
+    last_nan = flat.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+    index = np.where(nan.any(axis=-1), last_nan, np.argmax(flat, axis=-1))[..., None]
     mask = np.zeros(flat.shape)
-    np.put_along_axis(mask, np.argmax(flat, axis=-1)[..., None], 1.0, axis=-1)
-    return mask.reshape(view.shape)
+    np.put_along_axis(mask, index, 1.0, axis=-1)
+    return mask.reshape(view.shape), np.take_along_axis(flat, index, axis=-1)[..., 0]
 
 
 def softmax(z):

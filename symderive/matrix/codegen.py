@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symderive.export.scaffold import DIMS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
+from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
 from symderive.model.program import Program, arguments, key, shapes
@@ -229,7 +229,7 @@ def _carries(T, truncate, truncate_mode):
 def module_source(program: Program, bw: Backward, doc: str) -> str:
     """The text of a standalone module implementing the program and its derived gradients."""
     args = [identifier(key(v)) for v in arguments(program)]
-    body = [*preamble(doc, shapes(program)), HELPER_MARK, DIMS.rstrip()]
+    body = [*preamble(doc, shapes(program)), HELPER_MARK, ARGUMENTS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
     body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]

@@ -129,8 +129,15 @@ def test_export_contract(conv2d, tmp_path):
     (dict(stride=1.5), "stride must be an integer or a tuple of 2 integers, got 1.5"),
     (dict(stride=0), "stride must be at least 1, got 0"),
     (dict(padding=(1, 2, 3)), "padding must be an integer or a tuple of 2 integers"),
-    (dict(G=np.zeros((4, 3, 3))), "G of shape (4, 3, 3) gives H_out = 3, but H_out = floor("),
-    (dict(W=np.zeros((4, 2, 3, 3))), "W: expected shape (O, C, K_h, K_w) with C = 3"),
+    (dict(X=np.zeros((3, 2, 2))), "X of shape (3, 2, 2), W of shape (4, 3, 3, 3): H_out = floor("),
+    (dict(G=np.zeros((4, 3, 3))), "G: expected shape (O, H_out, W_out) with H_out = floor((H_in + 2*P_h - D_h*(K_h - 1)"
+                                  " - 1) / S_h) + 1 = floor((8 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 6 for X of shape "
+                                  "(3, 8, 8), W of shape (4, 3, 3, 3) and these options, got shape (4, 3, 3)"),
+    (dict(W=np.zeros((5, 3, 3, 3))), "W: expected shape (O, C, K_h, K_w) with O = 4 (as in b, of shape (4,), and 1 "
+                                     "more), got shape (5, 3, 3, 3)"),
+    (dict(W=np.zeros((4, 2, 3, 3))), "X or W has the wrong shape: they disagree on C (X of shape (3, 8, 8) for "
+                                     "(C, H_in, W_in) gives C = 3, W of shape (4, 2, 3, 3) for (O, C, K_h, K_w) "
+                                     "gives C = 2)"),
 ])
 def test_bad_input_errors(conv2d, kwargs, message):
     args = dict(X=np.zeros((3, 8, 8)), W=np.zeros((4, 3, 3, 3)), b=np.zeros(4), G=np.zeros((4, 6, 6)))

@@ -71,8 +71,16 @@ def test_shape_mismatch_names_argument_expected_and_actual(exported):
     arrays["W_xh"] = np.zeros((4, 2))
     with pytest.raises(ValueError) as err:
         module.grad(**arrays)
-    # W_xh (4, 2) fixes d = 2 before x (5, 3) is read: the message names both arguments and shapes.
-    assert str(err.value) == "x: expected shape (T, d) with d = 2 (as in W_xh, of shape (4, 2)), got shape (5, 3)"
+    # d is given by W_xh and x alone, one against one: the message names both, each with its shapes.
+    assert str(err.value) == ("W_xh or x has the wrong shape: they disagree on d (W_xh of shape (4, 2) for (n, d) "
+                              "gives d = 2, x of shape (5, 3) for (T, d) gives d = 3)")
+    arrays = sizes_arrays(4, 3, 2, 5)
+    arrays["W_hh"] = np.zeros((3, 3))
+    with pytest.raises(ValueError) as err:
+        module.grad(**arrays)
+    # W_hh comes first but is outvoted on n: it is the one named (before, W_hh fixed n = 3 and W_xh was blamed).
+    assert str(err.value) == "W_hh: expected shape (n, n) with n = 4 (as in W_xh, of shape (4, 3), and 3 more), " \
+        "got shape (3, 3)"
     arrays = sizes_arrays(4, 3, 2, 5)
     arrays["h0"] = np.zeros((4, 1))
     with pytest.raises(ValueError, match=r"h0: expected a 1-D array of shape \(n\), got shape \(4, 1\)"):
