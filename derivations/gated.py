@@ -39,9 +39,6 @@ def all_gradients_section(der, options) -> Section:
         r"구한 활성화 전 값(pre-activation)의 수반으로 씁니다."))
 
 
-
-
-
 def torch_layout_source(gates: str) -> str:
     """Source of ``from_torch_layout`` for the exported module (PyTorch stacks the gates along rows)."""
     names = ", ".join(repr(g) for g in gates)
@@ -50,12 +47,14 @@ def torch_layout_source(gates: str) -> str:
 def from_torch_layout(weight_ih, weight_hh, bias_ih, bias_hh):
     """Arguments of this module from PyTorch's stacked layer-0 parameters (``weight_ih_l0`` stacks
     the gates {", ".join(gates)} along rows: ``(W_i{gates[0]}|...)``). Returns a dict of NumPy arrays."""
-    stacked = {{"W_i": weight_ih, "W_h": weight_hh, "b_i": bias_ih, "b_h": bias_hh}}
+    stacked = {{"weight_ih": ("W_i", weight_ih), "weight_hh": ("W_h", weight_hh), "bias_ih": ("b_i", bias_ih),
+               "bias_hh": ("b_h", bias_hh)}}
     out = {{}}
-    for prefix, array in stacked.items():
-        array = np.asarray(array, dtype=np.float64)
-        if array.shape[0] % {len(gates)}:
-            raise ValueError(f"{{prefix}}: {{array.shape[0]}} rows do not split into {len(gates)} gates")
+    for name, (prefix, array) in stacked.items():
+        array = _real(name, array)
+        rows = array.shape[0] if array.ndim else 0
+        if rows == 0 or rows % {len(gates)}:
+            raise ValueError(f"{{name}}: shape {{array.shape}}: {{rows}} rows do not split into {len(gates)} gates")
         for gate, block in zip(({names},), np.split(array, {len(gates)})):
             out[prefix + gate] = block
     return out

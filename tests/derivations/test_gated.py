@@ -120,3 +120,18 @@ def test_lstm_matches_the_oracle_bptt():
     assert set(want) == set(got)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_from_torch_layout_refuses_what_is_not_a_stack_of_real_gates(cell):
+    module = derivation(cell).load_module()
+    k = 4 if cell == "lstm" else 3
+    good = {"weight_ih": np.ones((2 * k, 3)), "weight_hh": np.ones((2 * k, 2)), "bias_ih": np.ones(2 * k),
+            "bias_hh": np.ones(2 * k)}
+    with pytest.raises(TypeError, match=r"^weight_hh: expected real numbers .* complex128"):
+        module.from_torch_layout(**{**good, "weight_hh": good["weight_hh"] * 1j})
+    with pytest.raises(ValueError, match=rf"^bias_ih: shape \(\): 0 rows do not split into {k} gates"):
+        module.from_torch_layout(**{**good, "bias_ih": 1.0})
+    with pytest.raises(ValueError, match=rf"^weight_ih: shape \({2 * k + 1}, 3\): {2 * k + 1} rows do not split"):
+        module.from_torch_layout(**{**good, "weight_ih": np.ones((2 * k + 1, 3))})
+    assert module.from_torch_layout(**good)["W_h" + ("i" if cell == "lstm" else "r")].shape == (2, 2)
