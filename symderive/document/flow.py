@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,14 @@ import numpy as np
 
 from symderive.derivations import derivation
 from symderive.errors import ExportError, OptionError
-from symderive.export.files import write_atomically
+from symderive.export.files import refuse_targets, write_files
 from symderive.model.program import shapes
 from symderive.ops.nodes import TimeVar
 
 CELLS = ("rnn", "lstm", "gru")
+# The largest sizes a run takes: hidden 1024 and length 10,000 run in minutes and a few hundred MB
+# (the spectral radius is an eigenvalue problem of size hidden, about 12 s at 1024 on one core).
+LIMITS = {"hidden": 1024, "length": 10_000, "inputs": 1024}
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,15 @@ class FlowSettings:
     inputs: int = 8
 
     def __post_init__(self):
-        for name in ("hidden", "length", "inputs"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name} must be a positive integer, not {getattr(self, name)}")
-        if not self.radius > 0:
-            raise OptionError(f"--radius must be positive, not {self.radius}")
+        for name, limit in LIMITS.items():
+            if not 1 <= getattr(self, name) <= limit:
+                raise OptionError(f"--{name} must be an integer from 1 to {limit}, not {getattr(self, name)}")
+        if self.seed < 0:
+            raise OptionError(f"--seed must be a non-negative integer, not {self.seed}")
+        if not (math.isfinite(self.radius) and self.radius > 0):
+            raise OptionError(f"--radius must be positive and finite, not {self.radius}")
+        if not math.isfinite(self.forget_bias):
+            raise OptionError(f"--forget-bias must be finite, not {self.forget_bias}")
 
 
 def arguments(name: str, s: FlowSettings) -> dict:
@@ -97,14 +104,27 @@ def csv_text(results, length: int) -> str:
     return out.getvalue()
 
 
-def plot(path: Path, results, s: FlowSettings, force: bool = False) -> Path:
-    """Gradient norm against distance in time, log scale; the data goes next to it as CSV. Both files
-    are written through temporary files and renamed; existing files need ``force``."""
-    for target in (path, path.with_suffix(".csv")):
-        if target.exists() and not force:
-            raise ExportError(f"{target} exists; pass --force to overwrite it")
+def data_name(figure: str) -> str:
+    """The CSV beside a figure: ``flow.png`` -> ``flow.csv``; refused when it would be the figure itself."""
+    if Path(figure).name in ("", ".."):
+        raise OptionError(f"--plot {figure}: name a file, such as flow.png")
+    data = Path(figure).with_suffix(".csv").name
+    if data == Path(figure).name or Path(figure).suffix.lower() == ".csv":
+        raise OptionError(f"--plot {figure}: the figure's data goes next to it as {data}, which would write "
+                          "over the figure; name the figure .png")
+    return data
+
+
+def check_plot_path(path: Path, force: bool) -> None:
+    """Refuse a plot path before anything is computed: its CSV clashes with it, a target exists
+    (without ``force``) or is not a regular file, or the folder is missing."""
+    refuse_targets(path.parent, [path.name, data_name(str(path))], force)
     if not path.parent.is_dir():
         raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist")
+
+
+def figure_png(results, s: FlowSettings) -> bytes:
+    """Gradient norm against distance in time, log scale, as PNG bytes."""
     try:
         import matplotlib
 
@@ -123,12 +143,23 @@ def plot(path: Path, results, s: FlowSettings, force: bool = False) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    partial = path.with_name(f".{path.name}.tmp.png")
+    png = io.BytesIO()
     try:
-        fig.savefig(partial, dpi=110)
-        os.replace(partial, path)
+        fig.savefig(png, format="png", dpi=110)
     finally:
         plt.close(fig)
-        partial.unlink(missing_ok=True)
-    write_atomically(path.with_suffix(".csv"), csv_text(results, s.length), force=True)
+    return png.getvalue()
+
+
+def figure_files(figure: str, results, s: FlowSettings) -> dict[str, bytes | str]:
+    """``{figure: PNG, its .csv: the norms}``."""
+    data = data_name(figure)
+    return {figure: figure_png(results, s), data: csv_text(results, s.length)}
+
+
+def plot(path: Path, results, s: FlowSettings, force: bool = False) -> Path:
+    """Draw the figure into ``path`` and its data into the .csv beside it, both or neither (see
+    :func:`symderive.export.files.write_files`); existing files need ``force``."""
+    check_plot_path(path, force)
+    write_files(path.parent, figure_files(path.name, results, s), force)
     return path

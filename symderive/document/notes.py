@@ -6,24 +6,24 @@ LSTM -> GRU -> gradient flow. The order of ``derivations.REGISTRY`` is that orde
 derivation splits itself into three pages (``rnn``, ``bptt``, ``truncated-bptt``) and the flow page
 comes last.
 
-Writing is all or nothing: every file is rendered in memory (the figure into a temporary folder)
-before the first one is written, an existing file is replaced only with ``force``, and each file is
-written through a temporary file and renamed.
+Writing is all or nothing: every file, the figure too, is rendered in memory before the first one
+is written, an existing file is replaced only with ``force``, and the files are staged in the
+folder and renamed into place together (:func:`symderive.export.files.write_files`: two runs into
+one folder take turns, an interrupted run leaves every file or none).
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from symderive.derivations import derivation
-from symderive.document.document import Document, front_matter, latex_section, markdown_prose, preamble
+from symderive.derivations import REGISTRY, derivation
+from symderive.document import flow
+from symderive.document.document import Document, Section, front_matter, latex_section, markdown_prose, preamble
 from symderive.document.prose import say, vanilla_jacobian
 from symderive.errors import ExportError, OptionError
-from symderive.export.files import write_atomically
+from symderive.export.files import refuse_targets, write_files
 from symderive.options import RenderOptions
 
 FLOW = "flow"
@@ -52,8 +52,6 @@ class Progress:
 def slugs_by_source() -> dict[str, tuple[str, ...]]:
     """The page slugs of each derivation (its ``PAGES``, or its name) and of the flow page, in
     teaching order."""
-    from symderive.derivations import REGISTRY
-
     return {**{name: getattr(module, "PAGES", (name,)) for name, module in REGISTRY.items()}, FLOW: (FLOW,)}
 
 
@@ -80,8 +78,6 @@ def derivation_pages(name: str, options: RenderOptions) -> list[Page]:
 
 
 def flow_results():
-    from symderive.document import flow
-
     settings = flow.FlowSettings()
     return settings, {name: flow.flow(name, settings) for name in flow.CELLS}
 
@@ -89,8 +85,6 @@ def flow_results():
 def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
     """The vanishing/exploding-gradient page: the figure, a table of norms at a few distances, and
     what they show."""
-    from symderive.document.document import Section
-
     jacobian = vanilla_jacobian(options, "j")
     distances = [d for d in (0, 1, 5, 10, 20, 30, 40, settings.length - 1) if d < settings.length]
     columns = [(cell, state, norms) for cell, r in results.items() for state, norms in r.items()]
@@ -211,12 +205,6 @@ def expected_files(only) -> list[str]:
     return [f"{n}.md" for n in pages] + ["index.md", "notes.tex"] + extra
 
 
-def refuse_clashes(folder: Path, names, force: bool) -> None:
-    clashes = [n for n in names if (folder / n).exists()]
-    if clashes and not force:
-        raise ExportError(f"{folder} already has {', '.join(clashes)}; pass --force to overwrite them")
-
-
 def write_notes(folder, options: RenderOptions | None = None, only=None, force: bool = False,
                 progress: Progress | None = None) -> list[Path]:
     """Render the site and write it into ``folder`` (created if missing). Nothing is written when a
@@ -225,25 +213,13 @@ def write_notes(folder, options: RenderOptions | None = None, only=None, force: 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"{folder} exists and is not a folder")
-    refuse_clashes(folder, expected_files(only), force)
+    refuse_targets(folder, expected_files(only), force)  # before the rendering, which takes a while
     files, flow_data = render(options, only, progress)
-    figure = flow_data is not None
-    refuse_clashes(folder, list(files) + ([FIGURE, "gradient-flow.csv"] if figure else []), force)
-    with tempfile.TemporaryDirectory(prefix="symderive-notes-") as tmp:
-        if figure:
-            from symderive.document import flow
-
-            settings, results = flow_data
-            flow.plot(Path(tmp) / FIGURE, results, settings)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ExportError(f"cannot create {folder}: {e.strerror}") from None
-        written = [write_atomically(folder / name, text, force=True) for name, text in files.items()]
-        if figure:
-            for name in (FIGURE, "gradient-flow.csv"):
-                staged = folder / f".{name}.tmp"
-                shutil.copyfile(Path(tmp) / name, staged)
-                staged.replace(folder / name)
-                written.append(folder / name)
-    return written
+    if flow_data is not None:
+        settings, results = flow_data
+        files.update(flow.figure_files(FIGURE, results, settings))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {folder}: {e.strerror}") from None
+    return write_files(folder, files, force)
