@@ -1,21 +1,60 @@
 """The ``symderive`` command: list, show, notes, verify, export, flow, check.
 
-Exit status: 0 on success, 1 when a verification fails, 2 for bad input (the message, no traceback).
+Exit status: 0 on success, 1 when a verification fails, 2 for bad input (the message, no traceback;
+with ``--json``, one JSON object on standard output), 130 after Ctrl-C and 128 + the signal's number
+after ``kill`` (one line each).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from symderive import __version__
 from symderive.derivations import available, derivation
+from symderive.document import flow
 from symderive.document.document import FORMATS
-from symderive.document.notes import Progress
+from symderive.document.notes import Progress, selected, write_notes
 from symderive.errors import OptionError, SymderiveError
-from symderive.export.files import write_atomically
+from symderive.export.files import signal_handlers, write_atomically
+from symderive.judge.check import check, describe
+from symderive.options import RenderOptions
+
+# The signals that end a run from outside (Ctrl-C is Python's KeyboardInterrupt already).
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class UsageError(Exception):
+    """A command line argparse cannot read, raised instead of argparse's print-and-exit so that
+    ``main`` can answer in JSON when asked."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the run is so that it unwinds through its cleanups."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def terminate(signum, frame):
+    raise Terminated(signum)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, raising :class:`UsageError` (its subcommands' parsers are of this class too)."""
+
+    def error(self, message):
+        raise UsageError(self, message)
 
 
 def installed_version() -> str:
@@ -32,8 +71,14 @@ def positive_int(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (the number of steps K), got {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def file_name(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return text
 
 
 def notation_arguments(p) -> None:
@@ -50,21 +95,21 @@ def notation(args) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="symderive", description="Derive, render, export and verify gradients.")
+    p = Parser(prog="symderive", description="Derive, render, export and verify gradients.")
     p.add_argument("--version", action="version", version=f"symderive {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the available derivations")
     show = sub.add_parser("show", help="print a derivation as LaTeX, Markdown or a .tex document")
     show.add_argument("name")
     show.add_argument("--format", choices=FORMATS, default="latex")
-    show.add_argument("-o", "--output", help="write to this file instead of standard output")
+    show.add_argument("-o", "--output", type=file_name, help="write to this file instead of standard output")
     show.add_argument("--force", action="store_true", help="overwrite an existing output file")
     notation_arguments(show)
     show.add_argument("--truncate", type=positive_int, help="truncated BPTT after K steps")
     show.add_argument("--truncate-mode", choices=("blocks", "window"), default="blocks")
     notes = sub.add_parser("notes", help="write a notes site: a Markdown page per derivation, an index, the "
                                          "gradient-flow figure and one notes.tex")
-    notes.add_argument("-o", "--output", required=True, metavar="DIR",
+    notes.add_argument("-o", "--output", required=True, metavar="DIR", type=file_name,
                        help="the folder to write into (created if missing)")
     notes.add_argument("--only", nargs="+", metavar="NAME", help="only these pages (derivation names, bptt, "
                                                                  "truncated-bptt, flow)")
@@ -75,44 +120,34 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--all", action="store_true", help="verify every derivation")
     export = sub.add_parser("export", help="write the forward and gradient functions as a NumPy module")
     export.add_argument("name")
-    export.add_argument("-o", "--output", required=True)
+    export.add_argument("-o", "--output", required=True, type=file_name)
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
-    flow = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
-    flow.add_argument("names", nargs="*", metavar="cell", help="rnn, lstm, gru (default: all three)")
-    flow.add_argument("--hidden", type=positive_int, default=32)
-    flow.add_argument("--length", type=positive_int, default=50)
-    flow.add_argument("--seed", type=int, default=0)
-    flow.add_argument("--radius", type=float, default=1.0, help="spectral radius of the recurrent weights")
-    flow.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
-    flow.add_argument("--plot", help="draw the norms on a log scale into this PNG (data next to it as .csv)")
-    flow.add_argument("--force", action="store_true", help="overwrite existing plot files")
-    check = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
+    flows = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
+    flows.add_argument("names", nargs="*", metavar="cell", help="rnn, lstm, gru (default: all three)")
+    flows.add_argument("--hidden", type=positive_int, default=32, help=f"at most {flow.LIMITS['hidden']}")
+    flows.add_argument("--length", type=positive_int, default=50, help=f"at most {flow.LIMITS['length']}")
+    flows.add_argument("--seed", type=int, default=0)
+    flows.add_argument("--radius", type=float, default=1.0, help="spectral radius of the recurrent weights")
+    flows.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
+    flows.add_argument("--plot", type=file_name,
+                       help="draw the norms on a log scale into this PNG (data next to it as .csv)")
+    flows.add_argument("--force", action="store_true", help="overwrite existing plot files")
+    claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
-    check.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
-    check.add_argument("--model", action="append", default=[],
+    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
+    claims.add_argument("--model", action="append", default=[],
                        help="forward equations in LaTeX (the last defines the loss)")
-    check.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
-    check.add_argument("--where", action="append", default=[], help="a definition used in claims (\\delta_t = ...)")
-    check.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
-    check.add_argument("--json", action="store_true", help="one JSON object per claim")
+    claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
+    claims.add_argument("--where", action="append", default=[], help="a definition used in claims (\\delta_t = ...)")
+    claims.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
+    claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error)")
     return p
 
 
 def cmd_check(args) -> int:
-    import json
-
-    from symderive.judge.check import check, describe
-
     if args.name and args.model:
         raise OptionError("give either a built-in derivation or --model equations, not both")
-    try:
-        results = check(model=args.model, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
-    except SymderiveError as e:
-        if args.json:
-            print(json.dumps({"claim": None, "verdict": "error", "diagnosis": str(e), "max_rel_error": None,
-                              "counterexample": None}))
-            return 2
-        raise
+    results = check(model=args.model, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
     for r in results:
         print(json.dumps(r.to_json(), ensure_ascii=False) if args.json else describe(r))
     if any(r.verdict == "error" for r in results):
@@ -121,13 +156,13 @@ def cmd_check(args) -> int:
 
 
 def cmd_flow(args) -> int:
-    from symderive.document import flow
-
     unknown = [n for n in args.names if n not in flow.CELLS]
     if unknown:
         raise SymderiveError(f"flow works on recurrent cells; unknown: {', '.join(unknown)}; known: "
                              f"{', '.join(flow.CELLS)}")
     settings = flow.FlowSettings(args.hidden, args.length, args.seed, args.radius, args.forget_bias)
+    if args.plot:
+        flow.check_plot_path(Path(args.plot), args.force)  # before the minutes a large run can take
     results = {name: flow.flow(name, settings) for name in (args.names or flow.CELLS)}
     print(flow.table(results, settings.length))
     if args.plot:
@@ -175,9 +210,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_notes(args) -> int:
-    from symderive.document.notes import selected, write_notes
-    from symderive.options import RenderOptions
-
     options = RenderOptions(**notation(args))
     progress = Progress(len(selected(args.only)[0]))
     written = write_notes(args.output, options, only=args.only, force=args.force, progress=progress)
@@ -195,13 +227,53 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "verify": cmd_verify, "export": 
             "check": cmd_check, "notes": cmd_notes}
 
 
+def failure(error: BaseException) -> tuple[str, str, int]:
+    """The message, the kind and the exit status of an error that ends a run."""
+    if isinstance(error, UsageError):
+        return error.message, "usage", 2
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", "interrupted", 130
+    if isinstance(error, Terminated):
+        return f"terminated ({signal.Signals(error.signum).name})", "terminated", 128 + error.signum
+    return str(error), type(error).__name__, 2
+
+
+def report(error: BaseException, as_json: bool) -> int:
+    """One line on standard error as argparse words it (usage first for a usage error), or with
+    ``--json`` one object on standard output: check's record (verdict "error", the message as the
+    diagnosis) with the message and its kind also under ``error`` and ``kind``."""
+    message, kind, status = failure(error)
+    if as_json:
+        print(json.dumps({"claim": None, "verdict": "error", "diagnosis": message, "max_rel_error": None,
+                          "counterexample": None, "error": message, "kind": kind}, ensure_ascii=False))
+    elif isinstance(error, UsageError):
+        error.parser.print_usage(sys.stderr)
+        print(f"{error.parser.prog}: error: {message}", file=sys.stderr)
+    else:
+        print(f"symderive: {'error: ' if status == 2 else ''}{message}", file=sys.stderr)
+    return status
+
+
+def pipe_closed() -> int:
+    """Standard output was closed by its reader (``symderive flow | head``): stop quietly, as a
+    program killed by SIGPIPE would, without a second error when Python flushes it at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + 13
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except SymderiveError as e:
-        print(f"symderive: error: {e}", file=sys.stderr)
-        return 2
+    """Run the command line ``argv`` (default: this process's) and return its exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = None
+    with signal_handlers(TERMINATING, terminate):
+        try:
+            args = parser().parse_args(argv)
+            return COMMANDS[args.command](args)
+        except BrokenPipeError:
+            return pipe_closed()
+        except (UsageError, SymderiveError, KeyboardInterrupt, Terminated) as e:
+            # Until the arguments are read, --json anywhere on the line asks for JSON.
+            return report(e, getattr(args, "json", False) if args is not None else "--json" in argv)
 
 
 if __name__ == "__main__":

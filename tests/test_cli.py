@@ -1,5 +1,7 @@
 """The command line: output, exit status 0/1/2, messages instead of tracebacks."""
 import importlib.metadata
+import json
+import signal
 import subprocess
 import sys
 
@@ -97,3 +99,55 @@ def test_python_m_symderive_is_the_command_line(capsys):
     assert result.returncode == 0 and result.stdout == capsys.readouterr().out
     bad = subprocess.run([sys.executable, "-m", "symderive", "show", "nosuch"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown derivation 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ctrl_c_is_one_line_and_exit_130():
+    # Before: a KeyboardInterrupt traceback.
+    child = subprocess.Popen([sys.executable, "-m", "symderive", "verify", "--all"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert child.stderr.readline().startswith("[1/")  # "[1/8] verifying dense ...": inside the run
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, err) == (130, "symderive: interrupted\n")
+
+
+def test_a_closed_standard_output_stops_quietly():
+    # Before: `symderive flow | head` ended with a BrokenPipeError traceback.
+    child = subprocess.Popen([sys.executable, "-m", "symderive", "flow", "--length", "5"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    child.stdout.close()
+    err = child.stderr.read()
+    assert (child.wait(60), err) == (141, "")
+
+
+@pytest.mark.parametrize("args", [["show", "rnn", "-o", ""], ["export", "rnn", "-o", ""], ["flow", "--plot", ""],
+                                  ["notes", "-o", ""]])
+def test_an_empty_file_name_is_refused(capsys, args):
+    assert main(args) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: argument -o/--output: expected a file or folder name, got an empty one\n" if "-o" in args else
+        "error: argument --plot: expected a file or folder name, got an empty one\n")
+
+
+@pytest.mark.parametrize("args,kind,message", [
+    (["check", "--json", "--bogus"], "usage", "unrecognized arguments: --bogus"),
+    (["check", "--json", "--claim"], "usage", "argument --claim: expected one argument"),
+    (["check", "rnn", "--model", "z = W x", "--json"], "OptionError",
+     "give either a built-in derivation or --model equations, not both"),
+    (["check", "nosuch", "--claim", "a = b", "--json"], "UnknownDerivationError", "unknown derivation 'nosuch'"),
+])
+def test_with_json_errors_are_json_too(capsys, args, kind, message):
+    # Before: usage errors and the name-and-model conflict printed text to standard error.
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert err == "" and len(out.splitlines()) == 1
+    assert record["kind"] == kind and record["error"].startswith(message) and record["verdict"] == "error"
+    assert record["diagnosis"] == record["error"] and record["claim"] is None
+
+
+def test_usage_errors_read_as_argparse_words_them(capsys):
+    assert main(["flow", "--hidden", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: symderive flow [-h]")
+    assert err.endswith("symderive flow: error: argument --hidden: expected a positive integer, got 0\n")
