@@ -97,20 +97,29 @@ def folder_lock(folder: Path):
     """An exclusive ``flock`` on the folder itself, for as long as the block runs. The kernel drops it
     when the process ends, however it ends, so no stale lock is ever left; where the folder cannot be
     opened or the file system has no ``flock`` (some network file systems), the block runs unlocked."""
+    fd = locked_descriptor(folder)
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if fcntl else None
-    except OSError:
-        fd = None
-    try:
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:
-                pass  # no flock here: unlocked, as documented
         yield
     finally:
         if fd is not None:
             os.close(fd)  # closing the last descriptor releases the lock
+
+
+def locked_descriptor(folder: Path) -> int | None:
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another run holds the folder
+    except OSError:
+        pass  # this file system has no flock: unlocked, as documented
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def stage(path: Path, data: str | bytes) -> Path:
