@@ -25,18 +25,23 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, SymderiveError
-from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, pairs, read_claim
+from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
 from symderive.judge.diagnose import correct_formula, diagnose
 from symderive.judge.point import Point, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
-from symderive.judge.values import fmt, is_array
+from symderive.judge.values import NumericOnly, fmt, is_array
 
 SYMBOLIC_SECONDS = 5.0
 FALLBACK_POINTS = 25
+TOO_SMALL = ("equal in float64 but not exactly: the claim differs from the derivative by an amount too small "
+             "for float64 to see")
+NOT_FINITE = ("the claim is not finite at this point: its value has an infinite or undefined (NaN) entry "
+              "where the derivative is finite")
 
 
 @dataclass
@@ -50,20 +55,36 @@ class ClaimResult:
     counterexample: dict | None = None
     method: str = ""
     correct: str = ""
+    compared: int = 0  # the entries compared numerically (the evidence of "equal": never 0)
 
     @property
     def holds(self) -> bool:
         return self.verdict == "equal"
 
     def to_json(self) -> dict:
+        """The result as JSON values (an infinite or undefined number as the text "inf", "-inf", "nan")."""
         return {"claim": self.claim, "verdict": self.verdict, "diagnosis": self.diagnosis,
-                "max_rel_error": self.max_rel_error, "counterexample": self.counterexample,
+                "max_rel_error": json_number(self.max_rel_error), "counterexample": json_numbers(self.counterexample),
                 "method": self.method, "correct": self.correct}
 
 
+def json_number(x):
+    return str(x) if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def json_numbers(x):
+    """``x`` (nested dicts and lists) with every infinite or undefined float as text."""
+    if isinstance(x, dict):
+        return {k: json_numbers(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [json_numbers(v) for v in x]
+    return json_number(x)
+
+
 def case_text(sizes: dict) -> str:
+    """``n=2, d=3, T=3``; "the declared sizes" when every size is declared as a number."""
     named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
-    return ", ".join(f"{k}={v}" for k, v in named)
+    return ", ".join(f"{k}={v}" for k, v in named) or "the declared sizes"
 
 
 @contextlib.contextmanager
@@ -94,12 +115,20 @@ class Judge:
         self.points = [Point(subject, sizes, seed) for seed, sizes in enumerate(self.cases)]
 
     def judge(self, text: str) -> ClaimResult:
+        """The verdict on one claim; a claim that cannot be read or evaluated gets "error" with the reason.
+        (An overflow in float64 is an infinite value, judged as such, not a warning.)"""
+        with np.errstate(all="ignore"):
+            try:
+                return self.verdict(text)
+            except SymderiveError as e:
+                return ClaimResult(text, "error", str(e))
+
+    def verdict(self, text: str) -> ClaimResult:
         """Read the claim, compare it numerically, then refute (with a diagnosis) or confirm it."""
-        try:
-            claim = read_claim(text, self.subject.where)
-            comparison = self.numeric(claim)
-        except SymderiveError as e:
-            return ClaimResult(text, "error", str(e))
+        claim = read_claim(text, self.subject.where)
+        comparison = self.numeric(claim)
+        if comparison.not_finite is not None:
+            return self.not_finite(text, comparison, f"numeric, float64, at {self.sizes}")
         if comparison.worst > REL_TOL:
             return self.refuted(text, claim, comparison)
         return self.confirmed(text, claim, comparison)
@@ -111,11 +140,18 @@ class Judge:
             compare_at(claim, point, out=comparison)
         if comparison.compared == 0:
             raise ModelError("no value of the claim's indices denotes a derivative (check the time indices)")
+        if comparison.entries == 0:
+            raise ModelError("the derivative has no entries at these sizes, so nothing can be compared")
         return comparison
 
     @property
     def sizes(self) -> str:
-        return "; ".join(case_text(c) for c in self.cases)
+        """The size cases as text (once when they are the same: every size declared as a number)."""
+        return "; ".join(dict.fromkeys(case_text(c) for c in self.cases))
+
+    def not_finite(self, text: str, comparison: Comparison, method: str) -> ClaimResult:
+        """A claim without a finite value where the derivative has one cannot hold."""
+        return ClaimResult(text, "not_equal", NOT_FINITE, math.inf, comparison.not_finite, method)
 
     def refuted(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
         result = ClaimResult(text, "not_equal", max_rel_error=comparison.worst,
@@ -126,33 +162,61 @@ class Judge:
         return result
 
     def confirmed(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
-        """Equal at both cases: proved symbolically, or else checked at many more random points."""
-        proved, how = self.symbolic(claim)
+        """Equal (and finite) at both cases: proved symbolically, refuted exactly (a difference too small for
+        float64), or else checked at many more random points."""
+        outcome, how = self.symbolic(claim)
         method = f"numeric at {self.sizes}; {how}"
-        if not proved:
+        if outcome == REFUTED:
+            return ClaimResult(text, "not_equal", TOO_SMALL, comparison.worst, None, method)
+        if outcome != PROVED:
             extra = Comparison()
             for seed in range(10, 10 + FALLBACK_POINTS):
                 compare_at(claim, Point(self.subject, self.cases[0], seed), out=extra)
+            if extra.not_finite is not None:
+                return self.not_finite(text, extra, method)
             if extra.worst > REL_TOL:
                 return ClaimResult(text, "not_equal", "differs at some random points", extra.worst,
                                    extra.counterexample, method)
             method += f"; equal at {FALLBACK_POINTS} more random points"
-        return ClaimResult(text, "equal", "holds", comparison.worst, None, method)
+        return ClaimResult(text, "equal", "holds", comparison.worst, None, method, compared=comparison.entries)
 
-    def symbolic(self, claim: Claim) -> tuple[bool, str]:
-        """Exact check at the first size case: the difference must expand to the zero polynomial."""
+    def symbolic(self, claim: Claim) -> tuple[str, str]:
+        """Exact check at the first size case: :data:`PROVED` when the difference expands to the zero
+        polynomial, :data:`REFUTED` when it is a nonzero polynomial of the arguments alone (no activation
+        in it, so no identity among activations can cancel it), else :data:`OPEN`; and how."""
         start = time.perf_counter()
         try:
             with time_limit(SYMBOLIC_SECONDS):
                 point = Point(self.subject, self.cases[0], 0, symbolic=True)
                 for _, claimed, truth in pairs(claim, point):
-                    diff = (sp.Matrix(claimed) if is_array(claimed) else claimed) - truth
-                    entries = list(diff) if is_array(diff) else [diff]
-                    if any(sp.expand(x) != 0 for x in entries):
-                        return False, "the symbolic difference did not reduce to 0 with activations as atoms"
+                    outcome = exact_outcome(claimed, truth, set(point.backend.atoms.values()))
+                    if outcome != PROVED:
+                        return outcome, EXACT_TEXT[outcome].format(case_text(self.cases[0]))
         except TimeoutError:
-            return False, f"the symbolic check did not finish in {SYMBOLIC_SECONDS:.0f} s"
-        return True, f"proved symbolically at {case_text(self.cases[0])} ({time.perf_counter() - start:.1f} s)"
+            return OPEN, f"the symbolic check did not finish in {SYMBOLIC_SECONDS:.0f} s"
+        except NumericOnly as e:
+            return OPEN, f"no symbolic check: {e}"
+        return PROVED, f"proved symbolically at {case_text(self.cases[0])} ({time.perf_counter() - start:.1f} s)"
+
+
+PROVED, REFUTED, OPEN = "proved", "refuted", "open"
+EXACT_TEXT = {REFUTED: "the exact difference at {} is not 0",
+              OPEN: "the symbolic difference did not reduce to 0 with activations as atoms"}
+
+
+def exact_outcome(claimed, truth, atoms: set) -> str:
+    """:data:`PROVED` if ``claimed - truth`` (the claimed value in the truth's shape) expands to 0 in every
+    entry, :data:`REFUTED` if an entry is a nonzero polynomial free of the activation ``atoms``, else :data:`OPEN`."""
+    claimed = conform(claimed, truth)
+    if claimed is None:
+        return OPEN
+    diff = (sp.Matrix(claimed) if is_array(claimed) else claimed) - truth
+    entries = [e for e in (sp.expand(x) for x in (list(diff) if is_array(diff) else [diff])) if e != 0]
+    if not entries:
+        return PROVED
+    if any(not (e.free_symbols & atoms) and e.is_polynomial() for e in entries):
+        return REFUTED
+    return OPEN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +234,9 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
     gets the verdict "error" with the reason.
     """
     model, claims, where = (as_list(x) for x in (model, claims, where))
-    declared = [f"{k}: {v}" for k, v in shapes.items()] if isinstance(shapes, dict) else list(shapes or ())
+    declared = [f"{k}: {v}" for k, v in shapes.items()] if isinstance(shapes, dict) else as_list(shapes or [])
+    if derivation is not None and declared:
+        raise ModelError("shapes are declared for a model given as equations; a built-in derivation has its own")
     if derivation is not None:
         subject = subject_of_derivation(built_in(derivation) if isinstance(derivation, str) else derivation)
     elif model:

@@ -17,13 +17,15 @@ import sympy as sp
 from symderive.errors import ModelError
 from symderive.judge.context import ClaimEvaluation
 from symderive.judge.point import Point
-from symderive.judge.values import NotApplicable, final
+from symderive.judge.values import NOTHING, final, is_array, is_symbolic
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 from symderive.ops.nodes import T
 
 REL_TOL = 1e-8
+#: the most free index letters a claim may have (each takes up to T + 1 values)
+MAX_FREE_INDICES = 3
 
 
 @dataclass
@@ -58,8 +60,12 @@ def read_claim(text: str, where: dict) -> Claim:
 
 
 def bindings(claim: Claim, steps: int):
-    """Every value of the claim's free indices: t in 1..T, other letters in 0..T."""
+    """Every value of the claim's free indices: t in 1..T, other letters in 0..T (at most
+    :data:`MAX_FREE_INDICES` letters: each one multiplies the values to try)."""
     free = claim.free
+    if len(free) > MAX_FREE_INDICES:
+        raise ModelError(f"the claim has {len(free)} free index letters ({', '.join(map(str, free))}); "
+                         f"at most {MAX_FREE_INDICES} are supported")
     ranges = [range(1, steps + 1) if s.name == "t" else range(0, steps + 1) for s in free]
     for combo in itertools.product(*ranges):
         yield dict(zip(free, combo))
@@ -72,44 +78,73 @@ def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = 
     (default: the same point); an identity or out-of-range claimed value takes the truth's shape."""
     claimed_at, truth_at = ClaimEvaluation.of(point, options), ClaimEvaluation.of(truth_point or point)
     for binding in bindings(claim, point.steps):
-        try:
-            truth = truth_at.bound(binding)(claim.lhs).data
-        except NotApplicable:
+        truth = truth_at.bound(binding)(claim.lhs)
+        if truth is NOTHING:  # no derivative at these index values (∂h_t/∂h_i with i > t)
             continue
-        yield binding, final(claimed_at.bound(binding)(claim.rhs), truth), truth
+        yield binding, final(claimed_at.bound(binding)(claim.rhs), truth.data), truth.data
+
+
+def conform(claimed, truth):
+    """The claimed value in the truth's shape: a scalar fills it (``∂L/∂b = 0``), a vector of the same
+    entries is laid out as the truth is (a row for a column); None when the shapes do not fit."""
+    claimed_shape, truth_shape = shape_of(claimed), shape_of(truth)
+    if claimed_shape == truth_shape:
+        return claimed
+    if not claimed_shape:
+        return sp.ones(*truth_shape) * claimed if is_symbolic(truth) else np.full(truth_shape, claimed)
+    squeezed = [tuple(d for d in shape if d != 1) for shape in (claimed_shape, truth_shape)]
+    if squeezed[0] != squeezed[1] or 1 not in claimed_shape:
+        return None
+    if is_symbolic(claimed):
+        return claimed.reshape(*truth_shape) if truth_shape else claimed[0, 0]
+    return np.reshape(claimed, truth_shape)
+
+
+def shape_of(x) -> tuple:
+    """The shape of an array (NumPy or SymPy); () for a scalar."""
+    return tuple(x.shape) if is_array(x) else ()
 
 
 def difference(claim, truth) -> float:
     """Norm-relative difference (inf when the shapes differ)."""
-    a, b = np.asarray(claim, dtype=float), np.asarray(truth, dtype=float)
-    if a.shape != b.shape:
-        if a.ndim == 0:
-            a = np.full(b.shape, float(a))
-        elif a.size == b.size and a.squeeze().shape == b.squeeze().shape and 1 in a.shape:
-            a = a.reshape(b.shape)
-        else:
-            return math.inf
+    a = conform(np.asarray(claim, dtype=float), np.asarray(truth, dtype=float))
+    if a is None:
+        return math.inf
+    b = np.asarray(truth, dtype=float)
     scale = max(float(np.linalg.norm(b)), float(np.linalg.norm(a)), 1e-300)
     return float(np.linalg.norm(a - b)) / scale if (a.size and np.any(a - b)) else 0.0
 
 
 @dataclass
 class Comparison:
+    """The worst difference over the values compared, where it was first too large, how many index
+    values and entries were compared, and where the claim first had no finite value."""
+
     worst: float = 0.0
     counterexample: dict | None = None
     compared: int = 0
+    entries: int = 0
+    not_finite: dict | None = None
 
 
 def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None,
                out: Comparison | None = None,
                transform=None) -> Comparison:
-    """Worst relative difference of the claim (optionally ``transform``-ed) over its index values."""
+    """Worst relative difference of the claim (optionally ``transform``-ed) over its index values; a claim
+    without a finite value is infinitely far, a derivative without one cannot be compared."""
     out = out or Comparison()
     for binding, claimed, truth in pairs(claim, point, options, truth_point):
+        claimed = np.asarray(claimed, dtype=float)
         if transform is not None:
-            claimed = transform(np.asarray(claimed, dtype=float))
-        d = difference(claimed, truth)
+            claimed = transform(claimed)
+        if not np.all(np.isfinite(truth)):
+            raise ModelError("the derivative itself is not finite at a random point of the model, "
+                             "so no claim about it can be checked")
+        d = difference(claimed, truth) if np.all(np.isfinite(claimed)) else math.inf
         out.compared += 1
+        out.entries += int(np.size(truth))
+        if d == math.inf and out.not_finite is None and not np.all(np.isfinite(claimed)):
+            out.not_finite = counterexample(point, binding, claimed, truth)
         if d > out.worst:
             out.worst = d
             if d > REL_TOL and (out.counterexample is None or d == math.inf):

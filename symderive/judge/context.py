@@ -17,13 +17,15 @@ import sympy as sp
 
 from symderive.errors import ModelError, ShapeMismatchError, UnknownSymbolError
 from symderive.judge.point import Point
-from symderive.judge.values import NOTHING, Misshaped, Value
+from symderive.judge.values import NOTHING, Misshaped, Value, real_number
 from symderive.matrix import evaluate as ev
 from symderive.ops.nodes import T
 from symderive.ops.registry import ACTIVATIONS, evaluate_node
 
 #: the rule of a node type nothing registered
 UNREGISTERED = evaluate_node.dispatch(object)
+#: the most terms the sums and products of a claim may run over at one point, in all
+MAX_TERMS = 2000
 
 
 def is_number(e) -> bool:
@@ -34,12 +36,14 @@ def is_number(e) -> bool:
 class ClaimEvaluation(ev.Evaluation):
     """What a claim's nodes evaluate with: the ``point`` (its ``env`` and backend), the ``binding`` of
     index letters to integers, ``options`` (``ascending``: products read from the smallest index), and
-    the ``memo`` of definitions already evaluated (shared by every binding)."""
+    the ``memo`` of definitions already evaluated and the count of ``terms`` of sums and products
+    (both shared by every binding)."""
 
     point: Point
     binding: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     memo: dict = field(default_factory=dict)
+    terms: list = field(default_factory=lambda: [0])  # terms of sums and products evaluated so far
 
     @classmethod
     def of(cls, point: Point, options: dict | None = None) -> "ClaimEvaluation":
@@ -59,10 +63,11 @@ class ClaimEvaluation(ev.Evaluation):
         return self.point.symbolic
 
     def __call__(self, expr) -> Value:
-        """The value of ``expr``: a number as written, any other node as its registration says; shapes
-        that do not fit are named with the node that combines them."""
+        """The value of ``expr``: a number as written (exactly, a float as the rational of its digits: 0.1 is
+        1/10, 1e-300 stays 10^{-300}), any other node as its registration says; shapes that do not fit are
+        named with the node that combines them."""
         if is_number(expr):
-            return Value(sp.nsimplify(expr) if self.symbolic else float(expr))
+            return Value(sp.nsimplify(expr, rational=True) if self.symbolic else real_number(expr))
         if evaluate_node.dispatch(type(expr)) is UNREGISTERED:
             raise ModelError(f"cannot evaluate {expr}")
         try:
@@ -71,6 +76,16 @@ class ClaimEvaluation(ev.Evaluation):
             raise ShapeMismatchError(f"{e} in '{expr}'") from None
 
     # -- index letters ------------------------------------------------------------------------
+    def index_range(self, what: str, lo, hi) -> range:
+        """The values ``lo..hi`` of a sum's or product's index, counted against :data:`MAX_TERMS`
+        (``\\prod_{j=1}^{999999999999}`` would never finish)."""
+        values = range(self.index(lo), self.index(hi) + 1)
+        self.terms[0] += len(values)
+        if self.terms[0] > MAX_TERMS:
+            raise ModelError(f"the claim's sums and products run over more than {MAX_TERMS} terms "
+                             f"({what} from {values.start} to {values.stop - 1})")
+        return values
+
     def index(self, e) -> int:
         """The integer an index expression (``t - 1``, ``T``) denotes under the binding."""
         value = sp.sympify(e).xreplace({k: sp.Integer(v) for k, v in self.binding.items()})
@@ -130,8 +145,16 @@ class ClaimEvaluation(ev.Evaluation):
         if variables and not all(1 <= k <= self.point.steps for k in indices):
             return NOTHING
         slot = (name, tuple(indices))
+        if slot in self.memo and self.memo[slot] is None:
+            at = f" at {', '.join(map(str, indices))}" if indices else ""
+            raise ModelError(f"the definition of {name} refers to itself{at}, so it has no value")
         if slot not in self.memo:
-            self.memo[slot] = self.bound(dict(zip(variables, indices)))(definition)
+            self.memo[slot] = None  # being evaluated: meeting it again is a circular definition
+            try:
+                self.memo[slot] = self.bound(dict(zip(variables, indices)))(definition)
+            except BaseException:
+                del self.memo[slot]
+                raise
         return self.memo[slot]
 
     # -- elementwise functions ----------------------------------------------------------------

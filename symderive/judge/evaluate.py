@@ -21,7 +21,7 @@ from symderive.errors import ModelError
 from symderive.judge import values
 from symderive.judge.context import UNREGISTERED, ClaimEvaluation
 from symderive.judge.derivatives import derivative
-from symderive.judge.values import NOTHING, Eye, NotApplicable, Value
+from symderive.judge.values import NOTHING, Eye, NotApplicable, NumericOnly, Value
 from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
 from symderive.latex.words import activation_of, activation_words
 from symderive.ops.registry import evaluate_node
@@ -87,7 +87,7 @@ def _evaluate_power(e, ev):
         raise ModelError(f"only numeric powers are supported: {e}")
     if base.is_array and p == -1:
         raise ModelError(f"write 1/x entrywise as x^{{\\circ -1}} is not supported: {e}")
-    return values.power(base, p if ev.symbolic else float(p))
+    return values.power(base, p, ev.symbolic)
 
 
 @claim_rule(norm)
@@ -108,8 +108,13 @@ def _evaluate_norm(e, ev):
 
 @claim_rule(partial)
 def _evaluate_partial(e, ev):
-    """``∂A/∂B`` from the derived backward program (see :mod:`symderive.judge.derivatives`)."""
-    return Value(derivative(e, ev))
+    """``∂A/∂B`` from the derived backward program (see :mod:`symderive.judge.derivatives`); nothing
+    (a zero) where it denotes no derivative: of or by a value outside the steps 1..T (``∂L/∂o_0``), or
+    ``∂h_t/∂h_i`` with i > t."""
+    try:
+        return Value(derivative(e, ev))
+    except NotApplicable:
+        return NOTHING
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +126,7 @@ def _evaluate_sum(e, ev):
     r"""``\sum_{k=lo}^{hi} body``: the body with k bound to each value in turn; 0 when empty."""
     body, (var, lo, hi) = e.function, e.limits[0]
     out = Value(0)
-    for k in range(ev.index(lo), ev.index(hi) + 1):
+    for k in ev.index_range("a sum", lo, hi):
         v = ev.bound({**ev.binding, var: k})(body)
         out = v if is_zero_int(out) else out + v
     return out
@@ -137,8 +142,8 @@ def _evaluate_product(e, ev):
     r"""``\prod_{j=lo}^{hi} body`` in chain-rule order: the factor with the largest index on the left
     (the option ``ascending`` reads it as written from the smallest); the identity when empty."""
     body, (var, lo, hi) = e.function, e.limits[0]
-    lo, hi = ev.index(lo), ev.index(hi)
-    order = range(lo, hi + 1) if ev.options.get("ascending") else range(hi, lo - 1, -1)
+    values = ev.index_range("a product", lo, hi)
+    order = values if ev.options.get("ascending") else reversed(values)
     out = Eye()
     for k in order:
         out = out * ev.bound({**ev.binding, var: k})(body)
@@ -158,10 +163,10 @@ def _evaluate_kronecker_delta(e, ev):
 
 @claim_rule(concat)
 def _evaluate_concat(e, ev):
-    """``[a; b]``: the parts stacked; no derivative where a part lies outside the steps 1..T."""
+    """``[a; b]``: the parts stacked; nothing where a part lies outside the steps 1..T."""
     parts = [ev(a) for a in e.args]
     if any(p is NOTHING for p in parts):
-        raise NotApplicable()
+        return NOTHING
     return Value(ev.backend.stack([p.data for p in parts]))
 
 
@@ -169,8 +174,29 @@ def _evaluate_concat(e, ev):
 def _evaluate_entry(e, ev):
     """``f(z)_i`` (1-based): one entry of a vector, or ``A_{ij}`` of a matrix."""
     v = ev(e.args[0])
-    idx = [int(ev(a).data) - 1 for a in e.args[1:]]
-    return Value(v.data[idx[0], 0] if len(idx) == 1 else v.data[idx[0], idx[1]])
+    if v is NOTHING:
+        return NOTHING
+    return Value(v.data[entry_position(e, v, [whole(ev(a).data) for a in e.args[1:]])])
+
+
+def entry_position(e, v: Value, idx: list) -> tuple:
+    """The 0-based position of the 1-based entry ``idx`` of ``v``: ``(i,)`` of a vector (a column or a
+    row), ``(i, j)`` of a matrix."""
+    shape = v.shape
+    if len(idx) == 1 and len(shape) == 2 and 1 in shape:
+        idx = [idx[0], 1] if shape[1] == 1 else [1, idx[0]]
+    if len(idx) != len(shape) or not all(k is not None and 1 <= k <= n for k, n in zip(idx, shape)):
+        raise ModelError(f"{e} is not an entry of a value of shape {values.fmt(shape)} (entries count from 1)")
+    return tuple(k - 1 for k in idx)
+
+
+def whole(k) -> int | None:
+    """The integer ``k`` denotes (an index letter's value, or a number written as an index); else None."""
+    try:
+        f = float(k)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if f.is_integer() else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,15 +205,18 @@ def _evaluate_entry(e, ev):
 
 def _diag(v: Value, ev) -> Value:
     r"""``\operatorname{diag}(v)``: the vector on the diagonal of a square matrix."""
-    if v is NOTHING:
-        return NOTHING
-    return Value(sp.diag(*list(v.data)) if ev.symbolic else np.diag(np.ravel(v.data)))
+    if v is NOTHING or isinstance(v, Eye):
+        return v
+    entries = list(v.data) if v.is_array else [v.data]
+    return Value(sp.diag(*entries) if ev.symbolic else np.diag(np.ravel(v.data)))
 
 
 def _softmax(v: Value, ev) -> Value:
     """``softmax(z)_i = e^{z_i} / sum_j e^{z_j}`` per column (checked numerically only)."""
     if ev.symbolic:
-        raise TimeoutError("softmax is checked numerically only")
+        raise NumericOnly("softmax is checked in float64 only")
+    if v is NOTHING or not v.is_array:
+        raise ModelError("softmax applies to a vector")
     w = np.exp(v.data - v.data.max(axis=0))
     return Value(w / w.sum(axis=0))
 

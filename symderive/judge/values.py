@@ -17,6 +17,8 @@ Shapes that do not fit raise :class:`Misshaped`; the interpreter adds the node i
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -27,6 +29,14 @@ class NotApplicable(Exception):
 
 class Misshaped(Exception):
     """Two shapes that do not fit (the message says how); the node is added by the interpreter."""
+
+
+class NumericOnly(Exception):
+    """This claim is checked numerically only: its exact evaluation would not finish (the message says why)."""
+
+
+#: the largest exponent evaluated exactly (``(a - y)^{1000}`` expanded would not finish)
+MAX_SYMBOLIC_POWER = 64
 
 
 def is_array(x) -> bool:
@@ -145,10 +155,24 @@ def hadamard(a: Value, b: Value) -> Value:
     return Value(a.data * b.data)
 
 
-def power(a: Value, p) -> Value:
-    """``a^{∘p}``, entry by entry (``h_t^2`` in ``1 - h_t^2``)."""
-    if a is NOTHING:
-        return NOTHING
+def real_number(e) -> float:
+    """The float64 value of a number; NaN for one that is not real (``\\sqrt{-1}``, ``1/0``, ``0/0``), and
+    ±inf beyond the float64 range."""
+    if isinstance(e, (int, float)):
+        return float(e)
+    return float(e) if e.is_extended_real else math.nan
+
+
+def power(a: Value, p, symbolic: bool = False) -> Value:
+    """``a^{∘p}``, entry by entry (``h_t^2`` in ``1 - h_t^2``): in float64, an overflow is infinite and a
+    fractional power of a negative number NaN (never complex); exactly, for ``|p|`` up to :data:`MAX_SYMBOLIC_POWER`."""
+    if a is NOTHING or isinstance(a, Eye):
+        return a
+    if not symbolic:
+        return Value(np.power(a.data if a.is_array else np.float64(a.data), real_number(p)))
+    if not (p.is_extended_real and abs(p) <= MAX_SYMBOLIC_POWER):
+        raise NumericOnly(f"a power that is not a real number of at most {MAX_SYMBOLIC_POWER} "
+                          "is evaluated in float64 only")
     if is_symbolic(a.data):
         return Value(a.data.applyfunc(lambda x: x ** p))
     return Value(a.data ** p)

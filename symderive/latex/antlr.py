@@ -14,6 +14,7 @@ from antlr4.error.ErrorStrategy import BailErrorStrategy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
 
 from symderive.errors import LatexParseError
+from symderive.latex.numbers import bound_numbers, bound_powers
 from symderive.latex.parsed import TRANSPOSE_MARK, Context, hadamard, transpose
 from symderive.latex.tokens import Token
 
@@ -55,6 +56,8 @@ def antlr_parse(text: str):
     parser._errHandler = BailErrorStrategy()
     try:
         return _CONVERTER.convert_math(parser.math())
+    except RecursionError:  # too deep for either prediction mode
+        raise
     except Exception:  # SLL could not decide: the full-context parse reports real errors
         parser = _CONVERTER.create_parser(text)
         return _CONVERTER.convert_math(parser.math())
@@ -65,6 +68,9 @@ def run_parser(text: str, ctx: Context, tokens: list[Token], origins: list):
     start = tokens[0].pos if tokens else 0
     try:
         expr = antlr_parse(text)
+        if isinstance(expr, sp.Basic):
+            bound_powers(expr, ctx.source, start)
+        expr = resolve(expr, ctx)
     except LatexParseError:
         raise
     except RecursionError:
@@ -76,7 +82,8 @@ def run_parser(text: str, ctx: Context, tokens: list[Token], origins: list):
         if column is not None and column >= len(text):
             position = tokens[-1].pos + len(tokens[-1].text) if tokens else start
         raise LatexParseError(f"cannot read this: {reason}", ctx.source, position) from None
-    return resolve(expr, ctx)
+    bound_numbers(expr, ctx.source, start)
+    return expr
 
 
 def antlr_reason(e: Exception) -> tuple[str, int | None]:

@@ -53,6 +53,9 @@ class Builder(ShapeInference):
         if not is_variable(loss_lhs) or isinstance(loss_lhs, sp.Indexed):
             raise ModelError(f"the last equation defines the loss and its left side must be one symbol: {loss_text}")
         assigned, definitions = self.definitions(steps)
+        if base_name(loss_lhs) in definitions:
+            raise ModelError(f"{base_name(loss_lhs)} is defined twice: {definitions[base_name(loss_lhs)][2]} "
+                             f"and {loss_text} (the last equation defines the loss)")
         recurrent = bool(self.sequences) or loss_rhs.has(sp.Sum)
         step_loss, abstract, loss_body = self.loss_body(loss_rhs, definitions, recurrent, loss_text)
         names = [n for n in assigned if n != step_loss]
@@ -71,6 +74,8 @@ class Builder(ShapeInference):
                 if len(lhs.indices) != 1 or time_offset(lhs.indices[0]) != 0:
                     raise ModelError(f"write each step for a generic t (h_t = ...), not {lhs}: {text}")
                 self.sequences.add(base_name(lhs))
+            if base_name(lhs) in definitions:
+                raise ModelError(f"{base_name(lhs)} is defined twice: {definitions[base_name(lhs)][2]} and {text}")
             assigned.append(base_name(lhs))
             definitions[base_name(lhs)] = (lhs, rhs, text)
         return assigned, definitions

@@ -22,7 +22,7 @@ from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.builder import Builder, LatexModel
 from symderive.latex.names import relabel
 from symderive.latex.reader import parse_sides
-from symderive.latex.shapes import split_declaration
+from symderive.latex.shapes import read_declarations
 
 
 def build_model(texts: list[str], declared: list[str] = ()) -> LatexModel:
@@ -31,14 +31,25 @@ def build_model(texts: list[str], declared: list[str] = ()) -> LatexModel:
     equations = read_equations(texts)
     if not equations:
         raise ModelError("give the model's equations with --model (the last one defines the loss)")
-    declarations = dict(split_declaration(d) for d in declared)
+    declarations = read_declarations(list(declared))
     errors = []
     for layout in ("column", "row"):
         try:
-            return Builder(equations, declarations, layout).build()
+            model = Builder(equations, declarations, layout).build()
         except ShapeMismatchError as e:
             errors.append(e)
+            continue
+        refuse_unknown_declarations(declarations, model)
+        return model
     raise errors[0]
+
+
+def refuse_unknown_declarations(declarations: dict, model: LatexModel) -> None:
+    """A declared shape must name a symbol of the model (a misspelt name would be silently ignored)."""
+    unknown = sorted(set(declarations) - set(model.names))
+    if unknown:
+        raise ModelError(f"a shape is declared for {', '.join(unknown)}, which the model does not use; "
+                         f"the model's symbols are: {', '.join(model.names)}")
 
 
 def read_equations(texts: list[str]) -> list[tuple]:

@@ -63,8 +63,12 @@ def shape_text(shapes: Shapes, shape) -> str:
     return " x ".join(shapes.text(d) for d in shape)
 
 
+#: the largest size a declaration may give (the checker runs a model at its declared sizes, explicitly)
+MAX_SIZE = 64
+
+
 def split_declaration(text: str) -> tuple[str, list[str]]:
-    """``'W_{hh}: n x n'`` -> (name, ['n', 'n'])."""
+    """``'W_{hh}: n x n'`` -> (name, ['n', 'n']); a size is a name or a whole number in 1..MAX_SIZE."""
     if ":" not in text:
         raise LatexParseError("a shape is declared as 'NAME: ROWS x COLS' "
                               "(or 'NAME: SIZE' for a vector, 'NAME: 1' for a scalar)", text, len(text))
@@ -75,9 +79,35 @@ def split_declaration(text: str) -> tuple[str, list[str]]:
     for sep in (r"\times", "×", "*", ","):
         dims_text = dims_text.replace(sep, " x ")
     dims = [d.strip() for d in dims_text.split(" x ") if d.strip()]
-    if not 1 <= len(dims) <= 2 or not all(d.isalnum() or d.replace("_", "").isalnum() for d in dims):
+    if not 1 <= len(dims) <= 2:
         raise LatexParseError("sizes are names or numbers separated by 'x' (e.g. 'n x d')", text, len(name_text) + 1)
+    for d in dims:
+        check_size(d, text, len(name_text) + 1)
     return base_name(target[0]), dims
+
+
+def check_size(d: str, text: str, position: int) -> None:
+    """Refuse a size that is neither a name (``n``, ``d_h``) nor a whole number from 1 to :data:`MAX_SIZE`."""
+    if d.isascii() and d.isdigit():
+        if not 1 <= int(d) <= MAX_SIZE:
+            raise LatexParseError(f"a size of {int(d)} is refused: sizes are whole numbers from 1 to {MAX_SIZE} "
+                                  "(or a name such as n, and the checker chooses small sizes)", text, position)
+        return
+    if not (d.isascii() and d[0].isalpha() and d.replace("_", "").isalnum()):
+        raise LatexParseError(f"a size is a name or a whole number (e.g. 'n x d', '3 x 2'), not {d!r}", text, position)
+    if d == "T":
+        raise LatexParseError("T is the number of steps; give sizes other names (n, d, ...)", text, position)
+
+
+def read_declarations(declared: list[str]) -> dict:
+    """``{name: sizes}`` of the declarations ``'NAME: ROWS x COLS'``; a name declared twice is refused."""
+    declarations = {}
+    for text in declared:
+        name, dims = split_declaration(text)
+        if name in declarations:
+            raise ModelError(f"the shape of {name} is declared twice (--shape '{text}')")
+        declarations[name] = dims
+    return declarations
 
 
 class ShapeInference:

@@ -85,7 +85,7 @@ class SympyBackend:
         return sp.eye(n)
 
     def array(self, value, rows, cols):
-        return sp.Matrix(value).reshape(rows, cols)
+        return sp.Matrix(rows, cols, list(np.ravel(value)))  # a 1 x 1 argument arrives as a 0-d array
 
     def total(self, a):
         return sum(a)
