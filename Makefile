@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv bench clean golden mathjax
+.PHONY: demo test lint venv bench clean golden mathjax fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ test: venv mathjax lint
 # Lint with ruff (rules and line length in pyproject.toml's [tool.ruff]); part of `make test`.
 lint: venv
 	$(BIN)/ruff check symderive derivations tests benchmarks
+
+# Fuzz `symderive check` with random models and claims (Hypothesis, in a child process with a time and a
+# memory limit) for FUZZ_SECONDS; prints how many inputs ran and every problem found (exit 1 if any).
+FUZZ_SECONDS ?= 600
+
+fuzz: venv
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python tests/fuzz_check.py
 
 bench: venv
 	$(BIN)/python benchmarks/bench_rnn.py

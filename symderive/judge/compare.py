@@ -75,10 +75,16 @@ def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = 
     """``(binding, claimed, truth)`` for every value of the claim's free indices that denotes a derivative.
 
     The right-hand side is evaluated at ``point`` (with ``options``), the derivative at ``truth_point``
-    (default: the same point); an identity or out-of-range claimed value takes the truth's shape."""
+    (default: the same point), once per value of the letters it has; an identity or out-of-range claimed
+    value takes the truth's shape."""
     claimed_at, truth_at = ClaimEvaluation.of(point, options), ClaimEvaluation.of(truth_point or point)
+    letters = [s for s in claim.free if s in claim.lhs.free_symbols]
+    truths = {}  # the derivative depends on the letters of the left side only
     for binding in bindings(claim, point.steps):
-        truth = truth_at.bound(binding)(claim.lhs)
+        at = tuple(binding[s] for s in letters)
+        if at not in truths:
+            truths[at] = truth_at.bound(binding)(claim.lhs)
+        truth = truths[at]
         if truth is NOTHING:  # no derivative at these index values (∂h_t/∂h_i with i > t)
             continue
         yield binding, final(claimed_at.bound(binding)(claim.rhs), truth.data), truth.data

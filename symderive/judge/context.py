@@ -17,7 +17,8 @@ import sympy as sp
 
 from symderive.errors import ModelError, ShapeMismatchError, UnknownSymbolError
 from symderive.judge.point import Point
-from symderive.judge.values import NOTHING, Misshaped, Value, real_number
+from symderive.judge.values import NOTHING, Misshaped, Value, data, real_number
+from symderive.latex.parsed import is_plain_number
 from symderive.matrix import evaluate as ev
 from symderive.ops.nodes import T
 from symderive.ops.registry import ACTIVATIONS, evaluate_node
@@ -26,10 +27,6 @@ from symderive.ops.registry import ACTIVATIONS, evaluate_node
 UNREGISTERED = evaluate_node.dispatch(object)
 #: the most terms the sums and products of a claim may run over at one point, in all
 MAX_TERMS = 2000
-
-
-def is_number(e) -> bool:
-    return isinstance(e, (int, float)) or (isinstance(e, sp.Basic) and e.is_number)
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class ClaimEvaluation(ev.Evaluation):
         """The value of ``expr``: a number as written (exactly, a float as the rational of its digits: 0.1 is
         1/10, 1e-300 stays 10^{-300}), any other node as its registration says; shapes that do not fit are
         named with the node that combines them."""
-        if is_number(expr):
+        if is_plain_number(expr):
             return Value(sp.nsimplify(expr, rational=True) if self.symbolic else real_number(expr))
         if evaluate_node.dispatch(type(expr)) is UNREGISTERED:
             raise ModelError(f"cannot evaluate {expr}")
@@ -162,7 +159,7 @@ class ClaimEvaluation(ev.Evaluation):
         """``f(a)`` or ``f'(a)`` entry by entry (a scalar as a ``1 x 1`` matrix)."""
         if a is NOTHING:
             return NOTHING
-        x = a.data
+        x = data(a)
         wrap = not a.is_array
         if wrap:
             x = sp.Matrix([[x]]) if self.symbolic else np.array([[float(x)]])

@@ -139,7 +139,7 @@ def sum_bounds_trial(claim, points) -> str:
     for s in list(claim.rhs.atoms(sp.Sum)):
         var, lo, hi = s.limits[0]
         for dlo, dhi in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)):
-            new = sp.Sum(s.function, (var, lo + dlo, hi + dhi))
+            new = s.func(s.function, (var, lo + dlo, hi + dhi))
             if matches(claim.with_rhs(claim.rhs.xreplace({s: new})), points):
                 return (f"the sum over {var} has the wrong bounds: it should run from {var} = {sp.latex(lo + dlo)} "
                         f"to {sp.latex(hi + dhi)}, not from {sp.latex(lo)} to {sp.latex(hi)}")

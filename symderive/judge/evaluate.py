@@ -22,7 +22,7 @@ from symderive.judge import values
 from symderive.judge.context import UNREGISTERED, ClaimEvaluation
 from symderive.judge.derivatives import derivative
 from symderive.judge.values import NOTHING, Eye, NotApplicable, NumericOnly, Value
-from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, norm, partial, transpose
+from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, is_plain_number, norm, partial, transpose
 from symderive.latex.words import activation_of, activation_words
 from symderive.ops.registry import evaluate_node
 
@@ -81,10 +81,10 @@ def _evaluate_hadamard(e, ev):
 
 @claim_rule(sp.Pow)
 def _evaluate_power(e, ev):
-    """``a^p`` for a number ``p``, entry by entry (``h_t^2``); ``1/x`` of an array is refused."""
+    """``a^p`` for a number ``p`` written out, entry by entry (``h_t^2``); ``1/x`` of an array is refused."""
     base, p = ev(e.base), e.exp
-    if not p.is_number:
-        raise ModelError(f"only numeric powers are supported: {e}")
+    if not is_plain_number(p):
+        raise ModelError(f"only powers that are numbers written out are supported: {e}")
     if base.is_array and p == -1:
         raise ModelError(f"write 1/x entrywise as x^{{\\circ -1}} is not supported: {e}")
     return values.power(base, p, ev.symbolic)
@@ -94,7 +94,7 @@ def _evaluate_power(e, ev):
 def _evaluate_norm(e, ev):
     r"""``\|v\| = \sqrt{\sum_i v_i^2}`` (Frobenius for a matrix); nothing has norm 0."""
     v = ev(e.args[0])
-    x = 0 if v is NOTHING else v.data
+    x = 0 if v is NOTHING else values.data(v)
     if values.is_array(x):
         total = sum(y * y for y in (list(x) if ev.symbolic else np.ravel(x)))
     else:
@@ -163,11 +163,15 @@ def _evaluate_kronecker_delta(e, ev):
 
 @claim_rule(concat)
 def _evaluate_concat(e, ev):
-    """``[a; b]``: the parts stacked; nothing where a part lies outside the steps 1..T."""
+    """``[a; b]``: the parts (matrices of as many columns) stacked; nothing where a part lies outside the
+    steps 1..T."""
     parts = [ev(a) for a in e.args]
     if any(p is NOTHING for p in parts):
         return NOTHING
-    return Value(ev.backend.stack([p.data for p in parts]))
+    arrays = [values.data(p) for p in parts]
+    if not all(p.is_array for p in parts) or len({p.shape[1] for p in parts}) != 1:
+        raise values.Misshaped(f"cannot stack shapes {', '.join(values.fmt(p.shape) for p in parts)}")
+    return Value(ev.backend.stack(arrays))
 
 
 @claim_rule(entry)
@@ -176,7 +180,7 @@ def _evaluate_entry(e, ev):
     v = ev(e.args[0])
     if v is NOTHING:
         return NOTHING
-    return Value(v.data[entry_position(e, v, [whole(ev(a).data) for a in e.args[1:]])])
+    return Value(values.data(v)[entry_position(e, v, [whole(ev(a).data) for a in e.args[1:]])])
 
 
 def entry_position(e, v: Value, idx: list) -> tuple:
@@ -205,10 +209,10 @@ def whole(k) -> int | None:
 
 def _diag(v: Value, ev) -> Value:
     r"""``\operatorname{diag}(v)``: the vector on the diagonal of a square matrix."""
-    if v is NOTHING or isinstance(v, Eye):
-        return v
-    entries = list(v.data) if v.is_array else [v.data]
-    return Value(sp.diag(*entries) if ev.symbolic else np.diag(np.ravel(v.data)))
+    if v is NOTHING:
+        return NOTHING
+    x = values.data(v)
+    return Value(sp.diag(*(list(x) if v.is_array else [x])) if ev.symbolic else np.diag(np.ravel(x)))
 
 
 def _softmax(v: Value, ev) -> Value:

@@ -107,6 +107,13 @@ class Nothing(Value):
 NOTHING = Nothing()
 
 
+def data(v: Value):
+    """The array or number of a value; the identity has none where a size is needed (``I \\odot x``, ``\\sigma(I)``)."""
+    if isinstance(v, Eye):
+        raise Misshaped("the identity I has no size here: use it in a product or a sum")
+    return v.data
+
+
 def identity_like(x):
     """The identity of the size of the array ``x`` (NumPy or SymPy, as ``x`` is)."""
     return sp.eye(x.shape[0]) if is_symbolic(x) else np.eye(x.shape[0])
@@ -148,11 +155,12 @@ def hadamard(a: Value, b: Value) -> Value:
     """The entrywise product ``a ⊙ b`` of equal shapes (or a scalar multiple); nothing absorbs."""
     if a is NOTHING or b is NOTHING:
         return NOTHING
+    x, y = data(a), data(b)
     if a.is_array and b.is_array:
         if a.shape != b.shape:
             raise Misshaped(f"cannot multiply entrywise shapes {fmt(a.shape)} and {fmt(b.shape)}")
-        return Value(a.data.multiply_elementwise(b.data) if is_symbolic(a.data) else a.data * b.data)
-    return Value(a.data * b.data)
+        return Value(x.multiply_elementwise(y) if is_symbolic(x) else x * y)
+    return Value(x * y)
 
 
 def real_number(e) -> float:

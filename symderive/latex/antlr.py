@@ -14,8 +14,8 @@ from antlr4.error.ErrorStrategy import BailErrorStrategy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
 
 from symderive.errors import LatexParseError
-from symderive.latex.numbers import bound_numbers, bound_powers
-from symderive.latex.parsed import TRANSPOSE_MARK, Context, hadamard, transpose
+from symderive.latex.numbers import bound_numbers, bound_powers, evaluate_numbers
+from symderive.latex.parsed import BIG_OPERATORS, TRANSPOSE_MARK, Context, hadamard, transpose
 from symderive.latex.tokens import Token
 
 
@@ -70,6 +70,7 @@ def run_parser(text: str, ctx: Context, tokens: list[Token], origins: list):
         expr = antlr_parse(text)
         if isinstance(expr, sp.Basic):
             bound_powers(expr, ctx.source, start)
+            expr = evaluate_numbers(expr)
         expr = resolve(expr, ctx)
     except LatexParseError:
         raise
@@ -94,10 +95,12 @@ def antlr_reason(e: Exception) -> tuple[str, int | None]:
 
 
 def resolve(expr, ctx: Context):
-    """Placeholders -> their values; ``x^{QT}`` -> ``transpose(x)``."""
+    """Placeholders -> their values; ``x^{QT}`` -> ``transpose(x)``; sums and products as the reader's
+    (never numbers to SymPy), before their bounds become numbers."""
     if isinstance(expr, (tuple, list)) or not isinstance(expr, sp.Basic):
         raise LatexParseError("expected one expression", ctx.source, 0)
     expr = expr.replace(lambda e: e.is_Pow and e.exp == TRANSPOSE_MARK, lambda e: transpose(e.base))
     if expr.has(TRANSPOSE_MARK):
         raise LatexParseError("a transpose mark is misplaced", ctx.source, 0)
+    expr = expr.replace(lambda e: type(e) in BIG_OPERATORS, lambda e: BIG_OPERATORS[type(e)](*e.args))
     return expr.xreplace(ctx.table)

@@ -159,10 +159,14 @@ class Builder(ShapeInference):
         self.names_map = self.size_names()
         final = {name: self.final(dims) for name, dims in self.dims.items()}
         self.check_kinds(final, names, recurrent)
+        refuse_reads_ahead(names, exprs)
         convert = Converter(final, self.sequences, recurrent)
         assignments = tuple(Assign(convert.leaf(name, 0), convert(exprs[name])) for name in names)
         assigned = set(names)
         states = initial_states(convert.reads, assigned, final)
+        if recurrent and not states:
+            raise ModelError("a model indexed by t needs a state read at t-1 (h_t = \\tanh(W h_{t-1} + U x_t)); "
+                             "without one, write it without t (o = V x + c, L = \\frac{1}{2}\\|o - y\\|^2)")
         loss = scalar_loss(convert, final, loss_body, abstract, recurrent)
         params, inputs = self.arguments(final, assigned, abstract, recurrent)
         program = assemble(assignments, params, inputs, loss, states)
@@ -207,6 +211,16 @@ def step_term(rhs, recurrent: bool, text: str):
     if not (isinstance(rhs, sp.Sum) and rhs.limits[0][0] == t and rhs.limits[0][1] == 1 and rhs.limits[0][2] == T):
         raise ModelError(rf"a recurrent model's loss is written L = \sum_{{t=1}}^{{T}} \ell_t (got: {text})")
     return rhs.function
+
+
+def refuse_reads_ahead(names: list, exprs: dict) -> None:
+    """A step reads a value at t only once an earlier equation has assigned it (``h_t = f(h_t)`` has no value;
+    a state's own previous value is ``h_{t-1}``)."""
+    for i, name in enumerate(names):
+        for e in exprs[name].atoms(sp.Indexed):
+            if base_name(e) in names[i:] and time_offset(e.indices[0]) == 0:
+                raise ModelError(f"{base_name(e)}_t is used in {name} before it is defined "
+                                 f"(its value at the previous step is {base_name(e)}_{{t-1}})")
 
 
 def size_name(name: str, axis: int, resolved: list, used: set) -> str:

@@ -5,7 +5,7 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.latex.names import base_name, is_variable, time_offset
-from symderive.latex.parsed import concat, hadamard, norm, transpose
+from symderive.latex.parsed import concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.words import activation_of
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
 
@@ -31,7 +31,9 @@ class Converter:
         return sp.MatrixSymbol(name, *shape)
 
     def __call__(self, e):
-        if e.is_number:
+        if is_plain_number(e):
+            if not (e.is_extended_real and e.is_finite):
+                raise ModelError(f"a number in a model equation is finite and real, not {e}")
             return e
         if isinstance(e, sp.Indexed):
             return self.sequence_leaf(e)
@@ -43,18 +45,35 @@ class Converter:
             factors = [self(a) for a in e.args]
             return sp.MatMul(*factors).doit() if any(is_matrix(f) for f in factors) else sp.Mul(*factors)
         if isinstance(e, hadamard):
-            return sp.HadamardProduct(*(self(a) for a in e.args)).doit()
+            return self.hadamard_of(e)
         if isinstance(e, transpose):
             return sp.Transpose(self(e.args[0])).doit()
         if isinstance(e, sp.Pow):
             return self.power_of(e)
         if isinstance(e, concat):
-            return Concat(*(self(a) for a in e.args))
+            return Concat(*(self.matrix(a, e) for a in e.args))
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
-            return sp.DiagMatrix(self(e.args[0]))
+            return sp.DiagMatrix(self.matrix(e.args[0], e))
         if isinstance(e, sp.Function) and activation_of(type(e).__name__):
-            return Elementwise(activation_of(type(e).__name__), self(e.args[0]))
+            return Elementwise(activation_of(type(e).__name__), self.matrix(e.args[0], e))
         raise ModelError(f"cannot use {e} in a model equation")
+
+    def matrix(self, e, within):
+        """The argument ``e`` of ``within`` (an activation, diag, a norm, a concatenation), which must be a
+        vector or a matrix: ``\\sigma(0)`` is a number to write out."""
+        value = self(e)
+        if not is_matrix(value):
+            raise ModelError(f"in a model equation, {within} needs a vector or a matrix, not {e}")
+        return value
+
+    def hadamard_of(self, e):
+        """``a \\odot b``; a number among the factors multiplies the entrywise product of the others."""
+        factors = [self(a) for a in e.args]
+        matrices = [f for f in factors if is_matrix(f)]
+        scale = sp.Mul(*(f for f in factors if not is_matrix(f)))
+        if not matrices:
+            return scale
+        return scale * sp.HadamardProduct(*matrices).doit() if len(matrices) > 1 else scale * matrices[0]
 
     def sequence_leaf(self, e):
         """``h_{t+k}``: the sequence at a time step of the generic t."""
@@ -72,8 +91,10 @@ class Converter:
 
     def power_of(self, e):
         """``\\|v\\|^2`` is a squared norm; a matrix's power is elementwise."""
+        if not (is_plain_number(e.exp) and e.exp.is_extended_real and e.exp.is_finite):
+            raise ModelError(f"a power in a model equation is a real number: {e}")
         if isinstance(e.base, norm) and e.exp == 2:
-            return SquaredNorm(self(e.base.args[0]))
+            return SquaredNorm(self.matrix(e.base.args[0], e))
         base = self(e.base)
         return sp.HadamardPower(base, e.exp) if is_matrix(base) else base ** e.exp
 

@@ -10,7 +10,8 @@ digits: ``2^{10^{400}}`` has about ``3 \cdot 10^{399}`` digits and SymPy would n
   (a base's numbers raised to ``x``; exponents multiplied when powers nest), ``D`` of a number the
   ``log10`` of its numerator and denominator, ``D`` of any other node the sum over its children; a
   power with ``D`` above :data:`MAX_NUMBER_DIGITS` is refused;
-* after it is evaluated, every number must lie within ``10^{\pm 300}`` (what products and sums of
+* the numbers are then computed (:func:`evaluate_numbers`), and after the parse is put together every
+  number must lie within ``10^{\pm 300}`` (what products and sums of
   bounded numbers made: a float64 holds no more, and a longer integer could not even be printed).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import sympy as sp
 
 from symderive.errors import LatexParseError
+from symderive.latex.parsed import is_plain_number
 
 #: the largest decimal exponent of a number of a formula (of its magnitude, its numerator, its denominator)
 MAX_NUMBER_DIGITS = 300
@@ -77,3 +79,15 @@ def bound_numbers(expr, source: str, position: int) -> None:
             out = log_size(a) > MAX_NUMBER_DIGITS
         if out:
             raise LatexParseError(f"a number of this formula is out of range ({LIMIT_TEXT})", source, position)
+
+
+def evaluate_numbers(expr):
+    """``expr`` with every number written with operations computed once (``((0)^{-2})^{2}`` is ``zoo``,
+    ``\\frac{1}{2}`` is ``1/2``), so that no unevaluated tower of numbers reaches SymPy's assumptions;
+    safe after :func:`bound_powers`."""
+    if not expr.args:
+        return expr
+    if is_plain_number(expr):
+        return expr.func(*map(evaluate_numbers, expr.args))
+    args = [evaluate_numbers(a) for a in expr.args]
+    return expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr

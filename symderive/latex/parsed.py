@@ -65,6 +65,33 @@ class entry(_Op):
     """``f(z)_i``: an entry of a function's value."""
 
 
+class Sum(sp.Sum):
+    r"""``\sum_{k=lo}^{hi}``, never a number to SymPy: SymPy adds a sum of numbers up term by term to
+    order or print it, and ``\sum_{j=1}^{10^{12}} 2`` would never finish. Its value is the judge's
+    (a bounded loop). It prints as SymPy's ``Sum``, whose name it keeps."""
+
+    is_number = False
+
+
+class Product(sp.Product):
+    r"""``\prod_{k=lo}^{hi}``, never a number to SymPy (as :class:`Sum`)."""
+
+    is_number = False
+
+
+#: the reader's class of each SymPy big operator
+BIG_OPERATORS = {sp.Sum: Sum, sp.Product: Product}
+
+
+def is_plain_number(e) -> bool:
+    r"""A number written out (``2``, ``\frac{1}{3}``, ``\sqrt{2}``), not a sum, product, call or operation of
+    numbers: those have rules of their own (``[1, 2]`` is a vector, and SymPy would multiply
+    ``\prod_{j=1}^{10^{12}} 2`` out term by term)."""
+    if isinstance(e, (int, float)):
+        return True
+    return isinstance(e, sp.Basic) and e.is_number and not e.has(sp.Sum, sp.Product, sp.Function)
+
+
 IDENTITY = sp.Symbol("I", commutative=False)
 ONES = sp.Symbol("ones", commutative=False)
 

@@ -12,7 +12,7 @@ import sympy as sp
 
 from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, norm, transpose
+from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.reader import parse_sides
 from symderive.latex.words import activation_of, activation_words
 
@@ -159,7 +159,7 @@ class ShapeInference:
 
     def shape(self, e):
         """The shape of a model expression (None for a scalar), unifying sizes on the way."""
-        if e.is_number:
+        if is_plain_number(e):
             return None
         if is_variable(e):
             return self.symbol_dims(e)
@@ -203,7 +203,7 @@ class ShapeInference:
             s = self.shape(e.args[0])
             return None if s is None else (s[1], s[0])
         if isinstance(e, sp.Pow):
-            if not e.exp.is_number:
+            if not is_plain_number(e.exp):
                 raise ModelError(f"only numeric powers are supported: {e}")
             return self.shape(e.base)
         if isinstance(e, norm):
@@ -213,6 +213,8 @@ class ShapeInference:
             return self.concat_shape(e)
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             s = self.shape(e.args[0])
+            if s is None:
+                raise ModelError(f"diag(...) needs a vector, not a number: {e}")
             return (s[0], s[0])
         if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ == "softmax"):
             return self.shape(e.args[0])

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+import sympy as sp
 
 from symderive import LatexParseError, ModelError, SymderiveError, check
 from symderive.cli import main
@@ -91,12 +92,12 @@ def test_exponent_towers_are_refused_quickly_when_read(text):
     assert isinstance(error, LatexParseError) and "10^{300}" in str(error) and seconds < 2, (error, seconds)
 
 
-@pytest.mark.parametrize("text, expected", [(r"10^{300}", "10**300"), (r"10^{-8} x", "x/100000000"),
-                                            (r"1.5^{100}", "1.5**100")])
-def test_numbers_within_the_limit_are_read(text, expected):
+@pytest.mark.parametrize("text, expected", [(r"10^{300}", sp.Integer(10) ** 300), (r"10^{-8}", sp.Rational(1, 10 ** 8)),
+                                            (r"1.5^{100}", sp.Float(1.5) ** 100), (r"((0)^{-2})^{2}", sp.zoo)])
+def test_numbers_within_the_limit_are_read_and_computed(text, expected):
     from symderive import parse_latex
 
-    assert str(parse_latex(text)) == expected
+    assert parse_latex(text) == expected
 
 
 @pytest.mark.parametrize("claim", [r"\frac{\partial L}{\partial b} = 10^{10^{10}}(a-y)",
@@ -219,3 +220,56 @@ def test_json_output_stays_valid_json_for_infinite_errors(capsys):
     assert main([*dense_argv(r"\frac{\partial L}{\partial b} = \frac{1}{0}(a - y)"), "--json"]) == 1
     data = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert data["max_rel_error"] == "inf" and data["counterexample"]["entries"][0]["claimed"] == "nan"
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by the fuzz (tests/fuzz_check.py): each raised a foreign exception or hung.
+
+
+@pytest.mark.parametrize("claim, where, message", [
+    (r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} (\delta_t \odot (1 - h_t^2)) h_{t-1}^\top",
+     [r"\delta_t = I"], "the identity I has no size here"),
+    (r"\frac{\partial L}{\partial W_{hh}} = \sigma(\prod_{t=1}^{0} W_{hh})", [], "the identity I has no size here"),
+    (r"\frac{\partial L}{\partial W_{hh}} = [W_{hh}, x_t]", [], "cannot stack shapes"),
+    (r"\frac{\partial L}{\partial W_{hh}} = \prod_{j=-5}^{999999999999} -4439628446 \cdot 2", [], "2000 terms"),
+    (r"\frac{\partial L}{\partial W_{hh}} = W_{hh}^{\prod_{j=1}^{999999999999} 2}", [], "numbers written out")])
+def test_fuzz_findings_in_claims_are_our_errors(claim, where, message):
+    [r], seconds = timed(check, derivation="rnn", claims=[claim], where=where)
+    assert r.verdict == "error" and message in r.diagnosis and seconds < 2, (r, seconds)
+
+
+@pytest.mark.parametrize("equation, message", [
+    (r"z = W x + b + \sigma(0)", "needs a vector or a matrix"),
+    (r"z = W x + b + \operatorname{diag}(2)", "diag(...) needs a vector"),
+    (r"z = W x + b + [1, 2]", "only vectors can be concatenated"),
+    (r"z = W x + b + (0)^{\sqrt{-1}}", "finite and real"),
+    (r"z = W x + b + \frac{1}{0}", "finite and real"),
+    (r"z = W x + b + ((0)^{-2})^{2}", "finite and real"),
+    (r"z = (W x + b)^{\sqrt{-1}}", "a power in a model equation is a real number"),
+    (r"z = W x + b + \prod_{j=1}^{999999999999} 2", "cannot use")])
+def test_fuzz_findings_in_model_equations_are_our_errors(equation, message):
+    model = [equation, *DENSE[1:]]
+    error, seconds = timed(one, GOOD_B, model=model)
+    assert isinstance(error, SymderiveError) and message in str(error) and seconds < 2, (error, seconds)
+
+
+@pytest.mark.parametrize("model, message", [
+    ([r"h_t = \sigma(W h_{t-1} + U x_t + b) + h_t", r"o_t = V h_t + c", r"L = \sum_{t=1}^{T} \ell(o_t, y_t)"],
+     "h_t is used in h before it is defined"),
+    ([r"h_t = W", r"o_t = V h_t + c", r"L = \sum_{t=1}^{T} \ell(o_t, y_t)"], "needs a state read at t-1")])
+def test_fuzz_findings_in_recurrent_models_are_our_errors(model, message):
+    with pytest.raises(ModelError, match=message):
+        one(r"\frac{\partial L}{\partial c} = 0", model=model)
+
+
+def test_a_number_times_a_vector_entrywise_is_a_scalar_multiple():
+    r = one(r"\frac{\partial L}{\partial b} = 2 (a - y) \odot a \odot (1 - a)",
+            model=[r"z = W x + b", r"a = \sigma(2 \odot z)", r"L = \frac{1}{2}\|a - y\|^2"])
+    assert r.verdict == "equal", r
+
+
+def test_printing_a_numeric_product_does_not_multiply_it_out():
+    from symderive import parse_latex
+
+    text, seconds = timed(lambda: str(parse_latex(r"x + \prod_{j=1}^{999999999999} 2")))
+    assert text == "Product(2, (j, 1, 999999999999)) + x" and seconds < 2
