@@ -13,8 +13,9 @@ A model of one's own (a :class:`symderive.Model`, or its ``Program``) needs noth
     d = derive(model)   # named after the model, the generic document, default sizes, torch autograd as reference
     d.to_latex("markdown"); d.export("grad.py"); d.verify()
 
-Without ``build_document`` the document is the engine's generic one (matrix level: the model, the
-adjoints node by node and the gradients); without sizes the checks run at
+Without ``build_document`` the document is the generic one (:mod:`symderive.document.generic`: the
+model, the adjoints node by node, for recurrent models the adjoint recurrence and the product of state
+Jacobians, the gradients); without sizes the checks run at
 :func:`~symderive.matrix.engine.default_sizes`.
 """
 from __future__ import annotations
@@ -27,12 +28,16 @@ from pathlib import Path
 from typing import Protocol
 
 from symderive.document.document import FORMATS, Document
+from symderive.document.generic import generic_document
 from symderive.errors import OptionError
 from symderive.export.files import write_atomically
+from symderive.export.scaffold import add_symbols
+from symderive.export.symbols import argument_symbols
 from symderive.matrix.engine import MatrixEngine, Sizes
 from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
+from symderive.user_model import DEFAULT_NAME, judge, read_user_model
 from symderive.verify.autograd import autograd_gradients
 from symderive.verify.harness import verify
 from symderive.verify.report import Report
@@ -73,7 +78,8 @@ class Derivation:
     gives its Document (default: the engine's generic one), ``build_pages(d, options)`` its notes
     pages as ``(slug, document)`` (default: one page, the document); ``torch_reference`` gives
     gradients by torch autograd (matrix level: ``(arrays)``; index level: ``(arrays, options, tag)``);
-    each of ``extra_checks`` is called as ``check(d, arrays)`` and returns a report row."""
+    each of ``extra_checks`` is called as ``check(d, arrays)`` and returns a report row;
+    ``judge_claims(claims, where)`` judges claims about it (default: against the derivation itself)."""
 
     name: str
     engine: Engine
@@ -85,6 +91,7 @@ class Derivation:
     build_pages: Callable | None = None
     torch_reference: Callable | None = None
     extra_checks: tuple = ()
+    judge_claims: Callable | None = None
 
     def __post_init__(self):
         if not self.title:
@@ -136,7 +143,7 @@ class Derivation:
         settings = render_options(options)
         if settings.truncate is not None and not self.recurrent:
             raise OptionError(f"truncate applies to recurrent models; {self.name} is not recurrent")
-        build = self.build_document or self.engine.generic_document
+        build = self.build_document or generic_document
         return build(self, settings)
 
     def pages(self, **options) -> tuple[tuple[str, Document], ...]:
@@ -159,8 +166,9 @@ class Derivation:
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
     def module_source(self) -> str:
-        """The exported module: ``SHAPES``, ``forward``, ``loss``, ``grad`` (NumPy only, any size)."""
-        return self.engine.module_source(self)
+        """The exported module: ``SHAPES``, ``SYMBOLS`` (each argument's LaTeX), ``forward``, ``loss``,
+        ``grad`` (NumPy only, any size)."""
+        return add_symbols(self.engine.module_source(self), argument_symbols(self.program, self.latex_names))
 
     def load_module(self) -> types.ModuleType:
         """The exported module, loaded without writing a file."""
@@ -176,19 +184,37 @@ class Derivation:
         """Every gradient checked three ways (see :mod:`symderive.verify.harness`)."""
         return verify(self)
 
+    def check(self, claims, where=()) -> list:
+        r"""Judge hand-derived ``claims`` (``\frac{\partial L}{\partial W} = ...``) against this model, one
+        :class:`~symderive.judge.check.ClaimResult` each; ``where`` adds definitions the claims use."""
+        if self.judge_claims is not None:
+            return self.judge_claims(claims, where)
+        return judge(claims, where, derivation=self)
 
-def derive(model: Model | Program, *, sizes: Sizes | None = None, keep: frozenset | None = None,
+
+def derive(model, *, where=(), shapes=None, sizes: Sizes | None = None, keep: frozenset | None = None,
            module_extras: str = "", **fields: object) -> Derivation:
-    """The derivation of a matrix-level model: a :class:`symderive.Model` or its ``Program``.
+    r"""The derivation of a matrix-level model: a :class:`symderive.Model`, its ``Program``, or forward
+    equations in LaTeX (a list, or one string with ``;`` or ``\\`` between them; the last defines the loss).
 
-    It renders (``to_latex``, every format and notation option), exports a NumPy module (``export``) and
+    It renders (``to_latex``, every format and notation option), exports a NumPy module (``export``),
     verifies every gradient three ways (``verify``: symbolic at ``sizes.small``, central differences at
-    ``sizes.numeric``, and torch's autograd of the model's own equations where torch is installed).
+    ``sizes.numeric``, and torch's autograd of the model's own equations where torch is installed) and judges
+    claims (``check``). A LaTeX model takes ``shapes`` (``{"W": "n x d", "w": 1}``) and definitions ``where``
+    (``\delta_t = \frac{\partial L}{\partial h_t}`` names an adjoint; see :mod:`symderive.user_model`), and
+    is named ``name`` (default "model").
     ``sizes`` default to :func:`~symderive.matrix.engine.default_sizes`; ``keep`` names the values whose
     adjoints the document keeps by name (default: the states); ``fields`` are :class:`Derivation`'s
     (``title``, ``summary``, ``build_document``, ``extra_checks``, ``torch_reference``, ...).
     """
-    program = model if isinstance(model, Program) else model.program()
+    if isinstance(model, (Model, Program)):
+        if where or shapes:
+            raise OptionError("where and shapes belong to a model written in LaTeX; a Model has its own")
+        program = model if isinstance(model, Program) else model.program()
+    else:
+        user = read_user_model(model, where, shapes, fields.pop("name", DEFAULT_NAME))
+        program = user.program
+        fields.setdefault("judge_claims", user.judge_claims)
     fields.setdefault("torch_reference", lambda arrays: autograd_gradients(program, arrays))
     engine = MatrixEngine(program, sizes, keep, module_extras)
     return Derivation(name=fields.pop("name", program.name), engine=engine, **fields)

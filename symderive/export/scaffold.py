@@ -133,3 +133,11 @@ def place_helpers(text: str) -> str:
     if not helpers:
         text = text.replace(f"\n{HELPER_MARK}\n", "\n", 1)
     return text.replace(HELPER_MARK, helpers, 1)
+
+
+def add_symbols(source: str, symbols: dict) -> str:
+    """``source`` with ``SYMBOLS`` (argument name -> its LaTeX, as the model writes it) on the line after
+    ``SHAPES``, which has the same names in the same order."""
+    lines = source.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("SHAPES = "))
+    return "\n".join([*lines[:at + 1], f"SYMBOLS = {symbols!r}", *lines[at + 1:]])

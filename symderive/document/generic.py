@@ -1,0 +1,87 @@
+r"""The document of a model without prose of its own (a user's model): the engine's generic document
+(the model, the adjoints node by node with their rules, the gradients, truncated BPTT) and, for a
+recurrent model, between the adjoints and the gradients:
+
+* the adjoint recurrence of every state, ``\bar s_t = (same-step share) + (share of step t+1)`` for
+  ``t < T`` and the same-step share alone at ``t = T``;
+* the Jacobian of one step ``\partial s_j / \partial r_{j-1}`` for every pair of states, obtained from the
+  step's VJP (``vjp = J^T g``), not typed in;
+* for a single state, the recurrence unrolled: ``\bar s_i = \sum_{t=i}^{T} (\prod_{j=i+1}^{t}
+  \partial s_j/\partial s_{j-1})^T e_t``, where ``e_t`` is the share of the loss of step t itself.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy as sp
+
+from symderive.document.document import Document, Section, Step
+from symderive.document.prose import by_layout, say
+from symderive.matrix.derive import state_jacobian
+from symderive.matrix.sections import carried_and_seed, recurrence_steps, tex
+from symderive.ops.nodes import t
+
+j, i = sp.Symbol("j", integer=True), sp.Symbol("i", integer=True)
+
+
+def generic_document(d, options) -> Document:
+    """The engine's generic document, with the recurrence and Jacobian sections of a recurrent model
+    after the adjoints (the generic document opens with the model and the adjoints)."""
+    doc = d.engine.generic_document(d, options)
+    if not d.recurrent:
+        return doc
+    added = (recurrence_section(d, options), jacobian_section(d, options))
+    return replace(doc, sections=(*doc.sections[:2], *added, *doc.sections[2:]))
+
+
+def recurrence_section(d, options) -> Section:
+    """Each state's adjoint as a recurrence backwards in time."""
+    why = say(options, "The share of the loss of step $t$ itself, plus the share that comes back from step $t+1$ "
+                       "(there is no step $T+1$, so the recurrence starts at $t = T$ without it).",
+              "$t$ 단계 손실 자체의 몫에 $t+1$ 단계에서 돌아오는 몫을 더한 것입니다($T+1$ 단계는 없으므로 점화식은 "
+              "그 몫 없이 $t = T$에서 출발합니다).")
+    steps = tuple(step for state in d.program.states for step in recurrence_steps(d, options, state, why))
+    return Section(say(options, "The adjoint recurrence", "수반 점화식"), "", steps)
+
+
+def state_at(d, state: str, time) -> sp.MatrixExpr:
+    return d.program.defined[state].target.xreplace({t: time})
+
+
+def jacobian_section(d, options) -> Section:
+    """The Jacobians of one step between states, and (one state) the closed form as a sum of products."""
+    states = list(d.program.states)
+    steps = [Step(rf"\frac{{\partial {tex(d, options, state_at(d, of, j))}}}"
+                  rf"{{\partial {tex(d, options, state_at(d, wrt, j - 1))}}}",
+                  tex(d, options, state_jacobian(d.program, of, wrt).xreplace({t: j})))
+             for of in states for wrt in states]
+    steps[0] = replace(steps[0], why=say(options, "One step of the state map, read off its vector-Jacobian product "
+                                                  r"($\bar r_{j-1} \mathrel{+}= J^\top \bar s_j$):",
+                                         r"상태 사상의 한 단계를 그 벡터-야코비안 곱"
+                                         r"($\bar r_{j-1} \mathrel{+}= J^\top \bar s_j$)에서 읽은 것입니다:"))
+    closed = closed_form(d, options, states[0]) if len(states) == 1 else None
+    title = say(options, "The state Jacobians and the BPTT product", "상태의 야코비안과 BPTT의 곱")
+    return Section(title, "", tuple(steps) + ((closed,) if closed else ()))
+
+
+def closed_form(d, options, state: str) -> Step | None:
+    """``\\bar s_i`` as the sum over later losses of the product of Jacobians applied to their own shares."""
+    same = carried_and_seed(d, state)[0]
+    if not same:
+        return None
+    own = sp.MatAdd(*same).doit()
+    seed = rf"\left({tex(d, options, own)}\right)" if isinstance(own, sp.MatAdd) else tex(d, options, own)
+    s_j, s_prev = tex(d, options, state_at(d, state, j)), tex(d, options, state_at(d, state, j - 1))
+    product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big)^{{\top}}"
+    adjoint = d.backward.adjoint_of[state].adjoint
+    lhs = rf"{tex(d, options, adjoint.xreplace({adjoint.time: i}))} = \frac{{\partial L}}" \
+          rf"{{\partial {tex(d, options, state_at(d, state, i))}}}"
+    rhs = r"\sum_{t=i}^{T} " + by_layout(options, f"{product} {seed}", f"{seed} {product}")
+    left = by_layout(options, "t", "i+1")
+    why = say(options, "The recurrence unrolled: the loss of step $t \\ge i$ reaches step $i$ through the product "
+                       f"of the Jacobians of the steps between, ordered with $j = {left}$ on the left (the empty "
+                       "product, $t = i$, is the identity).",
+              "점화식을 풀어 쓴 것입니다. $t \\ge i$ 단계의 손실은 그 사이 단계들의 야코비안을 "
+              f"$j = {left}$인 인자가 왼쪽에 오도록 곱한 것을 거쳐 $i$ 단계에 닿습니다"
+              "($t = i$이면 빈 곱이므로 항등행렬).")
+    return Step(lhs, rhs, why)

@@ -1,0 +1,108 @@
+r"""A user's model written in LaTeX, made into what :func:`symderive.derive` turns into a Derivation.
+
+The forward equations (``z = W x + b``, ``a = \sigma(z)``, ``L = \frac{1}{2}\|a - y\|^2``; a list, or one
+string with ``;`` or ``\\`` between equations) are read by :func:`symderive.latex.model.build_model` with the
+shape declarations ``shapes`` (``{"W": "n x d", "w": 1}`` or ``["W: n x d"]``). Definitions ``where`` serve
+twice: one that names an adjoint, ``\delta_t = \frac{\partial L}{\partial h_t}``, names it in the document
+and the exported module's docstring (``\delta_{t}`` for ``\bar{h}_{t}``); every definition may be used in
+the claims that :meth:`~symderive.pipeline.Derivation.check` judges.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.latex.model import build_model
+from symderive.latex.names import base_name, is_variable
+from symderive.latex.parsed import partial
+from symderive.latex.reader import parse_sides
+from symderive.model.program import Program, arguments, key
+
+DEFAULT_NAME = "model"
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A model read from LaTeX: its ``program`` (named, adjoints named by ``where``), and the equations,
+    shape declarations and definitions claims about it are judged with."""
+
+    program: Program
+    equations: tuple[str, ...]
+    declared: tuple[str, ...]
+    where: tuple[str, ...]
+
+    def judge_claims(self, claims, where=()) -> list:
+        """The verdicts on ``claims`` about this model (its definitions, then ``where``, usable in them)."""
+        return judge(claims, [*self.where, *as_texts(where, "where")], model=list(self.equations),
+                     shapes=list(self.declared))
+
+
+def as_texts(value, what: str) -> list[str]:
+    """One string as a list of one; a sequence of strings as a list; anything else is refused."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ModelError(f"{what} is a LaTeX string or a list of them, not {type(value).__name__}")
+
+
+def declarations(shapes) -> list[str]:
+    """``['W: n x d', 'w: 1']`` from ``{"W": "n x d", "w": 1}`` or from such a list."""
+    if isinstance(shapes, Mapping):
+        return [f"{name}: {spec}" for name, spec in shapes.items()]
+    return as_texts(shapes, "shapes")
+
+
+def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> UserModel:
+    """The program of the LaTeX ``model`` named ``name``, its adjoints named by the definitions ``where``."""
+    equations, declared, definitions = as_texts(model, "model"), declarations(shapes), as_texts(where, "where")
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError(f"a model's name is a non-empty string, not {name!r}")
+    read = build_model(equations, declared)
+    program = read.program
+    names = {**program.latex_names, **adjoint_names(program, definitions, read.loss_name)}
+    program = dataclasses.replace(program, name=name, latex_names=names)
+    return UserModel(program, tuple(equations), tuple(declared), tuple(definitions))
+
+
+def adjoint_names(program: Program, definitions: list[str], loss: str) -> dict:
+    r"""``{"d_h": r"\delta"}`` for each definition ``\delta_t = \frac{\partial L}{\partial h_t}`` of an
+    adjoint of the model; definitions of anything else are left to the claims."""
+    values = {key(v) for v in (*arguments(program), *(a.target for a in program.assignments))}
+    initial = {state: init.name for state, init in program.states.items()}  # h_0 is the argument h0
+    names = {}
+    for text in definitions:
+        sides = parse_sides(text)
+        if len(sides) != 2 or not is_variable(sides[0]):
+            raise ModelError(rf"a definition is 'NAME = EXPRESSION' (\delta_t = ...): {text}")
+        named = adjoint_of(sides[1], loss, values, initial)
+        if named is not None:
+            names[f"d_{named}"] = sp.latex(sp.Symbol(base_name(sides[0])))
+    return names
+
+
+def adjoint_of(rhs, loss: str, values: set, initial: dict) -> str | None:
+    r"""The model value ``v`` of ``rhs`` = ``\frac{\partial L}{\partial v}`` (``L`` the ``loss``; ``h_0``
+    the initial state), else None."""
+    if not isinstance(rhs, partial) or not all(is_variable(a) for a in rhs.args) or base_name(rhs.args[0]) != loss:
+        return None
+    wrt = rhs.args[1]
+    name = base_name(wrt)
+    if isinstance(wrt, sp.Indexed) and wrt.indices == (0,) and name in initial:
+        name = initial[name]
+    return name if name in values else None
+
+
+def judge(claims, where=(), **subject) -> list:
+    """:func:`symderive.judge.check.check` of ``claims`` with the definitions ``where`` about ``subject``
+    (``derivation=...``, or ``model=...`` with ``shapes=...``)."""
+    # Imported here: symderive.judge.check imports the built-in derivations, which import symderive, whose
+    # import of symderive.pipeline imports this module.
+    from symderive.judge.check import check
+    return check(claims=claims, where=where, **subject)
