@@ -24,6 +24,8 @@ from symderive.errors import OptionError, SymderiveError
 from symderive.export.files import signal_handlers, write_atomically
 from symderive.judge.check import check, describe
 from symderive.options import RenderOptions
+from symderive.pipeline import Derivation, derive
+from symderive.user_model import DEFAULT_NAME, model_file_equations
 
 # The signals that end a run from outside (Ctrl-C is Python's KeyboardInterrupt already).
 TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -94,13 +96,28 @@ def notation(args) -> dict:
     return {"lang": args.lang, "layout": args.layout, "bold": args.bold, "index_base": args.index_base}
 
 
+def model_arguments(p) -> None:
+    """The options that give a model of one's own in LaTeX (every command that takes a derivation)."""
+    p.add_argument("--model", action="append", default=[],
+                   help="forward equations in LaTeX (the last defines the loss; several per option with ; or \\\\)")
+    p.add_argument("--model-file", action="append", default=[], metavar="FILE", type=file_name,
+                   help="forward equations from a file: one per line, or a LaTeX align block")
+    p.add_argument("--where", action="append", default=[],
+                   help="a definition: \\delta_t = \\frac{\\partial L}{\\partial h_t} names an adjoint; "
+                        "claims may use any")
+    p.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
+    p.add_argument("--name", dest="model_name", metavar="NAME",
+                   help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="symderive", description="Derive, render, export and verify gradients.")
     p.add_argument("--version", action="version", version=f"symderive {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the available derivations")
     show = sub.add_parser("show", help="print a derivation as LaTeX, Markdown or a .tex document")
-    show.add_argument("name")
+    show.add_argument("name", nargs="?", help="a built-in derivation (or give a model with --model)")
+    model_arguments(show)
     show.add_argument("--format", choices=FORMATS, default="latex")
     show.add_argument("-o", "--output", type=file_name, help="write to this file instead of standard output")
     show.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -118,8 +135,10 @@ def parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify every derived gradient three ways")
     verify.add_argument("name", nargs="?")
     verify.add_argument("--all", action="store_true", help="verify every derivation")
+    model_arguments(verify)
     export = sub.add_parser("export", help="write the forward and gradient functions as a NumPy module")
-    export.add_argument("name")
+    export.add_argument("name", nargs="?", help="a built-in derivation (or give a model with --model)")
+    model_arguments(export)
     export.add_argument("-o", "--output", required=True, type=file_name)
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     flows = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
@@ -135,19 +154,52 @@ def parser() -> argparse.ArgumentParser:
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
     claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
-    claims.add_argument("--model", action="append", default=[],
-                       help="forward equations in LaTeX (the last defines the loss)")
+    model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
-    claims.add_argument("--where", action="append", default=[], help="a definition used in claims (\\delta_t = ...)")
-    claims.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
     claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error)")
     return p
 
 
+def model_equations(args) -> list[str]:
+    """The equations of ``--model`` and of every ``--model-file``; a name and a model together are refused."""
+    equations = list(args.model)
+    for path in args.model_file:
+        equations += model_file_equations(read_text(path))
+    if args.name and (args.model or args.model_file):
+        raise OptionError(f"give either a built-in derivation or --model equations, not both (got {args.name} "
+                          "and a model)")
+    return equations
+
+
+def read_text(path: str) -> str:
+    """The text of a ``--model-file`` (UTF-8); a file that cannot be read is bad input naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise OptionError(f"--model-file {path}: cannot read it ({reason})") from None
+
+
+def subject(args) -> Derivation:
+    """The derivation a command works on: a built-in by name, or the model of --model/--model-file."""
+    equations = model_equations(args)
+    if args.model or args.model_file:
+        return derive(model=equations, where=args.where, shapes=args.shape, name=args.model_name or DEFAULT_NAME)
+    given = [option for option, value in (("--where", args.where), ("--shape", args.shape),
+                                          ("--name", args.model_name)) if value]
+    if given:
+        raise OptionError(f"{', '.join(given)}: only for a model given with --model or --model-file "
+                          "(a built-in derivation has its own)")
+    if not args.name:
+        raise OptionError("name a built-in derivation (symderive list) or give a model with --model or --model-file")
+    return derivation(args.name)
+
+
 def cmd_check(args) -> int:
-    if args.name and args.model:
-        raise OptionError("give either a built-in derivation or --model equations, not both")
-    results = check(model=args.model, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
+    equations = model_equations(args)
+    if args.model_name and not equations:
+        raise OptionError("--name names a model given with --model or --model-file")
+    results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
     for r in results:
         print(json.dumps(r.to_json(), ensure_ascii=False) if args.json else describe(r))
     if any(r.verdict == "error" for r in results):
@@ -180,9 +232,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    d = derivation(args.name)
+    d = subject(args)
     if args.truncate is not None and not d.recurrent:
-        raise SymderiveError(f"--truncate applies to recurrent derivations; {args.name} is not recurrent")
+        raise SymderiveError(f"--truncate applies to recurrent derivations; {d.name} is not recurrent")
     text = d.to_latex(args.format, truncate=args.truncate, truncate_mode=args.truncate_mode, **notation(args))
     if args.output:
         write_atomically(Path(args.output), text, args.force)
@@ -193,15 +245,17 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    if args.all == bool(args.name):
-        raise SymderiveError("name one derivation to verify, or pass --all")
-    names = list(available()) if args.all else [args.name]
+    if args.all and any((args.name, args.model, args.model_file, args.where, args.shape, args.model_name)):
+        raise SymderiveError("--all verifies every built-in derivation; name one or give a model instead, not both")
+    if not (args.all or args.name or args.model or args.model_file):
+        raise SymderiveError("name one derivation to verify, give a model with --model or --model-file, or pass --all")
+    names = list(available()) if args.all else [None]
+    subjects = (derivation(name) if name else subject(args) for name in names)
     failed = False
     progress = Progress(len(names), after=0.0 if len(names) > 1 else float("inf"))
-    for name in names:
-        d = derivation(name)
+    for d in subjects:
         start = time.perf_counter()
-        progress.step(f"verifying {name} ...")
+        progress.step(f"verifying {d.name} ...")
         report = d.verify()
         print(report.table())
         print(f"({time.perf_counter() - start:.1f} s)\n")
@@ -218,7 +272,7 @@ def cmd_notes(args) -> int:
 
 
 def cmd_export(args) -> int:
-    path = derivation(args.name).export(args.output, force=args.force)
+    path = subject(args).export(args.output, force=args.force)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -21,7 +21,7 @@ Jacobians, the gradients); without sizes the checks run at
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -192,8 +192,9 @@ class Derivation:
         return judge(claims, where, derivation=self)
 
 
-def derive(model, *, where=(), shapes=None, sizes: Sizes | None = None, keep: frozenset | None = None,
-           module_extras: str = "", **fields: object) -> Derivation:
+def derive(model: Model | Program | str | Sequence[str], *, where: str | Sequence[str] = (),
+           shapes: Mapping[str, object] | Sequence[str] | None = None, sizes: Sizes | None = None,
+           keep: frozenset | None = None, module_extras: str = "", **fields: object) -> Derivation:
     r"""The derivation of a matrix-level model: a :class:`symderive.Model`, its ``Program``, or forward
     equations in LaTeX (a list, or one string with ``;`` or ``\\`` between them; the last defines the loss).
 

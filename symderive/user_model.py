@@ -10,6 +10,7 @@ the claims that :meth:`~symderive.pipeline.Derivation.check` judges.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from symderive.latex.reader import parse_sides
 from symderive.model.program import Program, arguments, key
 
 DEFAULT_NAME = "model"
+ALIGN = re.compile(r"\\begin\{(align\*?|aligned|equation\*?|gather\*?)\}(.*?)\\end\{\1\}", re.S)
+LINE_MARKS = re.compile(r"\\(?:nonumber|notag)\b|\\label\{[^{}]*\}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,18 @@ def declarations(shapes) -> list[str]:
     if isinstance(shapes, Mapping):
         return [f"{name}: {spec}" for name, spec in shapes.items()]
     return as_texts(shapes, "shapes")
+
+
+def model_file_equations(text: str) -> list[str]:
+    r"""The equations of a model file: the bodies of its ``align`` (``align*``, ``aligned``, ``equation``,
+    ``gather``) blocks, whose rows end with ``\\`` (alignment ``&``, ``\label{...}``, ``\nonumber`` dropped);
+    without a block, one equation per line. ``%`` starts a comment (``\%`` is a percent sign)."""
+    text = "\n".join(re.sub(r"(?<!\\)%.*", "", line) for line in text.splitlines())
+    blocks = [body for _, body in ALIGN.findall(text)]
+    if not blocks:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    rows = (LINE_MARKS.sub("", body).replace("&", " ") for body in blocks)
+    return [" ".join(row.split()) for row in rows if row.strip()]
 
 
 def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> UserModel:
