@@ -162,12 +162,12 @@ def parser() -> argparse.ArgumentParser:
 
 def model_equations(args) -> list[str]:
     """The equations of ``--model`` and of every ``--model-file``; a name and a model together are refused."""
-    equations = list(args.model)
-    for path in args.model_file:
-        equations += model_file_equations(read_text(path))
     if args.name and (args.model or args.model_file):
         raise OptionError(f"give either a built-in derivation or --model equations, not both (got {args.name} "
                           "and a model)")
+    equations = list(args.model)
+    for path in args.model_file:
+        equations += model_file_equations(read_text(path))
     return equations
 
 

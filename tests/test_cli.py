@@ -151,3 +151,116 @@ def test_usage_errors_read_as_argparse_words_them(capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: symderive flow [-h]")
     assert err.endswith("symderive flow: error: argument --hidden: expected a positive integer, got 0\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# A model of one's own: every command with --model, --model-file, --where, --shape and --name.
+
+DENSE = r"z = W x + b; a = \sigma(z); L = \frac{1}{2}\|a - y\|^2"
+RNN = r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b); L = \sum_{t=1}^{T} \frac{1}{2}\|h_t - y_t\|^2"
+DELTA = r"\delta_t = \frac{\partial L}{\partial h_t}"
+JACOBIAN = r"\operatorname{diag}\left(1 - h_{j} \odot h_{j}\right) W_{hh}"
+
+
+@pytest.mark.parametrize("fmt,marker", [("latex", r"\begin{align*}"), ("markdown", "use_math: true"),
+                                        ("tex", r"\documentclass")])
+def test_show_a_model_in_every_format(capsys, fmt, marker):
+    assert main(["show", "--model", RNN, "--where", DELTA, "--format", fmt, "--name", "my_rnn"]) == 0
+    out = capsys.readouterr().out
+    assert marker in out and JACOBIAN in out and r"\prod_{j=i+1}^{t}" in out
+    title = {"latex": None, "markdown": 'title: "my_rnn"', "tex": r"\title{my\_rnn}"}[fmt]
+    assert title is None or title in out  # a LaTeX fragment has no title
+    assert r"\delta_{t} = \frac{\partial L}{\partial h_{t}}" in out  # the adjoint named by --where
+
+
+@pytest.mark.parametrize("options,marker", [
+    (["--lang", "ko"], "수반 점화식"),
+    (["--layout", "row"], r"\tanh\left(h_{t-1} W_{hh} + x_{t} W_{xh} + b\right)"),
+    (["--bold"], r"\mathbf{W}_{hh}"),
+    (["--truncate", "2", "--truncate-mode", "window"], "$K = 2$"),
+])
+def test_show_a_model_with_every_option(capsys, options, marker):
+    assert main(["show", "--model", RNN, *options]) == 0
+    assert marker in capsys.readouterr().out
+
+
+def test_show_a_model_given_as_several_options_and_a_file(tmp_path, capsys):
+    lines = tmp_path / "dense.txt"
+    lines.write_text("z = W x + b\n\n% the activation\na = \\sigma(z)\nL = \\frac{1}{2}\\|a - y\\|^2\n")
+    align = tmp_path / "dense.tex"
+    align.write_text("\\begin{align*}\n  z &= W x + b \\\\\n  a &= \\sigma(z) \\label{eq:a} \\\\\n"
+                     "  L &= \\frac{1}{2}\\|a - y\\|^2\n\\end{align*}\n")
+    outputs = []
+    for args in (["--model", DENSE], ["--model", "z = W x + b", "--model", r"a = \sigma(z)", "--model",
+                                      r"L = \frac{1}{2}\|a - y\|^2"], ["--model-file", str(lines)],
+                 ["--model-file", str(align)], ["--model", "z = W x + b", "--model-file", str(lines)]):
+        status = main(["show", *args])
+        outputs.append((status, capsys.readouterr()))
+    assert [s for s, _ in outputs] == [0, 0, 0, 0, 2]
+    assert len({o.out for _, o in outputs[:4]}) == 1 and r"\sigma\left(z\right)" in outputs[0][1].out
+    assert "z is defined twice" in outputs[4][1].err
+
+
+def test_export_a_model_then_import_it(tmp_path):
+    path = tmp_path / "rnn_grad.py"
+    result = run("export", "--model", RNN, "--where", DELTA, "--name", "my_rnn", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    assert namespace["__doc__"].startswith("my_rnn: forward pass") and r"\delta_{t}" in namespace["__doc__"]
+    assert namespace["SYMBOLS"]["W_hh"] == "W_{hh}" and list(namespace["SYMBOLS"]) == list(namespace["SHAPES"])
+    assert run("export", "--model", RNN, "-o", str(path)).returncode == 2  # exists, no --force
+
+
+def test_verify_a_model_prints_the_table(capsys):
+    assert main(["verify", "--model", DENSE, "--name", "layer"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("verify layer\n") and "dL/dW " in out and "all checks passed" in out
+
+
+def test_check_a_model_from_a_file(tmp_path, capsys):
+    path = tmp_path / "model.txt"
+    path.write_text(DENSE.replace("; ", "\n"))
+    claim = r"\frac{\partial L}{\partial W} = ((a - y) \odot a \odot (1 - a)) x^\top"
+    assert main(["check", "--model-file", str(path), "--claim", claim]) == 0
+    assert "HOLDS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["show", "rnn", "--model", DENSE], "give either a built-in derivation or --model equations, not both"),
+    (["export", "dense", "--model-file", "m.txt", "-o", "x.py"], "give either a built-in derivation"),
+    (["show"], "name a built-in derivation (symderive list) or give a model with --model or --model-file"),
+    (["show", "rnn", "--shape", "W: n x n"], "--shape: only for a model given with --model or --model-file"),
+    (["verify", "rnn", "--name", "x"], "--name: only for a model given with --model"),
+    (["verify", "--all", "--model", DENSE], "--all verifies every built-in derivation"),
+    (["show", "--model-file", "/nonexistent/model.tex"],
+     "--model-file /nonexistent/model.tex: cannot read it (No such file or directory)"),
+    (["show", "--model", DENSE, "--truncate", "2"], "--truncate applies to recurrent derivations; model is not"),
+    (["show", "--model", r"z = W x + ; L = \|z\|^2"], "cannot read this: unexpected input\n  z = W x +\n"),
+    (["export", "--model", r"z = W x; L = \|z\|^2", "--shape", "W: 2 x 3", "--shape", "x: 4", "-o", "x.py"],
+     "shape mismatch in the product 'W*x': 2 x 3 times 4 x 1"),
+    (["verify", "--model", r"z = W x; L = \|z\|^2", "--shape", "Q: 2 x 3"],
+     "a shape is declared for Q, which the model does not use; the model's symbols are: W, x, z"),
+])
+def test_bad_models_exit_2_with_one_message(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"symderive: error: {message}") and "Traceback" not in err
+    assert not (tmp_path / "x.py").exists()
+
+
+@pytest.mark.parametrize("args,kind,message", [
+    (["--model", r"z = W x + ; L = \|z\|^2"], "LatexParseError", "cannot read this: unexpected input\n"),
+    (["--model", r"z = W x; L = \|z\|^2", "--shape", "W: 2 x 3", "--shape", "x: 4"], "ShapeMismatchError",
+     "shape mismatch in the product 'W*x': 2 x 3 times 4 x 1"),
+    (["--model", r"z = W x; L = \|z\|^2", "--shape", "Q: 2 x 3"], "ModelError", "a shape is declared for Q"),
+    (["--model-file", "/nonexistent/m.tex"], "OptionError", "--model-file /nonexistent/m.tex: cannot read it"),
+    (["rnn", "--name", "x"], "OptionError", "--name names a model given with --model"),
+])
+def test_check_model_errors_with_json_are_one_line(capsys, args, kind, message):
+    assert main(["check", *args, "--claim", "a = b", "--json"]) == 2
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert err == "" and len(out.splitlines()) == 1
+    assert record["kind"] == kind and record["error"].startswith(message)
