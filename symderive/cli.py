@@ -184,9 +184,10 @@ def subject(args) -> Derivation:
     """The derivation a command works on: a built-in by name, or the model of --model/--model-file."""
     equations = model_equations(args)
     if args.model or args.model_file:
-        return derive(model=equations, where=args.where, shapes=args.shape, name=args.model_name or DEFAULT_NAME)
+        name = DEFAULT_NAME if args.model_name is None else args.model_name
+        return derive(model=equations, where=args.where, shapes=args.shape, name=name)
     given = [option for option, value in (("--where", args.where), ("--shape", args.shape),
-                                          ("--name", args.model_name)) if value]
+                                          ("--name", args.model_name is not None)) if value]
     if given:
         raise OptionError(f"{', '.join(given)}: only for a model given with --model or --model-file "
                           "(a built-in derivation has its own)")
@@ -197,7 +198,7 @@ def subject(args) -> Derivation:
 
 def cmd_check(args) -> int:
     equations = model_equations(args)
-    if args.model_name and not equations:
+    if args.model_name is not None and not equations:
         raise OptionError("--name names a model given with --model or --model-file")
     results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
     for r in results:
@@ -245,7 +246,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    if args.all and any((args.name, args.model, args.model_file, args.where, args.shape, args.model_name)):
+    model_options = (args.model, args.model_file, args.where, args.shape, args.model_name is not None)
+    if args.all and any((args.name, *model_options)):
         raise SymderiveError("--all verifies every built-in derivation; name one or give a model instead, not both")
     if not (args.all or args.name or args.model or args.model_file):
         raise SymderiveError("name one derivation to verify, give a model with --model or --model-file, or pass --all")

@@ -25,6 +25,7 @@ from symderive.model.program import Program, arguments, key
 
 DEFAULT_NAME = "model"
 ALIGN = re.compile(r"\\begin\{(align\*?|aligned|equation\*?|gather\*?)\}(.*?)\\end\{\1\}", re.S)
+NAME = re.compile(r"\w[\w .-]{0,79}")  # it titles the document and opens the module's docstring
 LINE_MARKS = re.compile(r"\\(?:nonumber|notag)\b|\\label\{[^{}]*\}")
 
 
@@ -77,8 +78,9 @@ def model_file_equations(text: str) -> list[str]:
 def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> UserModel:
     """The program of the LaTeX ``model`` named ``name``, its adjoints named by the definitions ``where``."""
     equations, declared, definitions = as_texts(model, "model"), declarations(shapes), as_texts(where, "where")
-    if not isinstance(name, str) or not name.strip():
-        raise ModelError(f"a model's name is a non-empty string, not {name!r}")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ModelError(f"a model's name is up to 80 letters, digits, spaces, '_', '-' and '.', starting with a "
+                         f"letter, digit or '_' (it titles the document and the module), not {name!r}")
     read = build_model(equations, declared)
     program = read.program
     names = {**program.latex_names, **adjoint_names(program, definitions, read.loss_name)}

@@ -65,3 +65,26 @@ def test_check_can_be_called_twice_after_every_submodule_is_imported():
     result = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["equal", "equal"]
+
+
+def test_derive_reads_a_model_written_in_latex():
+    # The first model of the README's "Your own model", as equations: the same Derivation as the built-ins.
+    model = [r"h_t = \sigma(W_{hh} h_{t-1} + W_{xh} x_t + b_h)", r"L = \sum_{t=1}^{T} \frac{1}{2}\|h_t - y_t\|^2"]
+    d = symderive.derive(model=model, where=[r"\delta_t = \frac{\partial L}{\partial h_t}"],
+                         shapes={"W_{hh}": "n x n", "W_{xh}": "n x d"}, name="sigmoid_rnn")
+    assert isinstance(d, Derivation) and d.recurrent and d.title == "sigmoid_rnn"
+    module = d.load_module()
+    assert module.SHAPES["W_xh"] == ("n", "d") and module.SYMBOLS["W_xh"] == "W_{xh}"
+    assert r"\delta_{t}" in d.to_latex("markdown")
+    # sigma' = sigma (1 - sigma): a tanh' in its place is refuted.
+    right = r"\frac{\partial L}{\partial b_h} = \sum_{t=1}^{T} \delta_t \odot h_t \odot (1 - h_t)"
+    wrong = r"\frac{\partial L}{\partial b_h} = \sum_{t=1}^{T} \delta_t \odot (1 - h_t^2)"
+    results = d.check([right, wrong])
+    assert all(isinstance(r, ClaimResult) for r in results)
+    assert [r.verdict for r in results] == ["equal", "not_equal"]
+
+
+def test_derive_reads_one_string_with_either_separator():
+    one = symderive.derive(model=r"z = W x + b; a = \sigma(z); L = \frac{1}{2}\|a - y\|^2")
+    other = symderive.derive(model=r"z = W x + b \\ a = \sigma(z) \\ L = \frac{1}{2}\|a - y\|^2")
+    assert one.to_latex() == other.to_latex() and one.module_source() == other.module_source()

@@ -1,14 +1,20 @@
 """The command line: output, exit status 0/1/2, messages instead of tracebacks."""
+import contextlib
 import importlib.metadata
+import io
 import json
 import signal
 import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symderive
 from symderive.cli import main
+from symderive.pipeline import Derivation
+from symderive.verify.report import Report
 
 
 def run(*args):
@@ -264,3 +270,76 @@ def test_check_model_errors_with_json_are_one_line(capsys, args, kind, message):
     record = json.loads(out)
     assert err == "" and len(out.splitlines()) == 1
     assert record["kind"] == kind and record["error"].startswith(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hypothesis over the options that give a model: any text ends in exit status 0, 1 or 2, never a traceback.
+
+EQUATIONS = st.sampled_from([
+    "z = W x + b", r"a = \sigma(z)", r"L = \frac{1}{2}\|a - y\|^2", r"h_t = \tanh(W h_{t-1} + U x_t)",
+    r"L = \sum_{t=1}^{T} \frac{1}{2}\|h_t - y_t\|^2", "o = V a", "L = a", r"a = \max(0, z)", r"L = \|z\|^2",
+    "z = W x +", r"a = \sigma(", "h_t = W h_{t+1}", "= x", "L"]) | st.text(max_size=16)
+WHOLE_MODELS = st.sampled_from([
+    DENSE, RNN, r"z = W x; L = \|z\|^2",
+    r"h_t = \tanh(W h_{t-1} + U x_t); L = \sum_{t=1}^{T} \frac{1}{2}\|h_t - y_t\|^2",
+    r"z = W x + b; a = \max(0, z); o = V a; L = \|o - y\|^2"])
+MODELS = WHOLE_MODELS | WHOLE_MODELS | st.lists(EQUATIONS, min_size=1, max_size=4).flatmap(
+    lambda parts: st.sampled_from(["; ", r" \\ ", "\n"]).map(lambda sep: sep.join(parts)))
+
+
+def sometimes(draw, strategy, default=()):
+    """``strategy``'s value one time in four, else ``default``."""
+    return draw(strategy) if draw(st.integers(0, 3)) == 0 else default
+
+
+SHAPE_TEXTS = st.sampled_from(["W: n x d", "x: d", "b: n", "w: 1", "W: 2 x 3", "x: 4", "Q: 2 x 3", "W:", ": 3",
+                               "W: n x n x n", "W: -1 x 2"]) | st.text(max_size=10)
+CLAIMS = st.sampled_from([r"\frac{\partial L}{\partial W} = ((a - y) \odot a \odot (1 - a)) x^\top",
+                          r"\frac{\partial L}{\partial b} = a - y", "a = b"]) | st.text(max_size=12)
+WHERES = st.sampled_from([r"\delta = \frac{\partial L}{\partial z}", r"\delta_t = \frac{\partial L}{\partial h_t}",
+                          r"g = W x", r"\delta"]) | st.text(max_size=10)
+
+
+@st.composite
+def model_command(draw):
+    """A command with a model from --model, --model-file (its text written to a file, or a missing one) or both,
+    and now and then a built-in name, --where, --shape and --name."""
+    command = draw(st.sampled_from(["show", "export", "verify", "check"]))
+    argv, files = [command, *sometimes(draw, st.sampled_from([["dense"], ["rnn"], ["nosuch"]]))], {}
+    for text in [draw(MODELS), *sometimes(draw, st.lists(MODELS, max_size=1))]:
+        argv += ["--model", text]
+    for text in sometimes(draw, st.lists(MODELS, max_size=1)):
+        files[f"model{len(files)}.tex"] = text
+        argv += ["--model-file", f"model{len(files) - 1}.tex"]
+    argv += sometimes(draw, st.just(["--model-file", "missing.tex"]))
+    for option, values in (("--shape", SHAPE_TEXTS), ("--where", WHERES)):
+        argv += [f"{option}={text}" for text in sometimes(draw, st.lists(values, max_size=2))]
+    argv += sometimes(draw, st.text(max_size=8).map(lambda name: [f"--name={name}"]))
+    argv += {"show": lambda: draw(st.sampled_from([[], ["--truncate", "2"], ["--layout", "row", "--lang", "ko"]])),
+             "export": lambda: ["-o", "out.py"], "verify": lambda: [],
+             "check": lambda: [f"--claim={draw(CLAIMS)}"] + draw(st.sampled_from([[], ["--json"]]))}[command]()
+    return argv, files
+
+
+def test_any_model_options_end_in_0_1_or_2(monkeypatch, tmp_path):
+    # verify's three-way run reads no option: a quick stand-in (the model is read and derived for real).
+    def quick_verify(self):
+        assert self.backward is not None  # derived for real
+        return Report(self.name)
+
+    monkeypatch.setattr(Derivation, "verify", quick_verify)
+    monkeypatch.chdir(tmp_path)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(model_command())
+    def run_one(command):
+        argv, files = command
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+        (tmp_path / "out.py").unlink(missing_ok=True)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            status = main(argv)
+        assert status in (0, 1, 2), argv
+        assert "Traceback" not in err.getvalue(), argv
+
+    run_one()

@@ -206,7 +206,8 @@ def test_a_model_of_the_python_api_is_checked_against_its_derivation():
     (dense_program(), {"shapes": {"W": "n x d"}}, "belong to a model written in LaTeX"),
     (42, {}, "model is a LaTeX string or a list of them"),
     ([], {}, "give the model's equations"),
-    (DENSE, {"name": ""}, "a model's name is a non-empty string"),
+    (DENSE, {"name": ""}, "a model's name is up to 80 letters"),
+    (DENSE, {"name": 'x"""; import os'}, "a model's name is up to 80 letters"),  # it opens a docstring
     (DENSE, {"where": [r"\delta"]}, "a definition is 'NAME = EXPRESSION'"),
     (DENSE, {"shapes": {"Q": "n x d"}}, "the model's symbols are: W, a, b, x, y, z"),
 ])
