@@ -214,3 +214,20 @@ def test_a_model_of_the_python_api_is_checked_against_its_derivation():
 def test_bad_models_are_our_errors(model, kwargs, message):
     with pytest.raises(SymderiveError, match=re.escape(message)):
         derive(model, **kwargs)
+
+
+def test_a_latex_rnn_agrees_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    der = derive(model=RNN)
+    init = der.program.states["h"].name
+    module = der.load_module()
+    arrays = random_arrays(module.SHAPES, seed=3)
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
+    h, loss = tensors[init], 0.0
+    for x_t, y_t in zip(tensors["x"], tensors["y"]):  # torch's own forward, written by hand
+        h = torch.tanh(tensors["W_hh"] @ h + tensors["W_xh"] @ x_t + tensors["b"])
+        loss = loss + 0.5 * ((h - y_t) ** 2).sum()
+    loss.backward()
+    grads = module.grad(**arrays)
+    for name, tensor in tensors.items():
+        assert np.allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-12), name
