@@ -21,6 +21,7 @@ from symderive.latex.model import build_model
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
+from symderive.matrix.latex_printer import latex_identifier
 from symderive.model.program import Program, arguments, key
 
 DEFAULT_NAME = "model"
@@ -83,9 +84,20 @@ def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> U
                          f"letter, digit or '_' (it titles the document and the module), not {name!r}")
     read = build_model(equations, declared)
     program = read.program
-    names = {**program.latex_names, **adjoint_names(program, definitions, read.loss_name)}
+    names = {**own_spellings(program.latex_names), **adjoint_names(program, definitions, read.loss_name)}
     program = dataclasses.replace(program, name=name, latex_names=names)
     return UserModel(program, tuple(equations), tuple(declared), tuple(definitions))
+
+
+def own_spellings(latex_names: dict) -> dict:
+    r"""The identifiers whose LaTeX the default rule does not write (``y_hat`` as ``\hat{y}``, not ``W_hh`` as
+    ``W_{hh}``): those the printer writes by the rule, which also sets them in bold when asked."""
+    return {name: latex for name, latex in latex_names.items() if plain(latex) != plain(latex_identifier(name))}
+
+
+def plain(latex: str) -> str:
+    """LaTeX without braces and spaces (``W_{hh}`` and ``W_hh`` are one spelling)."""
+    return "".join(c for c in latex if c not in "{} ")
 
 
 def adjoint_names(program: Program, definitions: list[str], loss: str) -> dict:
