@@ -182,6 +182,11 @@ def test_the_document_of_a_latex_rnn_has_the_recurrence_and_the_product_of_jacob
     assert r"h_{T} - y_{T} & t = T" in text  # the recurrence starts at T with the loss's own share
     row = der.to_latex("latex", layout="row", lang="ko", bold=True, truncate=3, truncate_mode="window")
     assert r"\subsection*{수반 점화식}" in row and "$K = 3$" in row
+    assert r"\delta_{i}^{(K)} = \frac{\partial L}{\partial \mathbf{h}_{i}} &= \sum_{t=i}^{\min(i+K-1,\, T)}" in row
+    blocks = der.to_latex("markdown", truncate=3)  # no share crosses into step t when t ends a block
+    assert (r"\delta_{t}^{(K)} = \begin{cases} h_{t} - y_{t} + W_{hh}^{\top} \left(\delta_{t+1}^{(K)} \odot "
+            r"\left(1 - h_{t+1} \odot h_{t+1}\right)\right) & t < T,\ t \bmod K \neq 0 \\ h_{t} - y_{t} & t = T "
+            r"\text{ or } t \bmod K = 0 \end{cases}") in blocks
     assert r"\operatorname{diag}\left(\mathbf{1} - \mathbf{h}_{j} \odot \mathbf{h}_{j}\right)" in row
 
 

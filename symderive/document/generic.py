@@ -8,6 +8,9 @@ recurrent model, between the adjoints and the gradients:
   step's VJP (``vjp = J^T g``), not typed in;
 * for a single state, the recurrence unrolled: ``\bar s_i = \sum_{t=i}^{T} (\prod_{j=i+1}^{t}
   \partial s_j/\partial s_{j-1})^T e_t``, where ``e_t`` is the share of the loss of step t itself.
+
+Truncated after K steps (``options.truncate``): in blocks, the recurrence drops the share of step t+1 when t
+ends a block; in a window, the unrolled sum stops at ``min(i+K-1, T)``.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ import sympy as sp
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.matrix.derive import state_jacobian
-from symderive.matrix.sections import carried_and_seed, recurrence_steps, tex
+from symderive.matrix.latex_printer import latex_sum
+from symderive.matrix.sections import carried_and_seed, k_latex, printer_settings, recurrence_steps, tex
 from symderive.ops.nodes import t
 
 j, i = sp.Symbol("j", integer=True), sp.Symbol("i", integer=True)
@@ -41,7 +45,31 @@ def recurrence_section(d, options) -> Section:
               "$t$ 단계 손실 자체의 몫에 $t+1$ 단계에서 돌아오는 몫을 더한 것입니다($T+1$ 단계는 없으므로 점화식은 "
               "그 몫 없이 $t = T$에서 출발합니다).")
     steps = tuple(step for state in d.program.states for step in recurrence_steps(d, options, state, why))
+    if options.truncate is not None and options.truncate_mode == "blocks":
+        steps += tuple(blocks_step(d, options, state) for state in d.program.states)
     return Section(say(options, "The adjoint recurrence", "수반 점화식"), "", steps)
+
+
+def truncated(latex: str) -> str:
+    r"""``\delta_{t}`` -> ``\delta_{t}^{(K)}`` (a truncated adjoint)."""
+    return latex + "^{(K)}"
+
+
+def blocks_step(d, options, state: str) -> Step:
+    """The recurrence truncated in blocks of K steps: no share crosses from step t+1 when t ends a block."""
+    settings = printer_settings(d, options)
+    same, carried = carried_and_seed(d, state)
+    adjoint = d.backward.adjoint_of[state].adjoint
+    later = tex(d, options, adjoint.xreplace({adjoint.time: t + 1}))
+    general = latex_sum(same + carried, **settings).replace(later, truncated(later))
+    rhs = (rf"\begin{{cases}} {general} & t < T,\ t \bmod K \neq 0 \\ {latex_sum(same, **settings)} & t = T "
+           rf"\text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
+    K = k_latex(options.truncate)
+    why = say(options, rf"Truncated in blocks of {K} steps: the state entering each block is held constant, so no "
+                       r"share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
+              rf"{K} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 블록의 마지막 "
+              r"단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
+    return Step(truncated(tex(d, options, adjoint)), rhs, why)
 
 
 def state_at(d, state: str, time) -> sp.MatrixExpr:
@@ -65,7 +93,8 @@ def jacobian_section(d, options) -> Section:
 
 
 def closed_form(d, options, state: str) -> Step | None:
-    """``\\bar s_i`` as the sum over later losses of the product of Jacobians applied to their own shares."""
+    r"""``\bar s_i`` as the sum over later losses of the product of Jacobians applied to their own shares
+    (in a window of K steps, the losses of steps i..min(i+K-1, T) only)."""
     same = carried_and_seed(d, state)[0]
     if not same:
         return None
@@ -74,14 +103,27 @@ def closed_form(d, options, state: str) -> Step | None:
     s_j, s_prev = tex(d, options, state_at(d, state, j)), tex(d, options, state_at(d, state, j - 1))
     product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big)^{{\top}}"
     adjoint = d.backward.adjoint_of[state].adjoint
-    lhs = rf"{tex(d, options, adjoint.xreplace({adjoint.time: i}))} = \frac{{\partial L}}" \
-          rf"{{\partial {tex(d, options, state_at(d, state, i))}}}"
-    rhs = r"\sum_{t=i}^{T} " + by_layout(options, f"{product} {seed}", f"{seed} {product}")
+    window = options.truncate is not None and options.truncate_mode == "window"
+    name = tex(d, options, adjoint.xreplace({adjoint.time: i}))
+    name = truncated(name) if window else name
+    lhs = rf"{name} = \frac{{\partial L}}{{\partial {tex(d, options, state_at(d, state, i))}}}"
+    top = r"\min(i+K-1,\, T)" if window else "T"
+    rhs = rf"\sum_{{t=i}}^{{{top}}} " + by_layout(options, f"{product} {seed}", f"{seed} {product}")
+    return Step(lhs, rhs, closed_form_why(options, window))
+
+
+def closed_form_why(options, window: bool) -> str:
     left = by_layout(options, "t", "i+1")
-    why = say(options, "The recurrence unrolled: the loss of step $t \\ge i$ reaches step $i$ through the product "
+    why = say(options, r"The recurrence unrolled: the loss of step $t \ge i$ reaches step $i$ through the product "
                        f"of the Jacobians of the steps between, ordered with $j = {left}$ on the left (the empty "
                        "product, $t = i$, is the identity).",
-              "점화식을 풀어 쓴 것입니다. $t \\ge i$ 단계의 손실은 그 사이 단계들의 야코비안을 "
+              r"점화식을 풀어 쓴 것입니다. $t \ge i$ 단계의 손실은 그 사이 단계들의 야코비안을 "
               f"$j = {left}$인 인자가 왼쪽에 오도록 곱한 것을 거쳐 $i$ 단계에 닿습니다"
               "($t = i$이면 빈 곱이므로 항등행렬).")
-    return Step(lhs, rhs, why)
+    if not window:
+        return why
+    K = k_latex(options.truncate)
+    return why + say(options, rf" In a window of {K} steps the loss of step $t$ reaches back $K$ steps only, so "
+                              r"the sum stops at $\min(i+K-1, T)$.",
+                     rf" {K} 단계 윈도에서는 $t$ 단계의 손실이 $K$ 단계 전까지만 닿으므로 합은 "
+                     r"$\min(i+K-1, T)$에서 멈춥니다.")
