@@ -150,9 +150,24 @@ class RowPrinter(NumPyPrinter):
     def _print_Integer(self, e):
         return f"{int(e)}.0" if abs(int(e)) < 10**15 else repr(float(e))
 
+    def _print_Softmax(self, e):
+        """``exp(z - logsumexp(z))`` over each vector's entries (the last axis); ``np.logaddexp.reduce`` is
+        the log-sum-exp computed stably, so no entry overflows."""
+        z = self._print(e.arg)
+        return f"np.exp({z} - np.logaddexp.reduce({z}, axis=-1, keepdims=True))"
+
+    def _print_LogSoftmax(self, e):
+        """``z - logsumexp(z)`` over each vector's entries, computed stably."""
+        z = self._print(e.arg)
+        return f"({z} - np.logaddexp.reduce({z}, axis=-1, keepdims=True))"
+
+    def _print_SumEntries(self, e):
+        """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""
+        return f"np.sum({self._print(e.arg)}, axis=-1, keepdims=True)"
+
 
 def negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative is True
 
 
 def slice_index(storage_base: Callable[[str], int], lo, hi) -> Callable[[TimeVar], str]:

@@ -130,7 +130,7 @@ def _mul_vjp(node, g, ans, functions):
 @row_form.register
 def _row_matmul(e: MatMul):
     coeff, factors = e.as_coeff_matrices()
-    return MatMul(coeff, *(row_form(f) for f in reversed(factors)))
+    return MatMul(row_form(coeff), *(row_form(f) for f in reversed(factors)))
 
 
 @row_form.register

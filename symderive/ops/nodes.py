@@ -195,8 +195,18 @@ def sigma(z):
 
 
 def hadamard(*factors):
-    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``."""
-    return sp.HadamardProduct(*factors).doit() if len(factors) > 1 else factors[0]
+    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``; a factor ``c 1`` (a scalar times the all-ones
+    matrix, as the rule of a sum of entries gives) is the scalar ``c`` (``(c 1) ⊙ v = c v``)."""
+    scalar, rest = sp.S.One, []
+    for f in factors:
+        coeff, matrices = f.as_coeff_matrices() if isinstance(f, sp.MatMul) else (sp.S.One, [f])
+        if len(matrices) == 1 and isinstance(matrices[0], sp.OneMatrix) and len(factors) > 1:
+            scalar *= coeff
+        else:
+            rest.append(f)
+    rest = rest or [ones(factors[0])]
+    product = sp.HadamardProduct(*rest).doit() if len(rest) > 1 else rest[0]
+    return product if scalar == 1 else sp.MatMul(scalar, product).doit()
 
 
 def ones(like: MatrixExpr) -> MatrixExpr:
