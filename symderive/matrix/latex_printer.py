@@ -144,7 +144,7 @@ class DerivationPrinter(LatexPrinter):
         return rf"\log\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
 
     def _print_SumEntries(self, e):
-        """``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
+        r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
         (``v 1``); in parentheses inside a larger expression (``(\bar s^\top s) 1``)."""
         v, row = e.arg, e.arg.shape[0] == 1 and e.arg.shape[1] != 1
         if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
@@ -158,7 +158,7 @@ class DerivationPrinter(LatexPrinter):
 
     @staticmethod
     def sum_factor_order(f) -> tuple:
-        """A model value before an expression (``y^\top \log p``), an adjoint first (``\bar s^\top s``)."""
+        r"""A model value before an expression (``y^\top \log p``), an adjoint first (``\bar s^\top s``)."""
         return (not isinstance(f, (sp.MatrixSymbol, TimeVar)), hadamard_order(f))
 
 
@@ -177,7 +177,7 @@ def hadamard_order(f) -> tuple:
 
 
 def is_negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative is True
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def latex_sum(exprs, layout: str = "column", **settings) -> str:

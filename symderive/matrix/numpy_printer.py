@@ -167,7 +167,7 @@ class RowPrinter(NumPyPrinter):
 
 
 def negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative is True
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def slice_index(storage_base: Callable[[str], int], lo, hi) -> Callable[[TimeVar], str]:

@@ -195,15 +195,16 @@ def sigma(z):
 
 
 def hadamard(*factors):
-    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``; a factor ``c 1`` (a scalar times the all-ones
-    matrix, as the rule of a sum of entries gives) is the scalar ``c`` (``(c 1) ⊙ v = c v``)."""
+    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``, with scalar factors taken out: ``(c a) ⊙ b = c (a ⊙ b)``,
+    and ``(c 1) ⊙ b = c b`` for the all-ones matrix (the rule of a sum of entries gives ``c 1``)."""
+    if len(factors) == 1:
+        return factors[0]
     scalar, rest = sp.S.One, []
     for f in factors:
         coeff, matrices = f.as_coeff_matrices() if isinstance(f, sp.MatMul) else (sp.S.One, [f])
-        if len(matrices) == 1 and isinstance(matrices[0], sp.OneMatrix) and len(factors) > 1:
-            scalar *= coeff
-        else:
-            rest.append(f)
+        scalar *= coeff
+        part = sp.MatMul(*matrices).doit() if len(matrices) > 1 else matrices[0]
+        rest += [] if isinstance(part, sp.OneMatrix) else [part]
     rest = rest or [ones(factors[0])]
     product = sp.HadamardProduct(*rest).doit() if len(rest) > 1 else rest[0]
     return product if scalar == 1 else sp.MatMul(scalar, product).doit()
