@@ -151,15 +151,12 @@ class RowPrinter(NumPyPrinter):
         return f"{int(e)}.0" if abs(int(e)) < 10**15 else repr(float(e))
 
     def _print_Softmax(self, e):
-        """``exp(z - logsumexp(z))`` over each vector's entries (the last axis); ``np.logaddexp.reduce`` is
-        the log-sum-exp computed stably, so no entry overflows."""
-        z = self._print(e.arg)
-        return f"np.exp({z} - np.logaddexp.reduce({z}, axis=-1, keepdims=True))"
+        """``_softmax(z)``: exp(z - max z) / sum exp(z - max z) over each vector's entries (the export's helper)."""
+        return f"_softmax({self._print(e.arg)})"
 
     def _print_LogSoftmax(self, e):
-        """``z - logsumexp(z)`` over each vector's entries, computed stably."""
-        z = self._print(e.arg)
-        return f"({z} - np.logaddexp.reduce({z}, axis=-1, keepdims=True))"
+        """``_logsoftmax(z)``: (z - max z) - log sum exp(z - max z) over each vector's entries."""
+        return f"_logsoftmax({self._print(e.arg)})"
 
     def _print_SumEntries(self, e):
         """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""
