@@ -15,7 +15,12 @@ r"""Writing a model in Python: the public way to define one, and the way the bui
 
 A model with no sequence and no state is not recurrent (``m.input`` declares its data); every value of
 a recurrent model is written for a generic step ``t``. Values are SymPy matrix expressions: ``@`` (or
-``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose.
+``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose; vectors are
+columns (``n``) or rows (``1, n``). Elementwise: ``sd.sigmoid``, ``sd.tanh``, ``sd.relu``, ``sd.softplus``,
+``sd.exp``, ``sd.log``, ``sd.sqrt``, ``sd.power(v, p)``, ``sd.divide(a, b)`` (any registered function:
+``sd.apply``); over a vector's entries: ``sd.softmax``, ``sd.log_softmax``, ``sd.sum_entries``. Scalar losses:
+``sd.squared_norm(v)``, ``sd.cross_entropy(o, y)`` (logits o), ``sd.binary_cross_entropy(p, y)``, and sums and
+multiples of these.
 """
 from __future__ import annotations
 
@@ -98,7 +103,7 @@ class Model:
         expr = sp.sympify(expr)
         if getattr(expr, "is_Matrix", False) and expr.shape != (1, 1):
             raise ModelError(f"the loss must be a scalar, not a {shape_text(expr.shape)} matrix "
-                             "(sd.squared_norm(v), a sum of entries, ...)")
+                             "(sd.squared_norm(v), sd.sum_entries(v), sd.cross_entropy(o, y), ...)")
         check_shapes(expr, "the loss")
         self._loss = expr
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import symderive as sd
+from symderive.ops.registry import VJP_RULES, Rule
+from symderive.ops.softmax import Softmax
 
 torch = pytest.importorskip("torch", reason="torch not installed (the external reference)")
 F = torch.nn.functional
@@ -152,3 +154,18 @@ def test_the_export_survives_large_logits(dense):
               "y": one_hot(0, 3)}
     grads = module.grad(**arrays)
     assert np.isfinite(module.loss(**arrays)) and all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+def test_the_verification_fails_on_a_softmax_rule_that_forgets_the_normalisation(monkeypatch):
+    """diag(s) g instead of (diag(s) - s s^T) g, a common slip: every check that sees it must fail."""
+    monkeypatch.setitem(VJP_RULES, Softmax, Rule(lambda node, g, ans, functions: [(node.arg, sd.hadamard(ans, g))],
+                                                 "wrong"))
+    m = sd.Model("wrong_softmax")
+    n, d = m.sizes("n d")
+    W, x, y = m.param("W", n, d), m.input("x", d), m.input("y", n)
+    s = m.let("s", sd.softmax(W @ x))
+    m.loss(sd.squared_norm(s - y) / 2)
+    report = sd.derive(m).verify()
+    row = next(r for r in report.rows if r.quantity == "dL/dW")
+    assert not report.passed and row.symbolic is False and not row.allclose
+    assert not row.reference.startswith("torch ok")
