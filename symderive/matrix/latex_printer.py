@@ -145,16 +145,18 @@ class DerivationPrinter(LatexPrinter):
 
     def _print_SumEntries(self, e):
         r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
-        (``v 1``); in parentheses inside a larger expression (``(\bar s^\top s) 1``)."""
+        (``v 1``)."""
         v, row = e.arg, e.arg.shape[0] == 1 and e.arg.shape[1] != 1
         if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
             a, b = sorted(v.args, key=self.sum_factor_order)
             first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)
-            text = f"{self.parenthesize(first, PRECEDENCE['Mul'])} {self.parenthesize(second, PRECEDENCE['Mul'])}"
-        else:
-            one, body = self._print(sp.OneMatrix(1, 1)), self.parenthesize(v, PRECEDENCE["Mul"])
-            text = f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
-        return text if self._print_level == 1 else rf"\left({text}\right)"
+            return f"{self.parenthesize(first, PRECEDENCE['Mul'])} {self.parenthesize(second, PRECEDENCE['Mul'])}"
+        one, body = self._print(sp.OneMatrix(1, 1)), self.parenthesize(v, PRECEDENCE["Mul"])
+        return f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
+
+    def _print_SumFactor(self, e):
+        r"""``(\bar s^\top s)`` in ``(\bar s^\top s) 1``: a sum of entries scaling a vector, in parentheses."""
+        return rf"\left({self._print_SumEntries(e)}\right)"
 
     @staticmethod
     def sum_factor_order(f) -> tuple:

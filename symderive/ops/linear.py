@@ -138,6 +138,11 @@ def _row_mul(e: sp.Mul):
     return e.func(*(row_form(a) for a in e.args))
 
 
+@row_form.register
+def _row_pow(e: sp.Pow):  # a power of a scalar (a sum of entries, a norm)
+    return e.func(*(row_form(a) for a in e.args))
+
+
 @shape_conflict.register
 def _matmul_shapes(e: MatMul):
     factors = e.as_coeff_matrices()[1]

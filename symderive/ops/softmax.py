@@ -1,6 +1,7 @@
 r"""Normalising nodes: the sum of a vector's entries, softmax and log-softmax, each registered once.
 
-* :class:`SumEntries` -- the scalar ``1^\top v = \sum_i v_i`` (a loss of its own, or the ``\bar s^\top s`` in a rule);
+* :class:`SumEntries` -- the scalar ``1^\top v = \sum_i v_i`` (a loss of its own; :class:`SumFactor` in a rule,
+  the ``(\bar s^\top s)`` of ``(\bar s^\top s)\, 1``);
 * :class:`Softmax` -- ``softmax(v)_i = e^{v_i} / \sum_j e^{v_j}``;
 * :class:`LogSoftmax` -- ``log softmax(v)_i = v_i - \log \sum_j e^{v_j}``.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Expr, MatMul, MatrixExpr
 from sympy.core.sympify import _sympify
+from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import ModelError
 from symderive.ops.nodes import hadamard, ones
@@ -44,9 +46,11 @@ def refuse_matrix(what: str, v) -> str | None:
 class SumEntries(Expr):
     r"""The scalar ``1^\top v = \sum_i v_i`` of a vector (of a matrix: the sum of all its entries).
 
-    A numeric factor comes out (``1^\top (c v) = c\, 1^\top v``), so rules stay readable."""
+    A numeric factor comes out (``1^\top (c v) = c\, 1^\top v``), so rules stay readable. Printed in a product
+    or a power it takes parentheses (``2 (y^\top p)``, ``(y^\top p)^2``), negated or summed not (``-y^\top p``)."""
 
     is_commutative = True
+    precedence = PRECEDENCE["Add"]
 
     def __new__(cls, arg):
         arg = _sympify(arg)
@@ -63,14 +67,23 @@ class SumEntries(Expr):
         return self.args[0]
 
 
-@defvjp(SumEntries, r"y = \mathbf{1}^\top v \;\Rightarrow\; \bar v = \bar y\, \mathbf{1}")
+class SumFactor(SumEntries):
+    r"""``1^\top v`` as the scalar factor of a vector in a rule (``(1^\top y) \operatorname{softmax}(o)``), printed
+    in parentheses; otherwise a :class:`SumEntries`."""
+
+
+SUM_RULE = r"y = \mathbf{1}^\top v \;\Rightarrow\; \bar v = \bar y\, \mathbf{1}"
+
+
+@defvjp(SumFactor, SUM_RULE)
+@defvjp(SumEntries, SUM_RULE)
 def _sum_entries_vjp(node, g, ans, functions):
     return [(node.arg, MatMul(g, ones(node.arg)).doit())]
 
 
 @row_form.register
 def _row_sum_entries(e: SumEntries):
-    return SumEntries(row_form(e.arg))
+    return type(e)(row_form(e.arg))
 
 
 @evaluate_node.register
@@ -127,7 +140,7 @@ def _row_normalised(e: Normalised):
             r"\mathbf{1}\right)")
 def _softmax_vjp(node, g, ans, functions):
     """``diag(s) - s s^T`` applied to g without forming it: ``s ⊙ g - s (s^T g)``."""
-    return [(node.arg, hadamard(ans, g - MatMul(SumEntries(hadamard(g, ans)), ones(g)).doit()))]
+    return [(node.arg, hadamard(ans, g - MatMul(SumFactor(hadamard(g, ans)), ones(g)).doit()))]
 
 
 @defvjp(LogSoftmax, r"p = \log\operatorname{softmax}(z) \;\Rightarrow\; \bar z = \bar p - "
@@ -137,7 +150,7 @@ def _softmax_vjp(node, g, ans, functions):
 def _log_softmax_vjp(node, g, ans, functions):
     """``(I - 1 softmax(z)^T)^T g = g - softmax(z) (1^T g)``: through softmax(z), not through e^p (the same
     values, but the softmax node says what it is)."""
-    return [(node.arg, g - MatMul(SumEntries(g), Softmax(node.arg)).doit())]
+    return [(node.arg, g - MatMul(SumFactor(g), Softmax(node.arg)).doit())]
 
 
 # ---------------------------------------------------------------------------------------------

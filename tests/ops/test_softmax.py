@@ -125,8 +125,13 @@ def test_a_shape_conflict_inside_softmax_is_named():
     (lambda o, y: SumEntries(o), r"1^{\top} o", r"o 1"),
     (lambda o, y: SumEntries(sd.hadamard(y, LogSoftmax(o))), r"y^{\top} \log\operatorname{softmax}\left(o\right)",
      r"y \left(\log\operatorname{softmax}\left(o\right)\right)^{\top}"),
-    (lambda o, y: sd.cross_entropy(o, y), r"- \left(y^{\top} \log\operatorname{softmax}\left(o\right)\right)",
-     r"- \left(y \left(\log\operatorname{softmax}\left(o\right)\right)^{\top}\right)"),
+    (lambda o, y: sd.cross_entropy(o, y), r"- y^{\top} \log\operatorname{softmax}\left(o\right)",
+     r"- y \left(\log\operatorname{softmax}\left(o\right)\right)^{\top}"),
+    (lambda o, y: 2 * SumEntries(o) * SumEntries(y), r"2 \left(1^{\top} o\right) \left(1^{\top} y\right)",
+     r"2 \left(o 1\right) \left(y 1\right)"),
+    (lambda o, y: SumEntries(o) ** 2, r"\left(1^{\top} o\right)^{2}", r"\left(o 1\right)^{2}"),
+    (lambda o, y: rule_share(LogSoftmax(o), y), r"y - \left(1^{\top} y\right) \operatorname{softmax}\left(o\right)",
+     r"y - \left(y 1\right) \operatorname{softmax}\left(o\right)"),
     (lambda o, y: sd.sqrt(o), r"\sqrt{o}", r"\sqrt{o}"),
 ])
 def test_latex(expr, column, row):

@@ -79,7 +79,7 @@ def assert_gradients_agree(ours, theirs, names):
 
 def test_the_rnn_document_shows_the_softmax_and_the_gradient_by_hand(rnn):
     text = rnn.to_latex("markdown")
-    assert r"L = \sum_{t=1}^{T} - \left(y_{t}^{\top} \log\operatorname{softmax}\left(o_{t}\right)\right)" in text
+    assert r"L = \sum_{t=1}^{T} - y_{t}^{\top} \log\operatorname{softmax}\left(o_{t}\right)" in text
     # dL/do_t = softmax(o_t) (1^T y_t) - y_t, as derived by hand above
     assert (r"\bar{o}_{t} = \frac{\partial L}{\partial o_{t}} = \left(1^{\top} y_{t}\right) "
             r"\operatorname{softmax}\left(o_{t}\right) - y_{t}") in text
