@@ -16,7 +16,7 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul
 
 from symderive.errors import ModelError
-from symderive.model.program import Program, key
+from symderive.model.program import Program, is_fixed, key
 from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
 from symderive.ops.registry import ACTIVATIONS, VJP_RULES
 
@@ -128,18 +128,45 @@ def derive(program: Program, functions=ACTIVATIONS) -> Backward:
 
     def collect(expr, g, source, ans=None):
         for leaf, contribution, rules in vjp(expr, g, ans, functions):
+            contribution = without_unit(contribution)
             shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
             if shift:
                 contribution = contribution.xreplace({t: t + shift})
             shares.setdefault(key(leaf), []).append(Term(contribution, source, rules, shift))
 
-    collect(program.loss, sp.S.One, "loss")
+    collect(program.loss, loss_seed(program.loss), "loss")
     for a in reversed(program.assignments):
         name = key(a.target)
         if name in shares:
             collect(a.expr, adjoint_symbol(a.target), name, ans=a.target)
     steps = tuple(step_adjoint(v, shares.get(key(v), ())) for v in reversed([a.target for a in program.assignments]))
     return Backward(program, tuple(s for s in steps if s.terms), argument_grads(program, shares))
+
+
+UNITS = (sp.Identity(1), sp.OneMatrix(1, 1))
+
+
+def loss_seed(loss):
+    """``dL/dL = 1``: the number 1 for a scalar expression, the 1 x 1 unit for a 1 x 1 matrix expression."""
+    return sp.Identity(1) if getattr(loss, "is_Matrix", False) else sp.S.One
+
+
+def unit_coefficient(e):
+    """c for a multiple ``c 1`` of the 1 x 1 unit (the seed of a 1 x 1 loss), else None."""
+    coeff, factors = e.as_coeff_matrices() if isinstance(e, MatMul) else (sp.S.One, [e])
+    return coeff if len(factors) == 1 and factors[0] in UNITS else None
+
+
+def without_unit(expr):
+    """``expr`` with multiples ``c 1`` of the 1 x 1 unit in entrywise products written as coefficients."""
+    def drop(node):
+        coeffs = [unit_coefficient(a) for a in node.args]
+        rest = [a for a, c in zip(node.args, coeffs) if c is None]
+        return sp.MatMul(sp.Mul(*(c for c in coeffs if c is not None)), hadamard(*rest) if rest else UNITS[0]).doit()
+
+    if not getattr(expr, "is_Matrix", False) or not expr.has(*UNITS):
+        return expr
+    return expr.replace(lambda e: isinstance(e, HadamardProduct) and any(unit_coefficient(a) is not None for a in e.args), drop)
 
 
 def step_adjoint(v, terms) -> AdjointDef:
@@ -156,6 +183,8 @@ def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
     for x in program.inputs:
         grads.append(AdjointDef(key(x), adjoint_symbol(x), tuple(shares.get(key(x), ())), "step"))
     for state, initial in program.states.items():
+        if is_fixed(initial):
+            continue
         terms = tuple(term for term in shares.get(state, ()) if term.shift == 1)
         grads.append(AdjointDef(key(initial), adjoint_symbol(initial), terms, "initial"))
     return tuple(grads)

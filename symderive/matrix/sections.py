@@ -8,7 +8,8 @@ from symderive.document.document import MAX_LINE, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.matrix.derive import AdjointDef, inline, rule_statement
 from symderive.matrix.latex_printer import latex_sum, to_latex
-from symderive.model.program import arguments, key
+from symderive.model.program import arguments, is_fixed, key
+from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import T, TimeVar
 
 TRIVIAL_RULES = {"MatAdd", "Add"}
@@ -34,14 +35,26 @@ def model_section(d, options) -> Section:
     p = d.program
     steps = [Step(tex(d, options, a.target), tex(d, options, a.expr)) for a in p.assignments]
     steps.append(Step("L", loss_latex(d, options)))
-    sizes = ", ".join(rf"${tex(d, options, v)} \in \mathbb{{R}}^{{{size_latex(v, options)}}}$" for v in arguments(p))
+    sizes = ", ".join(rf"${tex(d, options, v)} \in {space_latex(v, options)}$" for v in arguments(p))
     text = say(options, f"Sizes: {sizes}.", f"크기: {sizes}.")
     text += " " + layout_text(options)
     if p.recurrent:
-        initial = ", ".join(f"${tex(d, options, v)}$" for v in p.states.values())
-        text += say(options, f" The steps run for $t = 1, \\dots, T$ from the given initial state {initial}.",
-                    f" 주어진 초기 상태 {initial}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+        text += initial_text(d, options)
     return Section(say(options, "Model", "모델"), text, tuple(steps))
+
+
+def initial_text(d, options) -> str:
+    """Where the steps start: the given initial states (arguments) and those fixed at zero (``h_0 = 0``)."""
+    p = d.program
+    given = ", ".join(f"${tex(d, options, v)}$" for v in p.states.values() if not is_fixed(v))
+    fixed = ", ".join(f"${tex(d, options, d.program.defined[s].target.at(0))} = 0$"
+                      for s, v in p.states.items() if is_fixed(v))
+    if not fixed:
+        return say(options, f" The steps run for $t = 1, \\dots, T$ from the given initial state {given}.",
+                   f" 주어진 초기 상태 {given}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+    start = f"{given}, {fixed}" if given else fixed
+    return say(options, f" The steps run for $t = 1, \\dots, T$ from the initial state {start}.",
+               f" 초기 상태 {start}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
 
 
 def layout_text(options) -> str:
@@ -55,6 +68,11 @@ def layout_text(options) -> str:
                          r"벡터는 행벡터로 씁니다(배치를 행으로 쌓는 코드와 같은 관례). 그래서 가중치는 오른쪽에서 "
                          r"곱하고, 야코비안 $\partial u/\partial v$는 $du = dv\, \partial u/\partial v$가 되도록 분모 "
                          r"배치(denominator layout)로 씁니다."))
+
+
+def space_latex(v, options=None) -> str:
+    """``\\mathbb{R}^{n \\times d}``; ``\\mathbb{R}`` for a scalar."""
+    return r"\mathbb{R}" if is_scalar(v) else rf"\mathbb{{R}}^{{{size_latex(v, options)}}}"
 
 
 def size_latex(v, options=None) -> str:

@@ -5,4 +5,4 @@ generic functions that dispatch on them; :mod:`~symderive.ops.nodes` our node ty
 :mod:`~symderive.ops.linear` SymPy's matrix algebra, :mod:`~symderive.ops.functions` the elementwise
 functions (tanh, sigmoid, relu, step, softplus, exp, log, sign, abs).
 """
-from symderive.ops import functions, linear, nodes  # noqa: F401  (each module registers its ops)
+from symderive.ops import functions, linear, nodes, powers  # noqa: F401  (each module registers its ops)
