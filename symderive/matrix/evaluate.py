@@ -145,8 +145,14 @@ class Evaluation:
 
 def evaluate(expr, env: Env, step: int | None = None):
     """The value of ``expr`` with ``t = step`` and the sizes of ``env`` (each node type evaluates as
-    its registration in ``symderive/ops`` says)."""
-    return evaluate_node(expr, Evaluation(env, step))
+    its registration in ``symderive/ops`` says); the number of steps ``T`` a mean divides by is a number."""
+    return evaluate_node(with_steps(expr, env.sizes.get(T)), Evaluation(env, step))
+
+
+@lru_cache(maxsize=4096)
+def with_steps(expr, steps):
+    """``expr`` with the number of steps ``T`` written as the number ``steps`` (unless None)."""
+    return expr if steps is None or not expr.has(T) else expr.xreplace({T: steps})
 
 
 # ---------------------------------------------------------------------------------------------

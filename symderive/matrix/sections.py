@@ -2,6 +2,8 @@
 rule that justifies it), and the gradients of the arguments."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive.document.document import MAX_LINE, Section, Step
@@ -24,10 +26,22 @@ def tex(d, options, expr) -> str:
 
 
 def loss_latex(d, options) -> str:
-    body = tex(d, options, d.program.loss)
-    if d.program.recurrent:
-        return rf"\sum_{{t=1}}^{{T}} {body}"
-    return body
+    """``L``: the model's loss, ``\\sum_{t=1}^{T} \\ell_t``, or the mean ``\\frac{1}{T} \\sum_{t=1}^{T} \\ell_t``."""
+    if not d.program.recurrent:
+        return tex(d, options, d.program.loss)
+    per_step, mean = over_steps(d.program.loss)
+    body = rf"\sum_{{t=1}}^{{T}} {tex(d, options, per_step)}"
+    return rf"\frac{{1}}{{T}} {body}" if mean else body
+
+
+def over_steps(loss) -> tuple:
+    """``(l_t, mean)``: the loss of one step, with the factor ``1/T`` of a mean over steps taken out."""
+    if T not in loss.free_symbols:
+        return loss, False
+    if isinstance(loss, sp.MatMul):
+        coeff, factors = loss.as_coeff_matrices()
+        return sp.MatMul(coeff * T, *factors).doit(), True
+    return loss * T, True
 
 
 def model_section(d, options) -> Section:
@@ -35,9 +49,10 @@ def model_section(d, options) -> Section:
     p = d.program
     steps = [Step(tex(d, options, a.target), tex(d, options, a.expr)) for a in p.assignments]
     steps.append(Step("L", loss_latex(d, options)))
-    sizes = ", ".join(rf"${tex(d, options, v)} \in {space_latex(v, options)}$" for v in arguments(p))
+    sizes = ", ".join(rf"${tex(d, options, shown(p, v))} \in {space_latex(v, options)}$" for v in arguments(p))
     text = say(options, f"Sizes: {sizes}.", f"크기: {sizes}.")
-    text += " " + layout_text(options)
+    if not all(map(is_scalar, arguments(p))):
+        text += " " + layout_text(printed_layout(p, options))
     if p.recurrent:
         text += initial_text(d, options)
     return Section(say(options, "Model", "모델"), text, tuple(steps))
@@ -46,7 +61,7 @@ def model_section(d, options) -> Section:
 def initial_text(d, options) -> str:
     """Where the steps start: the given initial states (arguments) and those fixed at zero (``h_0 = 0``)."""
     p = d.program
-    given = ", ".join(f"${tex(d, options, v)}$" for v in p.states.values() if not is_fixed(v))
+    given = ", ".join(f"${tex(d, options, shown(p, v))}$" for v in p.states.values() if not is_fixed(v))
     fixed = ", ".join(f"${tex(d, options, d.program.defined[s].target.at(0))} = 0$"
                       for s, v in p.states.items() if is_fixed(v))
     if not fixed:
@@ -55,6 +70,20 @@ def initial_text(d, options) -> str:
     start = f"{given}, {fixed}" if given else fixed
     return say(options, f" The steps run for $t = 1, \\dots, T$ from the initial state {start}.",
                f" 초기 상태 {start}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+
+
+def written_in_rows(program) -> bool:
+    """Is the model written with row vectors (``x_t W + b``, every vector argument 1 x n)?"""
+    vectors = [v for v in arguments(program) if not is_scalar(v) and 1 in v.shape]
+    return bool(vectors) and all(v.shape[0] == 1 for v in vectors)
+
+
+def printed_layout(program, options):
+    """Options whose layout is the convention the formulas are printed in: the model's own, unless
+    the layout option writes it in the other one (a model written in rows prints in rows)."""
+    if not written_in_rows(program):
+        return options
+    return replace(options, layout="column" if options.layout == "row" else "row")
 
 
 def layout_text(options) -> str:
@@ -120,7 +149,7 @@ def justification(d, options, a: AdjointDef, var) -> str:
             if r not in TRIVIAL_RULES and r not in rules:
                 rules.append(r)
     sources = ", ".join(f"${source_latex(d, options, term)}$" for term in a.terms)
-    statements = [f"${rule_statement(r, options.layout)}$" for r in rules]
+    statements = [f"${rule_statement(r, printed_layout(d.program, options).layout)}$" for r in rules]
     v = tex(d, options, var)
     why = say(options, f"${v}$ is used in {sources}; by " + ", and ".join(statements) + ".",
               f"${v}$의 사용처는 {sources}입니다. " + ", ".join(statements) + "에 따라 정리하면 다음과 같습니다.")
@@ -147,7 +176,14 @@ def source_latex(d, options, term) -> str:
 def gradient_step(d, options, g: AdjointDef, why: str = "") -> Step:
     value = inline(g.value(), d.backward, keep=d.keep)
     var = next(v for v in arguments(d.program) if key(v) == g.var)
-    return Step(partial(d, options, var), tex(d, options, value), why)
+    return Step(partial(d, options, shown(d.program, var)), tex(d, options, value), why)
+
+
+def shown(program, v):
+    """How an argument is written: an initial state as the state at step 0 (``h_{1,0}`` for the state
+    ``h1``, whose argument is ``h10``), any other argument as itself."""
+    state = next((s for s, initial in program.states.items() if initial == v), None)
+    return v if state is None else TimeVar(state, 0, *v.shape)
 
 
 def gradients_section(d, options, names=None, title="", text="") -> Section:

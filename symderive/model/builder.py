@@ -23,7 +23,7 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.model.program import Assign, Program, check_shapes, key
-from symderive.ops.nodes import T, Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
+from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.ops.registry import shape_text
 
 __all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard", "squared_norm",

@@ -1,9 +1,8 @@
-"""Powers of scalars and the sizes a formula may divide by.
+"""Powers of scalars.
 
 * ``MatPow`` of a 1 x 1 value, ``(a - y)^2`` (SymPy writes ``a**2`` of a 1 x 1 matrix as a matrix power,
   which for a 1 x 1 matrix is the power of its entry); a power of a larger matrix has no rule;
-* ``Pow`` of a scalar expression (``||v||^4``, ``1/T``);
-* a size symbol (``T`` in a mean over steps, ``L = (1/T) sum_t l_t``) evaluates to its value.
+* ``Pow`` of a scalar expression (``||v||^4``); a power of a size (``1/T`` in a mean over steps) is a constant.
 """
 from __future__ import annotations
 
@@ -45,14 +44,3 @@ def _pow_vjp(node, g, ans, functions):
     if not base.atoms(sp.MatrixExpr) or not p.is_number:
         return []  # a size such as 1/T is a constant
     return [(base, p * base ** (p - 1) * g)]
-
-
-@evaluate_node.register
-def _evaluate_pow(e: sp.Pow, ev):
-    return ev(e.base) ** ev(e.exp)
-
-
-@evaluate_node.register
-def _evaluate_size(e: sp.Symbol, ev):
-    """A size symbol (``T``, ``n``) is its value."""
-    return ev.backend.scalar(ev.size(e))
