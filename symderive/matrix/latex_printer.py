@@ -87,9 +87,18 @@ class DerivationPrinter(LatexPrinter):
 
     def _print_HadamardProduct(self, e):
         """``a \\odot b``; of scalars, the product ``a b``."""
+        if is_scalar(e):
+            return self.scalar_product(e)
         factors = sorted(hadamard_factors(e), key=hadamard_order)
-        times = " " if is_scalar(e) else r" \odot "
-        return times.join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+        return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+
+    def scalar_product(self, e) -> str:
+        """A product of scalars, its numbers first: ``2 s \\tanh(z) \\bar{a}``."""
+        coeff, factors = scalar_factors(e)
+        body = " ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+        if coeff == -1:
+            return "-" + body
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
 
     def _print_HadamardPower(self, e):
         """``a \\odot a`` and ``a^{\\circ p}``; of a scalar, the power ``a^{p}``."""
@@ -155,6 +164,8 @@ class DerivationPrinter(LatexPrinter):
     def _print_MatMul(self, e):
         """``W x``; scalar (1 x 1) factors first, as a scalar multiple (``c v``); ``\\mathbf{1}^\\top v``."""
         coeff, factors = e.as_coeff_matrices()
+        if all(map(is_scalar, factors)):
+            return self.scalar_product(e)
         factors = [f for f in factors if is_scalar(f)] + [f for f in factors if not is_scalar(f)]
         parts = [self.matmul_factor(f) for f in factors]
         body = " ".join(parts)
@@ -169,6 +180,22 @@ class DerivationPrinter(LatexPrinter):
         if is_scalar(f) and isinstance(f, (sp.HadamardProduct, sp.MatMul)):
             return self.parenthesize(f, PRECEDENCE["Mul"], strict=True)
         return self.parenthesize(f, PRECEDENCE["Mul"], strict=False)
+
+
+def scalar_factors(e) -> tuple:
+    """``(c, [f1, f2, ...])`` for a product of scalars (matrix or entrywise products of 1 x 1 values,
+    nested ones flattened): ``e = c f1 f2 ...``."""
+    if isinstance(e, MatMul) and all(map(is_scalar, e.as_coeff_matrices()[1])):
+        coeff, factors = e.as_coeff_matrices()
+    elif isinstance(e, sp.HadamardProduct) and is_scalar(e):
+        coeff, factors = sp.S.One, sorted(e.args, key=hadamard_order)
+    else:
+        return sp.S.One, [e]
+    out = []
+    for f in factors:
+        c, fs = scalar_factors(f)
+        coeff, out = coeff * c, out + fs
+    return coeff, out
 
 
 def hadamard_factors(e) -> list:

@@ -30,7 +30,10 @@ def loss_latex(d, options) -> str:
     if not d.program.recurrent:
         return tex(d, options, d.program.loss)
     per_step, mean = over_steps(d.program.loss)
-    body = rf"\sum_{{t=1}}^{{T}} {tex(d, options, per_step)}"
+    body = tex(d, options, per_step)
+    if isinstance(per_step, sp.Add):  # MatAdd too
+        body = rf"\left({body}\right)"
+    body = rf"\sum_{{t=1}}^{{T}} {body}"
     return rf"\frac{{1}}{{T}} {body}" if mean else body
 
 
