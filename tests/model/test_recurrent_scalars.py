@@ -79,6 +79,19 @@ def test_the_mean_over_steps():
     assert report.passed, report.table()
 
 
+def test_a_loss_divided_by_the_number_of_steps_is_the_mean():
+    m = sd.Model("by_T")
+    w, u, x, y = m.param("w"), m.param("u"), m.sequence("x"), m.sequence("y")
+    h = m.state("h")
+    m.let(h, sd.tanh(w @ h.prev + u @ x))
+    m.loss((h - y) ** 2 / (2 * sd.model.T))
+    der = sd.derive(m)
+    assert r"L &= \frac{1}{T} \sum_{t=1}^{T}" in der.to_latex()
+    grads = der.load_module().grad(w=W0, u=U0, h0=H00, x=XS, y=YS)
+    for name, value in unrolled(mean=True, fixed=False).items():
+        np.testing.assert_allclose(grads[name], value, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
 def test_a_fixed_initial_state_is_no_argument():
     der = sd.derive(scalar_rnn(initial=0))
     assert "h0" not in der.module_source().split("SHAPES = ")[1].splitlines()[0]

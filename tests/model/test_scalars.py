@@ -41,6 +41,10 @@ LOSSES = {
     "a^3": (lambda a, y: sp.HadamardPower(a, 3), lambda a, y: a ** 3),
     "log": (lambda a, y: -sd.log(a) / 2, lambda a, y: -sp.log(a) / 2),
     "product": (lambda a, y: a @ y, lambda a, y: a * y),
+    "binary cross-entropy": (
+        lambda a, y: -(y @ sd.log(a) + (sp.OneMatrix(1, 1) - y) @ sd.log(sp.OneMatrix(1, 1) - a)),
+        lambda a, y: -(y * sp.log(a) + (1 - y) * sp.log(1 - a))),
+    "softplus minus": (lambda a, y: sd.softplus(a) - times(a, y), lambda a, y: sp.log(1 + sp.exp(a)) - a * y),
 }
 
 
