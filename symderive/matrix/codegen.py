@@ -124,7 +124,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
     for d in loop:
         hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
-            em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
+            em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
     loop, invariants = hoist_invariants(loop, loop_names)
     for expr, name in invariants.items():
         em.emit(f"{name} = {em.batch().doprint(expr)}")
@@ -137,6 +137,13 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
         emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def every_step(d: Def, code_: str, terms) -> str:
+    """``code_`` of terms computed for all steps; terms that read no step (``dL/dL = 1``) are repeated."""
+    if any(e.atoms(TimeVar) for e in terms):
+        return code_
+    return f"np.full({'T' if d.size is None else f'(T, {code(d.size)})'}, {code_})"
 
 
 def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
