@@ -8,6 +8,9 @@ code evaluates one step (``v[t]`` is 1-D) or all steps at once (``v[1:T + 1]`` i
 * ``sum_t a_t b_t^T`` -> ``a[1:T + 1].T @ b[1:T + 1]`` (one matrix product over all steps)
 * ``sum_t a_t``    -> ``a[1:T + 1].sum(axis=0)``
 * ``||v||^2``      -> ``np.sum(v ** 2, axis=-1)``
+* scalars (1 x 1): one number per step (``s[t]``, or ``s[1:T + 1]`` of shape (T,)); ``c v`` -> ``c * v``
+  (over a batch of steps ``s[..., None] * v``), ``u^T v`` -> ``np.sum(u * v, axis=-1)``, ``a^2`` -> ``a ** 2``
+* a row vector ``x_t`` (1 x d, a model written in rows) is stored as a column is: ``x W`` -> ``x @ W``
 
 How a time-indexed value is spelled (one step, a slice of steps, a local) is the ``index`` setting.
 """
@@ -108,7 +111,7 @@ class RowPrinter(NumPyPrinter):
 
     def scalar_product(self, coeff, factors) -> str:
         """The scalars (1 x 1 factors, inner products ``r M c``) times what remains, a vector or matrix:
-        ``s * (v @ W.T)``; over a batch of steps a scalar of each step is a column (``s[:, None]``)."""
+        ``s * (v @ W.T)``; over a batch of steps a scalar of each step is a column (``s[..., None]``)."""
         scalars = [self._print(f) for f in factors if is_scalar(f)]
         pieces = inner_products([f for f in factors if not is_scalar(f)])
         scalars += [self.inner_product(p) for p in pieces if isinstance(p, tuple)]
