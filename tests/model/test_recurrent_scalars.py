@@ -9,6 +9,9 @@ import sympy as sp
 
 import symderive as sd
 from symderive import ModelError
+from symderive.matrix.derive import state_jacobian
+from symderive.matrix.latex_printer import to_latex
+from symderive.verify.matrix_checks import jacobian_check
 
 XS, YS = [0.5, -1.2, 0.3], [0.1, 0.4, -0.2]
 W0, U0, H00 = 0.9, -0.6, 0.25
@@ -54,7 +57,8 @@ def test_scalar_rnn_gradients_are_those_of_the_unrolled_loss(mean, fixed):
 
 
 def test_scalar_rnn_document_module_and_verification():
-    der = sd.derive(scalar_rnn())
+    der = sd.derive(scalar_rnn(), extra_checks=(jacobian_check("h", "h"),))  # dh_t/dh_{t-1} by differences
+    assert to_latex(state_jacobian(der.program, "h", "h")) == r"\left(1 - h_{t}^{2}\right) w"
     text = der.to_latex()
     assert r"h_{t} &= \tanh\left(u x_{t} + w h_{t-1}\right)" in text
     assert (r"\bar{h}_{t} = \frac{\partial L}{\partial h_{t}} &= "
