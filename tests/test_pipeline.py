@@ -236,3 +236,15 @@ def test_a_latex_rnn_agrees_with_torch_autograd():
     grads = module.grad(**arrays)
     for name, tensor in tensors.items():
         assert np.allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-12), name
+
+
+def test_a_scalar_recurrence_has_a_product_of_numbers():
+    m = Model("scalar_rnn")
+    w, u, x, y, h = m.param("w"), m.param("u"), m.sequence("x"), m.sequence("y"), m.state("h")
+    m.let(h, sd_tanh(w * h.prev + u * x))
+    m.loss((h - y) ** 2 / 2)
+    text = derive(m).to_latex("markdown")
+    # d/dh tanh(w h + u x) = (1 - tanh^2) w: a number, so the product needs no transpose.
+    assert r"\frac{\partial h_{j}}{\partial h_{j-1}} = \left(1 - h_{j}^{2}\right) w" in text
+    assert (r"\sum_{t=i}^{T} \Big(\prod_{j=i+1}^{t} \frac{\partial h_{j}}{\partial h_{j-1}}\Big) "
+            r"\left(h_{t} - y_{t}\right)") in text

@@ -101,7 +101,8 @@ def closed_form(d, options, state: str) -> Step | None:
     own = sp.MatAdd(*same).doit()
     seed = rf"\left({tex(d, options, own)}\right)" if isinstance(own, sp.MatAdd) else tex(d, options, own)
     s_j, s_prev = tex(d, options, state_at(d, state, j)), tex(d, options, state_at(d, state, j - 1))
-    product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big)^{{\top}}"
+    transpose = "" if d.program.defined[state].target.shape == (1, 1) else r"^{\top}"  # none for numbers
+    product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big){transpose}"
     adjoint = d.backward.adjoint_of[state].adjoint
     window = options.truncate is not None and options.truncate_mode == "window"
     name = tex(d, options, adjoint.xreplace({adjoint.time: i}))
