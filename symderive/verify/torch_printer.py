@@ -14,6 +14,8 @@ never SymPy's generic fallback (``math.sqrt``, ``Trace(W)``), which would be a w
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
@@ -127,8 +129,8 @@ class TorchPrinter(PythonCodePrinter):
     def _print_MatMul(self, e):
         coeff, factors = e.as_coeff_matrices()
         product = " @ ".join(self.operand(f, PRODUCT) for f in factors)
-        if coeff == 1:
-            return product
+        if coeff == 1 or coeff == -1:
+            return product if coeff == 1 else f"-{product}"
         return f"{self.operand(coeff, PRODUCT)} * {product}"
 
     def _print_HadamardProduct(self, e):
@@ -162,7 +164,7 @@ class TorchPrinter(PythonCodePrinter):
 
     # -- functions and the other nodes ----------------------------------------------------------
     def _print_Elementwise(self, e: Elementwise):
-        return spell(e.fname, self.operand(e.arg, POWER))
+        return spell(e.fname, self._print(e.arg), self.operand(e.arg, POWER))
 
     def _print_Function(self, e):
         """A registered function of a scalar (``log ||v||^2``) through the same torch equivalent."""
@@ -170,7 +172,7 @@ class TorchPrinter(PythonCodePrinter):
         if fname is None or len(e.args) != 1:
             raise ModelError(f"the torch program cannot print the function {type(e).__name__}: "
                              "it is not a registered elementwise function")
-        return spell(fname, self.operand(e.args[0], POWER))
+        return spell(fname, self._print(e.args[0]), self.operand(e.args[0], POWER))
 
     def _print_SquaredNorm(self, e):
         return f"torch.sum({self.operand(e.arg, POWER)} ** 2)"
@@ -190,6 +192,12 @@ def negated(e) -> bool:
     return isinstance(e, sp.MatMul) and e.as_coeff_matrices()[0].is_negative
 
 
-def spell(fname: str, argument: str) -> str:
-    """``f(argument)`` through the torch equivalent registered for ``f`` (the argument is an atom)."""
-    return torch_spelling(fname).replace("{0}", argument)
+#: A spelling that only passes its argument to one call, ``torch.tanh({0})``: no parentheses needed.
+CALL = re.compile(r"[\w.]+\(\{0\}(, [^{}]*)?\)")
+
+
+def spell(fname: str, argument: str, atom: str) -> str:
+    """``f(argument)`` through the torch equivalent registered for ``f``; ``atom`` is the argument in
+    parentheses where it is not an atom, for spellings that apply operators to it (``({0} > 0)``)."""
+    spelling = torch_spelling(fname)
+    return spelling.replace("{0}", argument if CALL.fullmatch(spelling) else atom)

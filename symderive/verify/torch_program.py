@@ -19,7 +19,7 @@ from symderive.errors import ModelError
 from symderive.matrix.numpy_printer import identifier
 from symderive.model.program import Program, arguments, key, size_names
 from symderive.ops.nodes import TimeVar
-from symderive.verify.torch_printer import TorchPrinter
+from symderive.verify.torch_printer import POWER, TorchPrinter
 
 #: Names the printed program uses itself; a model value named so is printed with a trailing underscore.
 RESERVED = {"torch", "L", "t", "T", "loss", "grad", "range", "dict", "enumerate", "ARGUMENTS", "arrays", "leaves",
@@ -112,7 +112,8 @@ def argument_lines(program: Program, names: dict, printer: TorchPrinter) -> list
 
 def forward_lines(program: Program, names: dict, printer: TorchPrinter) -> list[str]:
     """The assignments in order and the loss: straight code, or a loop over t summing the loss."""
-    loss = printer.doprint(program.loss) + ("[0, 0]" if getattr(program.loss, "is_Matrix", False) else "")
+    matrix = getattr(program.loss, "is_Matrix", False)  # a 1 x 1 matrix: its entry
+    loss = printer.operand(program.loss, POWER) + "[0, 0]" if matrix else printer.doprint(program.loss)
     if not program.recurrent:
         return [f"{names[key(a.target)]} = {printer.doprint(a.expr)}" for a in program.assignments] + \
             [f"return {loss}"]
