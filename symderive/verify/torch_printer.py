@@ -6,6 +6,7 @@ The printed code says what the model's equations say, node by node, with nothing
 * ``a ⊙ b``        -> ``a * b``;   ``a^{∘p}`` -> ``a ** p``;   ``f(z)`` -> the torch equivalent ``f`` registers
 * ``||v||^2``      -> ``torch.sum(v ** 2)``;  ``diag(v)`` -> ``torch.diag(v.flatten())``
 * ``[a; b]``       -> ``torch.cat([a, b], dim=0)``;  rows ``i:j`` of ``v`` -> ``v[i:j]``
+* ``softmax(v)``   -> ``torch.softmax(v, dim=0)`` (``dim=1`` for a row), ``log softmax`` -> ``torch.log_softmax``
 * ``v_{t-1}``      -> ``v[t - 1]`` (every time-indexed value is a dict keyed by step)
 
 Printing dispatches by class name, as SymPy's printers do, but only to the ``_print_<Class>`` methods
@@ -180,12 +181,29 @@ class TorchPrinter(PythonCodePrinter):
     def _print_DiagMatrix(self, e):
         return f"torch.diag({self.operand(e.args[0], POWER)}.flatten())"
 
+    def _print_Softmax(self, e):
+        """``softmax`` over the vector's entries: down a column, or along a row (the row convention)."""
+        return f"torch.softmax({self._print(e.arg)}, dim={entries_axis(e.arg)})"
+
+    def _print_LogSoftmax(self, e):
+        """``log softmax`` over the vector's entries (torch computes it stably, as log_softmax)."""
+        return f"torch.log_softmax({self._print(e.arg)}, dim={entries_axis(e.arg)})"
+
+    def _print_SumEntries(self, e):
+        return f"torch.sum({self._print(e.arg)})"
+
     def _print_Concat(self, e):
         return "torch.cat([" + ", ".join(self._print(a) for a in e.args) + "], dim=0)"
 
     def _print_Rows(self, e):
         arg, start, stop = e.args
         return f"{self.operand(arg, POWER)}[{self._print(start)}:{self._print(stop)}]"
+
+
+def entries_axis(v) -> int:
+    """The axis along which a vector's entries lie: 1 for a row (1 x n, n not 1), else 0."""
+    rows, cols = v.shape
+    return 1 if rows == 1 and cols != 1 else 0
 
 
 def negated(e) -> bool:

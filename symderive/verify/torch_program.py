@@ -19,7 +19,7 @@ from symderive.errors import ModelError
 from symderive.matrix.numpy_printer import identifier
 from symderive.model.program import Program, arguments, key, size_names
 from symderive.ops.nodes import TimeVar
-from symderive.verify.torch_printer import POWER, TorchPrinter
+from symderive.verify.torch_printer import POWER, SUM, TorchPrinter
 
 #: Names the printed program uses itself; a model value named so is printed with a trailing underscore.
 RESERVED = {"torch", "L", "t", "T", "loss", "grad", "range", "dict", "enumerate", "ARGUMENTS", "arrays", "leaves",
@@ -112,14 +112,21 @@ def argument_lines(program: Program, names: dict, printer: TorchPrinter) -> list
 
 def forward_lines(program: Program, names: dict, printer: TorchPrinter) -> list[str]:
     """The assignments in order and the loss: straight code, or a loop over t summing the loss."""
-    matrix = getattr(program.loss, "is_Matrix", False)  # a 1 x 1 matrix: its entry
-    loss = printer.operand(program.loss, POWER) + "[0, 0]" if matrix else printer.doprint(program.loss)
     if not program.recurrent:
         return [f"{names[key(a.target)]} = {printer.doprint(a.expr)}" for a in program.assignments] + \
-            [f"return {loss}"]
+            [f"return {loss_code(program.loss, printer)}"]
     values = [names[key(a.target)] for a in program.assignments if key(a.target) not in program.states]
     lines = [f"{names[state]} = {{0: {printer.doprint(initial)}}}" for state, initial in program.states.items()]
     lines += [f"{name} = {{}}" for name in values]
     lines += ["L = torch.zeros((), dtype=torch.float64)", "for t in range(1, T + 1):"]
     lines += [f"    {printer.doprint(a.target)} = {printer.doprint(a.expr)}" for a in program.assignments]
-    return lines + [f"    L = L + {loss}", "return L"]
+    negated = not getattr(program.loss, "is_Matrix", False) and program.loss.could_extract_minus_sign()
+    step = f"L - {printer.operand(-program.loss, SUM)}" if negated else f"L + {loss_code(program.loss, printer)}"
+    return lines + [f"    L = {step}", "return L"]
+
+
+def loss_code(loss, printer: TorchPrinter) -> str:
+    """The scalar loss; of a 1 x 1 matrix, its entry."""
+    if getattr(loss, "is_Matrix", False):
+        return printer.operand(loss, POWER) + "[0, 0]"
+    return printer.doprint(loss)

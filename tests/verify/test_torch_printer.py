@@ -7,19 +7,10 @@ import sympy as sp
 
 from symderive import ModelError
 from symderive.matrix import evaluate as ev
-from symderive.ops.nodes import Concat, Elementwise, Rows, SquaredNorm, TimeVar, t
+from symderive.ops.nodes import Concat, Elementwise, Rows, SquaredNorm
 from symderive.ops.registry import ACTIVATIONS, deffunction
-from symderive.verify.torch_printer import TorchPrinter
 from symderive.verify.torch_spelling import torch_spelling
-
-n, d = sp.symbols("n d", integer=True, positive=True)
-A, B, V = sp.MatrixSymbol("A", n, n), sp.MatrixSymbol("B", n, n), sp.MatrixSymbol("V", n, d)
-v, u, w = sp.MatrixSymbol("v", n, 1), sp.MatrixSymbol("u", n, 1), sp.MatrixSymbol("w", d, 1)
-s = sp.MatrixSymbol("s", 1, 1)
-h = TimeVar("h", t, n)
-SIZES = {n: 3, d: 2}
-PRINTER = TorchPrinter({"names": {k: k for k in ("A", "B", "V", "v", "u", "w", "s", "h")},
-                        "sizes": {"n": "n", "d": "d"}})
+from tests.verify.nodes import PRINTER, SIZES, A, B, V, d, h, n, run_printed, s, u, v, w
 
 NODES = {
     "MatMul": A @ v,
@@ -62,26 +53,6 @@ BY_HAND = {
     "scalar log of a norm": (sp.log(SquaredNorm(v) + 1), lambda a: np.log(np.sum(a["v"] ** 2) + 1)),
     "scalar exp": (sp.exp(-SquaredNorm(v)), lambda a: np.exp(-np.sum(a["v"] ** 2))),
 }
-
-
-@pytest.fixture(scope="module")
-def values():
-    rng = np.random.default_rng(4)
-    shapes = {"A": (3, 3), "B": (3, 3), "V": (3, 2), "v": (3, 1), "u": (3, 1), "w": (2, 1), "s": (1, 1)}
-    arrays = {k: rng.standard_normal(shape) for k, shape in shapes.items()}
-    steps = {("h", 1): rng.standard_normal((3, 1)), ("h", 2): rng.standard_normal((3, 1))}
-    return arrays, steps
-
-
-def run_printed(expr, values):
-    """The printed code of ``expr`` run on torch tensors of ``values`` (at t = 2), and the code."""
-    torch = pytest.importorskip("torch", reason="torch not installed (optional external reference)")
-    arrays, steps = values
-    namespace = {"torch": torch, "n": 3, "d": 2, "t": 2,
-                 **{k: torch.tensor(a) for k, a in arrays.items()},
-                 "h": {s_: torch.tensor(steps[("h", s_)]) for s_ in (1, 2)}}
-    code = PRINTER.doprint(expr)
-    return np.asarray(eval(compile(code, "<printed>", "eval"), namespace)), code  # our own printed code
 
 
 @pytest.mark.parametrize("name", sorted(NODES))
