@@ -18,7 +18,7 @@ import keyword
 from symderive.errors import ModelError
 from symderive.matrix.numpy_printer import identifier
 from symderive.model.program import Program, arguments, key, size_names
-from symderive.ops.nodes import TimeVar
+from symderive.ops.nodes import TimeVar, time_vars
 from symderive.verify.torch_printer import POWER, SUM, TorchPrinter
 
 #: Names the printed program uses itself; a model value named so is printed with a trailing underscore.
@@ -115,6 +115,7 @@ def forward_lines(program: Program, names: dict, printer: TorchPrinter) -> list[
     if not program.recurrent:
         return [f"{names[key(a.target)]} = {printer.doprint(a.expr)}" for a in program.assignments] + \
             [f"return {loss_code(program.loss, printer)}"]
+    check_forward_in_time(program)
     values = [names[key(a.target)] for a in program.assignments if key(a.target) not in program.states]
     lines = [f"{names[state]} = {{0: {printer.doprint(initial)}}}" for state, initial in program.states.items()]
     lines += [f"{name} = {{}}" for name in values]
@@ -123,6 +124,15 @@ def forward_lines(program: Program, names: dict, printer: TorchPrinter) -> list[
     negated = not getattr(program.loss, "is_Matrix", False) and program.loss.could_extract_minus_sign()
     step = f"L - {printer.operand(-program.loss, SUM)}" if negated else f"L + {loss_code(program.loss, printer)}"
     return lines + [f"    L = {step}", "return L"]
+
+
+def check_forward_in_time(program: Program) -> None:
+    """The loop runs t = 1..T, so each step reads values of step t, and states of step t-1."""
+    for a in program.assignments:
+        for v in time_vars(a.expr):
+            if v.offset != 0 and not (v.offset == -1 and v.name in program.states):
+                raise ModelError(f"the torch program runs the steps forward in time, but {key(a.target)} reads "
+                                 f"{v.name} at {v.time}")
 
 
 def loss_code(loss, printer: TorchPrinter) -> str:

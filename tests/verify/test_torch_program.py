@@ -2,6 +2,7 @@
 gradients (torch autograd of the printed loss) agree with the exported NumPy module's grad and with central
 differences of the reference interpreter's loss; its source is readable, deterministic and eval-free."""
 import ast
+import copy
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import symderive as sd
 from symderive.matrix import evaluate as ev
 from symderive.matrix.engine import default_sizes
+from symderive.ops.nodes import TimeVar
 from symderive.verify.autograd import PrintedProgram, autograd_gradients
 from symderive.verify.harness import reference_note
 from symderive.verify.matrix_checks import evaluator_loss, random_arguments
@@ -135,6 +137,7 @@ def test_a_wrong_printed_program_fails_the_verification():
 PRINT_ALL = """
 import symderive as sd
 from symderive.verify.torch_program import torch_program_source
+from symderive.ops.nodes import TimeVar
 from tests.verify.user_models import USER_MODELS
 for name in ("dense", "rnn", "lstm", "gru"):
     print(torch_program_source(sd.derivation(name).program))
@@ -193,3 +196,15 @@ def test_a_size_no_argument_shows_is_an_error():
     m.loss(sd.squared_norm(sd.hadamard(v, u)))
     with pytest.raises(sd.ModelError, match="cannot read the size k, n off the arguments"):
         torch_program_source(m.program())
+
+
+def test_a_value_read_later_in_time_is_an_error():
+    """The program's checks refuse it today; the printer refuses it too rather than print a loop in the
+    wrong direction (a program built past the checks)."""
+    m = USER_MODELS["sigmoid_rnn"]().program()
+    z = m.assignments[0]
+    ahead = z.expr.xreplace({v: v.at(v.time + 2) for v in z.expr.atoms(TimeVar) if v.name == "h"})
+    program = copy.copy(m)  # past Program's checks
+    object.__setattr__(program, "assignments", (type(z)(z.target, ahead), *m.assignments[1:]))
+    with pytest.raises(sd.ModelError, match=r"forward in time, but z reads h at t \+ 1"):
+        torch_program_source(program)
