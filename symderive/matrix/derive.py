@@ -37,7 +37,8 @@ def rule_statement(name: str, layout: str = "column") -> str:
         return ROW_STATEMENTS[name]
     if name.startswith("act:"):
         return ACTIVATIONS[name[4:]].rule
-    return next(r.statement for op, r in VJP_RULES.items() if op.__name__ == name)
+    rule = next(r for op, r in VJP_RULES.items() if op.__name__ == name)
+    return rule.row if layout == "row" and rule.row else rule.statement
 
 
 def vjp(expr, g, ans=None, functions=ACTIVATIONS) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:

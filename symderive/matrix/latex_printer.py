@@ -90,7 +90,10 @@ class DerivationPrinter(LatexPrinter):
         return rf"{base}^{{\circ {self._print(e.exp)}}}"
 
     def _print_Elementwise(self, e):
-        return rf"{ACTIVATIONS[e.fname].latex}\left({self._print(e.arg)}\right)"
+        name = ACTIVATIONS[e.fname].latex
+        if name.endswith("{}"):  # a spelling around the argument: \sqrt{z}
+            return f"{name[:-1]}{self._print(e.arg)}}}"
+        return rf"{name}\left({self._print(e.arg)}\right)"
 
     def _print_OneMatrix(self, e):
         return r"\mathbf{1}" if self._settings["bold"] else "1"
@@ -134,6 +137,32 @@ class DerivationPrinter(LatexPrinter):
             return "-" + body
         return body if coeff == 1 else f"{self._print(coeff)} {body}"
 
+    def _print_Softmax(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_LogSoftmax(self, e):
+        return rf"\log\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_SumEntries(self, e):
+        r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
+        (``v 1``)."""
+        v, row = e.arg, e.arg.shape[0] == 1 and e.arg.shape[1] != 1
+        if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
+            a, b = sorted(v.args, key=self.sum_factor_order)
+            first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)
+            return f"{self.parenthesize(first, PRECEDENCE['Mul'])} {self.parenthesize(second, PRECEDENCE['Mul'])}"
+        one, body = self._print(sp.OneMatrix(1, 1)), self.parenthesize(v, PRECEDENCE["Mul"])
+        return f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
+
+    def _print_SumFactor(self, e):
+        r"""``(\bar s^\top s)`` in ``(\bar s^\top s) 1``: a sum of entries scaling a vector, in parentheses."""
+        return rf"\left({self._print_SumEntries(e)}\right)"
+
+    @staticmethod
+    def sum_factor_order(f) -> tuple:
+        r"""A model value before an expression (``y^\top \log p``), an adjoint first (``\bar s^\top s``)."""
+        return (not isinstance(f, (sp.MatrixSymbol, TimeVar)), hadamard_order(f))
+
 
 def hadamard_factors(e) -> list:
     """The factors of a Hadamard product, nested products flattened (``a ⊙ (b ⊙ c)`` is ``a ⊙ b ⊙ c``)."""
@@ -150,7 +179,7 @@ def hadamard_order(f) -> tuple:
 
 
 def is_negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def latex_sum(exprs, layout: str = "column", **settings) -> str:

@@ -150,9 +150,21 @@ class RowPrinter(NumPyPrinter):
     def _print_Integer(self, e):
         return f"{int(e)}.0" if abs(int(e)) < 10**15 else repr(float(e))
 
+    def _print_Softmax(self, e):
+        """``_softmax(z)``: exp(z - max z) / sum exp(z - max z) over each vector's entries (the export's helper)."""
+        return f"_softmax({self._print(e.arg)})"
+
+    def _print_LogSoftmax(self, e):
+        """``_logsoftmax(z)``: (z - max z) - log sum exp(z - max z) over each vector's entries."""
+        return f"_logsoftmax({self._print(e.arg)})"
+
+    def _print_SumEntries(self, e):
+        """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""
+        return f"np.sum({self._print(e.arg)}, axis=-1, keepdims=True)"
+
 
 def negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def slice_index(storage_base: Callable[[str], int], lo, hi) -> Callable[[TimeVar], str]:

@@ -6,18 +6,27 @@ are here too. :class:`~symderive.model.program.Program` is what a Model builds.
 from symderive.model.builder import (
     Model,
     apply,
+    binary_cross_entropy,
+    cross_entropy,
+    divide,
     exp,
     hadamard,
     log,
+    log_softmax,
     ones_like,
+    power,
     relu,
     sigmoid,
+    softmax,
     softplus,
+    sqrt,
     squared_norm,
+    sum_entries,
     tanh,
 )
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import T, TimeVar, t
 
-__all__ = ["Model", "Program", "Assign", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard",
-           "squared_norm", "ones_like", "TimeVar", "t", "T"]
+__all__ = ["Model", "Program", "Assign", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt",
+           "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax", "log_softmax",
+           "cross_entropy", "binary_cross_entropy", "TimeVar", "t", "T"]
