@@ -40,7 +40,8 @@ NODES = {
     "TimeVar": A @ h.prev + h,
     **{f"Elementwise {f}": Elementwise(f, A @ v + u) for f in ("tanh", "sigmoid", "relu", "step", "softplus", "exp",
                                                                "sign", "abs")},
-    "Elementwise log": Elementwise("log", Elementwise("exp", v) + sp.OneMatrix(n, 1)),
+    **{f"Elementwise {f} (of a positive argument)": Elementwise(f, Elementwise("exp", A @ v) + sp.OneMatrix(n, 1) / 2)
+       for f in sorted(ACTIVATIONS)},  # every registered function, log and sqrt included
     "nested functions": Elementwise("tanh", sp.HadamardProduct(Elementwise("sigmoid", v), Elementwise("relu", u))),
 }
 
