@@ -57,6 +57,7 @@ from symderive.model import (
     squared_norm,
     sum_entries,
     tanh,
+    times,
 )
 from symderive.ops.registry import Activation, deffunction
 from symderive.options import RenderOptions
@@ -71,7 +72,7 @@ from symderive.judge.check import check as judge
 __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", "RenderOptions", "check",
            "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",
            "exp", "log", "sqrt", "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax",
-           "log_softmax", "cross_entropy", "binary_cross_entropy", "SymderiveError", "UnknownDerivationError",
+           "log_softmax", "cross_entropy", "binary_cross_entropy", "times", "SymderiveError", "UnknownDerivationError",
            "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
            "__version__"]
 

@@ -137,8 +137,10 @@ def arrays_line(args) -> str:
 
 
 def unpack(names, source: str) -> str:
-    """``    a, b = source['a'], source['b']``."""
+    """``    a, b = source['a'], source['b']`` (empty for no names: the caller leaves the line out)."""
     names = list(names)
+    if not names:
+        return ""
     return f"    {', '.join(names)} = " + ", ".join(f"{source}[{n!r}]" for n in names)
 
 

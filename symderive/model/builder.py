@@ -28,7 +28,7 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.model.program import Assign, Program, check_shapes, key
-from symderive.ops.nodes import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
+from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.ops.registry import shape_text
 from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
 
@@ -62,25 +62,28 @@ class Model:
         """Size symbols (positive integers), e.g. ``n, d = m.sizes("n d")``."""
         return tuple(sp.symbols(names, integer=True, positive=True, seq=True))
 
-    def param(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
-        """A parameter (the same in every step): a matrix, or a column vector when ``cols`` is 1."""
+    def param(self, name: str, rows=1, cols=1) -> sp.MatrixSymbol:
+        """A parameter (the same in every step): a matrix, a column vector when ``cols`` is 1, a scalar
+        (1 x 1) without sizes."""
         self.params.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.params[-1]
 
-    def input(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
+    def input(self, name: str, rows=1, cols=1) -> sp.MatrixSymbol:
         """Data of a non-recurrent model (``x``, a target ``y``)."""
         self.inputs.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.inputs[-1]
 
-    def sequence(self, name: str, rows, cols=1) -> TimeVar:
-        """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows)."""
+    def sequence(self, name: str, rows=1, cols=1) -> TimeVar:
+        """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows), (T,)
+        for a scalar."""
         self.inputs.append(TimeVar(self._declare(name), t, rows, cols))
         return self.inputs[-1]
 
-    def state(self, name: str, rows, cols=1, initial: str | None = None) -> TimeVar:
+    def state(self, name: str, rows=1, cols=1, initial: str | int | None = None) -> TimeVar:
         """A recurrent state ``h_t``, read at the previous step as ``h.prev``; its initial value is an
-        argument named ``initial`` (default ``h0``). Define it with ``m.let(h, ...)``."""
-        self.states[self._declare(name)] = sp.MatrixSymbol(self._declare(initial or f"{name}0"), rows, cols)
+        argument named ``initial`` (default ``h0``), or fixed at zero with ``initial=0`` (``h_0 = 0``: no
+        argument, no gradient). Define it with ``m.let(h, ...)``."""
+        self.states[self._declare(name)] = initial_value(self, name, rows, cols, initial)
         return TimeVar(name, t, rows, cols)
 
     # -- the computation ----------------------------------------------------------------------
@@ -98,14 +101,17 @@ class Model:
         self.assignments.append(Assign(target, expr))
         return target
 
-    def loss(self, expr) -> None:
-        """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``), else of the model."""
+    def loss(self, expr, mean: bool = False) -> None:
+        """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``; with ``mean``, the
+        mean over steps ``L = (1/T) sum_t loss_t``), else of the model."""
         expr = sp.sympify(expr)
+        if mean and not self.recurrent:
+            raise ModelError("mean=True averages a recurrent model's loss over its steps; this model has no steps")
         if getattr(expr, "is_Matrix", False) and expr.shape != (1, 1):
             raise ModelError(f"the loss must be a scalar, not a {shape_text(expr.shape)} matrix "
                              "(sd.squared_norm(v), sd.sum_entries(v), sd.cross_entropy(o, y), ...)")
         check_shapes(expr, "the loss")
-        self._loss = expr
+        self._loss = expr / T if mean else expr
 
     @property
     def recurrent(self) -> bool:
@@ -118,6 +124,16 @@ class Model:
         return Program(name=self.name, assignments=tuple(self.assignments), params=tuple(self.params),
                        inputs=tuple(self.inputs), loss=self._loss, states=dict(self.states),
                        latex_names=dict(self.latex_names))
+
+
+def initial_value(m: Model, name: str, rows, cols, initial):
+    """The initial value of the state ``name``: an argument (named ``initial``, default ``name0``), or the
+    zero matrix for ``initial=0``."""
+    if isinstance(initial, str) or initial is None:
+        return sp.MatrixSymbol(m._declare(initial or f"{name}0"), rows, cols)
+    if initial == 0 and not isinstance(initial, bool):
+        return sp.ZeroMatrix(rows, cols)
+    raise ModelError(f"the initial value of {name} is an argument name or 0 (h_0 = 0), not {initial!r}")
 
 
 # ---------------------------------------------------------------------------------------------
