@@ -36,6 +36,8 @@ BINDING = {sp.MatAdd: SUM, sp.Add: SUM, sp.MatMul: PRODUCT, sp.Mul: PRODUCT, sp.
 def binding(e) -> int:
     if e.is_Number:
         return ATOM if e >= 0 else SUM  # -1 would read as an operator
+    if reciprocal(e):
+        return PRODUCT  # 1 / a
     return next((level for kind, level in BINDING.items() if isinstance(e, kind)), ATOM)
 
 
@@ -141,7 +143,10 @@ class TorchPrinter(PythonCodePrinter):
         return f"{self.operand(e.base, POWER)} ** {self.operand(e.exp, POWER)}"
 
     def _print_MatPow(self, e):
-        if not (e.exp.is_Integer):
+        """``A^k``; of a 1 x 1 value (a scalar), the power of its entry."""
+        if e.base.shape == (1, 1):
+            return f"{self.operand(e.base, POWER)} ** {self.operand(e.exp, POWER)}"
+        if not e.exp.is_Integer:
             raise ModelError(f"the torch program cannot print the matrix power {e}: the exponent must be an integer")
         return f"torch.linalg.matrix_power({self._print(e.base)}, {int(e.exp)})"
 
@@ -156,11 +161,19 @@ class TorchPrinter(PythonCodePrinter):
         return " + ".join(positive or ["0.0"]) + "".join(" - " + c for c in negative)
 
     def _print_Mul(self, e):
+        """``a * b / c``: the factors with a negative exponent (``T^{-1}`` of a mean) divide."""
         if e.could_extract_minus_sign():
             return f"-{self.operand(-e, PRODUCT)}"
-        return " * ".join(self.operand(a, PRODUCT) for a in e.as_ordered_factors())
+        factors = e.as_ordered_factors()
+        divisors = [1 / f for f in factors if reciprocal(f)]
+        numerator = [f for f in factors if not reciprocal(f)] or [sp.S.One]
+        return " * ".join(self.operand(a, PRODUCT) for a in numerator) + "".join(
+            f" / {self.operand(c, POWER if isinstance(c, (sp.Mul, sp.Add)) else PRODUCT)}" for c in divisors)
 
     def _print_Pow(self, e):
+        """``a ** p``; ``1 / a ** p`` for a negative number p."""
+        if reciprocal(e):
+            return f"1 / {self.operand(1 / e, PRODUCT)}"
         return f"{self.operand(e.base, POWER)} ** {self.operand(e.exp, POWER)}"
 
     # -- functions and the other nodes ----------------------------------------------------------
@@ -198,6 +211,11 @@ class TorchPrinter(PythonCodePrinter):
     def _print_Rows(self, e):
         arg, start, stop = e.args
         return f"{self.operand(arg, POWER)}[{self._print(start)}:{self._print(stop)}]"
+
+
+def reciprocal(e) -> bool:
+    """Is ``e`` a scalar power with a negative number as its exponent (``T^{-1}``, printed ``1 / T``)?"""
+    return isinstance(e, sp.Pow) and e.exp.is_Number and e.exp.is_negative
 
 
 def entries_axis(v) -> int:

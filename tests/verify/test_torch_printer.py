@@ -53,6 +53,10 @@ BY_HAND = {
                         lambda a: np.sqrt(np.sum(a["v"] ** 2)) + np.sum(a["u"] ** 2) ** 2),
     "scalar log of a norm": (sp.log(SquaredNorm(v) + 1), lambda a: np.log(np.sum(a["v"] ** 2) + 1)),
     "scalar exp": (sp.exp(-SquaredNorm(v)), lambda a: np.exp(-np.sum(a["v"] ** 2))),
+    "quotients": (SquaredNorm(v) / (2 * n) - 3 / SquaredNorm(u) + 1 / (n * SquaredNorm(v)) ** 2,
+                  lambda a: np.sum(a["v"] ** 2) / 6 - 3 / np.sum(a["u"] ** 2) + 1 / (3 * np.sum(a["v"] ** 2)) ** 2),
+    "scalar power of a 1 x 1 value, over a size": (sp.MatPow(s - v.T @ u, 2) / n,
+                                                   lambda a: (a["s"] - a["v"].T @ a["u"]) ** 2 / 3),
 }
 
 

@@ -38,10 +38,7 @@ def derivations():
     return get
 
 
-EXPORTED = [*BUILT_INS, "sigmoid_rnn", "two_state", "mlp",
-            pytest.param("row_rnn", marks=pytest.mark.xfail(raises=sd.ModelError, strict=True,
-                                                             reason="the NumPy export of row-vector models is not "
-                                                                    "written yet (issue 14)"))]
+EXPORTED = [*BUILT_INS, *USER_MODELS]
 
 
 @needs_torch
@@ -175,6 +172,13 @@ def test_the_rnn_program_reads_as_its_equations(derivations):
     assert "        h[t] = torch.tanh(z[t])\n" in source
     assert "        L = L + 0.5 * torch.sum((o[t] - y[t]) ** 2)\n" in source
     assert "    x = dict(enumerate(x.reshape(T, d, 1), start=1))\n" in source
+
+
+def test_a_scalar_mean_from_a_fixed_state_reads_as_its_equations():
+    source = torch_program_source(USER_MODELS["scalar_rnn"]().program())
+    assert "def loss(w, u, x, y):" in source  # h_0 = 0 is no argument
+    assert "    h = {0: torch.zeros((1, 1), dtype=torch.float64)}\n" in source
+    assert "        L = L + ((0.5 / T) * (h[t] - y[t]) ** 2)[0, 0]\n" in source
 
 
 def test_names_the_program_uses_itself_are_renamed():

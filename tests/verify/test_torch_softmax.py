@@ -70,8 +70,7 @@ def test_gradients_agree_with_central_differences_of_the_interpreter(row):
         assert close and rel < 1e-7, (k, rel)
 
 
-@pytest.mark.parametrize("row", [False, pytest.param(True, marks=pytest.mark.xfail(
-    raises=sd.ModelError, strict=True, reason="the NumPy export of row-vector models is not written yet (issue 14)"))])
+@pytest.mark.parametrize("row", [False, True])
 def test_gradients_agree_with_the_exported_module(row):
     pytest.importorskip("torch", reason="torch not installed (optional external reference)")
     d = sd.derive(softmax_rnn(row))

@@ -69,4 +69,15 @@ def scalar_neuron() -> sd.Model:
     return m
 
 
-USER_MODELS = {f.__name__: f for f in (sigmoid_rnn, two_state, row_rnn, mlp, scalar_neuron)}
+def scalar_rnn() -> sd.Model:
+    """A scalar RNN from h_0 = 0, its loss the mean over steps: h_t = tanh(w h_{t-1} + u x_t),
+    L = (1/T) Σ_t ½ (h_t - y_t)²."""
+    m = sd.Model("scalar_rnn")
+    w, u, x, y = m.param("w"), m.param("u"), m.sequence("x"), m.sequence("y")
+    h = m.state("h", initial=0)
+    m.let(h, sd.tanh(w @ h.prev + u @ x))
+    m.loss((h - y) ** 2 / 2, mean=True)
+    return m
+
+
+USER_MODELS = {f.__name__: f for f in (sigmoid_rnn, two_state, row_rnn, mlp, scalar_neuron, scalar_rnn)}
