@@ -29,9 +29,9 @@ import numpy as np
 import sympy as sp
 
 from symderive.derivations import derivation as built_in
-from symderive.errors import ModelError, SymderiveError
+from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
-from symderive.judge.diagnose import correct_formula, diagnose
+from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose
 from symderive.judge.point import Point, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
@@ -124,14 +124,41 @@ class Judge:
                 return ClaimResult(text, "error", str(e))
 
     def verdict(self, text: str) -> ClaimResult:
-        """Read the claim, compare it numerically, then refute (with a diagnosis) or confirm it."""
-        claim = read_claim(text, self.subject.where)
-        comparison = self.numeric(claim)
+        """Read the claim in its layout, compare it numerically, then refute (with a diagnosis) or confirm it."""
+        claim, comparison = self.laid_out(read_claim(text, self.subject))
         if comparison.not_finite is not None:
-            return self.not_finite(text, comparison, f"numeric, float64, at {self.sizes}")
+            return self.not_finite(text, comparison, self.method(claim, f"numeric, float64, at {self.sizes}"))
         if comparison.worst > REL_TOL:
             return self.refuted(text, claim, comparison)
         return self.confirmed(text, claim, comparison)
+
+    def laid_out(self, claim: Claim) -> tuple[Claim, Comparison]:
+        """The claim in the layout it is written in, and its comparison: the model's (column) layout, or for a
+        built-in, whose documents print both, the row layout (every vector a row, the claim the transpose of
+        the column form) where that reading holds, or fits the shapes where the column reading does not."""
+        try:
+            column, error = self.numeric(claim), None
+        except ShapeMismatchError as e:
+            column, error = None, e
+        if not self.subject.row_form or (column is not None and column.holds):
+            return claim, self.raise_or(error, column)
+        try:
+            row = self.numeric(claim.in_row_layout())
+        except SymderiveError:
+            return claim, self.raise_or(error, column)
+        if row.holds or column is None or (column.misshaped and not row.misshaped):
+            return claim.in_row_layout(), row
+        return claim, column
+
+    @staticmethod
+    def raise_or(error, comparison):
+        if error is not None:
+            raise error
+        return comparison
+
+    def method(self, claim: Claim, how: str) -> str:
+        """How the claim was checked, with the layout it was read in when that is the row layout."""
+        return f"read in the row layout (vectors are rows); {how}" if claim.row else how
 
     def numeric(self, claim: Claim) -> Comparison:
         """The worst difference over both size cases (an error if no index value denotes a derivative)."""
@@ -154,10 +181,15 @@ class Judge:
         return ClaimResult(text, "not_equal", NOT_FINITE, math.inf, comparison.not_finite, method)
 
     def refuted(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
+        """Not equal: the mistake named; a value of another shape that no usual mistake explains is bad input."""
         result = ClaimResult(text, "not_equal", max_rel_error=comparison.worst,
                              counterexample=comparison.counterexample,
-                             method=f"numeric, float64, at {self.sizes}")
+                             method=self.method(claim, f"numeric, float64, at {self.sizes}"))
         result.diagnosis = diagnose(claim, self.points)
+        if comparison.misshaped and result.diagnosis == UNEXPLAINED:
+            claimed, correct = comparison.misshaped
+            raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {left_side(text)} has shape "
+                                     f"{fmt(correct)} (at {case_text(self.points[0].sizes)})")
         result.correct = correct_formula(claim, self.subject)
         return result
 
@@ -165,7 +197,7 @@ class Judge:
         """Equal (and finite) at both cases: proved symbolically, refuted exactly (a difference too small for
         float64), or else checked at many more random points."""
         outcome, how = self.symbolic(claim)
-        method = f"numeric at {self.sizes}; {how}"
+        method = self.method(claim, f"numeric at {self.sizes}; {how}")
         if outcome == REFUTED:
             return ClaimResult(text, "not_equal", TOO_SMALL, comparison.worst, None, method)
         if outcome != PROVED:
@@ -248,6 +280,11 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
         raise ModelError("give at least one claim (--claim '\\frac{\\partial L}{\\partial W} = ...')")
     judge = Judge(subject)
     return [judge.judge(text) for text in claims]
+
+
+def left_side(text: str) -> str:
+    """The left side of a claim as written (the derivative it is about)."""
+    return text.split("=")[-2].strip() if text.count("=") >= 1 else text
 
 
 def as_list(x):

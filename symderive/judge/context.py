@@ -32,7 +32,8 @@ MAX_TERMS = 2000
 @dataclass(frozen=True)
 class ClaimEvaluation(ev.Evaluation):
     """What a claim's nodes evaluate with: the ``point`` (its ``env`` and backend), the ``binding`` of
-    index letters to integers, ``options`` (``ascending``: products read from the smallest index), and
+    index letters to integers, ``options`` (``ascending``: products read from the smallest index; ``row``:
+    every value of the model and every derivative is the transpose of the column form's), and
     the ``memo`` of definitions already evaluated and the count of ``terms`` of sums and products
     (both shared by every binding)."""
 
@@ -118,10 +119,14 @@ class ClaimEvaluation(ev.Evaluation):
         if name == s.loss_name and not indices:
             return Value(p.loss())
         if name in s.sequences:
-            return self.sequence(name, indices)
+            return self.laid_out(self.sequence(name, indices))
         if name in p.env and not indices:
-            return Value(p.env[name])
+            return self.laid_out(Value(p.env[name]))
         raise UnknownSymbolError(name, s.known)
+
+    def laid_out(self, v: Value) -> Value:
+        """A value of the model (or a derivative) in the claim's layout: transposed in the row layout."""
+        return v.T if self.options.get("row") else v
 
     def sequence(self, name: str, indices: list[int]) -> Value:
         """``name_s``: the initial state at s = 0, nothing outside 1..T."""
