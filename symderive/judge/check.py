@@ -32,7 +32,7 @@ from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
 from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose
-from symderive.judge.point import Point, size_cases
+from symderive.judge.point import Point, case_text, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
 
@@ -79,12 +79,6 @@ def json_numbers(x):
     if isinstance(x, list):
         return [json_numbers(v) for v in x]
     return json_number(x)
-
-
-def case_text(sizes: dict) -> str:
-    """``n=2, d=3, T=3``; "the declared sizes" when every size is declared as a number."""
-    named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
-    return ", ".join(f"{k}={v}" for k, v in named) or "the declared sizes"
 
 
 @contextlib.contextmanager
@@ -174,7 +168,7 @@ class Judge:
     @property
     def sizes(self) -> str:
         """The size cases as text (once when they are the same: every size declared as a number)."""
-        return "; ".join(dict.fromkeys(case_text(c) for c in self.cases))
+        return "; ".join(dict.fromkeys(case_text(c, self.subject) for c in self.cases))
 
     def not_finite(self, text: str, comparison: Comparison, method: str) -> ClaimResult:
         """A claim without a finite value where the derivative has one cannot hold."""
@@ -189,7 +183,7 @@ class Judge:
         if comparison.misshaped and result.diagnosis == UNEXPLAINED:
             claimed, correct = comparison.misshaped
             raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {left_side(text)} has shape "
-                                     f"{fmt(correct)} (at {case_text(self.points[0].sizes)})")
+                                     f"{fmt(correct)} (at {case_text(self.points[0].sizes, self.subject)})")
         result.correct = correct_formula(claim, self.subject)
         return result
 
@@ -210,7 +204,7 @@ class Judge:
                 return ClaimResult(text, "not_equal", "differs at some random points", extra.worst,
                                    extra.counterexample, method)
             method += f"; equal at {FALLBACK_POINTS} more random points"
-        return ClaimResult(text, "equal", "holds", comparison.worst, None, method, compared=comparison.entries)
+        return ClaimResult(text, "equal", "", comparison.worst, None, method, compared=comparison.entries)
 
     def symbolic(self, claim: Claim) -> tuple[str, str]:
         """Exact check at the first size case: :data:`PROVED` when the difference expands to the zero
@@ -223,12 +217,12 @@ class Judge:
                 for _, claimed, truth in pairs(claim, point):
                     outcome = exact_outcome(claimed, truth, set(point.backend.atoms.values()))
                     if outcome != PROVED:
-                        return outcome, EXACT_TEXT[outcome].format(case_text(self.cases[0]))
+                        return outcome, EXACT_TEXT[outcome].format(case_text(self.cases[0], self.subject))
         except TimeoutError:
             return OPEN, f"the symbolic check did not finish in {SYMBOLIC_SECONDS:.0f} s"
         except NumericOnly as e:
             return OPEN, f"no symbolic check: {e}"
-        return PROVED, f"proved symbolically at {case_text(self.cases[0])} ({time.perf_counter() - start:.1f} s)"
+        return PROVED, f"proved symbolically at {case_text(self.cases[0], self.subject)} ({time.perf_counter() - start:.1f} s)"
 
 
 PROVED, REFUTED, OPEN = "proved", "refuted", "open"
@@ -295,7 +289,7 @@ def as_list(x):
 def describe(r: ClaimResult) -> str:
     """A claim's verdict as a few lines of text."""
     head = {"equal": "HOLDS", "not_equal": "DOES NOT HOLD", "error": "CANNOT BE CHECKED"}[r.verdict]
-    lines = [r.claim, f"  {head}: {r.diagnosis}"]
+    lines = [r.claim, f"  {head}: {r.diagnosis}" if r.diagnosis else f"  {head}"]
     if r.method:
         finite = r.max_rel_error is not None and math.isfinite(r.max_rel_error)
         lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if finite else ""))
@@ -303,7 +297,8 @@ def describe(r: ClaimResult) -> str:
         lines.append(f"  correct: {r.correct}    (\\bar{{v}} denotes dL/dv)")
     ce = r.counterexample
     if ce:
-        where = ", ".join(f"{k}={v}" for k, v in {**ce["sizes"], **ce["indices"]}.items())
+        indices = ", ".join(f"{k}={v}" for k, v in ce["indices"].items())
+        where = ", ".join(x for x in (ce.get("case", ""), indices) if x)
         lines.append(f"  counterexample at {where} (seed {ce['seed']}): claimed shape {fmt(ce['claimed_shape'])}, "
                      f"correct shape {fmt(ce['correct_shape'])}")
         for e in ce.get("entries", []):

@@ -18,7 +18,7 @@ import sympy as sp
 from symderive.errors import ModelError
 from symderive.judge.context import ClaimEvaluation
 from symderive.judge.notation import in_subject_names
-from symderive.judge.point import Point
+from symderive.judge.point import Point, case_text
 from symderive.judge.values import NOTHING, final, is_array, is_symbolic
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
@@ -192,7 +192,7 @@ def counterexample(point: Point, binding: dict, claimed, truth) -> dict:
     """Where the claim fails: sizes, index values, seed, both shapes and up to four differing entries."""
     sizes = {str(k): int(v) for k, v in point.sizes.items()}
     a, b = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
-    out = {"sizes": sizes, "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
+    out = {"sizes": sizes, "case": case_text(point.sizes, point.subject), "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
            "claimed_shape": list(a.shape), "correct_shape": list(b.shape)}
     if a.shape == b.shape or a.ndim == 0:
         a = np.broadcast_to(a, b.shape)

@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from symderive.errors import ModelError, ShapeMismatchError, UnknownSymbolError
+from symderive.judge.notation import written
 from symderive.judge.point import Point
 from symderive.judge.values import NOTHING, Misshaped, Value, data, real_number
 from symderive.latex.parsed import is_plain_number
@@ -71,7 +72,7 @@ class ClaimEvaluation(ev.Evaluation):
         try:
             return evaluate_node(expr, self)
         except Misshaped as e:
-            raise ShapeMismatchError(f"{e} in '{expr}'") from None
+            raise ShapeMismatchError(f"{e} in {written(expr)}") from None
 
     # -- index letters ------------------------------------------------------------------------
     def index_range(self, what: str, lo, hi) -> range:

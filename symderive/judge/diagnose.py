@@ -26,7 +26,8 @@ from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
 from symderive.model.program import Program
-from symderive.ops.nodes import Elementwise, hadamard, ones
+from symderive.latex.builder import HIDDEN_TARGET
+from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones
 from symderive.ops.registry import ACTIVATIONS
 
 ASCENDING = {"ascending": True}
@@ -243,6 +244,24 @@ def derive_with(program: Program, fname: str, kind: str):
 # The correct formula.
 
 
+def step_loss_derivatives(formula):
+    r"""An abstract loss ``\ell(o_t, y_t)`` is judged as ``\frac12\|o_t - g_t\|^2`` with a hidden random target
+    ``g``, so its derivative ``o_t - g_t`` stands in a formula: written back as ``\frac{\partial \ell_t}{\partial o_t}``.
+    The formula with those terms as named symbols, and their LaTeX."""
+    names, rules = {}, {}
+    for term in formula.atoms(sp.MatAdd):
+        hidden = [v for v in term.atoms(TimeVar, sp.MatrixSymbol) if getattr(v, "name", "") == HIDDEN_TARGET]
+        values = [v for v in term.atoms(TimeVar, sp.MatrixSymbol) if v not in hidden]
+        if len(hidden) != 1 or len(values) != 1 or term != values[0] - hidden[0]:
+            continue
+        value = values[0]
+        name = f"dell_{len(names)}"
+        ell = to_latex(TimeVar("ell", value.time, *value.shape)) if isinstance(value, TimeVar) else r"\ell"
+        names[name] = rf"\frac{{\partial {ell}}}{{\partial {to_latex(value)}}}"
+        rules[term] = sp.MatrixSymbol(name, *value.shape)
+    return formula.xreplace(rules), names
+
+
 def correct_formula(claim: Claim, s: Subject) -> str:
     """The engine's formula for the derivative, where it is a single adjoint or a one-step Jacobian."""
     of, wrt = claim.lhs.args
@@ -251,7 +270,9 @@ def correct_formula(claim: Claim, s: Subject) -> str:
         if is_variable(of) and base_name(of) == s.loss_name:
             adj = s.backward.adjoint_of.get(name)
             if adj is not None:
-                return to_latex(inline(adj.value(), s.backward, keep=set(s.program.states)), latex_names=s.latex_names)
+                formula = inline(adj.value(), s.backward, keep=set(s.program.states))
+                formula, names = step_loss_derivatives(formula)
+                return to_latex(formula, latex_names={**s.latex_names, **names})
         if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
                 and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
             return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)

@@ -110,11 +110,14 @@ def _evaluate_norm(e, ev):
 def _evaluate_partial(e, ev):
     """``∂A/∂B`` from the derived backward program (see :mod:`symderive.judge.derivatives`); nothing
     (a zero) where it denotes no derivative: of or by a value outside the steps 1..T (``∂L/∂o_0``), or
-    ``∂h_t/∂h_i`` with i > t."""
-    try:
-        return ev.laid_out(Value(derivative(e, ev)))
-    except NotApplicable:
-        return NOTHING
+    ``∂h_t/∂h_i`` with i > t; evaluated once per value of its index letters."""
+    at = ("partial", e.xreplace({k: sp.Integer(v) for k, v in ev.binding.items()}))
+    if at not in ev.memo:  # a product of Jacobians meets the same one once per term
+        try:
+            ev.memo[at] = ev.laid_out(Value(derivative(e, ev)))
+        except NotApplicable:
+            ev.memo[at] = NOTHING
+    return ev.memo[at]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import indexed, matrix_symbol, partial
@@ -62,3 +64,24 @@ def step_loss_call(e, subject):
     if isinstance(first, sp.Indexed) and len(first.indices) == 1:
         return indexed(subject.step_loss, first.indices[0])
     return None
+
+
+class ClaimPrinter(LatexPrinter):
+    r"""A parsed claim in LaTeX again, for messages: ``W_{hh}^{\top}``, ``a \odot b``, ``\frac{\partial L}{\partial W}``."""
+
+    def _print_transpose(self, e):
+        return f"{self.parenthesize(e.args[0], PRECEDENCE['Pow'])}^{{\\top}}"
+
+    def _print_hadamard(self, e):
+        return r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in e.args)
+
+    def _print_partial(self, e):
+        return rf"\frac{{\partial {self._print(e.args[0])}}}{{\partial {self._print(e.args[1])}}}"
+
+    def _print_Indexed(self, e):
+        return f"{self._print(e.base.label)}_{{{', '.join(self._print(i) for i in e.indices)}}}"
+
+
+def written(expr) -> str:
+    """``expr`` (a parsed claim or a part of one) as LaTeX, the way a person would write it."""
+    return ClaimPrinter().doprint(expr)

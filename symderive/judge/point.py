@@ -12,8 +12,11 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.judge.subject import Subject
+from symderive.latex.builder import HIDDEN_TARGET
+from symderive.judge.values import fmt
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
+from symderive.model.program import arguments, key
 from symderive.ops.nodes import T
 from symderive.verify.matrix_checks import random_arguments
 from symderive.verify.symbolic import instantiate
@@ -29,6 +32,29 @@ def size_cases(subject: Subject) -> list[dict]:
             sizes[T] = steps
         cases.append(sizes)
     return cases
+
+
+def case_text(sizes: dict, subject: Subject | None = None) -> str:
+    """``n=2, d=3, T=3``; "the declared sizes" when every size is declared as a number. Sizes the model
+    did not name (``n_W_X_r``, inferred for a user's model) are given as the shapes of its arguments
+    (``W_X: 5 x 2``)."""
+    if subject is not None and any("_" in str(k) for k in sizes):
+        return argument_shapes(subject, sizes)
+    named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
+    return ", ".join(f"{k}={v}" for k, v in named) or "the declared sizes"
+
+
+def argument_shapes(subject: Subject, sizes: dict) -> str:
+    """``W_X: 5 x 2, X_t: 3 x 5, T=3``: the shape of every argument at these sizes, in the model's names."""
+    parts = []
+    for v in arguments(subject.program):
+        if key(v) == HIDDEN_TARGET:  # the stand-in target of an abstract loss: not the user's
+            continue
+        name = subject.reverse_labels.get(key(v), key(v))
+        name += "_t" if key(v) in subject.sequences else ""
+        parts.append(f"{name}: {fmt(tuple(int(sp.sympify(d).xreplace(sizes)) for d in v.shape))}")
+    steps = [f"T={v}" for k, v in sizes.items() if str(k) == "T"]
+    return ", ".join(parts + steps)
 
 
 @dataclass
