@@ -31,7 +31,7 @@ import sympy as sp
 from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
-from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose
+from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose, factor_order_trial
 from symderive.judge.point import Point, case_text, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
@@ -119,7 +119,14 @@ class Judge:
 
     def verdict(self, text: str) -> ClaimResult:
         """Read the claim in its layout, compare it numerically, then refute (with a diagnosis) or confirm it."""
-        claim, comparison = self.laid_out(read_claim(text, self.subject))
+        claim = read_claim(text, self.subject)
+        try:
+            claim, comparison = self.laid_out(claim)
+        except ShapeMismatchError:  # matrices of other shapes in the wrong order do not multiply
+            reordered = factor_order_trial(claim, self.points)
+            if not reordered:
+                raise
+            return ClaimResult(text, "not_equal", reordered, math.inf, None, f"numeric, float64, at {self.sizes}")
         if comparison.not_finite is not None:
             return self.not_finite(text, comparison, self.method(claim, f"numeric, float64, at {self.sizes}"))
         if comparison.worst > REL_TOL:
@@ -222,7 +229,8 @@ class Judge:
             return OPEN, f"the symbolic check did not finish in {SYMBOLIC_SECONDS:.0f} s"
         except NumericOnly as e:
             return OPEN, f"no symbolic check: {e}"
-        return PROVED, f"proved symbolically at {case_text(self.cases[0], self.subject)} ({time.perf_counter() - start:.1f} s)"
+        seconds = time.perf_counter() - start
+        return PROVED, f"proved symbolically at {case_text(self.cases[0], self.subject)} ({seconds:.1f} s)"
 
 
 PROVED, REFUTED, OPEN = "proved", "refuted", "open"

@@ -192,7 +192,8 @@ def counterexample(point: Point, binding: dict, claimed, truth) -> dict:
     """Where the claim fails: sizes, index values, seed, both shapes and up to four differing entries."""
     sizes = {str(k): int(v) for k, v in point.sizes.items()}
     a, b = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
-    out = {"sizes": sizes, "case": case_text(point.sizes, point.subject), "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
+    out = {"sizes": sizes, "case": case_text(point.sizes, point.subject),
+           "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
            "claimed_shape": list(a.shape), "correct_shape": list(b.shape)}
     if a.shape == b.shape or a.ndim == 0:
         a = np.broadcast_to(a, b.shape)

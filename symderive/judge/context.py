@@ -72,7 +72,7 @@ class ClaimEvaluation(ev.Evaluation):
         try:
             return evaluate_node(expr, self)
         except Misshaped as e:
-            raise ShapeMismatchError(f"{e} in {written(expr)}") from None
+            raise ShapeMismatchError(f"{e} in '{written(expr)}'") from None
 
     # -- index letters ------------------------------------------------------------------------
     def index_range(self, what: str, lo, hi) -> range:

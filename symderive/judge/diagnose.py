@@ -18,15 +18,16 @@ import sympy as sp
 
 from symderive.errors import SymderiveError
 from symderive.judge.compare import Claim, Comparison, compare_at, pairs
+from symderive.judge.notation import written
 from symderive.judge.point import Point
 from symderive.judge.subject import Subject
 from symderive.judge.values import NotApplicable
+from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
 from symderive.model.program import Program
-from symderive.latex.builder import HIDDEN_TARGET
 from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones
 from symderive.ops.registry import ACTIVATIONS
 
@@ -50,12 +51,30 @@ def matches(claim: Claim, points: list[Point], options=None, truth_points=None, 
 
 
 def diagnose(claim: Claim, points: list[Point]) -> str:
-    """The first usual mistake that explains why the claim differs from the derivation."""
+    """The first usual mistake that explains why the claim differs from the derivation; a claim that holds
+    when every initial state is 0 says so first."""
+    general = first_explanation(claim, points)
+    if zero_start_trial(claim, points):
+        names = ", ".join(f"{name}_0" for name in sorted(points[0].subject.program.states))
+        return f"holds when {names} = 0; in general it does not: {general}"
+    return general
+
+
+def first_explanation(claim: Claim, points: list[Point]) -> str:
     for trial in TRIALS:
         message = trial(claim, points)
         if message:
             return message
     return UNEXPLAINED
+
+
+def zero_start_trial(claim: Claim, points: list[Point]) -> bool:
+    """Does the claim hold when the model starts from zero (``h_0 = 0``, as many notes assume)?"""
+    program = points[0].subject.program
+    if not program.recurrent or not program.states:
+        return False
+    zero = [p.variant(zero_start=True) for p in points]
+    return matches(claim, zero)
 
 
 def recurrent_only(trial):
@@ -125,6 +144,25 @@ def activation_trial(claim, points) -> str:
     return ""
 
 
+def other_activation_trial(claim, points) -> str:
+    """The claim matches a derivation where f' is replaced by another function's derivative written through
+    f's output (tanh' = 1 - a^2 used in a sigmoid model, where sigma' = a (1 - a))."""
+    program = points[0].subject.program
+    for fname in sorted(activations(program)):
+        for other in COMMON_ACTIVATIONS:
+            if other == fname or other not in ACTIVATIONS:
+                continue
+            bw = derive_with(program, fname, other)
+            if bw is not None and matches(claim, [p.variant(backward=bw) for p in points]):
+                return (f"the derivative of {other} is used where {fname} is applied: "
+                        f"${ACTIVATIONS[fname].rule}$, not ${ACTIVATIONS[other].rule}$")
+    return ""
+
+
+#: the activations whose derivative is tried in place of another's
+COMMON_ACTIVATIONS = ("tanh", "sigmoid", "relu")
+
+
 @recurrent_only
 def recurrent_term_trial(claim, points) -> str:
     """The claim matches backpropagation cut after one step (its right side, or the derivative)."""
@@ -149,8 +187,12 @@ def sum_bounds_trial(claim, points) -> str:
 
 @recurrent_only
 def steps_trial(claim, points) -> str:
-    """A state read at the wrong step: ``h_t`` and ``h_{t-1}`` swapped, or one occurrence shifted."""
-    for name in sorted(points[0].subject.program.states):
+    """A value read at the wrong step: ``h_t`` and ``h_{t-1}`` swapped, or one occurrence shifted (a gate
+    ``f_t`` where ``f_{t+1}`` belongs); the states first, then every other sequence in the claim."""
+    subject = points[0].subject
+    states = sorted(subject.program.states)
+    others = sorted({base_name(e) for e in claim.rhs.atoms(sp.Indexed)} & subject.sequences - set(states))
+    for name in states + others:
         swapped = swap_steps(claim, name)
         if swapped is not None and matches(swapped, points):
             return f"{name}_t and {name}_{{t-1}} are swapped"
@@ -158,6 +200,36 @@ def steps_trial(claim, points) -> str:
             if matches(variant, points):
                 return f"{latex_indexed(old)} should be {latex_indexed(new)} (where it appears as {latex_indexed(old)})"
     return ""
+
+
+def factor_order_trial(claim, points) -> str:
+    """A product of matrices (Jacobians, chain-rule factors) written in the wrong order: some reordering of
+    its factors that keeps them in a cycle (``A B`` as ``B A``, ``J_{t-1} J_t`` as ``J_t J_{t-1}``) matches."""
+    for product in products(claim.rhs):
+        for reordered in reorderings(product):
+            if matches(claim.with_rhs(claim.rhs.xreplace({product: reordered})), points):
+                return (f"the chain-rule factors are in the wrong order: ${written(product)}$ should be "
+                        f"${written(reordered)}$ (the factor nearest the loss stands on the left)")
+    return ""
+
+
+def products(expr) -> list:
+    """The matrix products in ``expr`` (two or more non-commutative factors), largest first."""
+    found = [e for e in sp.preorder_traversal(expr)
+             if isinstance(e, sp.Mul) and sum(not a.is_commutative for a in e.args) >= 2]
+    return found[:MAX_PRODUCTS]
+
+
+def reorderings(product: sp.Mul):
+    """The product's matrix factors rotated (each rotation by 1..m-1) and reversed; scalars kept in front."""
+    scalars = [a for a in product.args if a.is_commutative]
+    factors = [a for a in product.args if not a.is_commutative]
+    orders = [factors[k:] + factors[:k] for k in range(1, len(factors))] + [factors[::-1]]
+    seen = {tuple(factors)}
+    for order in orders:
+        if tuple(order) not in seen:
+            seen.add(tuple(order))
+            yield sp.Mul(*scalars, *order, evaluate=False)
 
 
 def product_order_trial(claim, points) -> str:
@@ -168,7 +240,10 @@ def product_order_trial(claim, points) -> str:
 
 
 TRIALS = (transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
-          recurrent_term_trial, sum_bounds_trial, steps_trial, product_order_trial)
+          other_activation_trial, recurrent_term_trial, sum_bounds_trial, factor_order_trial, steps_trial,
+          product_order_trial)
+#: the most matrix products whose orders are tried
+MAX_PRODUCTS = 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,10 +299,13 @@ def activations(program: Program) -> set:
 
 
 def derive_with(program: Program, fname: str, kind: str):
-    """The backward program with f' replaced by 1 ("missing") or by f'^2 ("extra"); the registry is
-    left as it is (the changed table is passed to the engine)."""
+    """The backward program with f' replaced by 1 ("missing"), by f'^2 ("extra"), or by the derivative of the
+    activation named ``kind`` written through f's output; the registry is left as it is (the changed table is
+    passed to the engine)."""
     act = ACTIVATIONS[fname]
-    if kind == "missing":
+    if kind in ACTIVATIONS:
+        changed = dataclasses.replace(act, derivative=ACTIVATIONS[kind].derivative)
+    elif kind == "missing":
         changed = dataclasses.replace(act, derivative=lambda ans, z: ones(ans))
     else:
         def squared(ans, z):
@@ -246,8 +324,8 @@ def derive_with(program: Program, fname: str, kind: str):
 
 def step_loss_derivatives(formula):
     r"""An abstract loss ``\ell(o_t, y_t)`` is judged as ``\frac12\|o_t - g_t\|^2`` with a hidden random target
-    ``g``, so its derivative ``o_t - g_t`` stands in a formula: written back as ``\frac{\partial \ell_t}{\partial o_t}``.
-    The formula with those terms as named symbols, and their LaTeX."""
+    ``g``, so its derivative ``o_t - g_t`` stands in a formula: written back as
+    ``\frac{\partial \ell_t}{\partial o_t}``. The formula with those terms as named symbols, and their LaTeX."""
     names, rules = {}, {}
     for term in formula.atoms(sp.MatAdd):
         hidden = [v for v in term.atoms(TimeVar, sp.MatrixSymbol) if getattr(v, "name", "") == HIDDEN_TARGET]

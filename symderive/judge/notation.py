@@ -16,6 +16,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import indexed, matrix_symbol, partial
+from symderive.latex.words import GREEK
 
 #: the accent that marks an adjoint, as the reader writes it into a name (``\bar{o}`` is ``obar``)
 BAR = "bar"
@@ -67,7 +68,8 @@ def step_loss_call(e, subject):
 
 
 class ClaimPrinter(LatexPrinter):
-    r"""A parsed claim in LaTeX again, for messages: ``W_{hh}^{\top}``, ``a \odot b``, ``\frac{\partial L}{\partial W}``."""
+    r"""A parsed claim in LaTeX again, for messages: ``W_{hh}^{\top}``, ``a \odot b``,
+    ``\frac{\partial L}{\partial W}``."""
 
     def _print_transpose(self, e):
         return f"{self.parenthesize(e.args[0], PRECEDENCE['Pow'])}^{{\\top}}"
@@ -77,6 +79,12 @@ class ClaimPrinter(LatexPrinter):
 
     def _print_partial(self, e):
         return rf"\frac{{\partial {self._print(e.args[0])}}}{{\partial {self._print(e.args[1])}}}"
+
+    def _print_Function(self, e, exp=None):
+        name = type(e).__name__
+        head = self._print(sp.Symbol(name)) if len(name) == 1 or name in GREEK else rf"\operatorname{{{name}}}"
+        text = rf"{head}\left({', '.join(self._print(a) for a in e.args)}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
 
     def _print_Indexed(self, e):
         return f"{self._print(e.base.label)}_{{{', '.join(self._print(i) for i in e.indices)}}}"

@@ -12,8 +12,8 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.judge.subject import Subject
-from symderive.latex.builder import HIDDEN_TARGET
 from symderive.judge.values import fmt
+from symderive.latex.builder import HIDDEN_TARGET
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
 from symderive.model.program import arguments, key
@@ -67,13 +67,17 @@ class Point:
     symbolic: bool = False
     backward: Backward | None = None
     truncation: ev.Truncation = ev.FULL
+    zero_start: bool = False  # every initial state 0 (h_0 = 0), the other arguments as at the seed
 
     def __post_init__(self):
         p = self.subject.program
         if self.symbolic:
             _, _, self.env, _, _ = instantiate(p, self.sizes, ev.FULL)
         else:
-            self.env = ev.bind(p, random_arguments(p, self.sizes, self.seed), self.sizes, ev.NUMPY)
+            arguments = random_arguments(p, self.sizes, self.seed)
+            if self.zero_start:
+                arguments.update({i.name: 0 * arguments[i.name] for i in p.states.values() if i.name in arguments})
+            self.env = ev.bind(p, arguments, self.sizes, ev.NUMPY)
             ev.forward(p, self.env)
         self.grads = ev.backward(self.derived, self.env, self.truncation)
         self.steps = self.sizes.get(T, 1)
@@ -87,9 +91,9 @@ class Point:
         """The backward program this point runs (the subject's, or a variant's)."""
         return self.backward or self.subject.backward
 
-    def variant(self, backward=None, truncation=None) -> "Point":
+    def variant(self, backward=None, truncation=None, zero_start=None) -> "Point":
         return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward,
-                     truncation or self.truncation)
+                     truncation or self.truncation, self.zero_start if zero_start is None else zero_start)
 
     def zero(self, adjoint):
         return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)
