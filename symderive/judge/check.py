@@ -31,7 +31,14 @@ import sympy as sp
 from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
-from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose, factor_order_trial
+from symderive.judge.diagnose import (
+    UNEXPLAINED,
+    correct_formula,
+    diagnose,
+    factor_order_trial,
+    symbol_transpose_trial,
+)
+from symderive.judge.notation import written
 from symderive.judge.point import Point, case_text, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
@@ -122,11 +129,11 @@ class Judge:
         claim = read_claim(text, self.subject)
         try:
             claim, comparison = self.laid_out(claim)
-        except ShapeMismatchError:  # matrices of other shapes in the wrong order do not multiply
-            reordered = factor_order_trial(claim, self.points)
-            if not reordered:
+        except ShapeMismatchError:  # a matrix not transposed, or factors in the wrong order, do not multiply
+            mistake = symbol_transpose_trial(claim, self.points) or factor_order_trial(claim, self.points)
+            if not mistake:
                 raise
-            return ClaimResult(text, "not_equal", reordered, math.inf, None, f"numeric, float64, at {self.sizes}")
+            return ClaimResult(text, "not_equal", mistake, math.inf, None, f"numeric, float64, at {self.sizes}")
         if comparison.not_finite is not None:
             return self.not_finite(text, comparison, self.method(claim, f"numeric, float64, at {self.sizes}"))
         if comparison.worst > REL_TOL:
@@ -189,7 +196,7 @@ class Judge:
         result.diagnosis = diagnose(claim, self.points)
         if comparison.misshaped and result.diagnosis == UNEXPLAINED:
             claimed, correct = comparison.misshaped
-            raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {left_side(text)} has shape "
+            raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {written(claim.lhs)} has shape "
                                      f"{fmt(correct)} (at {case_text(self.points[0].sizes, self.subject)})")
         result.correct = correct_formula(claim, self.subject)
         return result
@@ -282,11 +289,6 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
         raise ModelError("give at least one claim (--claim '\\frac{\\partial L}{\\partial W} = ...')")
     judge = Judge(subject)
     return [judge.judge(text) for text in claims]
-
-
-def left_side(text: str) -> str:
-    """The left side of a claim as written (the derivative it is about)."""
-    return text.split("=")[-2].strip() if text.count("=") >= 1 else text
 
 
 def as_list(x):

@@ -18,12 +18,13 @@ import sympy as sp
 
 from symderive.errors import SymderiveError
 from symderive.judge.compare import Claim, Comparison, compare_at, pairs
-from symderive.judge.notation import written
+from symderive.judge.notation import layered_latex, written
 from symderive.judge.point import Point
 from symderive.judge.subject import Subject
 from symderive.judge.values import NotApplicable
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
+from symderive.latex.parsed import IDENTITY, ONES, transpose
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
@@ -94,6 +95,33 @@ def transposed(x):
 
 def transpose_trial(claim, points) -> str:
     return "matches if you transpose the right-hand side" if matches(claim, points, transform=transposed) else ""
+
+
+def symbol_transpose_trial(claim, points) -> str:
+    """One matrix of the claim (every place it appears) transposed, or its transpose undone, matches."""
+    for symbol in sorted(matrix_symbols(claim.rhs), key=str)[:MAX_SYMBOLS]:
+        flipped = claim.rhs.xreplace({symbol: transpose(symbol), transpose(symbol): symbol})
+        if matches(claim.with_rhs(flipped), points):
+            return transpose_message(symbol, claim.rhs)
+    return ""
+
+
+def transpose_message(symbol, rhs) -> str:
+    """What is wrong with the transposes of ``symbol`` in ``rhs``, in LaTeX."""
+    shown = written(symbol)
+    plain = rhs.xreplace({transpose(symbol): sp.Dummy(commutative=False)}).has(symbol)
+    flipped = rhs.has(transpose(symbol))
+    if plain and not flipped:
+        return f"a transpose is missing: ${shown}$ should be ${{{shown}}}^{{\\top}}$"
+    if flipped and not plain:
+        return f"a transpose too many: ${{{shown}}}^{{\\top}}$ should be ${shown}$"
+    return f"the transposes of ${shown}$ are the wrong way round: ${shown}$ and ${{{shown}}}^{{\\top}}$ swap places"
+
+
+def matrix_symbols(expr) -> set:
+    """The symbols of values (``W_{hh}``, ``h_t``) in ``expr``, not the identity or the ones."""
+    return {e for e in expr.atoms(sp.Symbol, sp.Indexed) if is_variable(e)} - {IDENTITY, ONES} - {
+        e.base.label for e in expr.atoms(sp.Indexed)}
 
 
 def transposed_product_trial(claim, points) -> str:
@@ -239,11 +267,12 @@ def product_order_trial(claim, points) -> str:
     return ""
 
 
-TRIALS = (transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
+TRIALS = (transpose_trial, symbol_transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
           other_activation_trial, recurrent_term_trial, sum_bounds_trial, factor_order_trial, steps_trial,
           product_order_trial)
-#: the most matrix products whose orders are tried
+#: the most matrix products whose orders are tried, and the most symbols tried transposed
 MAX_PRODUCTS = 6
+MAX_SYMBOLS = 12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +379,8 @@ def correct_formula(claim: Claim, s: Subject) -> str:
             if adj is not None:
                 formula = inline(adj.value(), s.backward, keep=set(s.program.states))
                 formula, names = step_loss_derivatives(formula)
-                return to_latex(formula, latex_names={**s.latex_names, **names})
+                layered = {n: layered_latex(n) for n in s.quantities if layered_latex(n)}
+                return to_latex(formula, latex_names={**layered, **s.latex_names, **names})
         if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
                 and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
             return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)

@@ -93,3 +93,14 @@ class ClaimPrinter(LatexPrinter):
 def written(expr) -> str:
     """``expr`` (a parsed claim or a part of one) as LaTeX, the way a person would write it."""
     return ClaimPrinter().doprint(expr)
+
+
+def layered_latex(name: str) -> str | None:
+    r"""The LaTeX of a program name with a layer label, braced so that a transpose can follow
+    (``W^(2)`` is ``{W^{(2)}}``, ``W_hh^(1)`` is ``{W_{hh}^{(1)}}``); None for a name without one."""
+    base, mark, layer = name.partition("^(")
+    if not mark:
+        return None
+    letters, _, label = base.partition("_")
+    head = f"{letters}_{{{label}}}" if label else letters
+    return f"{{{head}^{{({layer.rstrip(')')})}}}}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symderive.errors import ModelError
+from symderive.judge.notation import layered_latex
 from symderive.judge.subject import Subject
 from symderive.judge.values import fmt
 from symderive.latex.builder import HIDDEN_TARGET
@@ -51,7 +52,8 @@ def argument_shapes(subject: Subject, sizes: dict) -> str:
         if key(v) == HIDDEN_TARGET:  # the stand-in target of an abstract loss: not the user's
             continue
         name = subject.reverse_labels.get(key(v), key(v))
-        name += "_t" if key(v) in subject.sequences else ""
+        layered = layered_latex(name)
+        name = (layered[1:-1] if layered else name) + ("_t" if key(v) in subject.sequences else "")
         parts.append(f"{name}: {fmt(tuple(int(sp.sympify(d).xreplace(sizes)) for d in v.shape))}")
     steps = [f"T={v}" for k, v in sizes.items() if str(k) == "T"]
     return ", ".join(parts + steps)

@@ -86,7 +86,10 @@ class Atom:
 
     def superscript(self, tokens: list[Token], reader: Cursor):
         text = text_of(tokens)
-        if text in TRANSPOSES:
+        if len(tokens) > 3 and tokens[0].text == "(" and tokens[-1].text in TRANSPOSES and tokens[-2].text == ")":
+            self.superscript(tokens[:-1], reader)  # W^{(2)\top}: the layer and a transpose in one superscript
+            self.transposed = not self.transposed
+        elif text in TRANSPOSES:
             self.transposed = not self.transposed
         elif text in (r"\prime", "'", r"\prime\prime"):
             self.primes += text.count("prime") or 1

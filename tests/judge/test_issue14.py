@@ -65,9 +65,15 @@ def test_messages_use_the_users_notation(capsys):
 
 
 def test_a_shape_error_inside_the_claim_is_written_in_latex():
-    r = one(r"\frac{\partial L}{\partial W_O} = \sum_{t=1}^{T} H_t \frac{\partial \ell_t}{\partial O_t}",
-            model=ABSTRACT_ROW)
-    assert r.verdict == "error" and r"H_{t} \frac{\partial \ell_{t}}{\partial O_{t}}" in r.diagnosis, r
+    """``H_t ∂ℓ_t/∂O_t`` does not multiply; with H_t transposed it is the gradient of W_O (O_t = H_t W_O), so
+    the mistake is named; ``X_t ∂ℓ_t/∂O_t`` fits no usual mistake: the shapes, the product in LaTeX."""
+    missing, misshaped = check(model=ABSTRACT_ROW, claims=[
+        r"\frac{\partial L}{\partial W_O} = \sum_{t=1}^{T} H_t \frac{\partial \ell_t}{\partial O_t}",
+        r"\frac{\partial L}{\partial W_O} = \sum_{t=1}^{T} X_t \frac{\partial \ell_t}{\partial O_t}"])
+    assert missing.verdict == "not_equal" and "a transpose is missing: $H_{t}$" in missing.diagnosis, missing
+    assert misshaped.verdict == "error", misshaped
+    assert r"cannot multiply shapes 3 x 5 and 3 x 4 in 'X_{t} \frac{\partial \ell_{t}}{\partial O_{t}}'" in \
+        misshaped.diagnosis, misshaped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,3 +113,21 @@ def test_the_zero_start_is_not_claimed_for_a_mistake_it_does_not_explain():
     r = one(r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} (\delta_t \odot (1 - h_t^2)) h_t^\top",
             derivation="rnn")
     assert r.verdict == "not_equal" and "h_0 = 0" not in r.diagnosis, r
+
+
+TWO_LAYERS = [r"a = \tanh(W^{(1)} x)", r"z = W^{(2)} a", r"L = \frac{1}{2}\|z - y\|^2"]
+
+
+def test_a_missing_transpose_of_a_non_square_matrix_is_named_not_refused():
+    """``W^{(2)} (z - y)`` does not multiply (W^{(2)} is 4 x 2); the mistake is the missing transpose:
+    ∂L/∂a = W^{(2)T} (z - y) by the chain rule through z = W^{(2)} a."""
+    good, bad = check(model=TWO_LAYERS, claims=[r"\frac{\partial L}{\partial a} = W^{(2)\top} (z - y)",
+                                                r"\frac{\partial L}{\partial a} = W^{(2)} (z - y)"])
+    assert good.verdict == "equal", good
+    assert bad.verdict == "not_equal" and "a transpose is missing" in bad.diagnosis, bad
+    assert "{W^{(2)}}^{\\top}" in bad.diagnosis and "W^(2)" not in bad.method, bad
+
+
+def test_the_correct_formula_of_a_layered_weight_is_valid_latex():
+    [r] = check(model=TWO_LAYERS, claims=[r"\frac{\partial L}{\partial a} = W^{(2)\top} (z + y)"])
+    assert r.verdict == "not_equal" and r.correct.startswith("{W^{(2)}}^{\\top}"), r
