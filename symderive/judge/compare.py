@@ -21,7 +21,7 @@ from symderive.judge.notation import in_subject_names
 from symderive.judge.point import Point, case_text
 from symderive.judge.values import NOTHING, final, is_array, is_symbolic
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.parsed import partial
+from symderive.latex.parsed import is_plain_number, partial
 from symderive.latex.reader import parse_sides
 from symderive.ops.nodes import T
 
@@ -175,7 +175,7 @@ def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | No
             raise ModelError("the derivative itself is not finite at a random point of the model, "
                              "so no claim about it can be checked")
         d = difference(claimed, truth) if np.all(np.isfinite(claimed)) else math.inf
-        if out.misshaped is None and conform(claimed, np.asarray(truth, dtype=float)) is None:
+        if out.misshaped is None and misfit(claim, claimed, truth):
             out.misshaped = (np.shape(claimed), np.shape(truth))
         out.compared += 1
         out.entries += int(np.size(truth))
@@ -186,6 +186,14 @@ def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | No
             if d > REL_TOL and (out.counterexample is None or d == math.inf):
                 out.counterexample = counterexample(point, binding, claimed, truth)
     return out
+
+
+def misfit(claim: Claim, claimed, truth) -> bool:
+    """The claimed value does not have the derivative's shape: not conformable (see :func:`conform`), or a
+    scalar from products of matrices where the derivative is a matrix (a number written out fills any shape)."""
+    if conform(claimed, np.asarray(truth, dtype=float)) is None:
+        return True
+    return np.ndim(claimed) == 0 and np.ndim(truth) > 0 and np.size(truth) > 1 and not is_plain_number(claim.rhs)
 
 
 def counterexample(point: Point, binding: dict, claimed, truth) -> dict:

@@ -237,7 +237,8 @@ def factor_order_trial(claim, points) -> str:
         for reordered in reorderings(product):
             if matches(claim.with_rhs(claim.rhs.xreplace({product: reordered})), points):
                 return (f"the chain-rule factors are in the wrong order: ${written(product)}$ should be "
-                        f"${written(reordered)}$ (the factor nearest the loss stands on the left)")
+                        f"${written(reordered)}$ (the factor of the later operation, nearest the output, "
+                        "stands on the left)")
     return ""
 
 

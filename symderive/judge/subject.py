@@ -13,6 +13,7 @@ from functools import cached_property
 import sympy as sp
 
 from symderive.errors import ModelError
+from symderive.judge.notation import in_subject_names
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.model import build_model
 from symderive.latex.names import base_name, is_variable
@@ -120,4 +121,4 @@ def read_where(subject: Subject, texts: list[str]) -> None:
         variables = tuple(lhs.indices) if isinstance(lhs, sp.Indexed) else ()
         if not all(isinstance(v, sp.Symbol) for v in variables):
             raise ModelError(f"index a definition by letters (\\delta_t), not {lhs}")
-        subject.where[base_name(lhs)] = (variables, sides[-1])
+        subject.where[base_name(lhs)] = (variables, in_subject_names(sides[-1], subject))
