@@ -44,6 +44,7 @@ from symderive.judge.subject import Subject, read_where, subject_of_derivation, 
 from symderive.judge.values import NumericOnly, fmt, is_array
 
 SYMBOLIC_SECONDS = 5.0
+REPEAT_SECONDS = 0.25
 FALLBACK_POINTS = 25
 TOO_SMALL = ("equal in float64 but not exactly: the claim differs from the derivative by an amount too small "
              "for float64 to see")
@@ -99,7 +100,9 @@ def time_limit(seconds: float):
         raise TimeoutError()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # repeated every REPEAT_SECONDS after the limit: an alarm that lands in a garbage-collection callback is
+    # swallowed there ("Exception ignored in ... gc_callback"), and the block must still end
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
