@@ -38,7 +38,7 @@ from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
 from symderive.user_model import DEFAULT_NAME, judge, read_user_model
-from symderive.verify.autograd import autograd_gradients
+from symderive.verify.autograd import PrintedProgram
 from symderive.verify.harness import verify
 from symderive.verify.report import Report
 
@@ -216,6 +216,6 @@ def derive(model: Model | Program | str | Sequence[str], *, where: str | Sequenc
         user = read_user_model(model, where, shapes, fields.pop("name", DEFAULT_NAME))
         program = user.program
         fields.setdefault("judge_claims", user.judge_claims)
-    fields.setdefault("torch_reference", lambda arrays: autograd_gradients(program, arrays))
+    fields.setdefault("torch_reference", PrintedProgram(program))
     engine = MatrixEngine(program, sizes, keep, module_extras)
     return Derivation(name=fields.pop("name", program.name), engine=engine, **fields)
