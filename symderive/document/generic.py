@@ -20,6 +20,7 @@ import sympy as sp
 
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import by_layout, say
+from symderive.errors import ModelError
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.latex_printer import latex_sum
 from symderive.matrix.sections import carried_and_seed, k_latex, printer_settings, recurrence_steps, tex
@@ -34,7 +35,10 @@ def generic_document(d, options) -> Document:
     doc = d.engine.generic_document(d, options)
     if not d.recurrent:
         return doc
-    added = (recurrence_section(d, options), jacobian_section(d, options))
+    try:
+        added = (recurrence_section(d, options), jacobian_section(d, options))
+    except ModelError:  # a Jacobian the engine cannot read off the VJP (a model written in rows): the recurrence only
+        added = (recurrence_section(d, options),)
     return replace(doc, sections=(*doc.sections[:2], *added, *doc.sections[2:]))
 
 
@@ -76,6 +80,11 @@ def state_at(d, state: str, time) -> sp.MatrixExpr:
     return d.program.defined[state].target.xreplace({t: time})
 
 
+def scalar_state(d, state: str) -> bool:
+    """A state that is a number (its Jacobians are numbers: no transpose)."""
+    return d.program.defined[state].target.shape == (1, 1)
+
+
 def jacobian_section(d, options) -> Section:
     """The Jacobians of one step between states, and (one state) the closed form as a sum of products."""
     states = list(d.program.states)
@@ -83,10 +92,11 @@ def jacobian_section(d, options) -> Section:
                   rf"{{\partial {tex(d, options, state_at(d, wrt, j - 1))}}}",
                   tex(d, options, state_jacobian(d.program, of, wrt).xreplace({t: j})))
              for of in states for wrt in states]
+    vjp = r"J \bar s_j" if all(scalar_state(d, s) for s in states) else r"J^\top \bar s_j"
     steps[0] = replace(steps[0], why=say(options, "One step of the state map, read off its vector-Jacobian product "
-                                                  r"($\bar r_{j-1} \mathrel{+}= J^\top \bar s_j$):",
+                                                  rf"($\bar r_{{j-1}} \mathrel{{+}}= {vjp}$):",
                                          r"상태 사상의 한 단계를 그 벡터-야코비안 곱"
-                                         r"($\bar r_{j-1} \mathrel{+}= J^\top \bar s_j$)에서 읽은 것입니다:"))
+                                         rf"($\bar r_{{j-1}} \mathrel{{+}}= {vjp}$)에서 읽은 것입니다:"))
     closed = closed_form(d, options, states[0]) if len(states) == 1 else None
     title = say(options, "The state Jacobians and the BPTT product", "상태의 야코비안과 BPTT의 곱")
     return Section(title, "", tuple(steps) + ((closed,) if closed else ()))
@@ -101,7 +111,7 @@ def closed_form(d, options, state: str) -> Step | None:
     own = sp.MatAdd(*same).doit()
     seed = rf"\left({tex(d, options, own)}\right)" if isinstance(own, sp.MatAdd) else tex(d, options, own)
     s_j, s_prev = tex(d, options, state_at(d, state, j)), tex(d, options, state_at(d, state, j - 1))
-    transpose = "" if d.program.defined[state].target.shape == (1, 1) else r"^{\top}"  # none for numbers
+    transpose = "" if scalar_state(d, state) else r"^{\top}"
     product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big){transpose}"
     adjoint = d.backward.adjoint_of[state].adjoint
     window = options.truncate is not None and options.truncate_mode == "window"
