@@ -6,6 +6,7 @@ import sympy as sp
 from symderive.errors import ModelError
 from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.parsed import concat, hadamard, is_plain_number, norm, transpose
+from symderive.latex.rewrites import entry_sum
 from symderive.latex.words import activation_of
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
 
@@ -42,8 +43,9 @@ class Converter:
         if isinstance(e, sp.Add):
             return self.sum_of(e)
         if isinstance(e, sp.Mul):
-            factors = [self(a) for a in e.args]
-            return sp.MatMul(*factors).doit() if any(is_matrix(f) for f in factors) else sp.Mul(*factors)
+            return product([self(a) for a in e.args], e)
+        if isinstance(e, entry_sum):
+            return sum_of_entries(self.matrix(e.args[0], e))
         if isinstance(e, hadamard):
             return self.hadamard_of(e)
         if isinstance(e, transpose):
@@ -71,9 +73,13 @@ class Converter:
         factors = [self(a) for a in e.args]
         matrices = [f for f in factors if is_matrix(f)]
         scale = sp.Mul(*(f for f in factors if not is_matrix(f)))
+        scalars = [m for m in matrices if m.shape == (1, 1)]
+        matrices = [m for m in matrices if m.shape != (1, 1)] or scalars[:1]
+        scalars = [m for m in scalars if m is not matrices[0]] if scalars and matrices[0] is scalars[0] else scalars
         if not matrices:
             return scale
-        return scale * sp.HadamardProduct(*matrices).doit() if len(matrices) > 1 else scale * matrices[0]
+        value = sp.HadamardProduct(*matrices).doit() if len(matrices) > 1 else matrices[0]
+        return scale * product([value, *scalars], e)
 
     def sequence_leaf(self, e):
         """``h_{t+k}``: the sequence at a time step of the generic t."""
@@ -85,8 +91,8 @@ class Converter:
     def sum_of(self, e):
         """``a + b``; a scalar term added to matrices is that scalar times a matrix of ones."""
         terms = [self(a) for a in e.args]
-        shape = next((a.shape for a in terms if is_matrix(a)), None)
-        terms = [a * sp.OneMatrix(*shape) if shape is not None and not is_matrix(a) else a for a in terms]
+        shape = max((a.shape for a in terms if is_matrix(a)), key=lambda s: s != (1, 1), default=None)
+        terms = [broadcast(a, shape, e) for a in terms] if shape is not None else terms
         return sp.MatAdd(*terms).doit() if shape is not None else sp.Add(*terms)
 
     def power_of(self, e):
@@ -99,9 +105,52 @@ class Converter:
         return sp.HadamardPower(base, e.exp) if is_matrix(base) else base ** e.exp
 
     def loss(self, body):
-        """The scalar loss: a combination of squared norms."""
+        """The scalar loss: any expression whose value is a scalar (a 1 x 1 matrix)."""
         value = self(body)
-        if is_matrix(value) or not value.has(SquaredNorm):
-            raise ModelError(r"the loss must be built from squared norms (L = \frac{1}{2}\|a - y\|^2) or be an "
-                             r"abstract \ell(o_t, y_t); other losses are not supported yet")
+        if is_matrix(value) and value.shape != (1, 1):
+            raise ModelError(f"the loss must be a scalar, not a {value.shape[0]} x {value.shape[1]} matrix "
+                             r"(\|a - y\|^2, y^\top v, a sum over t of scalars, ...)")
         return value
+
+
+def product(factors: list, within):
+    """The product of ``factors`` in order; a scalar (1 x 1) factor scales a column vector from the right
+    and a row vector from the left (``w x`` is ``x w`` for a scalar w: a product of matrices with the same
+    entries). Numbers multiply."""
+    numbers = [f for f in factors if not is_matrix(f)]
+    value = None
+    for f in (f for f in factors if is_matrix(f)):
+        value = f if value is None else times(value, f, within)
+    value = value if value is not None else sp.S.One
+    return sp.Mul(*numbers) * value if numbers else value
+
+
+def times(a, b, within):
+    """``a b``, or the scalar of the two scaling the other (a column from the right, a row from the left)."""
+    if a.shape[1] == b.shape[0]:
+        return sp.MatMul(a, b).doit()
+    scalar, other = (a, b) if a.shape == (1, 1) else (b, a)
+    if scalar.shape == (1, 1) and other.shape[1] == 1:
+        return sp.MatMul(other, scalar).doit()
+    if scalar.shape == (1, 1) and other.shape[0] == 1:
+        return sp.MatMul(scalar, other).doit()
+    raise ModelError(f"in {within}: a scalar that is a model variable can scale a vector, not a "
+                     f"{other.shape[0]} x {other.shape[1]} matrix")
+
+
+def broadcast(term, shape, within):
+    """A term of a sum of matrices of ``shape``: a number times ones, a scalar (1 x 1) times a vector of ones."""
+    if not is_matrix(term):
+        return term * sp.OneMatrix(*shape)
+    if term.shape == (1, 1) and shape != (1, 1):
+        return times(sp.OneMatrix(*shape), term, within)
+    return term
+
+
+def sum_of_entries(v):
+    r"""``\sum_k v_k`` of a column (``\mathbf{1}^\top v``) or a row (``v \mathbf{1}``)."""
+    if v.shape == (1, 1):
+        return v
+    if v.shape[1] == 1:
+        return sp.MatMul(sp.OneMatrix(1, v.shape[0]), v).doit()
+    return sp.MatMul(v, sp.OneMatrix(v.shape[1], 1)).doit()

@@ -14,6 +14,7 @@ from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.reader import parse_sides
+from symderive.latex.rewrites import entry_sum
 from symderive.latex.words import activation_of, activation_words
 
 
@@ -130,6 +131,8 @@ class ShapeInference:
             if len(dims) == 1:
                 return (dims[0], sp.S.One) if self.layout == "column" else (sp.S.One, dims[0])
             return tuple(dims)
+        if self.layout == "scalar":
+            return (sp.S.One, sp.S.One)
         letter = name.split("_")[0].split("^")[0].rstrip("'")
         if letter in ("alpha", "beta", "gamma", "eta", "lambda", "epsilon", "mu", "rho", "tau", "kappa"):
             return None
@@ -218,10 +221,20 @@ class ShapeInference:
             return (s[0], s[0])
         if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ == "softmax"):
             return self.shape(e.args[0])
+        if isinstance(e, entry_sum):
+            return self.entry_sum_shape(e)
         if isinstance(e, (sp.Sum, sp.Product)):
             return self.shape(e.function)
         raise ModelError(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
                          f"activations {', '.join(activation_words())}, \\|v\\|^2, [a, b])")
+
+    def entry_sum_shape(self, e):
+        r"""``\sum_k v_k``: v is a vector (a column, or a row in the row layout); the sum is a scalar."""
+        s = self.shape(e.args[0])
+        if s is not None:
+            self.unify_shapes((s[0], sp.S.One) if self.layout == "column" else (sp.S.One, s[1]), s,
+                              f"a sum over the entries of a vector ({e})")
+        return None
 
     def concat_shape(self, e):
         """``[a, b]``: column vectors stacked, of the summed length."""
@@ -231,3 +244,16 @@ class ShapeInference:
         for p in parts:
             self.shapes.unify(p[1], 1, "only column vectors can be concatenated ({} columns, not {})")
         return (sp.Add(*(p[0] for p in parts)), sp.S.One)
+
+
+#: what needs more than scalars: a transpose, a norm, an entrywise product, a concatenation, a sum of entries
+NOT_SCALAR = (transpose, norm, hadamard, concat, entry_sum)
+#: functions of vectors
+VECTOR_FUNCTIONS = ("diag", "softmax", "log_softmax", "CE")
+
+
+def needs_more_than_scalars(e) -> bool:
+    """Does ``e`` use an operation that only vectors or matrices need (or ``I``, ``\\mathbf{1}``)?"""
+    return any(isinstance(node, NOT_SCALAR) or node in (IDENTITY, ONES)
+               or (isinstance(node, sp.Function) and type(node).__name__ in VECTOR_FUNCTIONS)
+               for node in sp.preorder_traversal(e))
