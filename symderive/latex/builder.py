@@ -17,7 +17,7 @@ from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.shapes import ShapeInference
 from symderive.latex.sizes import size_names
 from symderive.model.program import Assign, Program
-from symderive.ops.nodes import SquaredNorm, TimeVar, t
+from symderive.ops.nodes import SquaredNorm, T, TimeVar, t
 
 #: the hidden random target ``g`` of an abstract loss ``\ell(o) = \frac12\|o - g\|^2``
 HIDDEN_TARGET = "g_ell"
@@ -65,6 +65,9 @@ class Builder(ShapeInference):
                              f"and {loss_text} (the last equation defines the loss)")
         recurrent = bool(self.sequences) or loss_rhs.has(sp.Sum)
         loss = read_loss(loss_rhs, definitions, self.sequences, recurrent, loss_text)
+        if loss.scale.has(T):
+            raise ModelError(rf"{loss_text}: the mean over t (\frac{{1}}{{T}}\sum_{{t=1}}^{{T}}) is not supported yet; "
+                             r"write the sum \sum_{t=1}^{T}")
         self.notes += [loss.note] if loss.note else []
         names = [n for n in assigned if n != loss.step_loss]
         exprs = self.step_shapes(names, definitions)

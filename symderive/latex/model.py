@@ -18,6 +18,7 @@ The program is built by :class:`~symderive.latex.builder.Builder`, its expressio
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -54,16 +55,16 @@ def build_model(texts: list[str], declared: list[str] = ()) -> LatexModel:
     if not equations.steps:
         raise ModelError("give the model's equations with --model (the last one defines the loss)")
     declarations = {equations.identifiers.get(k, k): v for k, v in read_declarations(list(declared)).items()}
-    errors = []
+    errors = {}
     for layout in layouts(equations, declarations):
         try:
             model = Builder(equations, declarations, layout).build()
         except ShapeMismatchError as e:
-            errors.append(e)
+            errors[layout] = e
             continue
         refuse_unknown_declarations(declarations, model)
         return model
-    raise errors[0]
+    raise errors["column"]  # the reading of vectors as columns names the mismatch most people expect
 
 
 def layouts(equations: Equations, declarations: dict) -> tuple:
@@ -100,7 +101,7 @@ def read_equations(texts: list[str]) -> Equations:
                 spellings.setdefault(name, latex)
     steps, initial = split_initial_values(read)
     names = {s.name for lhs, rhs, _ in steps for e in (lhs, rhs) for s in e.atoms(sp.Symbol) if is_variable(s)}
-    names |= {base_name(lhs) for lhs, _ in initial.values()}
+    names |= {base_name(lhs) for lhs in initial}
     identifiers = identifiers_of(names)
     renamed = [(rename_symbols(lhs, identifiers), rename_symbols(rhs, identifiers), text) for lhs, rhs, text in steps]
     initial = {identifiers[base_name(lhs)]: (rename_symbols(rhs, identifiers), text)
@@ -136,3 +137,36 @@ def split_equations(text: str) -> list[str]:
         i += 1
     parts.append(text[start:])
     return [p.strip() for p in parts if p.strip()]
+
+
+#: LaTeX environments a model file may put its equations in
+ENVIRONMENTS = ("align", "align*", "aligned", "equation", "equation*", "gather", "gather*", "split", "alignat",
+                "alignat*", "eqnarray", "eqnarray*")
+#: what a model file may write that carries no meaning for the model
+DECORATIONS = (r"\nonumber", r"\notag", "$$", r"\[", r"\]", "&")
+
+
+def read_model_text(text: str) -> list[str]:
+    r"""The equations of a model file: one per line, or in a LaTeX ``align``/``align*``/``aligned``/``equation``
+    block (``&=``, ``\\`` between lines, ``\nonumber``, ``\label{...}``, ``%`` comments and blank lines
+    allowed; inside a block, an equation may run over several lines); a ``,`` or ``.`` ending an equation is
+    punctuation."""
+    if not isinstance(text, str):
+        raise LatexParseError(f"expected the text of a model file, got {type(text).__name__}")
+    lines = [without_comment(line) for line in text.splitlines()]
+    block = any(re.search(r"\\begin\s*\{", line) for line in lines)
+    body = (" " if block else " \n ").join(lines)
+    body = re.sub(r"\\label\s*\{[^{}]*\}", " ", body)
+    body = re.sub(r"\\(begin|end)\s*\{(" + "|".join(re.escape(e) for e in ENVIRONMENTS) + r")\}", " ", body)
+    for decoration in DECORATIONS:
+        body = body.replace(decoration, " ")
+    equations = []
+    for line in body.split("\n"):
+        equations += [part.strip().rstrip(",.").strip() for part in split_equations(line)]
+    return [e for e in equations if e]
+
+
+def without_comment(line: str) -> str:
+    """``line`` without a ``%`` comment (an escaped ``\\%`` is kept)."""
+    match = re.search(r"(?<!\\)%", line)
+    return line[:match.start()] if match else line
