@@ -37,7 +37,28 @@ from symderive.errors import (
 )
 from symderive.latex.reader import parse_latex as read_latex
 from symderive.matrix.engine import Sizes
-from symderive.model import Model, apply, exp, hadamard, log, ones_like, relu, sigmoid, softplus, squared_norm, tanh
+from symderive.model import (
+    Model,
+    apply,
+    binary_cross_entropy,
+    cross_entropy,
+    divide,
+    exp,
+    hadamard,
+    log,
+    log_softmax,
+    ones_like,
+    power,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    squared_norm,
+    sum_entries,
+    tanh,
+    times,
+)
 from symderive.ops.registry import Activation, deffunction
 from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive
@@ -50,7 +71,8 @@ from symderive.judge.check import check as judge
 
 __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", "RenderOptions", "check",
            "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",
-           "exp", "log", "hadamard", "squared_norm", "ones_like", "SymderiveError", "UnknownDerivationError",
+           "exp", "log", "sqrt", "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax",
+           "log_softmax", "cross_entropy", "binary_cross_entropy", "times", "SymderiveError", "UnknownDerivationError",
            "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
            "__version__"]
 

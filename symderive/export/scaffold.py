@@ -18,6 +18,22 @@ def _sigmoid(x):
     """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 ''',
+    "_softmax(": '''
+
+
+def _softmax(z):
+    """Softmax over each vector's entries (the last axis), exp(z - max z) / sum exp(z - max z): no overflow."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+''',
+    "_logsoftmax(": '''
+
+
+def _logsoftmax(z):
+    """Log-softmax over each vector's entries, (z - max z) - log sum exp(z - max z) (log-sum-exp, stably)."""
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+''',
 }
 
 ARGUMENTS = '''
@@ -121,8 +137,10 @@ def arrays_line(args) -> str:
 
 
 def unpack(names, source: str) -> str:
-    """``    a, b = source['a'], source['b']``."""
+    """``    a, b = source['a'], source['b']`` (empty for no names: the caller leaves the line out)."""
     names = list(names)
+    if not names:
+        return ""
     return f"    {', '.join(names)} = " + ", ".join(f"{source}[{n!r}]" for n in names)
 
 

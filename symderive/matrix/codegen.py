@@ -16,7 +16,7 @@ import sympy as sp
 from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
-from symderive.model.program import Program, arguments, key, shapes
+from symderive.model.program import Program, arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
@@ -27,7 +27,7 @@ class Def:
     """``name_t = sum(terms)``; each term is ``(expr, cross)``: cross terms read another step."""
 
     name: str
-    size: sp.Expr
+    size: sp.Expr | None  # None: a scalar
     terms: tuple[tuple[sp.Basic, bool], ...]
 
 
@@ -35,14 +35,25 @@ def forward_defs(program: Program) -> list[Def]:
     out = []
     for a in program.assignments:
         terms = a.expr.args if isinstance(a.expr, sp.MatAdd) else (a.expr,)
-        out.append(Def(key(a.target), a.target.shape[0],
+        out.append(Def(key(a.target), stored_size(a.target),
                        tuple((term, any(v.offset != 0 for v in term.atoms(TimeVar))) for term in terms)))
     return out
 
 
 def backward_defs(bw: Backward) -> list[Def]:
-    return [Def(a.adjoint.name, a.adjoint.shape[0], tuple((term.expr, term.shift == 1) for term in a.terms))
+    return [Def(a.adjoint.name, stored_size(a.adjoint), tuple((term.expr, term.shift == 1) for term in a.terms))
             for a in bw.steps]
+
+
+def stored_size(v):
+    """The length of one step's row: the vector's size, or None for a scalar (one number per step)."""
+    rows, cols = v.shape
+    return None if rows == 1 and cols == 1 else (cols if rows == 1 else rows)
+
+
+def allocation(d: Def) -> str:
+    """Rows 0..T+1 of a value (a row per step; one number per step for a scalar)."""
+    return "np.zeros(T + 2)" if d.size is None else f"np.zeros((T + 2, {code(d.size)}))"
 
 
 def reads(expr, names, same_step: bool) -> set[str]:
@@ -82,7 +93,7 @@ class Emitter:
         self.lines.append("    " * depth + line)
 
     def batch(self, lo=1, hi=T):
-        return printer(slice_index(self.base, lo, hi), self.base)
+        return printer(slice_index(self.base, lo, hi), self.base, batched=True)
 
     def step(self, at=t):
         return printer(step_index(self.base, at), self.base)
@@ -104,7 +115,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
     """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
     before, loop, after = split(defs)
     for d in defs:
-        em.emit(f"{identifier(d.name)} = np.zeros((T + 2, {code(d.size)}))")
+        em.emit(f"{identifier(d.name)} = {allocation(d)}")
     for line in initial:
         em.emit(line)
     for d in before:
@@ -113,7 +124,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
     for d in loop:
         hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
-            em.emit(f"_pre_{identifier(d.name)} = {total(em.batch(), hoisted)}")
+            em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
     loop, invariants = hoist_invariants(loop, loop_names)
     for expr, name in invariants.items():
         em.emit(f"{name} = {em.batch().doprint(expr)}")
@@ -128,13 +139,20 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
 
 
+def every_step(d: Def, code_: str, terms) -> str:
+    """``code_`` of terms computed for all steps; terms that read no step (``dL/dL = 1``) are repeated."""
+    if any(e.atoms(TimeVar) for e in terms):
+        return code_
+    return f"np.full({'T' if d.size is None else f'(T, {code(d.size)})'}, {code_})"
+
+
 def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
     """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
     arrays computed for all steps at once before it; the loop reads their rows."""
     found: dict = {}
 
     def hoisted(e):
-        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, e.shape[0])
+        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, *e.shape)
 
     def walk(e):
         if is_invariant(e, loop_names):
@@ -190,7 +208,7 @@ def emit_window(em, loop, loop_names):
             return f"cur_{identifier(v.name)}" if v.offset == 0 else f"prev_{identifier(v.name)}[1:]"
         return slice_index(em.base, 1, T - M)(v)
 
-    p = printer(index, em.base)
+    p = printer(index, em.base, batched=True)
     for d in loop:
         hoisted, same, cross = term_kinds(d, loop_names)
         seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
@@ -243,14 +261,14 @@ def prepare_fn(args) -> str:
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
     dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
-    return [unpack(names, "_args"), unpack(dims, "_sizes"), *extra]
+    return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 
 def forward_fn(program: Program) -> str:
     em = Emitter(program)
     names = [identifier(key(a.target)) for a in program.assignments]
     if program.recurrent:
-        initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items()]
+        initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items() if not is_fixed(v)]
         emit_phase(em, forward_defs(program), backward=False, initial=initial)
     else:
         for a in program.assignments:
@@ -276,7 +294,7 @@ def public_fns(program: Program, bw: Backward, args) -> str:
            f"    _args, _sizes = _prepare({sig})",
            "    _values = _forward(_args, _sizes)",
            *header(program),
-           unpack(values, "_values"),
+           *filter(None, [unpack(values, "_values")]),
            f"    return float(np.sum({loss_code}))",
            grad_fn(program, bw, sig)]
     return "\n".join(out)
@@ -300,7 +318,7 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
     lines = [f"\n\ndef _backward(_args, _sizes{extra}):",
              "    _values = _forward(_args, _sizes)",
              *header(program),
-             unpack(values, "_values")]
+             *filter(None, [unpack(values, "_values")])]
     if program.recurrent:
         lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
         emit_phase(em, backward_defs(bw), backward=True)

@@ -16,7 +16,8 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul
 
 from symderive.errors import ModelError
-from symderive.model.program import Program, key
+from symderive.model.program import Program, is_fixed, key
+from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
 from symderive.ops.registry import ACTIVATIONS, VJP_RULES
 
@@ -24,20 +25,33 @@ CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
 
 
 def rule_name(node) -> str:
-    """The rule that justifies a share: the activation's own for Elementwise, else the op's."""
-    return f"act:{node.fname}" if isinstance(node, Elementwise) else type(node).__name__
+    """The rule that justifies a share: the activation's own for Elementwise, the scalar rule for a
+    product or square of scalars, else the op's."""
+    if isinstance(node, Elementwise):
+        return f"act:{node.fname}"
+    name = type(node).__name__
+    operands = [a for a in node.args if getattr(a, "is_Matrix", False)]
+    if name in SCALAR_RULES and operands and all(map(is_scalar, operands)):
+        return SCALAR_RULES[name]
+    return name
 
 
 ROW_STATEMENTS = {"MatMul": r"y = x A \;\Rightarrow\; \bar A = x^\top \bar y,\ \bar x = \bar y\, A^\top"}
+SCALAR_RULES = {"MatMul": "scalar:product", "HadamardProduct": "scalar:product", "SquaredNorm": "scalar:square"}
+SCALAR_STATEMENTS = {"scalar:product": r"y = a b \;\Rightarrow\; \bar a = \bar y\, b,\ \bar b = \bar y\, a",
+                     "scalar:square": r"y = v^2 \;\Rightarrow\; \bar v = 2\,\bar y\, v"}
 
 
 def rule_statement(name: str, layout: str = "column") -> str:
     """The rule in LaTeX; in the row layout (``y = x A`` for row vectors) where it differs."""
+    if name in SCALAR_STATEMENTS:
+        return SCALAR_STATEMENTS[name]
     if layout == "row" and name in ROW_STATEMENTS:
         return ROW_STATEMENTS[name]
     if name.startswith("act:"):
         return ACTIVATIONS[name[4:]].rule
-    return next(r.statement for op, r in VJP_RULES.items() if op.__name__ == name)
+    rule = next(r for op, r in VJP_RULES.items() if op.__name__ == name)
+    return rule.row if layout == "row" and rule.row else rule.statement
 
 
 def vjp(expr, g, ans=None, functions=ACTIVATIONS) -> list[tuple[sp.Basic, sp.Basic, tuple[str, ...]]]:
@@ -128,18 +142,56 @@ def derive(program: Program, functions=ACTIVATIONS) -> Backward:
 
     def collect(expr, g, source, ans=None):
         for leaf, contribution, rules in vjp(expr, g, ans, functions):
+            contribution = without_unit(contribution)
             shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
             if shift:
                 contribution = contribution.xreplace({t: t + shift})
             shares.setdefault(key(leaf), []).append(Term(contribution, source, rules, shift))
 
-    collect(program.loss, sp.S.One, "loss")
+    collect(program.loss, loss_seed(program.loss), "loss")
     for a in reversed(program.assignments):
         name = key(a.target)
         if name in shares:
             collect(a.expr, adjoint_symbol(a.target), name, ans=a.target)
     steps = tuple(step_adjoint(v, shares.get(key(v), ())) for v in reversed([a.target for a in program.assignments]))
     return Backward(program, tuple(s for s in steps if s.terms), argument_grads(program, shares))
+
+
+UNITS = (sp.Identity(1), sp.OneMatrix(1, 1))
+
+
+def loss_seed(loss):
+    """``dL/dL = 1``: the number 1 for a scalar expression, the 1 x 1 unit for a 1 x 1 matrix expression."""
+    return sp.Identity(1) if getattr(loss, "is_Matrix", False) else sp.S.One
+
+
+def is_unit(e) -> bool:
+    """The 1 x 1 unit, or a matrix of ones (the unit of the entrywise product)."""
+    return e in UNITS or isinstance(e, sp.OneMatrix)
+
+
+def unit_factor(e):
+    """``(c, U)`` for a multiple ``c U`` of a unit ``U`` (the seed of a 1 x 1 loss, the ones of a sum of
+    entries), else None."""
+    coeff, factors = e.as_coeff_matrices() if isinstance(e, MatMul) else (sp.S.One, [e])
+    return (coeff, factors[0]) if len(factors) == 1 and is_unit(factors[0]) else None
+
+
+def without_unit(expr):
+    """``expr`` with every multiple ``c U`` of a unit in an entrywise product written as a coefficient:
+    ``(c U) ⊙ a = c a``."""
+    def drop(node):
+        units = [unit_factor(a) for a in node.args]
+        rest = [a for a, u in zip(node.args, units) if u is None]
+        found = [u for u in units if u is not None]
+        return MatMul(sp.Mul(*(c for c, _ in found)), hadamard(*rest) if rest else found[0][1]).doit()
+
+    def has_unit(e) -> bool:
+        return isinstance(e, HadamardProduct) and any(unit_factor(a) is not None for a in e.args)
+
+    if not getattr(expr, "is_Matrix", False) or not expr.atoms(sp.Identity, sp.OneMatrix):
+        return expr
+    return expr.replace(has_unit, drop)
 
 
 def step_adjoint(v, terms) -> AdjointDef:
@@ -156,6 +208,8 @@ def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
     for x in program.inputs:
         grads.append(AdjointDef(key(x), adjoint_symbol(x), tuple(shares.get(key(x), ())), "step"))
     for state, initial in program.states.items():
+        if is_fixed(initial):
+            continue
         terms = tuple(term for term in shares.get(state, ()) if term.shift == 1)
         grads.append(AdjointDef(key(initial), adjoint_symbol(initial), terms, "initial"))
     return tuple(grads)
@@ -183,7 +237,7 @@ def inline(expr, backward: Backward, keep: set[str] = frozenset()):
     for _ in range(len(defs) + 1):
         targets = [v for v in expr.atoms(TimeVar, sp.MatrixSymbol) if v.name in defs]
         if not targets:
-            return expr
+            return without_unit(expr)
         expr = expr.xreplace({v: expand(v) for v in targets})
     raise ModelError("adjoint definitions are cyclic within one step")
 

@@ -93,9 +93,10 @@ class MatrixEngine:
         return rows + large_rows(self.program, self.sizes.large, module)
 
     def sizes_note(self, hows: list[str]) -> str:
-        return (f"symbolic: scalar chain rule with sympy.diff at {sizes_text(self.sizes.small)}, decided {hows[0]}; "
-                f"numeric: central differences at {sizes_text(self.sizes.numeric)} (float64); "
-                f"large: random directions at {sizes_text(self.sizes.large)}")
+        small, numeric, large = (sizes_text(s) or "scalar sizes" for s in
+                                 (self.sizes.small, self.sizes.numeric, self.sizes.large))
+        return (f"symbolic: scalar chain rule with sympy.diff at {small}, decided {hows[0]}; "
+                f"numeric: central differences at {numeric} (float64); large: random directions at {large}")
 
 
 def module_docstring(d) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from symderive.matrix.derive import Backward
-from symderive.model.program import Program, arguments, key, shapes
+from symderive.model.program import Program, arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 from symderive.ops.registry import ACTIVATIONS, evaluate_node
 
@@ -145,8 +145,14 @@ class Evaluation:
 
 def evaluate(expr, env: Env, step: int | None = None):
     """The value of ``expr`` with ``t = step`` and the sizes of ``env`` (each node type evaluates as
-    its registration in ``symderive/ops`` says)."""
-    return evaluate_node(expr, Evaluation(env, step))
+    its registration in ``symderive/ops`` says); the number of steps ``T`` a mean divides by is a number."""
+    return evaluate_node(with_steps(expr, env.sizes.get(T)), Evaluation(env, step))
+
+
+@lru_cache(maxsize=4096)
+def with_steps(expr, steps):
+    """``expr`` with the number of steps ``T`` written as the number ``steps`` (unless None)."""
+    return expr if steps is None or not expr.has(T) else expr.xreplace({T: steps})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,8 +177,14 @@ def forward(program: Program, env: Env, steps=None, frozen=None) -> None:
 def loss(program: Program, env: Env):
     """The scalar loss ``L`` (summed over time for recurrent models) of an evaluated forward."""
     if not program.recurrent:
-        return evaluate(program.loss, env)
-    return sum((evaluate(program.loss, env, s) for s in range(1, env.sizes[T] + 1)), env.backend.scalar(0))
+        return step_loss(program, env, None)
+    return sum((step_loss(program, env, s) for s in range(1, env.sizes[T] + 1)), env.backend.scalar(0))
+
+
+def step_loss(program: Program, env: Env, s: int | None):
+    """The loss of step ``s`` (of the model when None) as a scalar (a 1 x 1 loss is its entry)."""
+    value = evaluate(program.loss, env, s)
+    return env.backend.total(value) if getattr(program.loss, "is_Matrix", False) else value
 
 
 @dataclass(frozen=True)
@@ -214,7 +226,7 @@ def detached_loss(program: Program, env: Env, truncation: Truncation, frozen: di
                 env[(state, first - 1)] = frozen[(state, first - 1)]
         forward(program, env, steps=range(first, last + 1))
         for s in counted:
-            total = total + evaluate(program.loss, env, s)
+            total = total + step_loss(program, env, s)
     return total
 
 
@@ -288,7 +300,7 @@ def bind(program: Program, arrays: dict, sizes: dict, backend) -> Env:
         else:
             env[key(v)] = backend.array(value, rows, cols)
     for state, initial in program.states.items():
-        env[(state, 0)] = env[initial.name]
+        env[(state, 0)] = evaluate(initial, env) if is_fixed(initial) else env[initial.name]
     return env
 
 

@@ -18,6 +18,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import OptionError
+from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import TimeVar
 from symderive.ops.registry import ACTIVATIONS, row_form
 
@@ -40,22 +41,24 @@ class DerivationPrinter(LatexPrinter):
     printmethod = "_symderive_latex"
     _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False}
 
-    def name(self, identifier: str) -> str:
+    def name(self, identifier: str, scalar: bool = False) -> str:
+        """The LaTeX of an identifier; a scalar is never bold."""
         names = self._settings["latex_names"]
         if identifier in names:
             return names[identifier]
         if identifier.startswith("d_"):
-            return self.adjoint_name(identifier[2:])
-        return latex_identifier(identifier, self._settings["bold"])
+            return self.adjoint_name(identifier[2:], scalar)
+        return latex_identifier(identifier, self._settings["bold"] and not scalar)
 
-    def adjoint_name(self, identifier: str) -> str:
+    def adjoint_name(self, identifier: str, scalar: bool = False) -> str:
         """``\\bar{z}`` for the adjoint dL/dz; ``\\bar{W}_{hh}`` for dL/dW_hh."""
-        inner = self._settings["latex_names"].get(identifier) or latex_identifier(identifier, self._settings["bold"])
+        bold = self._settings["bold"] and not scalar
+        inner = self._settings["latex_names"].get(identifier) or latex_identifier(identifier, bold)
         base, sep, sub = inner.partition("_")
         return rf"\bar{{{base}}}{sep}{sub}"
 
     def _print_MatrixSymbol(self, e):
-        return self.name(e.name)
+        return self.name(e.name, is_scalar(e))
 
     def _print_Mul(self, e):
         """``\\frac{1}{2} \\|v\\|^2`` rather than ``\\frac{\\|v\\|^2}{2}``."""
@@ -66,37 +69,67 @@ class DerivationPrinter(LatexPrinter):
         return super()._print_Mul(e)
 
     def _print_TimeVar(self, e):
-        base = self.name(e.name)
+        base = self.name(e.name, is_scalar(e))
         time = self._print(e.time).replace(" ", "")
         if "_{" in base and base.endswith("}"):  # a label subscript already: a_{n} at t is a_{n,t}
             return f"{base[:-1]},{time}}}"
         return f"{base}_{{{time}}}"
 
     def _print_Transpose(self, e):
+        """``W^\\top``; a scalar is its own transpose."""
         arg = e.arg
+        if is_scalar(e):
+            return self.parenthesize(arg, PRECEDENCE["Mul"], strict=False)
         inner = self._print(arg)
         if not isinstance(arg, (sp.MatrixSymbol,)) and not type(arg).__name__ == "TimeVar":
             inner = rf"\left({inner}\right)"
         return inner + r"^{\top}"
 
     def _print_HadamardProduct(self, e):
+        """``a \\odot b``; of scalars, the product ``a b``."""
+        if is_scalar(e):
+            return self.scalar_product(e)
         factors = sorted(hadamard_factors(e), key=hadamard_order)
         return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
 
+    def scalar_product(self, e) -> str:
+        """A product of scalars, its numbers first: ``2 s \\tanh(z) \\bar{a}``."""
+        coeff, factors = scalar_factors(e)
+        body = " ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+        if coeff == -1:
+            return "-" + body
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
     def _print_HadamardPower(self, e):
+        """``a \\odot a`` and ``a^{\\circ p}``; of a scalar, the power ``a^{p}``."""
+        if is_scalar(e):
+            return self.scalar_power(e.base, e.exp)
         base = self.parenthesize(e.base, PRECEDENCE["Mul"], strict=True)
         if e.exp == 2:
             return rf"{base} \odot {base}"
         return rf"{base}^{{\circ {self._print(e.exp)}}}"
 
+    def _print_MatPow(self, e):
+        return self.scalar_power(e.base, e.exp) if is_scalar(e) else super()._print_MatPow(e)
+
+    def scalar_power(self, base, exp) -> str:
+        """``a^{2}``, ``\\left(a - y\\right)^{2}``."""
+        return f"{self.parenthesize(base, PRECEDENCE['Pow'], strict=True)}^{{{self._print(exp)}}}"
+
+    def _print_Identity(self, e):
+        return "1" if is_scalar(e) else super()._print_Identity(e)
+
     def _print_Elementwise(self, e):
-        return rf"{ACTIVATIONS[e.fname].latex}\left({self._print(e.arg)}\right)"
+        name = ACTIVATIONS[e.fname].latex
+        if name.endswith("{}"):  # a spelling around the argument: \sqrt{z}
+            return f"{name[:-1]}{self._print(e.arg)}}}"
+        return rf"{name}\left({self._print(e.arg)}\right)"
 
     def _print_OneMatrix(self, e):
-        return r"\mathbf{1}" if self._settings["bold"] else "1"
+        return r"\mathbf{1}" if self._settings["bold"] and not is_scalar(e) else "1"
 
     def _print_ZeroMatrix(self, e):
-        return r"\mathbf{0}" if self._settings["bold"] else "0"
+        return r"\mathbf{0}" if self._settings["bold"] and not is_scalar(e) else "0"
 
     def _print_Concat(self, e):
         return r"\begin{bmatrix} " + r" \\ ".join(self._print(a) for a in e.args) + r" \end{bmatrix}"
@@ -106,6 +139,9 @@ class DerivationPrinter(LatexPrinter):
         return rf"\left[{self._print(arg)}\right]_{{{self._print(start + 1)}:{self._print(stop)}}}"
 
     def _print_SquaredNorm(self, e):
+        """``\\|v\\|^2``; of a scalar, its square ``(a - y)^2``."""
+        if is_scalar(e.arg):
+            return self.scalar_power(e.arg, 2)
         return rf"\left\| {self._print(e.arg)} \right\|^{{2}}"
 
     def _print_TimeSum(self, e):
@@ -116,6 +152,8 @@ class DerivationPrinter(LatexPrinter):
         return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
 
     def _print_DiagMatrix(self, e):
+        if is_scalar(e):
+            return self.parenthesize(e.args[0], PRECEDENCE["Mul"], strict=True)
         return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
 
     def _print_MatAdd(self, e):
@@ -127,12 +165,66 @@ class DerivationPrinter(LatexPrinter):
         return out
 
     def _print_MatMul(self, e):
+        """``W x``; scalar (1 x 1) factors first, as a scalar multiple (``c v``); ``\\mathbf{1}^\\top v``."""
         coeff, factors = e.as_coeff_matrices()
-        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in factors]
+        if all(map(is_scalar, factors)):
+            return self.scalar_product(e)
+        factors = [f for f in factors if is_scalar(f)] + [f for f in factors if not is_scalar(f)]
+        parts = [self.matmul_factor(f) for f in factors]
         body = " ".join(parts)
         if coeff == -1:
             return "-" + body
         return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+    def _print_Softmax(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_LogSoftmax(self, e):
+        return rf"\log\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_SumEntries(self, e):
+        r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
+        (``v 1``)."""
+        v, row = e.arg, e.arg.shape[0] == 1 and e.arg.shape[1] != 1
+        if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
+            a, b = sorted(v.args, key=self.sum_factor_order)
+            first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)
+            return f"{self.parenthesize(first, PRECEDENCE['Mul'])} {self.parenthesize(second, PRECEDENCE['Mul'])}"
+        one, body = self._print(sp.OneMatrix(1, 1)), self.parenthesize(v, PRECEDENCE["Mul"])
+        return f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
+
+    def _print_SumFactor(self, e):
+        r"""``(\bar s^\top s)`` in ``(\bar s^\top s) 1``: a sum of entries scaling a vector, in parentheses."""
+        return rf"\left({self._print_SumEntries(e)}\right)"
+
+    @staticmethod
+    def sum_factor_order(f) -> tuple:
+        r"""A model value before an expression (``y^\top \log p``), an adjoint first (``\bar s^\top s``)."""
+        return (not isinstance(f, (sp.MatrixSymbol, TimeVar)), hadamard_order(f))
+
+
+    def matmul_factor(self, f) -> str:
+        if isinstance(f, sp.OneMatrix) and f.rows == 1 and f.cols != 1:
+            return r"\mathbf{1}^{\top}"
+        if is_scalar(f) and isinstance(f, (sp.HadamardProduct, sp.MatMul)):
+            return self.parenthesize(f, PRECEDENCE["Mul"], strict=True)
+        return self.parenthesize(f, PRECEDENCE["Mul"], strict=False)
+
+
+def scalar_factors(e) -> tuple:
+    """``(c, [f1, f2, ...])`` for a product of scalars (matrix or entrywise products of 1 x 1 values,
+    nested ones flattened): ``e = c f1 f2 ...``."""
+    if isinstance(e, MatMul) and all(map(is_scalar, e.as_coeff_matrices()[1])):
+        coeff, factors = e.as_coeff_matrices()
+    elif isinstance(e, sp.HadamardProduct) and is_scalar(e):
+        coeff, factors = sp.S.One, sorted(e.args, key=hadamard_order)
+    else:
+        return sp.S.One, [e]
+    out = []
+    for f in factors:
+        c, fs = scalar_factors(f)
+        coeff, out = coeff * c, out + fs
+    return coeff, out
 
 
 def hadamard_factors(e) -> list:
@@ -150,7 +242,7 @@ def hadamard_order(f) -> tuple:
 
 
 def is_negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def latex_sum(exprs, layout: str = "column", **settings) -> str:

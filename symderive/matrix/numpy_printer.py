@@ -8,6 +8,9 @@ code evaluates one step (``v[t]`` is 1-D) or all steps at once (``v[1:T + 1]`` i
 * ``sum_t a_t b_t^T`` -> ``a[1:T + 1].T @ b[1:T + 1]`` (one matrix product over all steps)
 * ``sum_t a_t``    -> ``a[1:T + 1].sum(axis=0)``
 * ``||v||^2``      -> ``np.sum(v ** 2, axis=-1)``
+* scalars (1 x 1): one number per step (``s[t]``, or ``s[1:T + 1]`` of shape (T,)); ``c v`` -> ``c * v``
+  (over a batch of steps ``s[..., None] * v``), ``u^T v`` -> ``np.sum(u * v, axis=-1)``, ``a^2`` -> ``a ** 2``
+* a row vector ``x_t`` (1 x d, a model written in rows) is stored as a column is: ``x W`` -> ``x @ W``
 
 How a time-indexed value is spelled (one step, a slice of steps, a local) is the ``index`` setting.
 """
@@ -20,6 +23,7 @@ from sympy import MatMul, Transpose
 from sympy.printing.numpy import NumPyPrinter
 
 from symderive.errors import ModelError
+from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import TimeVar, t
 from symderive.ops.registry import ACTIVATIONS
 
@@ -41,6 +45,23 @@ def is_row(e) -> bool:
     return e.shape[0] == 1 and e.shape[1] != 1
 
 
+def inner_products(factors) -> list:
+    """``factors`` (no 1 x 1 among them) with every inner product ``r M1 ... Mk c`` (a row, matrices, a
+    column: a scalar) gathered into a tuple of its factors."""
+    out, i = [], 0
+    while i < len(factors):
+        j = i + 1
+        while is_row(factors[i]) and j < len(factors) and not is_vector(factors[j]):
+            j += 1
+        if is_row(factors[i]) and j < len(factors):
+            out.append(tuple(factors[i:j + 1]))
+            i = j + 1
+        else:
+            out.append(factors[i])
+            i += 1
+    return out
+
+
 def column(row):
     """The column vector whose transpose is ``row`` (``(a ⊙ b)^T`` -> ``a ⊙ b``)."""
     return Transpose(row).doit()
@@ -58,7 +79,7 @@ class RowPrinter(NumPyPrinter):
     ``index(var: TimeVar) -> str`` spells a time-indexed value; ``batch(lo, hi)`` returns the
     printer used for ``TimeSum`` bodies (the same expression over steps lo..hi at once)."""
 
-    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None}
+    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False}
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": False, **(settings or {})})
@@ -77,13 +98,72 @@ class RowPrinter(NumPyPrinter):
         return "(" + " + ".join(positive or ["0.0"]) + "".join(" - " + c for c in negative) + ")"
 
     def _print_MatMul(self, e):
-        """``M1 ... Mk v`` -> ``v @ Mk.T @ ... @ M1.T``; a trailing row ``r^T`` makes an outer product."""
+        """``M1 ... Mk v`` -> ``v @ Mk.T @ ... @ M1.T``; a trailing row ``r^T`` makes an outer product.
+        With scalar (1 x 1) factors, or a leading row vector, see :meth:`scalar_product`."""
         coeff, factors = e.as_coeff_matrices()
+        if any(map(is_scalar, factors)) or is_row(factors[0]):
+            return self.scalar_product(coeff, factors)
         left, right = split_outer(factors)
-        body = self.column_product(left)
+        body = self.column_code(left)
         if right:
             body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
         return body if coeff == 1 else f"({self._print(coeff)} * {body})"
+
+    def scalar_product(self, coeff, factors) -> str:
+        """The scalars (1 x 1 factors, inner products ``r M c``) times what remains, a vector or matrix:
+        ``s * (v @ W.T)``; over a batch of steps a scalar of each step is a column (``s[..., None]``)."""
+        scalars = [self._print(f) for f in factors if is_scalar(f)]
+        pieces = inner_products([f for f in factors if not is_scalar(f)])
+        scalars += [self.inner_product(p) for p in pieces if isinstance(p, tuple)]
+        rest = [p for p in pieces if not isinstance(p, tuple)]
+        if coeff != 1:
+            scalars.insert(0, self._print(coeff))
+        if not rest:
+            return "(" + " * ".join(scalars) + ")" if len(scalars) > 1 else scalars[0]
+        body = self.row_product(rest) if is_row(rest[0]) else self._print(MatMul(*rest))
+        if not scalars:
+            return body
+        varying = [f for f in factors if is_scalar(f)] + [f for p in pieces if isinstance(p, tuple) for f in p]
+        if self._settings["batched"] and any(f.atoms(TimeVar) for f in varying):
+            return f"(({' * '.join(scalars)})[..., None] * {body})"
+        return f"({' * '.join(scalars)} * {body})"
+
+    def inner_product(self, piece) -> str:
+        """``r M1 ... Mk c`` (a row times matrices times a column) -> ``np.sum((r @ M1 ...) * c, axis=-1)``."""
+        *row, col = piece
+        return f"np.sum({self.row_product(row)} * {self._print(col)}, axis=-1)"
+
+    def row_product(self, factors) -> str:
+        """``r M1 ... Mk`` (a row vector times matrices) -> ``(r @ M1 @ ... @ Mk)``."""
+        if len(factors) == 1:
+            return self.vector(factors[0])
+        return "(" + self.vector(factors[0]) + "".join(" @ " + self.matrix(f) for f in factors[1:]) + ")"
+
+    def vector(self, v) -> str:
+        """A row or column vector; its transpose is stored alike (one row per step)."""
+        return self._print(v.arg if isinstance(v, Transpose) else v)
+
+    def matrix(self, m) -> str:
+        """Code for a time-invariant matrix M (``W``, ``W.T``)."""
+        if isinstance(m, sp.MatrixSymbol):
+            return self._print(m)
+        return self.transposed(m.arg)
+
+    def _print_Transpose(self, e):
+        if is_scalar(e):
+            return self._print(e.arg)
+        return super()._print_Transpose(e)
+
+    def _print_Identity(self, e):
+        return "1.0" if is_scalar(e) else super()._print_Identity(e)
+
+    def _print_MatPow(self, e):
+        return f"({self._print(e.base)} ** {self._print(e.exp)})"
+
+    def _print_Pow(self, e):
+        if e.exp == -1 and not e.base.atoms(sp.MatrixExpr):
+            return f"(1 / {self._print(e.base)})"
+        return super()._print_Pow(e)
 
     def column_product(self, factors) -> str:
         if len(factors) == 1:
@@ -120,9 +200,11 @@ class RowPrinter(NumPyPrinter):
         return f"{self._print(arg)}[..., {code(start)}:{code(stop)}]"
 
     def _print_ZeroMatrix(self, e):
-        return f"np.zeros({code(e.rows)})"
+        return "0.0" if is_scalar(e) else f"np.zeros({code(e.rows)})"
 
     def _print_SquaredNorm(self, e):
+        if is_scalar(e.arg):
+            return f"({self._print(e.arg)} ** 2)"
         return f"np.sum({self._print(e.arg)} ** 2, axis=-1)"
 
     def _print_TimeSum(self, e):
@@ -134,15 +216,28 @@ class RowPrinter(NumPyPrinter):
         return "(" + " + ".join(self.time_sum(a, batch) for a in terms) + ")"
 
     def time_sum(self, body, batch: "RowPrinter") -> str:
-        """sum over steps of a vector (``.sum(axis=0)``) or of an outer product (one matmul)."""
-        if is_vector(body):
+        """sum over steps of a vector or scalar (``.sum(axis=0)``) or of an outer product (one matmul)."""
+        if is_vector(body) or is_row(body):
             return f"{batch._print(body)}.sum(axis=0)"
         coeff, factors = body.as_coeff_matrices() if isinstance(body, MatMul) else (1, [body])
-        left, right = split_outer(factors)
+        scalars = [batch._print(f) for f in factors if is_scalar(f)]
+        left, right = split_outer([f for f in factors if not is_scalar(f)])
         if not right:
             raise ModelError(f"cannot print the sum over time of {body} as code")
-        code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
+        if scalars or isinstance(left[0], Transpose):
+            column_code = batch.column_code(left)
+            if scalars:
+                column_code = f"(({' * '.join(scalars)})[..., None] * {column_code})"
+            code = f"({column_code}.T @ {batch.row_product(right)})"
+        else:
+            code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
         return code if coeff == 1 else f"({self._print(coeff)} * {code})"
+
+    def column_code(self, factors) -> str:
+        """``M1 ... Mk v`` as :meth:`column_product`; a transposed row vector alone is the row's storage."""
+        if len(factors) == 1 and isinstance(factors[0], Transpose):
+            return self.vector(factors[0])
+        return self.column_product(factors)
 
     def _print_Rational(self, e):
         return repr(float(e))
@@ -150,9 +245,21 @@ class RowPrinter(NumPyPrinter):
     def _print_Integer(self, e):
         return f"{int(e)}.0" if abs(int(e)) < 10**15 else repr(float(e))
 
+    def _print_Softmax(self, e):
+        """``_softmax(z)``: exp(z - max z) / sum exp(z - max z) over each vector's entries (the export's helper)."""
+        return f"_softmax({self._print(e.arg)})"
+
+    def _print_LogSoftmax(self, e):
+        """``_logsoftmax(z)``: (z - max z) - log sum exp(z - max z) over each vector's entries."""
+        return f"_logsoftmax({self._print(e.arg)})"
+
+    def _print_SumEntries(self, e):
+        """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""
+        return f"np.sum({self._print(e.arg)}, axis=-1, keepdims=True)"
+
 
 def negated(e) -> bool:
-    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].is_negative
+    return isinstance(e, MatMul) and e.as_coeff_matrices()[0].could_extract_minus_sign()
 
 
 def slice_index(storage_base: Callable[[str], int], lo, hi) -> Callable[[TimeVar], str]:
@@ -181,8 +288,9 @@ def code(e) -> str:
     return sp.pycode(sp.expand(e))
 
 
-def printer(index, storage_base) -> RowPrinter:
+def printer(index, storage_base, batched: bool = False) -> RowPrinter:
+    """The printer of one step (``index`` spells ``v_t``), or of steps at once (``batched``)."""
     def batch(lo, hi):
-        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch})
+        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True})
 
-    return RowPrinter({"index": index, "batch": batch})
+    return RowPrinter({"index": index, "batch": batch, "batched": batched})

@@ -2,13 +2,16 @@
 rule that justifies it), and the gradients of the arguments."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive.document.document import MAX_LINE, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.matrix.derive import AdjointDef, inline, rule_statement
 from symderive.matrix.latex_printer import latex_sum, to_latex
-from symderive.model.program import arguments, key
+from symderive.model.program import arguments, is_fixed, key
+from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import T, TimeVar
 
 TRIVIAL_RULES = {"MatAdd", "Add"}
@@ -23,10 +26,25 @@ def tex(d, options, expr) -> str:
 
 
 def loss_latex(d, options) -> str:
-    body = tex(d, options, d.program.loss)
-    if d.program.recurrent:
-        return rf"\sum_{{t=1}}^{{T}} {body}"
-    return body
+    """``L``: the model's loss, ``\\sum_{t=1}^{T} \\ell_t``, or the mean ``\\frac{1}{T} \\sum_{t=1}^{T} \\ell_t``."""
+    if not d.program.recurrent:
+        return tex(d, options, d.program.loss)
+    per_step, mean = over_steps(d.program.loss)
+    body = tex(d, options, per_step)
+    if isinstance(per_step, sp.Add):  # MatAdd too
+        body = rf"\left({body}\right)"
+    body = rf"\sum_{{t=1}}^{{T}} {body}"
+    return rf"\frac{{1}}{{T}} {body}" if mean else body
+
+
+def over_steps(loss) -> tuple:
+    """``(l_t, mean)``: the loss of one step, with the factor ``1/T`` of a mean over steps taken out."""
+    if T not in loss.free_symbols:
+        return loss, False
+    if isinstance(loss, sp.MatMul):
+        coeff, factors = loss.as_coeff_matrices()
+        return sp.MatMul(coeff * T, *factors).doit(), True
+    return loss * T, True
 
 
 def model_section(d, options) -> Section:
@@ -34,14 +52,41 @@ def model_section(d, options) -> Section:
     p = d.program
     steps = [Step(tex(d, options, a.target), tex(d, options, a.expr)) for a in p.assignments]
     steps.append(Step("L", loss_latex(d, options)))
-    sizes = ", ".join(rf"${tex(d, options, v)} \in \mathbb{{R}}^{{{size_latex(v, options)}}}$" for v in arguments(p))
+    sizes = ", ".join(rf"${tex(d, options, shown(p, v))} \in {space_latex(v, options)}$" for v in arguments(p))
     text = say(options, f"Sizes: {sizes}.", f"크기: {sizes}.")
-    text += " " + layout_text(options)
+    if not all(map(is_scalar, arguments(p))):
+        text += " " + layout_text(printed_layout(p, options))
     if p.recurrent:
-        initial = ", ".join(f"${tex(d, options, v)}$" for v in p.states.values())
-        text += say(options, f" The steps run for $t = 1, \\dots, T$ from the given initial state {initial}.",
-                    f" 주어진 초기 상태 {initial}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+        text += initial_text(d, options)
     return Section(say(options, "Model", "모델"), text, tuple(steps))
+
+
+def initial_text(d, options) -> str:
+    """Where the steps start: the given initial states (arguments) and those fixed at zero (``h_0 = 0``)."""
+    p = d.program
+    given = ", ".join(f"${tex(d, options, shown(p, v))}$" for v in p.states.values() if not is_fixed(v))
+    fixed = ", ".join(f"${tex(d, options, d.program.defined[s].target.at(0))} = 0$"
+                      for s, v in p.states.items() if is_fixed(v))
+    if not fixed:
+        return say(options, f" The steps run for $t = 1, \\dots, T$ from the given initial state {given}.",
+                   f" 주어진 초기 상태 {given}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+    start = f"{given}, {fixed}" if given else fixed
+    return say(options, f" The steps run for $t = 1, \\dots, T$ from the initial state {start}.",
+               f" 초기 상태 {start}에서 출발해 $t = 1, \\dots, T$까지 한 단계씩 진행합니다.")
+
+
+def written_in_rows(program) -> bool:
+    """Is the model written with row vectors (``x_t W + b``, every vector argument 1 x n)?"""
+    vectors = [v for v in arguments(program) if not is_scalar(v) and 1 in v.shape]
+    return bool(vectors) and all(v.shape[0] == 1 for v in vectors)
+
+
+def printed_layout(program, options):
+    """Options whose layout is the convention the formulas are printed in: the model's own, unless
+    the layout option writes it in the other one (a model written in rows prints in rows)."""
+    if not written_in_rows(program):
+        return options
+    return replace(options, layout="column" if options.layout == "row" else "row")
 
 
 def layout_text(options) -> str:
@@ -55,6 +100,11 @@ def layout_text(options) -> str:
                          r"벡터는 행벡터로 씁니다(배치를 행으로 쌓는 코드와 같은 관례). 그래서 가중치는 오른쪽에서 "
                          r"곱하고, 야코비안 $\partial u/\partial v$는 $du = dv\, \partial u/\partial v$가 되도록 분모 "
                          r"배치(denominator layout)로 씁니다."))
+
+
+def space_latex(v, options=None) -> str:
+    """``\\mathbb{R}^{n \\times d}``; ``\\mathbb{R}`` for a scalar."""
+    return r"\mathbb{R}" if is_scalar(v) else rf"\mathbb{{R}}^{{{size_latex(v, options)}}}"
 
 
 def size_latex(v, options=None) -> str:
@@ -102,7 +152,7 @@ def justification(d, options, a: AdjointDef, var) -> str:
             if r not in TRIVIAL_RULES and r not in rules:
                 rules.append(r)
     sources = ", ".join(f"${source_latex(d, options, term)}$" for term in a.terms)
-    statements = [f"${rule_statement(r, options.layout)}$" for r in rules]
+    statements = [f"${rule_statement(r, printed_layout(d.program, options).layout)}$" for r in rules]
     v = tex(d, options, var)
     why = say(options, f"${v}$ is used in {sources}; by " + ", and ".join(statements) + ".",
               f"${v}$의 사용처는 {sources}입니다. " + ", ".join(statements) + "에 따라 정리하면 다음과 같습니다.")
@@ -129,7 +179,14 @@ def source_latex(d, options, term) -> str:
 def gradient_step(d, options, g: AdjointDef, why: str = "") -> Step:
     value = inline(g.value(), d.backward, keep=d.keep)
     var = next(v for v in arguments(d.program) if key(v) == g.var)
-    return Step(partial(d, options, var), tex(d, options, value), why)
+    return Step(partial(d, options, shown(d.program, var)), tex(d, options, value), why)
+
+
+def shown(program, v):
+    """How an argument is written: an initial state as the state at step 0 (``h_{1,0}`` for the state
+    ``h1``, whose argument is ``h10``), any other argument as itself."""
+    state = next((s for s, initial in program.states.items() if initial == v), None)
+    return v if state is None else TimeVar(state, 0, *v.shape)
 
 
 def gradients_section(d, options, names=None, title="", text="") -> Section:

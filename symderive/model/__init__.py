@@ -1,23 +1,34 @@
 """Models: programs of named assignments over shape-generic symbols, with states and a scalar loss.
 
 The public way to write one is :class:`Model` (``symderive.Model``); the spellings of its expressions
-are here too. :class:`~symderive.model.program.Program` is what a Model builds.
+are here too (``times(c, v)``: a scalar times a vector). :class:`~symderive.model.program.Program` is what a
+Model builds.
 """
 from symderive.model.builder import (
     Model,
     apply,
+    binary_cross_entropy,
+    cross_entropy,
+    divide,
     exp,
     hadamard,
     log,
+    log_softmax,
     ones_like,
+    power,
     relu,
     sigmoid,
+    softmax,
     softplus,
+    sqrt,
     squared_norm,
+    sum_entries,
     tanh,
 )
 from symderive.model.program import Assign, Program
+from symderive.model.scalars import times
 from symderive.ops.nodes import T, TimeVar, t
 
-__all__ = ["Model", "Program", "Assign", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard",
-           "squared_norm", "ones_like", "TimeVar", "t", "T"]
+__all__ = ["Model", "Program", "Assign", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt",
+           "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax", "log_softmax",
+           "cross_entropy", "binary_cross_entropy", "times", "TimeVar", "t", "T"]

@@ -15,7 +15,12 @@ r"""Writing a model in Python: the public way to define one, and the way the bui
 
 A model with no sequence and no state is not recurrent (``m.input`` declares its data); every value of
 a recurrent model is written for a generic step ``t``. Values are SymPy matrix expressions: ``@`` (or
-``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose.
+``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose; vectors are
+columns (``n``) or rows (``1, n``). Elementwise: ``sd.sigmoid``, ``sd.tanh``, ``sd.relu``, ``sd.softplus``,
+``sd.exp``, ``sd.log``, ``sd.sqrt``, ``sd.power(v, p)``, ``sd.divide(a, b)`` (any registered function:
+``sd.apply``); over a vector's entries: ``sd.softmax``, ``sd.log_softmax``, ``sd.sum_entries``. Scalar losses:
+``sd.squared_norm(v)``, ``sd.cross_entropy(o, y)`` (logits o), ``sd.binary_cross_entropy(p, y)``, and sums and
+multiples of these.
 """
 from __future__ import annotations
 
@@ -23,11 +28,13 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.model.program import Assign, Program, check_shapes, key
-from symderive.ops.nodes import Elementwise, SquaredNorm, TimeVar, hadamard, ones, t
+from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.ops.registry import shape_text
+from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
 
-__all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "hadamard", "squared_norm",
-           "ones_like"]
+__all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "hadamard", "power",
+           "divide", "squared_norm", "sum_entries", "ones_like", "softmax", "log_softmax", "cross_entropy",
+           "binary_cross_entropy"]
 
 
 class Model:
@@ -55,25 +62,28 @@ class Model:
         """Size symbols (positive integers), e.g. ``n, d = m.sizes("n d")``."""
         return tuple(sp.symbols(names, integer=True, positive=True, seq=True))
 
-    def param(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
-        """A parameter (the same in every step): a matrix, or a column vector when ``cols`` is 1."""
+    def param(self, name: str, rows=1, cols=1) -> sp.MatrixSymbol:
+        """A parameter (the same in every step): a matrix, a column vector when ``cols`` is 1, a scalar
+        (1 x 1) without sizes."""
         self.params.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.params[-1]
 
-    def input(self, name: str, rows, cols=1) -> sp.MatrixSymbol:
+    def input(self, name: str, rows=1, cols=1) -> sp.MatrixSymbol:
         """Data of a non-recurrent model (``x``, a target ``y``)."""
         self.inputs.append(sp.MatrixSymbol(self._declare(name), rows, cols))
         return self.inputs[-1]
 
-    def sequence(self, name: str, rows, cols=1) -> TimeVar:
-        """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows)."""
+    def sequence(self, name: str, rows=1, cols=1) -> TimeVar:
+        """Data given at every step (``x_t``, ``y_t``); exported as one array of shape (T, rows), (T,)
+        for a scalar."""
         self.inputs.append(TimeVar(self._declare(name), t, rows, cols))
         return self.inputs[-1]
 
-    def state(self, name: str, rows, cols=1, initial: str | None = None) -> TimeVar:
+    def state(self, name: str, rows=1, cols=1, initial: str | int | None = None) -> TimeVar:
         """A recurrent state ``h_t``, read at the previous step as ``h.prev``; its initial value is an
-        argument named ``initial`` (default ``h0``). Define it with ``m.let(h, ...)``."""
-        self.states[self._declare(name)] = sp.MatrixSymbol(self._declare(initial or f"{name}0"), rows, cols)
+        argument named ``initial`` (default ``h0``), or fixed at zero with ``initial=0`` (``h_0 = 0``: no
+        argument, no gradient). Define it with ``m.let(h, ...)``."""
+        self.states[self._declare(name)] = initial_value(self, name, rows, cols, initial)
         return TimeVar(name, t, rows, cols)
 
     # -- the computation ----------------------------------------------------------------------
@@ -91,14 +101,17 @@ class Model:
         self.assignments.append(Assign(target, expr))
         return target
 
-    def loss(self, expr) -> None:
-        """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``), else of the model."""
+    def loss(self, expr, mean: bool = False) -> None:
+        """The scalar loss: of one step for a recurrent model (``L = sum_t loss_t``; with ``mean``, the
+        mean over steps ``L = (1/T) sum_t loss_t``), else of the model."""
         expr = sp.sympify(expr)
+        if mean and not self.recurrent:
+            raise ModelError("mean=True averages a recurrent model's loss over its steps; this model has no steps")
         if getattr(expr, "is_Matrix", False) and expr.shape != (1, 1):
             raise ModelError(f"the loss must be a scalar, not a {shape_text(expr.shape)} matrix "
-                             "(sd.squared_norm(v), a sum of entries, ...)")
+                             "(sd.squared_norm(v), sd.sum_entries(v), sd.cross_entropy(o, y), ...)")
         check_shapes(expr, "the loss")
-        self._loss = expr
+        self._loss = expr / T if mean else expr
 
     @property
     def recurrent(self) -> bool:
@@ -111,6 +124,16 @@ class Model:
         return Program(name=self.name, assignments=tuple(self.assignments), params=tuple(self.params),
                        inputs=tuple(self.inputs), loss=self._loss, states=dict(self.states),
                        latex_names=dict(self.latex_names))
+
+
+def initial_value(m: Model, name: str, rows, cols, initial):
+    """The initial value of the state ``name``: an argument (named ``initial``, default ``name0``), or the
+    zero matrix for ``initial=0``."""
+    if isinstance(initial, str) or initial is None:
+        return sp.MatrixSymbol(m._declare(initial or f"{name}0"), rows, cols)
+    if initial == 0 and not isinstance(initial, bool):
+        return sp.ZeroMatrix(rows, cols)
+    raise ModelError(f"the initial value of {name} is an argument name or 0 (h_0 = 0), not {initial!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +175,23 @@ def log(z):
     return Elementwise("log", z)
 
 
+def sqrt(z):
+    """``sqrt(z)`` entry by entry (for z > 0)."""
+    return Elementwise("sqrt", z)
+
+
+def power(v, p):
+    """``v^{∘p}``: each entry to the number ``p`` (``power(v, -1)`` is the reciprocal ``1/v``)."""
+    if not sp.sympify(p).is_number:
+        raise ModelError(f"power takes a number as the exponent, not {p}")
+    return sp.HadamardPower(v, p)
+
+
+def divide(a, b):
+    """``a / b`` entry by entry, ``a ⊙ b^{∘-1}``."""
+    return hadamard(a, power(b, -1))
+
+
 def squared_norm(v):
     """The scalar ``||v||^2 = sum_i v_i^2``."""
     return SquaredNorm(v)
@@ -160,3 +200,38 @@ def squared_norm(v):
 def ones_like(v):
     """The all-ones matrix of the shape of ``v`` (the ``1`` in ``1 - z``)."""
     return ones(v)
+
+
+def sum_entries(v):
+    """The scalar ``1^T v = sum_i v_i`` (of a matrix: the sum of all its entries)."""
+    return SumEntries(v)
+
+
+def softmax(v):
+    """``softmax(v)_i = e^{v_i} / sum_j e^{v_j}`` over the entries of a vector (a column, or a row 1 x n)."""
+    return Softmax(v)
+
+
+def log_softmax(v):
+    """``log softmax(v)_i = v_i - log sum_j e^{v_j}`` over the entries of a vector (column or row)."""
+    return LogSoftmax(v)
+
+
+def cross_entropy(logits, target):
+    """The cross-entropy ``-y^T log softmax(o)`` of logits ``o`` against a target ``y`` of the same shape
+    (one-hot, or any distribution), a column or a row. Its gradient with respect to the
+    logits is ``softmax(o) (1^T y) - y``, which is ``softmax(o) - y`` when y sums to 1."""
+    same_shape(logits, target, "cross_entropy")
+    return -SumEntries(hadamard(target, LogSoftmax(logits)))
+
+
+def binary_cross_entropy(p, target):
+    """``-sum_i (y_i log p_i + (1 - y_i) log(1 - p_i))`` of probabilities ``p`` (in (0, 1)) against ``y``."""
+    same_shape(p, target, "binary_cross_entropy")
+    one = ones(p)
+    return -SumEntries(hadamard(target, log(p)) + hadamard(one - target, log(one - p)))
+
+
+def same_shape(a, b, what: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ModelError(f"{what} takes two values of one shape, not {shape_text(a.shape)} and {shape_text(b.shape)}")

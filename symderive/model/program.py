@@ -29,8 +29,10 @@ class Program:
     """The forward computation of a model.
 
     ``params`` are time-invariant arguments (weights, biases); ``inputs`` the data (``x_t``, ``y_t``
-    for recurrent models); ``states`` maps each recurrent state name to its initial-value symbol
-    (``h -> h_0``); ``loss`` is the scalar loss of one step (or of the whole model if not recurrent).
+    for recurrent models); ``states`` maps each recurrent state name to its initial value: an argument
+    (``h -> h0``) or a fixed zero matrix (``h_0 = 0``); ``loss`` is the scalar loss of one step, so that
+    ``L = sum_{t=1}^{T} loss`` (a mean over steps is a loss of one step divided by ``T``), or of the
+    whole model if not recurrent. A 1 x 1 value is a scalar.
     ``latex_names`` overrides how identifiers print (``{"dh": r"\\delta"}``).
     """
 
@@ -93,7 +95,7 @@ def check_program(p: Program) -> None:
 
 def check_names(p: Program) -> None:
     """Each parameter, input, initial state and assigned value has a name of its own."""
-    names = [key(v) for v in (*p.params, *p.inputs, *p.states.values(), *(a.target for a in p.assignments))]
+    names = [key(v) for v in (*p.params, *p.inputs, *initial_arguments(p), *(a.target for a in p.assignments))]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ModelError(f"{', '.join(twice)}: declared or defined more than once "
@@ -147,9 +149,19 @@ def check_use(v, known: set, states: dict, where: str) -> None:
                          f"{', '.join(sorted(known))}")
 
 
+def is_fixed(initial) -> bool:
+    """Is a state's initial value fixed (``h_0 = 0``) rather than an argument?"""
+    return isinstance(initial, sp.ZeroMatrix)
+
+
+def initial_arguments(p: Program) -> list:
+    """The initial values of the states that are arguments (not fixed at zero)."""
+    return [v for v in p.states.values() if not is_fixed(v)]
+
+
 def arguments(p: Program) -> list:
-    """The arguments of the model's functions: parameters, initial states, then data."""
-    return [*p.params, *p.states.values(), *p.inputs]
+    """The arguments of the model's functions: parameters, initial states (unless fixed), then data."""
+    return [*p.params, *initial_arguments(p), *p.inputs]
 
 
 def size_names(v) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 Importing the package registers every op: :mod:`~symderive.ops.registry` holds the tables and the
 generic functions that dispatch on them; :mod:`~symderive.ops.nodes` our node types,
 :mod:`~symderive.ops.linear` SymPy's matrix algebra, :mod:`~symderive.ops.functions` the elementwise
-functions (tanh, sigmoid, relu, step, softplus, exp, log, sign, abs).
+functions (tanh, sigmoid, relu, step, softplus, exp, log, sqrt, sign, abs), :mod:`~symderive.ops.softmax`
+the normalising nodes (the sum of entries, softmax, log-softmax), :mod:`~symderive.ops.powers` powers of
+scalars.
 """
-from symderive.ops import functions, linear, nodes  # noqa: F401  (each module registers its ops)
+from symderive.ops import functions, linear, nodes, powers, softmax  # noqa: F401  (each module registers its ops)

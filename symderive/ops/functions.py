@@ -49,6 +49,21 @@ class relu(sp.Function):
         return sp.Max(0, x)
 
 
+class sqrt(sp.Function):
+    """The square root of x > 0; sqrt'(x) = 1 / (2 sqrt(x)) (not differentiable at 0, where it is infinite)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_nonnegative:
+            return sp.sqrt(x)
+
+    def fdiff(self, argindex=1):
+        return 1 / (2 * sqrt(self.args[0]))
+
+    def _eval_rewrite_as_Pow(self, x, **kwargs):
+        return sp.sqrt(x)
+
+
 class softplus(sp.Function):
     """softplus(x) = log(1 + e^x); softplus'(x) = sigma(x)."""
 
@@ -93,6 +108,11 @@ deffunction(
     "log", scalar=sp.log, derivative=lambda ans, z: sp.HadamardPower(z, -1),
     rule=r"(\log z)' = 1/z", numpy="np.log({})", reference=np.log,
     latex=r"\log", words=("log",), torch=lambda torch, x: torch.log(x))
+deffunction(
+    "sqrt", scalar=sqrt, derivative=lambda ans, z: sp.MatMul(sp.Rational(1, 2), sp.HadamardPower(ans, -1)),
+    rule=r"(\sqrt{z})' = \frac{1}{2\sqrt{z}}", numpy="np.sqrt({})", reference=np.sqrt,
+    latex=r"\sqrt{}", words=("sqrt",), torch=lambda torch, x: torch.sqrt(x),
+    kink="sqrt is differentiated where z > 0 (sqrt'(0) is infinite)")
 deffunction(
     "sign", scalar=sp.sign, derivative=lambda ans, z: sp.ZeroMatrix(*z.shape),
     rule=r"\operatorname{sign}'(z) = 0 \text{ (almost everywhere)}", numpy="np.sign({})", reference=np.sign,

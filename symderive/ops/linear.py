@@ -130,11 +130,16 @@ def _mul_vjp(node, g, ans, functions):
 @row_form.register
 def _row_matmul(e: MatMul):
     coeff, factors = e.as_coeff_matrices()
-    return MatMul(coeff, *(row_form(f) for f in reversed(factors)))
+    return MatMul(row_form(coeff), *(row_form(f) for f in reversed(factors)))
 
 
 @row_form.register
 def _row_mul(e: sp.Mul):
+    return e.func(*(row_form(a) for a in e.args))
+
+
+@row_form.register
+def _row_pow(e: sp.Pow):  # a power of a scalar (a sum of entries, a norm)
     return e.func(*(row_form(a) for a in e.args))
 
 

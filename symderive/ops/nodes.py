@@ -195,8 +195,19 @@ def sigma(z):
 
 
 def hadamard(*factors):
-    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``."""
-    return sp.HadamardProduct(*factors).doit() if len(factors) > 1 else factors[0]
+    """The elementwise (Hadamard) product ``a ⊙ b ⊙ ...``, with scalar factors taken out: ``(c a) ⊙ b = c (a ⊙ b)``,
+    and ``(c 1) ⊙ b = c b`` for the all-ones matrix (the rule of a sum of entries gives ``c 1``)."""
+    if len(factors) == 1:
+        return factors[0]
+    scalar, rest = sp.S.One, []
+    for f in factors:
+        coeff, matrices = f.as_coeff_matrices() if isinstance(f, sp.MatMul) else (sp.S.One, [f])
+        scalar *= coeff
+        part = sp.MatMul(*matrices).doit() if len(matrices) > 1 else matrices[0]
+        rest += [] if isinstance(part, sp.OneMatrix) else [part]
+    rest = rest or [ones(factors[0])]
+    product = sp.HadamardProduct(*rest).doit() if len(rest) > 1 else rest[0]
+    return product if scalar == 1 else sp.MatMul(scalar, product).doit()
 
 
 def ones(like: MatrixExpr) -> MatrixExpr:

@@ -30,7 +30,8 @@ class Activation:
     matrix expression, written through the output ``ans = f(z)`` where that reads better (``1 - h ⊙ h``
     for tanh); ``rule`` states f' in LaTeX; ``numpy`` is the exported code (a format string of the
     argument); ``reference`` the NumPy function of the reference interpreter (written independently of
-    ``numpy``); ``latex`` the name it prints as; ``words`` the LaTeX words that read as it (``\\sigma``,
+    ``numpy``); ``latex`` the name it prints as (a spelling ending in ``{}`` takes the argument inside
+    the braces: ``\\sqrt{}`` prints ``\\sqrt{z}``); ``words`` the LaTeX words that read as it (``\\sigma``,
     ``\\operatorname{ReLU}``: ``sigma``, ``ReLU``); ``torch(torch, x)`` its PyTorch equivalent (for the
     external reference; the torch module is passed in, so nothing imports torch before it is needed);
     ``kink`` the value f' takes where f is not differentiable."""
@@ -69,22 +70,24 @@ def function_named(word: str) -> Activation | None:
 
 @dataclass(frozen=True)
 class Rule:
-    """``shares(node, g, ans) -> [(argument, share)]`` and the rule stated in LaTeX."""
+    """``shares(node, g, ans) -> [(argument, share)]`` and the rule stated in LaTeX (``row``: stated in the
+    row convention, where it reads differently)."""
 
     shares: Callable
     statement: str
+    row: str = ""
 
 
 VJP_RULES: dict[type, Rule] = {}
 
 
-def defvjp(op: type, statement: str):
+def defvjp(op: type, statement: str, row: str = ""):
     """Register the vector-Jacobian rule of ``op`` (used as a decorator on its share function):
     for ``y = op(a, b, ...)`` and ``ȳ = dL/dy`` the function returns each argument's share
-    ``ā = (dy/da)^T ȳ``."""
+    ``ā = (dy/da)^T ȳ``; ``statement`` (and ``row``, in the row convention) say it in LaTeX."""
 
     def register(shares):
-        VJP_RULES[op] = Rule(shares, statement)
+        VJP_RULES[op] = Rule(shares, statement, row)
         return shares
 
     return register

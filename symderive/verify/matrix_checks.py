@@ -25,7 +25,7 @@ def random_arguments(program: Program, sizes: dict, seed: int = 0) -> dict:
     for v in arguments(program):
         name, names, shape = key(v), size_names(v), numeric_shape(v, sizes)
         scale = 1 / math.sqrt(shape[1]) if len(shape) == 2 and names[0] != "T" else 0.5
-        out[name] = scale * rng.standard_normal(shape)
+        out[name] = np.asarray(scale * rng.standard_normal(shape))  # a scalar stays a 0-D array
     return out
 
 

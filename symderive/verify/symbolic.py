@@ -41,7 +41,8 @@ class AtomBackend(SympyBackend):
         return a.applyfunc(lambda e: self.atom(fname, e))
 
     def power(self, a, p):
-        return a.applyfunc(lambda e: self.atom("recip", e) ** -p if p < 0 else e ** p)
+        # through atomize, as the brute force: 1/(a b) is recip(a) recip(b), not an atom recip(a b) of its own
+        return a.applyfunc(lambda e: self.atomize(e ** p) if p < 0 else e ** p)
 
     def atom(self, fname, arg):
         return self.atoms.setdefault((fname, arg), sp.Symbol(f"_A{len(self.atoms)}", real=True))
