@@ -17,7 +17,7 @@ from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.shapes import ShapeInference
 from symderive.latex.sizes import size_names
 from symderive.model.program import Assign, Program
-from symderive.ops.nodes import SquaredNorm, T, TimeVar, t
+from symderive.ops.nodes import SquaredNorm, TimeVar, t
 
 #: the hidden random target ``g`` of an abstract loss ``\ell(o) = \frac12\|o - g\|^2``
 HIDDEN_TARGET = "g_ell"
@@ -65,9 +65,6 @@ class Builder(ShapeInference):
                              f"and {loss_text} (the last equation defines the loss)")
         recurrent = bool(self.sequences) or loss_rhs.has(sp.Sum)
         loss = read_loss(loss_rhs, definitions, self.sequences, recurrent, loss_text)
-        if loss.scale.has(T):
-            raise ModelError(rf"{loss_text}: the mean over t (\frac{{1}}{{T}}\sum_{{t=1}}^{{T}}) is not supported yet; "
-                             r"write the sum \sum_{t=1}^{T}")
         self.notes += [loss.note] if loss.note else []
         names = [n for n in assigned if n != loss.step_loss]
         exprs = self.step_shapes(names, definitions)
@@ -135,29 +132,33 @@ class Builder(ShapeInference):
         if recurrent and not states:
             raise ModelError("a model indexed by t needs a state read at t-1 (h_t = \\tanh(W h_{t-1} + U x_t)); "
                              "without one, write it without t (o = V x + c, L = \\frac{1}{2}\\|o - y\\|^2)")
-        self.refuse_fixed_initial_values(states)
+        states = self.fix_initial_values(states)
         value = loss.scale * scalar_loss(convert, final, loss, recurrent)
         params, inputs = self.arguments(final, assigned, loss.abstract, recurrent)
         latex = self.latex_names(final, states)
         program = assemble(assignments, params, inputs, value, states, latex)
         labels = {**{r: i for r, i in self.equations.identifiers.items() if r != i},
-                  **{f"{s}_0": init.name for s, init in states.items()}}
+                  **{f"{s}_0": init.name for s, init in states.items() if isinstance(init, sp.MatrixSymbol)}}
         return LatexModel(program, final, loss_name, loss.step_loss, loss.abstract, self.notes, labels)
 
-    def refuse_fixed_initial_values(self, states: dict) -> None:
-        """``h_0 = ...`` names a state; a fixed initial value is not supported by the programs yet."""
-        for name, (_value, text) in self.equations.initial.items():
+    def fix_initial_values(self, states: dict) -> dict:
+        """``h_0 = 0`` fixes the initial value of the state h at zero (no argument, no gradient)."""
+        states = dict(states)
+        for name, (value, text) in self.equations.initial.items():
             if name not in states:
                 raise ModelError(f"{text}: {name} is not a state of the model (a state is read at t-1: "
                                  f"{name}_{{t-1}})")
-            raise ModelError(f"{text}: a fixed initial state is not supported yet; the initial state "
-                             f"{name}_0 is an argument ({states[name].name})")
+            if value != 0:
+                raise ModelError(f"{text}: an initial state is an argument, or fixed at zero ({name}_0 = 0)")
+            states[name] = sp.ZeroMatrix(*states[name].shape)
+        return states
 
     def latex_names(self, final: dict, states: dict) -> dict:
         """Each identifier's LaTeX as the model wrote it (an initial state's: the state's with ``_0``)."""
         spellings = self.equations.spellings
         out = {name: spellings[name] for name in sorted(final) if name in spellings}
-        out.update({init.name: f"{spellings.get(name, name)}_0" for name, init in states.items()})
+        out.update({init.name: f"{spellings.get(name, name)}_0" for name, init in states.items()
+                    if isinstance(init, sp.MatrixSymbol)})
         return out
 
     def check_kinds(self, final, names, recurrent):

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symderive.errors import ModelError
+from symderive.errors import ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.parsed import concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.rewrites import entry_sum
 from symderive.latex.words import activation_of
+from symderive.model.builder import cross_entropy
+from symderive.model.scalars import times
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
+from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
 
 
 def is_matrix(e) -> bool:
@@ -56,6 +59,10 @@ class Converter:
             return Concat(*(self.matrix(a, e) for a in e.args))
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             return sp.DiagMatrix(self.matrix(e.args[0], e))
+        if isinstance(e, sp.Function) and type(e).__name__ in VECTOR_FUNCTIONS:
+            return VECTOR_FUNCTIONS[type(e).__name__](self.matrix(e.args[0], e))
+        if isinstance(e, sp.Function) and type(e).__name__ == "CE":
+            return cross_entropy_of([self.matrix(a, e) for a in e.args], e)
         if isinstance(e, sp.Function) and activation_of(type(e).__name__):
             return Elementwise(activation_of(type(e).__name__), self.matrix(e.args[0], e))
         raise ModelError(f"cannot use {e} in a model equation")
@@ -114,28 +121,11 @@ class Converter:
 
 
 def product(factors: list, within):
-    """The product of ``factors`` in order; a scalar (1 x 1) factor scales a column vector from the right
-    and a row vector from the left (``w x`` is ``x w`` for a scalar w: a product of matrices with the same
-    entries). Numbers multiply."""
-    numbers = [f for f in factors if not is_matrix(f)]
-    value = None
-    for f in (f for f in factors if is_matrix(f)):
-        value = f if value is None else times(value, f, within)
-    value = value if value is not None else sp.S.One
-    return sp.Mul(*numbers) * value if numbers else value
-
-
-def times(a, b, within):
-    """``a b``, or the scalar of the two scaling the other (a column from the right, a row from the left)."""
-    if a.shape[1] == b.shape[0]:
-        return sp.MatMul(a, b).doit()
-    scalar, other = (a, b) if a.shape == (1, 1) else (b, a)
-    if scalar.shape == (1, 1) and other.shape[1] == 1:
-        return sp.MatMul(other, scalar).doit()
-    if scalar.shape == (1, 1) and other.shape[0] == 1:
-        return sp.MatMul(scalar, other).doit()
-    raise ModelError(f"in {within}: a scalar that is a model variable can scale a vector, not a "
-                     f"{other.shape[0]} x {other.shape[1]} matrix")
+    """The product of ``factors``; 1 x 1 factors are scalars (:func:`symderive.model.scalars.times`)."""
+    try:
+        return times(*factors)
+    except ShapeMismatchError as e:
+        raise ModelError(f"in {within}: {e}") from None
 
 
 def broadcast(term, shape, within):
@@ -143,14 +133,21 @@ def broadcast(term, shape, within):
     if not is_matrix(term):
         return term * sp.OneMatrix(*shape)
     if term.shape == (1, 1) and shape != (1, 1):
-        return times(sp.OneMatrix(*shape), term, within)
+        return product([term, sp.OneMatrix(*shape)], within)
     return term
 
 
 def sum_of_entries(v):
-    r"""``\sum_k v_k`` of a column (``\mathbf{1}^\top v``) or a row (``v \mathbf{1}``)."""
-    if v.shape == (1, 1):
-        return v
-    if v.shape[1] == 1:
-        return sp.MatMul(sp.OneMatrix(1, v.shape[0]), v).doit()
-    return sp.MatMul(v, sp.OneMatrix(v.shape[1], 1)).doit()
+    r"""``\sum_k v_k``: the scalar ``1^\top v`` (a 1 x 1 value is its own sum)."""
+    return v if v.shape == (1, 1) else SumEntries(v)
+
+
+def cross_entropy_of(args, within):
+    r"""``\operatorname{CE}(o, y)``: the cross-entropy ``-y^\top \log \operatorname{softmax}(o)`` of logits o."""
+    if len(args) != 2:
+        raise ModelError(rf"the cross-entropy is written \operatorname{{CE}}(o, y) with the logits first: {within}")
+    return cross_entropy(*args)
+
+
+#: functions of vectors, by the name the reader gives them
+VECTOR_FUNCTIONS = {"softmax": Softmax, "log_softmax": LogSoftmax}

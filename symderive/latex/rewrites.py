@@ -1,6 +1,7 @@
 r"""Spellings of a model equation read as the model language's own forms, before shapes are inferred.
 
 * ``e^{z}`` (a power of e that is not a number) is ``\exp(z)``;
+* ``\log \operatorname{softmax}(o)`` is the log-softmax of o;
 * ``\sum_k a_k b_k`` (a sum over an index other than t) is the sum of the entries of ``a \odot b``: the
   index k is dropped from every symbol it subscripts (``y_{t,k}`` is ``y_t``), a product of its terms is
   entrywise, and the entries of what is left are added (:class:`entry_sum`). So
@@ -33,6 +34,8 @@ def rewrite(expr):
         expr = expr.func(*args)
     if is_exp(expr):
         return sp.Function("exp")(expr.exp)
+    if is_log_of_softmax(expr):
+        return sp.Function("log_softmax")(*expr.args[0].args)
     if isinstance(expr, sp.Sum) and expr.limits[0][0] != t:
         return sum_of_entries(expr)
     return expr
@@ -42,6 +45,12 @@ def is_exp(expr) -> bool:
     """``e^{z}`` with an exponent that is not a number (``e^{2}`` may be a symbol e squared)."""
     return (isinstance(expr, sp.Pow) and isinstance(expr.base, sp.Symbol) and expr.base.name == EULER
             and not is_plain_number(expr.exp))
+
+
+def is_log_of_softmax(expr) -> bool:
+    r"""``\log \operatorname{softmax}(o)``: the log-softmax (one node, stable and with a compact rule)."""
+    return (isinstance(expr, sp.Function) and type(expr).__name__ == "log" and len(expr.args) == 1
+            and isinstance(expr.args[0], sp.Function) and type(expr.args[0]).__name__ == "softmax")
 
 
 def sum_of_entries(expr):

@@ -219,14 +219,26 @@ class ShapeInference:
             if s is None:
                 raise ModelError(f"diag(...) needs a vector, not a number: {e}")
             return (s[0], s[0])
-        if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ == "softmax"):
+        if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ in NORMALISED):
             return self.shape(e.args[0])
+        if isinstance(e, sp.Function) and type(e).__name__ == "CE":
+            return self.cross_entropy_shape(e)
         if isinstance(e, entry_sum):
             return self.entry_sum_shape(e)
         if isinstance(e, (sp.Sum, sp.Product)):
             return self.shape(e.function)
         raise ModelError(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
                          f"activations {', '.join(activation_words())}, \\|v\\|^2, [a, b])")
+
+    def cross_entropy_shape(self, e):
+        r"""``\operatorname{CE}(o, y)``: logits and target of one shape; the loss is a scalar."""
+        if len(e.args) != 2:
+            raise ModelError(rf"the cross-entropy is written \operatorname{{CE}}(o, y) with the logits first: {e}")
+        shapes = [self.shape(a) for a in e.args]
+        if None in shapes:
+            raise ModelError(f"the cross-entropy takes vectors (logits and a target), not numbers: {e}")
+        self.unify_shapes(shapes[0], shapes[1], f"the cross-entropy {e}")
+        return None
 
     def entry_sum_shape(self, e):
         r"""``\sum_k v_k``: v is a vector (a column, or a row in the row layout); the sum is a scalar."""
@@ -248,8 +260,10 @@ class ShapeInference:
 
 #: what needs more than scalars: a transpose, a norm, an entrywise product, a concatenation, a sum of entries
 NOT_SCALAR = (transpose, norm, hadamard, concat, entry_sum)
+#: the functions that normalise a vector's entries, by the reader's name
+NORMALISED = ("softmax", "log_softmax")
 #: functions of vectors
-VECTOR_FUNCTIONS = ("diag", "softmax", "log_softmax", "CE")
+VECTOR_FUNCTIONS = ("diag", "CE", *NORMALISED)
 
 
 def needs_more_than_scalars(e) -> bool:

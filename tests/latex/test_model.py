@@ -8,6 +8,7 @@ compared with ``sympy.diff`` of the hand-written loss.
 """
 import random
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -15,7 +16,7 @@ import symderive as sd
 from symderive.errors import LatexParseError, ModelError, ShapeMismatchError, SymderiveError
 from symderive.latex.model import build_model
 from symderive.matrix.derive import derive
-from symderive.matrix.evaluate import SYMPY, Env, backward, evaluate, forward
+from symderive.matrix.evaluate import NUMPY, SYMPY, Env, backward, evaluate, forward
 from symderive.model.program import arguments, key
 from symderive.ops.nodes import T, TimeVar
 
@@ -37,7 +38,7 @@ def symbolic_env(program, sizes: dict) -> Env:
         else:
             env[key(v)] = entries(key(v), rows, cols)
     for state, initial in program.states.items():
-        env[(state, 0)] = env[initial.name]
+        env[(state, 0)] = env[initial.name] if isinstance(initial, sp.MatrixSymbol) else sp.zeros(*initial.shape)
     return env
 
 
@@ -123,6 +124,19 @@ def test_a_scalar_rnn_reads_as_its_unrolled_loss():
         hand += (h - sp.Symbol(f"y{step}_00", real=True)) ** 2 / 2
     assert same(value, hand)
     assert set(m.program.states) == {"h"} and m.program.states["h"].name == "h0"
+
+
+@pytest.mark.parametrize("initial", ["", r"h_0 = 0"])
+def test_a_mean_over_t_and_a_fixed_initial_state(initial):
+    model = [r"h_t = \tanh(w h_{t-1} + u x_t)", initial, r"L = \frac{1}{T}\sum_{t=1}^{T} h_t"]
+    m = build_model([e for e in model if e])
+    value, _ = read_loss(m.program)
+    h, hand = (0 if initial else s("h0")), 0
+    for step in range(1, STEPS + 1):
+        h = sp.tanh(w * h + u * sp.Symbol(f"x{step}_00", real=True))
+        hand += h
+    assert same(value.xreplace({T: STEPS}), hand / STEPS)
+    assert ("h0" in {key(v) for v in arguments(m.program)}) != bool(initial)
 
 
 def test_a_sum_over_t_times_a_number():
@@ -249,10 +263,10 @@ def test_sizes_are_named_after_vectors():
 
 
 @pytest.mark.parametrize("model, message", [
-    ([r"h_t = \tanh(w h_{t-1} + u x_t)", r"h_0 = 0", r"L = \sum_{t=1}^{T} h_t"], "fixed initial state"),
+    ([r"h_t = \tanh(w h_{t-1} + u x_t)", r"h_0 = 1", r"L = \sum_{t=1}^{T} h_t"], "fixed at zero"),
+    ([r"h_t = \tanh(w h_{t-1} + u x_t)", r"c_0 = 0", r"L = \sum_{t=1}^{T} h_t"], "c is not a state"),
     ([r"h_t = \tanh(w h_{t-1} + u x_t)", r"L = h_t"], "adds up the loss of every step"),
-    ([r"a = \lambda W x", r"L = \frac12\|a\|^2"], "can scale a vector"),
-    ([r"h_t = \tanh(w h_{t-1} + u x_t)", r"L = \frac{1}{T}\sum_{t=1}^{T} h_t"], "mean over t"),
+    ([r"a = \lambda W", r"L = \frac12\|a\|^2"], "only a scalar times a vector"),
     ([r"z = W x", r"L = -\sum_{k=2} y_k \log z_k"], "runs over all the entries"),
 ])
 def test_what_cannot_be_read_is_named(model, message):
@@ -269,3 +283,73 @@ def test_a_parse_error_points_at_the_construct():
     with pytest.raises(LatexParseError) as e:
         build_model([r"a = \sigma(w x + \foo)", r"L = a"])
     assert e.value.position == r"a = \sigma(w x + \foo)".index(r"\foo") and "^" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The student's model: a sigmoid RNN with a softmax output, rows, in every spelling of the loss.
+
+STUDENT = [r"H_t = \sigma(X_t W_{xh} + H_{t-1} W_{hh} + b_h)", r"O_t = H_t W_{hq} + b_q"]
+STUDENT_LOSSES = [
+    [r"\hat Y_t = \operatorname{softmax}(O_t)", r"L = -\sum_{t=1}^{T} Y_t \log \hat Y_t^\top"],
+    [r"L = \sum_{t=1}^{T} \operatorname{CE}(O_t, Y_t)"],
+    [r"L = -\sum_{t=1}^{T} Y_t \log \mathrm{softmax}(O_t)^\top"],
+    [r"P_t = \text{softmax}(O_t)", r"\ell_t = -\sum_k Y_{t,k} \log P_{t,k}", r"L = \sum_{t=1}^{T} \ell_t"],
+]
+SIZES = {"n_h": 3, "n_x": 2, "n_o": 4}
+
+
+def student_loss(a: dict) -> float:
+    """The student's loss written by hand in NumPy (rows; the cross-entropy of a softmax, summed over t)."""
+    H, total = a["H0"], 0.0
+    for X, Y in zip(a["X"], a["Y"]):
+        H = 1 / (1 + np.exp(-(X @ a["W_xh"] + H @ a["W_hh"] + a["b_h"])))
+        O = H @ a["W_hq"] + a["b_q"]
+        total -= (Y @ (O - np.log(np.sum(np.exp(O)))).T).item()
+    return total
+
+
+def student_arrays(seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    n, d, q = SIZES["n_h"], SIZES["n_x"], SIZES["n_o"]
+    shapes = {"W_xh": (d, n), "W_hh": (n, n), "b_h": (1, n), "W_hq": (n, q), "b_q": (1, q), "H0": (1, n),
+              "X": (STEPS, 1, d)}
+    arrays = {k: rng.normal(size=v) for k, v in shapes.items()}
+    arrays["Y"] = np.eye(q)[rng.integers(0, q, STEPS)][:, None, :]
+    return arrays
+
+
+def numeric_env(program, arrays) -> Env:
+    sizes = {**{sp.Symbol(k, integer=True, positive=True): v for k, v in SIZES.items()}, T: STEPS}
+    env = Env({}, sizes, NUMPY)
+    for name, value in arrays.items():
+        if name in ("X", "Y"):
+            env.update({(name, s): value[s - 1] for s in range(1, STEPS + 1)})
+        else:
+            env[name] = value
+    env[("H", 0)] = arrays["H0"]
+    return env
+
+
+@pytest.mark.parametrize("loss", STUDENT_LOSSES, ids=lambda loss: loss[-1])
+def test_the_students_model_reads_and_its_gradient_is_the_finite_differences_of_the_hand_loss(loss):
+    m = build_model(STUDENT + loss)
+    assert sorted(key(v) for v in arguments(m.program)) == ["H0", "W_hh", "W_hq", "W_xh", "X", "Y", "b_h", "b_q"]
+    arrays = student_arrays()
+    env = numeric_env(m.program, arrays)
+    forward(m.program, env)
+    grads = backward(derive(m.program), env)
+    for name in ("W_hh", "W_xh", "b_q", "H0"):
+        numeric = np.zeros_like(arrays[name])
+        for index in np.ndindex(arrays[name].shape):
+            plus, minus = dict(arrays), dict(arrays)
+            plus[name], minus[name] = arrays[name].copy(), arrays[name].copy()
+            plus[name][index] += 1e-6
+            minus[name][index] -= 1e-6
+            numeric[index] = (student_loss(plus) - student_loss(minus)) / 2e-6
+        assert np.allclose(np.asarray(grads[name], dtype=float), numeric, atol=1e-7), name
+
+
+def test_the_students_model_keeps_its_notation():
+    m = build_model(STUDENT + STUDENT_LOSSES[0])
+    assert m.program.latex_names["Y_hat"] == r"\hat Y" and m.program.latex_names["W_xh"] == "W_{xh}"
+    assert {str(d) for d in m.program.dims()} == {"n_h", "n_x", "n_o"}
