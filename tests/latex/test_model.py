@@ -303,8 +303,8 @@ def student_loss(a: dict) -> float:
     H, total = a["H0"], 0.0
     for X, Y in zip(a["X"], a["Y"]):
         H = 1 / (1 + np.exp(-(X @ a["W_xh"] + H @ a["W_hh"] + a["b_h"])))
-        O = H @ a["W_hq"] + a["b_q"]
-        total -= (Y @ (O - np.log(np.sum(np.exp(O)))).T).item()
+        logits = H @ a["W_hq"] + a["b_q"]
+        total -= (Y @ (logits - np.log(np.sum(np.exp(logits)))).T).item()
     return total
 
 
