@@ -67,7 +67,8 @@ def expressions(depth: int = 3):
     inner = expressions(depth - 1)
     return st.one_of(st.sampled_from(ATOMS),
                      st.builds(lambda f, a: f.replace("§", a), st.sampled_from(UNARY), inner),
-                     st.builds(lambda f, a, b: f.replace("§", a).replace("¶", b), st.sampled_from(BINARY), inner, inner))
+                     st.builds(lambda f, a, b: f.replace("§", a).replace("¶", b), st.sampled_from(BINARY),
+                               inner, inner))
 
 
 MODELS = st.lists(st.builds(lambda lhs, rhs: f"{lhs} = {rhs}", st.sampled_from(LEFT), expressions()),
