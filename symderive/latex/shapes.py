@@ -6,6 +6,7 @@ column, or a row in the row layout), an unassigned lower-case Greek letter a sca
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -207,7 +208,7 @@ class ShapeInference:
             return None if s is None else (s[1], s[0])
         if isinstance(e, sp.Pow):
             if not is_plain_number(e.exp):
-                raise ModelError(f"only numeric powers are supported: {e}")
+                self.refuse(f"only numeric powers are supported (and e^{{z}}, the exponential): {e}", e)
             return self.shape(e.base)
         if isinstance(e, norm):
             self.shape(e.args[0])
@@ -227,8 +228,16 @@ class ShapeInference:
             return self.entry_sum_shape(e)
         if isinstance(e, (sp.Sum, sp.Product)):
             return self.shape(e.function)
-        raise ModelError(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
-                         f"activations {', '.join(activation_words())}, \\|v\\|^2, [a, b])")
+        self.refuse(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
+                    f"functions {', '.join(activation_words())}, softmax, CE, \\|v\\|^2, [a, b])", e)
+
+    def refuse(self, message: str, construct) -> None:
+        """Refuse ``construct`` of the equation being read, with a caret at its name (or its ``^``) when the
+        equation shows it, else naming the equation."""
+        position = construct_position(self.current, construct)
+        if position is None:
+            raise ModelError(f"{message} (in: {self.current})")
+        raise LatexParseError(message, self.current, position)
 
     def cross_entropy_shape(self, e):
         r"""``\operatorname{CE}(o, y)``: logits and target of one shape; the loss is a scalar."""
@@ -271,3 +280,15 @@ def needs_more_than_scalars(e) -> bool:
     return any(isinstance(node, NOT_SCALAR) or node in (IDENTITY, ONES)
                or (isinstance(node, sp.Function) and type(node).__name__ in VECTOR_FUNCTIONS)
                for node in sp.preorder_traversal(e))
+
+
+def construct_position(text: str, construct) -> int | None:
+    """Where ``construct`` (a call, or a power) starts in ``text``: its function's name, or the ``^``."""
+    if isinstance(construct, sp.Pow):
+        position = text.find("^")
+        return position if position >= 0 else None
+    if isinstance(construct, sp.Function):
+        name = type(construct).__name__
+        match = re.search(r"\\?\b" + re.escape(name) + r"\b", text)
+        return match.start() if match else None
+    return None

@@ -353,3 +353,11 @@ def test_the_students_model_keeps_its_notation():
     m = build_model(STUDENT + STUDENT_LOSSES[0])
     assert m.program.latex_names["Y_hat"] == r"\hat Y" and m.program.latex_names["W_xh"] == "W_{xh}"
     assert {str(d) for d in m.program.dims()} == {"n_h", "n_x", "n_o"}
+
+
+@pytest.mark.parametrize("equation, construct", [
+    (r"a = \operatorname{foo}(w x)", "foo"), (r"a = \sin(w x)", r"\sin"), (r"a = w^{x}", "^")])
+def test_an_unsupported_construct_gets_a_caret_at_it(equation, construct):
+    with pytest.raises(LatexParseError) as e:
+        build_model([equation, "L = a"])
+    assert e.value.position == equation.index(construct)
