@@ -29,14 +29,22 @@ import numpy as np
 import sympy as sp
 
 from symderive.derivations import derivation as built_in
-from symderive.errors import ModelError, SymderiveError
+from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
-from symderive.judge.diagnose import correct_formula, diagnose
-from symderive.judge.point import Point, size_cases
+from symderive.judge.diagnose import (
+    UNEXPLAINED,
+    correct_formula,
+    diagnose,
+    factor_order_trial,
+    symbol_transpose_trial,
+)
+from symderive.judge.notation import written
+from symderive.judge.point import Point, case_text, size_cases
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
 
 SYMBOLIC_SECONDS = 5.0
+REPEAT_SECONDS = 0.25
 FALLBACK_POINTS = 25
 TOO_SMALL = ("equal in float64 but not exactly: the claim differs from the derivative by an amount too small "
              "for float64 to see")
@@ -81,12 +89,6 @@ def json_numbers(x):
     return json_number(x)
 
 
-def case_text(sizes: dict) -> str:
-    """``n=2, d=3, T=3``; "the declared sizes" when every size is declared as a number."""
-    named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
-    return ", ".join(f"{k}={v}" for k, v in named) or "the declared sizes"
-
-
 @contextlib.contextmanager
 def time_limit(seconds: float):
     """Raise TimeoutError in the block after ``seconds`` (main thread on Unix; elsewhere unbounded)."""
@@ -98,7 +100,9 @@ def time_limit(seconds: float):
         raise TimeoutError()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # repeated every REPEAT_SECONDS after the limit: an alarm that lands in a garbage-collection callback is
+    # swallowed there ("Exception ignored in ... gc_callback"), and the block must still end
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
@@ -124,14 +128,48 @@ class Judge:
                 return ClaimResult(text, "error", str(e))
 
     def verdict(self, text: str) -> ClaimResult:
-        """Read the claim, compare it numerically, then refute (with a diagnosis) or confirm it."""
-        claim = read_claim(text, self.subject.where)
-        comparison = self.numeric(claim)
+        """Read the claim in its layout, compare it numerically, then refute (with a diagnosis) or confirm it."""
+        claim = read_claim(text, self.subject)
+        try:
+            claim, comparison = self.laid_out(claim)
+        except ShapeMismatchError:  # a matrix not transposed, or factors in the wrong order, do not multiply
+            mistake = symbol_transpose_trial(claim, self.points) or factor_order_trial(claim, self.points)
+            if not mistake:
+                raise
+            return ClaimResult(text, "not_equal", mistake, math.inf, None, f"numeric, float64, at {self.sizes}")
         if comparison.not_finite is not None:
-            return self.not_finite(text, comparison, f"numeric, float64, at {self.sizes}")
+            return self.not_finite(text, comparison, self.method(claim, f"numeric, float64, at {self.sizes}"))
         if comparison.worst > REL_TOL:
             return self.refuted(text, claim, comparison)
         return self.confirmed(text, claim, comparison)
+
+    def laid_out(self, claim: Claim) -> tuple[Claim, Comparison]:
+        """The claim in the layout it is written in, and its comparison: the model's (column) layout, or for a
+        built-in, whose documents print both, the row layout (every vector a row, the claim the transpose of
+        the column form) where that reading holds, or fits the shapes where the column reading does not."""
+        try:
+            column, error = self.numeric(claim), None
+        except ShapeMismatchError as e:
+            column, error = None, e
+        if not self.subject.row_form or (column is not None and column.holds):
+            return claim, self.raise_or(error, column)
+        try:
+            row = self.numeric(claim.in_row_layout())
+        except SymderiveError:
+            return claim, self.raise_or(error, column)
+        if row.holds or column is None or (column.misshaped and not row.misshaped):
+            return claim.in_row_layout(), row
+        return claim, column
+
+    @staticmethod
+    def raise_or(error, comparison):
+        if error is not None:
+            raise error
+        return comparison
+
+    def method(self, claim: Claim, how: str) -> str:
+        """How the claim was checked, with the layout it was read in when that is the row layout."""
+        return f"read in the row layout (vectors are rows); {how}" if claim.row else how
 
     def numeric(self, claim: Claim) -> Comparison:
         """The worst difference over both size cases (an error if no index value denotes a derivative)."""
@@ -147,17 +185,22 @@ class Judge:
     @property
     def sizes(self) -> str:
         """The size cases as text (once when they are the same: every size declared as a number)."""
-        return "; ".join(dict.fromkeys(case_text(c) for c in self.cases))
+        return "; ".join(dict.fromkeys(case_text(c, self.subject) for c in self.cases))
 
     def not_finite(self, text: str, comparison: Comparison, method: str) -> ClaimResult:
         """A claim without a finite value where the derivative has one cannot hold."""
         return ClaimResult(text, "not_equal", NOT_FINITE, math.inf, comparison.not_finite, method)
 
     def refuted(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
+        """Not equal: the mistake named; a value of another shape that no usual mistake explains is bad input."""
         result = ClaimResult(text, "not_equal", max_rel_error=comparison.worst,
                              counterexample=comparison.counterexample,
-                             method=f"numeric, float64, at {self.sizes}")
+                             method=self.method(claim, f"numeric, float64, at {self.sizes}"))
         result.diagnosis = diagnose(claim, self.points)
+        if comparison.misshaped and result.diagnosis == UNEXPLAINED:
+            claimed, correct = comparison.misshaped
+            raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {written(claim.lhs)} has shape "
+                                     f"{fmt(correct)} (at {case_text(self.points[0].sizes, self.subject)})")
         result.correct = correct_formula(claim, self.subject)
         return result
 
@@ -165,7 +208,7 @@ class Judge:
         """Equal (and finite) at both cases: proved symbolically, refuted exactly (a difference too small for
         float64), or else checked at many more random points."""
         outcome, how = self.symbolic(claim)
-        method = f"numeric at {self.sizes}; {how}"
+        method = self.method(claim, f"numeric at {self.sizes}; {how}")
         if outcome == REFUTED:
             return ClaimResult(text, "not_equal", TOO_SMALL, comparison.worst, None, method)
         if outcome != PROVED:
@@ -178,7 +221,7 @@ class Judge:
                 return ClaimResult(text, "not_equal", "differs at some random points", extra.worst,
                                    extra.counterexample, method)
             method += f"; equal at {FALLBACK_POINTS} more random points"
-        return ClaimResult(text, "equal", "holds", comparison.worst, None, method, compared=comparison.entries)
+        return ClaimResult(text, "equal", "", comparison.worst, None, method, compared=comparison.entries)
 
     def symbolic(self, claim: Claim) -> tuple[str, str]:
         """Exact check at the first size case: :data:`PROVED` when the difference expands to the zero
@@ -191,12 +234,13 @@ class Judge:
                 for _, claimed, truth in pairs(claim, point):
                     outcome = exact_outcome(claimed, truth, set(point.backend.atoms.values()))
                     if outcome != PROVED:
-                        return outcome, EXACT_TEXT[outcome].format(case_text(self.cases[0]))
+                        return outcome, EXACT_TEXT[outcome].format(case_text(self.cases[0], self.subject))
         except TimeoutError:
             return OPEN, f"the symbolic check did not finish in {SYMBOLIC_SECONDS:.0f} s"
         except NumericOnly as e:
             return OPEN, f"no symbolic check: {e}"
-        return PROVED, f"proved symbolically at {case_text(self.cases[0])} ({time.perf_counter() - start:.1f} s)"
+        seconds = time.perf_counter() - start
+        return PROVED, f"proved symbolically at {case_text(self.cases[0], self.subject)} ({seconds:.1f} s)"
 
 
 PROVED, REFUTED, OPEN = "proved", "refuted", "open"
@@ -258,7 +302,7 @@ def as_list(x):
 def describe(r: ClaimResult) -> str:
     """A claim's verdict as a few lines of text."""
     head = {"equal": "HOLDS", "not_equal": "DOES NOT HOLD", "error": "CANNOT BE CHECKED"}[r.verdict]
-    lines = [r.claim, f"  {head}: {r.diagnosis}"]
+    lines = [r.claim, f"  {head}: {r.diagnosis}" if r.diagnosis else f"  {head}"]
     if r.method:
         finite = r.max_rel_error is not None and math.isfinite(r.max_rel_error)
         lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if finite else ""))
@@ -266,7 +310,8 @@ def describe(r: ClaimResult) -> str:
         lines.append(f"  correct: {r.correct}    (\\bar{{v}} denotes dL/dv)")
     ce = r.counterexample
     if ce:
-        where = ", ".join(f"{k}={v}" for k, v in {**ce["sizes"], **ce["indices"]}.items())
+        indices = ", ".join(f"{k}={v}" for k, v in ce["indices"].items())
+        where = ", ".join(x for x in (ce.get("case", ""), indices) if x)
         lines.append(f"  counterexample at {where} (seed {ce['seed']}): claimed shape {fmt(ce['claimed_shape'])}, "
                      f"correct shape {fmt(ce['correct_shape'])}")
         for e in ce.get("entries", []):

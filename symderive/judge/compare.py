@@ -7,6 +7,7 @@ first index values where it exceeds :data:`REL_TOL` are kept as a counterexample
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.judge.context import ClaimEvaluation
-from symderive.judge.point import Point
+from symderive.judge.notation import in_subject_names
+from symderive.judge.point import Point, case_text
 from symderive.judge.values import NOTHING, final, is_array, is_symbolic
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.parsed import partial
+from symderive.latex.parsed import is_plain_number, partial
 from symderive.latex.reader import parse_sides
 from symderive.ops.nodes import T
 
@@ -30,9 +32,13 @@ MAX_FREE_INDICES = 3
 
 @dataclass
 class Claim:
+    """``lhs = rhs`` as read from ``text``; ``row``: read in the row layout, where every vector is a row and
+    every value the transpose of the column form's (the claim's value is transposed back to be compared)."""
+
     text: str
     lhs: sp.Basic
     rhs: sp.Basic
+    row: bool = False
 
     @property
     def free(self) -> list:
@@ -40,23 +46,38 @@ class Claim:
         return sorted((s for s in syms if s.is_commutative and s.is_integer and s != T), key=str)
 
     def with_rhs(self, rhs) -> "Claim":
-        return Claim(self.text, self.lhs, rhs)
+        return dataclasses.replace(self, rhs=rhs)
+
+    def in_row_layout(self) -> "Claim":
+        return dataclasses.replace(self, row=True)
 
 
-def read_claim(text: str, where: dict) -> Claim:
-    """``DERIVATIVE = EXPRESSION``; a left side named in a definition (``\\delta_t``) reads as its derivative."""
-    sides = parse_sides(text)
+def read_claim(text: str, subject) -> Claim:
+    """``DERIVATIVE = EXPRESSION``, or ``NAME = DERIVATIVE = EXPRESSION`` as the documents define an adjoint
+    (``\\bar{o}_{t} = \\frac{\\partial L}{\\partial o_{t}} = ...``); a left side named in a definition
+    (``\\delta_t``) reads as its derivative. The documents' notation is read in the subject's names
+    (:mod:`symderive.judge.notation`)."""
+    sides = [as_derivative(in_subject_names(side, subject), subject.where) for side in parse_sides(text)]
+    if len(sides) == 3 and isinstance(sides[1], partial) and sides[0] != sides[1]:
+        raise ModelError(f"the name on the left does not denote the derivative beside it: {text}")
+    if len(sides) == 3 and isinstance(sides[1], partial):
+        sides = sides[1:]
     if len(sides) != 2:
         raise ModelError(f"a claim is 'DERIVATIVE = EXPRESSION': {text}")
     lhs, rhs = sides
-    if is_variable(lhs) and base_name(lhs) in where and isinstance(where[base_name(lhs)][1], partial):
-        variables, definition = where[base_name(lhs)]
-        indices = lhs.indices if isinstance(lhs, sp.Indexed) else ()
-        lhs = definition.xreplace(dict(zip(variables, indices)))
     if not isinstance(lhs, partial):
         raise ModelError("the left side of a claim must be a derivative (\\frac{\\partial L}{\\partial W}, "
                          f"\\partial_W L, \\nabla_W L): {text}")
     return Claim(text, lhs, rhs)
+
+
+def as_derivative(side, where: dict):
+    """A name defined as a derivative (``\\delta_t``) as that derivative; any other side unchanged."""
+    if is_variable(side) and base_name(side) in where and isinstance(where[base_name(side)][1], partial):
+        variables, definition = where[base_name(side)]
+        indices = side.indices if isinstance(side, sp.Indexed) else ()
+        return definition.xreplace(dict(zip(variables, indices)))
+    return side
 
 
 def bindings(claim: Claim, steps: int):
@@ -76,7 +97,8 @@ def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = 
 
     The right-hand side is evaluated at ``point`` (with ``options``), the derivative at ``truth_point``
     (default: the same point), once per value of the letters it has; an identity or out-of-range claimed
-    value takes the truth's shape."""
+    value takes the truth's shape, a claim read in the row layout is transposed to the column form's."""
+    options = {**(options or {}), "row": claim.row}
     claimed_at, truth_at = ClaimEvaluation.of(point, options), ClaimEvaluation.of(truth_point or point)
     letters = [s for s in claim.free if s in claim.lhs.free_symbols]
     truths = {}  # the derivative depends on the letters of the left side only
@@ -87,7 +109,8 @@ def pairs(claim: Claim, point: Point, options=None, truth_point: Point | None = 
         truth = truths[at]
         if truth is NOTHING:  # no derivative at these index values (∂h_t/∂h_i with i > t)
             continue
-        yield binding, final(claimed_at.bound(binding)(claim.rhs), truth.data), truth.data
+        claimed = claimed_at.bound(binding)(claim.rhs)
+        yield binding, final(claimed.T if claim.row else claimed, truth.data), truth.data
 
 
 def conform(claimed, truth):
@@ -131,6 +154,11 @@ class Comparison:
     compared: int = 0
     entries: int = 0
     not_finite: dict | None = None
+    misshaped: tuple | None = None  # (claimed shape, correct shape) where they first did not fit
+
+    @property
+    def holds(self) -> bool:
+        return self.not_finite is None and self.worst <= REL_TOL
 
 
 def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | None = None,
@@ -147,6 +175,8 @@ def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | No
             raise ModelError("the derivative itself is not finite at a random point of the model, "
                              "so no claim about it can be checked")
         d = difference(claimed, truth) if np.all(np.isfinite(claimed)) else math.inf
+        if out.misshaped is None and misfit(claim, claimed, truth):
+            out.misshaped = (np.shape(claimed), np.shape(truth))
         out.compared += 1
         out.entries += int(np.size(truth))
         if d == math.inf and out.not_finite is None and not np.all(np.isfinite(claimed)):
@@ -158,11 +188,20 @@ def compare_at(claim: Claim, point: Point, options=None, truth_point: Point | No
     return out
 
 
+def misfit(claim: Claim, claimed, truth) -> bool:
+    """The claimed value does not have the derivative's shape: not conformable (see :func:`conform`), or a
+    scalar from products of matrices where the derivative is a matrix (a number written out fills any shape)."""
+    if conform(claimed, np.asarray(truth, dtype=float)) is None:
+        return True
+    return np.ndim(claimed) == 0 and np.ndim(truth) > 0 and np.size(truth) > 1 and not is_plain_number(claim.rhs)
+
+
 def counterexample(point: Point, binding: dict, claimed, truth) -> dict:
     """Where the claim fails: sizes, index values, seed, both shapes and up to four differing entries."""
     sizes = {str(k): int(v) for k, v in point.sizes.items()}
     a, b = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
-    out = {"sizes": sizes, "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
+    out = {"sizes": sizes, "case": case_text(point.sizes, point.subject),
+           "indices": {str(k): int(v) for k, v in binding.items()}, "seed": point.seed,
            "claimed_shape": list(a.shape), "correct_shape": list(b.shape)}
     if a.shape == b.shape or a.ndim == 0:
         a = np.broadcast_to(a, b.shape)

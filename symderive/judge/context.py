@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from symderive.errors import ModelError, ShapeMismatchError, UnknownSymbolError
+from symderive.judge.notation import written
 from symderive.judge.point import Point
 from symderive.judge.values import NOTHING, Misshaped, Value, data, real_number
 from symderive.latex.parsed import is_plain_number
@@ -32,7 +33,8 @@ MAX_TERMS = 2000
 @dataclass(frozen=True)
 class ClaimEvaluation(ev.Evaluation):
     """What a claim's nodes evaluate with: the ``point`` (its ``env`` and backend), the ``binding`` of
-    index letters to integers, ``options`` (``ascending``: products read from the smallest index), and
+    index letters to integers, ``options`` (``ascending``: products read from the smallest index; ``row``:
+    every value of the model and every derivative is the transpose of the column form's), and
     the ``memo`` of definitions already evaluated and the count of ``terms`` of sums and products
     (both shared by every binding)."""
 
@@ -70,7 +72,7 @@ class ClaimEvaluation(ev.Evaluation):
         try:
             return evaluate_node(expr, self)
         except Misshaped as e:
-            raise ShapeMismatchError(f"{e} in '{expr}'") from None
+            raise ShapeMismatchError(f"{e} in '{written(expr)}'") from None
 
     # -- index letters ------------------------------------------------------------------------
     def index_range(self, what: str, lo, hi) -> range:
@@ -118,10 +120,14 @@ class ClaimEvaluation(ev.Evaluation):
         if name == s.loss_name and not indices:
             return Value(p.loss())
         if name in s.sequences:
-            return self.sequence(name, indices)
+            return self.laid_out(self.sequence(name, indices))
         if name in p.env and not indices:
-            return Value(p.env[name])
+            return self.laid_out(Value(p.env[name]))
         raise UnknownSymbolError(name, s.known)
+
+    def laid_out(self, v: Value) -> Value:
+        """A value of the model (or a derivative) in the claim's layout: transposed in the row layout."""
+        return v.T if self.options.get("row") else v
 
     def sequence(self, name: str, indices: list[int]) -> Value:
         """``name_s``: the initial state at s = 0, nothing outside 1..T."""

@@ -18,15 +18,18 @@ import sympy as sp
 
 from symderive.errors import SymderiveError
 from symderive.judge.compare import Claim, Comparison, compare_at, pairs
+from symderive.judge.notation import layered_latex, written
 from symderive.judge.point import Point
 from symderive.judge.subject import Subject
 from symderive.judge.values import NotApplicable
+from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
+from symderive.latex.parsed import IDENTITY, ONES, transpose
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
 from symderive.model.program import Program
-from symderive.ops.nodes import Elementwise, hadamard, ones
+from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones
 from symderive.ops.registry import ACTIVATIONS
 
 ASCENDING = {"ascending": True}
@@ -49,12 +52,30 @@ def matches(claim: Claim, points: list[Point], options=None, truth_points=None, 
 
 
 def diagnose(claim: Claim, points: list[Point]) -> str:
-    """The first usual mistake that explains why the claim differs from the derivation."""
+    """The first usual mistake that explains why the claim differs from the derivation; a claim that holds
+    when every initial state is 0 says so first."""
+    general = first_explanation(claim, points)
+    if zero_start_trial(claim, points):
+        names = ", ".join(f"{name}_0" for name in sorted(points[0].subject.program.states))
+        return f"holds when {names} = 0; in general it does not: {general}"
+    return general
+
+
+def first_explanation(claim: Claim, points: list[Point]) -> str:
     for trial in TRIALS:
         message = trial(claim, points)
         if message:
             return message
     return UNEXPLAINED
+
+
+def zero_start_trial(claim: Claim, points: list[Point]) -> bool:
+    """Does the claim hold when the model starts from zero (``h_0 = 0``, as many notes assume)?"""
+    program = points[0].subject.program
+    if not program.recurrent or not program.states:
+        return False
+    zero = [p.variant(zero_start=True) for p in points]
+    return matches(claim, zero)
 
 
 def recurrent_only(trial):
@@ -74,6 +95,33 @@ def transposed(x):
 
 def transpose_trial(claim, points) -> str:
     return "matches if you transpose the right-hand side" if matches(claim, points, transform=transposed) else ""
+
+
+def symbol_transpose_trial(claim, points) -> str:
+    """One matrix of the claim (every place it appears) transposed, or its transpose undone, matches."""
+    for symbol in sorted(matrix_symbols(claim.rhs), key=str)[:MAX_SYMBOLS]:
+        flipped = claim.rhs.xreplace({symbol: transpose(symbol), transpose(symbol): symbol})
+        if matches(claim.with_rhs(flipped), points):
+            return transpose_message(symbol, claim.rhs)
+    return ""
+
+
+def transpose_message(symbol, rhs) -> str:
+    """What is wrong with the transposes of ``symbol`` in ``rhs``, in LaTeX."""
+    shown = written(symbol)
+    plain = rhs.xreplace({transpose(symbol): sp.Dummy(commutative=False)}).has(symbol)
+    flipped = rhs.has(transpose(symbol))
+    if plain and not flipped:
+        return f"a transpose is missing: ${shown}$ should be ${{{shown}}}^{{\\top}}$"
+    if flipped and not plain:
+        return f"a transpose too many: ${{{shown}}}^{{\\top}}$ should be ${shown}$"
+    return f"the transposes of ${shown}$ are the wrong way round: ${shown}$ and ${{{shown}}}^{{\\top}}$ swap places"
+
+
+def matrix_symbols(expr) -> set:
+    """The symbols of values (``W_{hh}``, ``h_t``) in ``expr``, not the identity or the ones."""
+    return {e for e in expr.atoms(sp.Symbol, sp.Indexed) if is_variable(e)} - {IDENTITY, ONES} - {
+        e.base.label for e in expr.atoms(sp.Indexed)}
 
 
 def transposed_product_trial(claim, points) -> str:
@@ -124,6 +172,25 @@ def activation_trial(claim, points) -> str:
     return ""
 
 
+def other_activation_trial(claim, points) -> str:
+    """The claim matches a derivation where f' is replaced by another function's derivative written through
+    f's output (tanh' = 1 - a^2 used in a sigmoid model, where sigma' = a (1 - a))."""
+    program = points[0].subject.program
+    for fname in sorted(activations(program)):
+        for other in COMMON_ACTIVATIONS:
+            if other == fname or other not in ACTIVATIONS:
+                continue
+            bw = derive_with(program, fname, other)
+            if bw is not None and matches(claim, [p.variant(backward=bw) for p in points]):
+                return (f"the derivative of {other} is used where {fname} is applied: "
+                        f"${ACTIVATIONS[fname].rule}$, not ${ACTIVATIONS[other].rule}$")
+    return ""
+
+
+#: the activations whose derivative is tried in place of another's
+COMMON_ACTIVATIONS = ("tanh", "sigmoid", "relu")
+
+
 @recurrent_only
 def recurrent_term_trial(claim, points) -> str:
     """The claim matches backpropagation cut after one step (its right side, or the derivative)."""
@@ -148,8 +215,12 @@ def sum_bounds_trial(claim, points) -> str:
 
 @recurrent_only
 def steps_trial(claim, points) -> str:
-    """A state read at the wrong step: ``h_t`` and ``h_{t-1}`` swapped, or one occurrence shifted."""
-    for name in sorted(points[0].subject.program.states):
+    """A value read at the wrong step: ``h_t`` and ``h_{t-1}`` swapped, or one occurrence shifted (a gate
+    ``f_t`` where ``f_{t+1}`` belongs); the states first, then every other sequence in the claim."""
+    subject = points[0].subject
+    states = sorted(subject.program.states)
+    others = sorted({base_name(e) for e in claim.rhs.atoms(sp.Indexed)} & subject.sequences - set(states))
+    for name in states + others:
         swapped = swap_steps(claim, name)
         if swapped is not None and matches(swapped, points):
             return f"{name}_t and {name}_{{t-1}} are swapped"
@@ -159,6 +230,37 @@ def steps_trial(claim, points) -> str:
     return ""
 
 
+def factor_order_trial(claim, points) -> str:
+    """A product of matrices (Jacobians, chain-rule factors) written in the wrong order: some reordering of
+    its factors that keeps them in a cycle (``A B`` as ``B A``, ``J_{t-1} J_t`` as ``J_t J_{t-1}``) matches."""
+    for product in products(claim.rhs):
+        for reordered in reorderings(product):
+            if matches(claim.with_rhs(claim.rhs.xreplace({product: reordered})), points):
+                return (f"the chain-rule factors are in the wrong order: ${written(product)}$ should be "
+                        f"${written(reordered)}$ (the factor of the later operation, nearest the output, "
+                        "stands on the left)")
+    return ""
+
+
+def products(expr) -> list:
+    """The matrix products in ``expr`` (two or more non-commutative factors), largest first."""
+    found = [e for e in sp.preorder_traversal(expr)
+             if isinstance(e, sp.Mul) and sum(not a.is_commutative for a in e.args) >= 2]
+    return found[:MAX_PRODUCTS]
+
+
+def reorderings(product: sp.Mul):
+    """The product's matrix factors rotated (each rotation by 1..m-1) and reversed; scalars kept in front."""
+    scalars = [a for a in product.args if a.is_commutative]
+    factors = [a for a in product.args if not a.is_commutative]
+    orders = [factors[k:] + factors[:k] for k in range(1, len(factors))] + [factors[::-1]]
+    seen = {tuple(factors)}
+    for order in orders:
+        if tuple(order) not in seen:
+            seen.add(tuple(order))
+            yield sp.Mul(*scalars, *order, evaluate=False)
+
+
 def product_order_trial(claim, points) -> str:
     if claim.rhs.has(sp.Product) and matches(claim, points, options=ASCENDING):
         return ("the product is in the wrong order: the chain rule puts the factor of the latest step on the left "
@@ -166,8 +268,12 @@ def product_order_trial(claim, points) -> str:
     return ""
 
 
-TRIALS = (transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
-          recurrent_term_trial, sum_bounds_trial, steps_trial, product_order_trial)
+TRIALS = (transpose_trial, symbol_transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
+          other_activation_trial, recurrent_term_trial, sum_bounds_trial, factor_order_trial, steps_trial,
+          product_order_trial)
+#: the most matrix products whose orders are tried, and the most symbols tried transposed
+MAX_PRODUCTS = 6
+MAX_SYMBOLS = 12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,10 +329,13 @@ def activations(program: Program) -> set:
 
 
 def derive_with(program: Program, fname: str, kind: str):
-    """The backward program with f' replaced by 1 ("missing") or by f'^2 ("extra"); the registry is
-    left as it is (the changed table is passed to the engine)."""
+    """The backward program with f' replaced by 1 ("missing"), by f'^2 ("extra"), or by the derivative of the
+    activation named ``kind`` written through f's output; the registry is left as it is (the changed table is
+    passed to the engine)."""
     act = ACTIVATIONS[fname]
-    if kind == "missing":
+    if kind in ACTIVATIONS:
+        changed = dataclasses.replace(act, derivative=ACTIVATIONS[kind].derivative)
+    elif kind == "missing":
         changed = dataclasses.replace(act, derivative=lambda ans, z: ones(ans))
     else:
         def squared(ans, z):
@@ -243,6 +352,24 @@ def derive_with(program: Program, fname: str, kind: str):
 # The correct formula.
 
 
+def step_loss_derivatives(formula):
+    r"""An abstract loss ``\ell(o_t, y_t)`` is judged as ``\frac12\|o_t - g_t\|^2`` with a hidden random target
+    ``g``, so its derivative ``o_t - g_t`` stands in a formula: written back as
+    ``\frac{\partial \ell_t}{\partial o_t}``. The formula with those terms as named symbols, and their LaTeX."""
+    names, rules = {}, {}
+    for term in formula.atoms(sp.MatAdd):
+        hidden = [v for v in term.atoms(TimeVar, sp.MatrixSymbol) if getattr(v, "name", "") == HIDDEN_TARGET]
+        values = [v for v in term.atoms(TimeVar, sp.MatrixSymbol) if v not in hidden]
+        if len(hidden) != 1 or len(values) != 1 or term != values[0] - hidden[0]:
+            continue
+        value = values[0]
+        name = f"dell_{len(names)}"
+        ell = to_latex(TimeVar("ell", value.time, *value.shape)) if isinstance(value, TimeVar) else r"\ell"
+        names[name] = rf"\frac{{\partial {ell}}}{{\partial {to_latex(value)}}}"
+        rules[term] = sp.MatrixSymbol(name, *value.shape)
+    return formula.xreplace(rules), names
+
+
 def correct_formula(claim: Claim, s: Subject) -> str:
     """The engine's formula for the derivative, where it is a single adjoint or a one-step Jacobian."""
     of, wrt = claim.lhs.args
@@ -251,7 +378,10 @@ def correct_formula(claim: Claim, s: Subject) -> str:
         if is_variable(of) and base_name(of) == s.loss_name:
             adj = s.backward.adjoint_of.get(name)
             if adj is not None:
-                return to_latex(inline(adj.value(), s.backward, keep=set(s.program.states)), latex_names=s.latex_names)
+                formula = inline(adj.value(), s.backward, keep=set(s.program.states))
+                formula, names = step_loss_derivatives(formula)
+                layered = {n: layered_latex(n) for n in s.quantities if layered_latex(n)}
+                return to_latex(formula, latex_names={**layered, **s.latex_names, **names})
         if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
                 and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
             return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)

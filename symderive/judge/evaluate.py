@@ -110,11 +110,14 @@ def _evaluate_norm(e, ev):
 def _evaluate_partial(e, ev):
     """``∂A/∂B`` from the derived backward program (see :mod:`symderive.judge.derivatives`); nothing
     (a zero) where it denotes no derivative: of or by a value outside the steps 1..T (``∂L/∂o_0``), or
-    ``∂h_t/∂h_i`` with i > t."""
-    try:
-        return Value(derivative(e, ev))
-    except NotApplicable:
-        return NOTHING
+    ``∂h_t/∂h_i`` with i > t; evaluated once per value of its index letters."""
+    at = ("partial", e.xreplace({k: sp.Integer(v) for k, v in ev.binding.items()}))
+    if at not in ev.memo:  # a product of Jacobians meets the same one once per term
+        try:
+            ev.memo[at] = ev.laid_out(Value(derivative(e, ev)))
+        except NotApplicable:
+            ev.memo[at] = NOTHING
+    return ev.memo[at]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,11 +142,11 @@ def is_zero_int(v: Value) -> bool:
 
 @claim_rule(sp.Product)
 def _evaluate_product(e, ev):
-    r"""``\prod_{j=lo}^{hi} body`` in chain-rule order: the factor with the largest index on the left
-    (the option ``ascending`` reads it as written from the smallest); the identity when empty."""
+    r"""``\prod_{j=lo}^{hi} body`` in chain-rule order: the factor with the largest index on the left, in the
+    row layout on the right (the option ``ascending`` reads it the other way); the identity when empty."""
     body, (var, lo, hi) = e.function, e.limits[0]
     values = ev.index_range("a product", lo, hi)
-    order = values if ev.options.get("ascending") else reversed(values)
+    order = values if bool(ev.options.get("ascending")) != bool(ev.options.get("row")) else reversed(values)
     out = Eye()
     for k in order:
         out = out * ev.bound({**ev.binding, var: k})(body)

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symderive.errors import ModelError
+from symderive.judge.notation import layered_latex
 from symderive.judge.subject import Subject
+from symderive.judge.values import fmt
+from symderive.latex.builder import HIDDEN_TARGET
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
+from symderive.model.program import arguments, key
 from symderive.ops.nodes import T
 from symderive.verify.matrix_checks import random_arguments
 from symderive.verify.symbolic import instantiate
@@ -31,6 +35,30 @@ def size_cases(subject: Subject) -> list[dict]:
     return cases
 
 
+def case_text(sizes: dict, subject: Subject | None = None) -> str:
+    """``n=2, d=3, T=3``; "the declared sizes" when every size is declared as a number. Sizes the model
+    did not name (``n_W_X_r``, inferred for a user's model) are given as the shapes of its arguments
+    (``W_X: 5 x 2``)."""
+    if subject is not None and any("_" in str(k) for k in sizes):
+        return argument_shapes(subject, sizes)
+    named = sorted(((str(k), v) for k, v in sizes.items()), key=lambda kv: (kv[0] == "T", kv[0]))
+    return ", ".join(f"{k}={v}" for k, v in named) or "the declared sizes"
+
+
+def argument_shapes(subject: Subject, sizes: dict) -> str:
+    """``W_X: 5 x 2, X_t: 3 x 5, T=3``: the shape of every argument at these sizes, in the model's names."""
+    parts = []
+    for v in arguments(subject.program):
+        if key(v) == HIDDEN_TARGET:  # the stand-in target of an abstract loss: not the user's
+            continue
+        name = subject.reverse_labels.get(key(v), key(v))
+        layered = layered_latex(name)
+        name = (layered[1:-1] if layered else name) + ("_t" if key(v) in subject.sequences else "")
+        parts.append(f"{name}: {fmt(tuple(int(sp.sympify(d).xreplace(sizes)) for d in v.shape))}")
+    steps = [f"T={v}" for k, v in sizes.items() if str(k) == "T"]
+    return ", ".join(parts + steps)
+
+
 @dataclass
 class Point:
     """A forward and backward run of the subject at one size case (NumPy or explicit SymPy)."""
@@ -41,13 +69,17 @@ class Point:
     symbolic: bool = False
     backward: Backward | None = None
     truncation: ev.Truncation = ev.FULL
+    zero_start: bool = False  # every initial state 0 (h_0 = 0), the other arguments as at the seed
 
     def __post_init__(self):
         p = self.subject.program
         if self.symbolic:
             _, _, self.env, _, _ = instantiate(p, self.sizes, ev.FULL)
         else:
-            self.env = ev.bind(p, random_arguments(p, self.sizes, self.seed), self.sizes, ev.NUMPY)
+            arguments = random_arguments(p, self.sizes, self.seed)
+            if self.zero_start:
+                arguments.update({i.name: 0 * arguments[i.name] for i in p.states.values() if i.name in arguments})
+            self.env = ev.bind(p, arguments, self.sizes, ev.NUMPY)
             ev.forward(p, self.env)
         self.grads = ev.backward(self.derived, self.env, self.truncation)
         self.steps = self.sizes.get(T, 1)
@@ -61,9 +93,9 @@ class Point:
         """The backward program this point runs (the subject's, or a variant's)."""
         return self.backward or self.subject.backward
 
-    def variant(self, backward=None, truncation=None) -> "Point":
+    def variant(self, backward=None, truncation=None, zero_start=None) -> "Point":
         return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward,
-                     truncation or self.truncation)
+                     truncation or self.truncation, self.zero_start if zero_start is None else zero_start)
 
     def zero(self, adjoint):
         return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)

@@ -13,6 +13,7 @@ from functools import cached_property
 import sympy as sp
 
 from symderive.errors import ModelError
+from symderive.judge.notation import in_subject_names
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.model import build_model
 from symderive.latex.names import base_name, is_variable
@@ -35,6 +36,7 @@ class Subject:
     latex_names: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)     # LaTeX-side name -> program name (h_0 -> h0)
     notes: list = field(default_factory=list)
+    row_form: bool = False  # its documents print the row layout too: a claim may be written in either
 
     @cached_property
     def sequences(self) -> set:
@@ -46,6 +48,16 @@ class Subject:
         names = {key(v) for v in (*arguments(self.program), *(a.target for a in self.program.assignments))}
         names = {self.reverse_labels.get(n, n) for n in names if n != HIDDEN_TARGET}
         return sorted(names | set(self.where) | {self.loss_name} | ({self.step_loss} if self.step_loss else set()))
+
+    @property
+    def names(self) -> set:
+        """Every name a claim may use: the values of the model, the definitions, the losses, ``h_0``."""
+        return set(self.known) | set(self.labels) | self.quantities
+
+    @property
+    def quantities(self) -> set:
+        """The names of values a derivative can be taken with respect to (as the program names them)."""
+        return self.argument_names | set(self.program.defined)
 
     @cached_property
     def argument_names(self) -> set:
@@ -78,10 +90,17 @@ def subject_of_derivation(d) -> Subject:
     p = d.program
     where = {}
     for adjoint, latex in d.latex_names.items():
-        if adjoint.startswith("d_") and latex.strip("\\").isalpha():
-            where[latex.strip("\\")] = adjoint_definition(p, adjoint[2:])
+        name = latex_name(latex)
+        if adjoint.startswith("d_") and name is not None:
+            where[name] = adjoint_definition(p, adjoint[2:])
     labels = {f"{s}_0": init.name for s, init in p.states.items()}
-    return Subject(p, d.backward, "L", "ell" if p.recurrent else None, where, d.latex_names, labels)
+    return Subject(p, d.backward, "L", "ell" if p.recurrent else None, where, d.latex_names, labels, row_form=True)
+
+
+def latex_name(latex: str) -> str | None:
+    r"""The name the reader gives a document's symbol (``\delta^{c}`` is ``delta^c``); None if it is not one."""
+    sides = parse_sides(latex)
+    return base_name(sides[0]) if len(sides) == 1 and is_variable(sides[0]) else None
 
 
 def adjoint_definition(p: Program, var: str) -> tuple:
@@ -102,4 +121,4 @@ def read_where(subject: Subject, texts: list[str]) -> None:
         variables = tuple(lhs.indices) if isinstance(lhs, sp.Indexed) else ()
         if not all(isinstance(v, sp.Symbol) for v in variables):
             raise ModelError(f"index a definition by letters (\\delta_t), not {lhs}")
-        subject.where[base_name(lhs)] = (variables, sides[-1])
+        subject.where[base_name(lhs)] = (variables, in_subject_names(sides[-1], subject))

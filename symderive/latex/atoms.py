@@ -40,6 +40,12 @@ class Atom:
     bold: bool = False
     special: str = ""
     power: str = ""
+    tag: str = ""
+
+    def tagged(self, text: str) -> bool:
+        r"""A letter over a Greek letter names it (``\delta^{c}``, ``\delta^h``: the adjoint of c, of h), as
+        the documents write one adjoint per state; ``T`` stays a transpose, a number a power."""
+        return self.letters in GREEK and len(text) == 1 and text.isalpha() and text != "T" and not self.tag
 
     @property
     def callable(self) -> bool:
@@ -52,6 +58,8 @@ class Atom:
             name += "_" + "".join(self.labels)
         if self.layer:
             name += f"^({self.layer})"
+        if self.tag:
+            name += f"^{self.tag}"
         return name
 
     def merge(self, inner: Atom):
@@ -61,6 +69,7 @@ class Atom:
         self.labels += inner.labels
         self.indices += inner.indices
         self.layer = self.layer or inner.layer
+        self.tag = self.tag or inner.tag
         self.primes += inner.primes
         self.transposed ^= inner.transposed
         self.bold = self.bold or inner.bold
@@ -77,7 +86,10 @@ class Atom:
 
     def superscript(self, tokens: list[Token], reader: Cursor):
         text = text_of(tokens)
-        if text in TRANSPOSES:
+        if len(tokens) > 3 and tokens[0].text == "(" and tokens[-1].text in TRANSPOSES and tokens[-2].text == ")":
+            self.superscript(tokens[:-1], reader)  # W^{(2)\top}: the layer and a transpose in one superscript
+            self.transposed = not self.transposed
+        elif text in TRANSPOSES:
             self.transposed = not self.transposed
         elif text in (r"\prime", "'", r"\prime\prime"):
             self.primes += text.count("prime") or 1
@@ -85,6 +97,8 @@ class Atom:
             self.layer = text_of(tokens[1:-1])
         elif text in ("*", r"\ast", r"\star"):
             self.labels.append("*")
+        elif self.tagged(text):
+            self.tag = text
         elif text == "-1":
             reader.error("matrix inverses are not supported")
         else:
