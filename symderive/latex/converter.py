@@ -122,6 +122,9 @@ class Converter:
 
 def product(factors: list, within):
     """The product of ``factors``; 1 x 1 factors are scalars (:func:`symderive.model.scalars.times`)."""
+    matrices = [f for f in factors if is_matrix(f)]
+    if not any(f.shape == (1, 1) for f in matrices) or len(matrices) < 2:
+        return sp.MatMul(*factors).doit() if matrices else sp.Mul(*factors)
     try:
         return times(*factors)
     except ShapeMismatchError as e:

@@ -25,7 +25,7 @@ import sympy as sp
 
 from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.builder import Builder, LatexModel
-from symderive.latex.identifiers import identifiers_of, rename_symbols
+from symderive.latex.identifiers import identifier, identifiers_of, rename_symbols
 from symderive.latex.names import base_name, is_variable, relabel
 from symderive.latex.reader import parse_sides
 from symderive.latex.rewrites import rewrite
@@ -97,8 +97,8 @@ def read_equations(texts: list[str]) -> Equations:
                 raise LatexParseError("each model equation is 'LEFT = RIGHT'", part, 0)
             lhs, rhs = (rewrite(side) for side in sides)
             read.append((lhs, relabel(rhs), part))
-            for name, latex in written_names(part).items():
-                spellings.setdefault(name, latex)
+            for name, latex in written_names(part):
+                refuse_second_spelling(name, spellings.setdefault(name, latex), latex)
     steps, initial = split_initial_values(read)
     names = {s.name for lhs, rhs, _ in steps for e in (lhs, rhs) for s in e.atoms(sp.Symbol) if is_variable(s)}
     names |= {base_name(lhs) for lhs in initial}
@@ -108,6 +108,15 @@ def read_equations(texts: list[str]) -> Equations:
                for lhs, (rhs, text) in initial.items()}
     latex = {identifiers[name]: spellings.get(name, name) for name in identifiers}
     return Equations(renamed, initial, identifiers, latex)
+
+
+def refuse_second_spelling(name: str, first: str, latex: str) -> None:
+    """One symbol is written one way (``\\mathbf{W}`` and ``W`` in one model are refused, naming both);
+    spaces and braces do not count (``\\hat y`` is ``\\hat{y}``)."""
+    def normal(text):
+        return re.sub(r"[\s{}]", "", text)
+    if normal(first) != normal(latex):
+        raise ModelError(f"{first} and {latex} would both be named {identifier(name)}; write the symbol one way")
 
 
 def split_initial_values(read: list) -> tuple[list, dict]:

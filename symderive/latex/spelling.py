@@ -27,11 +27,11 @@ def source_of(source: str, tokens: list[Token]) -> str:
     return source[tokens[0].pos:end]
 
 
-def written_names(source: str) -> dict:
-    """``{the reader's name: its LaTeX as written}`` of every symbol of ``source`` (the first spelling of each)."""
+def written_names(source: str) -> list[tuple[str, str]]:
+    """``(the reader's name, its LaTeX as written)`` of every symbol of ``source``, in order."""
     tokens = tokenize(source)
     reader = Reader(Context(source), tokens)
-    out: dict = {}
+    out: list = []
     while reader.i < len(tokens):
         start = reader.i
         text = tokens[start].text
@@ -43,7 +43,7 @@ def written_names(source: str) -> dict:
         except LatexParseError:
             reader.i = start + 1
             continue
-        out.setdefault(name, latex)
+        out.append((name, latex))
     return out
 
 

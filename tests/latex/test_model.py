@@ -253,6 +253,12 @@ def test_two_spellings_of_one_identifier_are_refused_naming_both():
     assert "yhat" in str(e.value) and "y_hat" in str(e.value)
 
 
+def test_one_symbol_written_two_ways_is_refused_naming_both():
+    with pytest.raises(ModelError, match=r"\\mathbf\{W\} and W would both be named W"):
+        build_model([r"a = \mathbf{W} x", r"L = \frac12\|a\|^2 + \frac12\|W\|^2"])
+    assert build_model([r"a = \hat y + \hat{y}", r"L = \frac12\|a\|^2"]).program.latex_names["y_hat"] == r"\hat y"
+
+
 def test_sizes_are_named_after_vectors():
     m = build_model([r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)", r"L = \sum_{t=1}^{T} \frac12\|h_t\|^2"])
     assert {str(d) for d in m.program.dims()} == {"n_h", "n_x"}
