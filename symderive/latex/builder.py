@@ -6,6 +6,7 @@ an argument (a weight, or data such as ``x_t``). The last equation defines the s
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -42,6 +43,13 @@ class LatexModel:
     @property
     def names(self) -> list[str]:
         return sorted(n for n in self.dims if n != HIDDEN_TARGET)
+
+    @property
+    def notation(self) -> dict:
+        """The identifiers whose LaTeX is not the identifier itself read as LaTeX (``W_2``: ``W^{(2)}``,
+        ``y_hat``: ``\\hat y``; not ``W_hh``: ``W_{hh}``)."""
+        return {name: latex for name, latex in self.program.latex_names.items()
+                if re.sub(r"[\s{}]", "", latex) != name}
 
 
 class Builder(ShapeInference):
@@ -155,7 +163,7 @@ class Builder(ShapeInference):
 
     def latex_names(self, final: dict, states: dict) -> dict:
         """Each identifier's LaTeX as the model wrote it (an initial state's: the state's with ``_0``)."""
-        spellings = self.equations.spellings
+        spellings = {name: grouped(latex) for name, latex in self.equations.spellings.items()}
         out = {name: spellings[name] for name in sorted(final) if name in spellings}
         out.update({init.name: f"{spellings.get(name, name)}_0" for name, init in states.items()
                     if isinstance(init, sp.MatrixSymbol)})
@@ -187,6 +195,12 @@ class Builder(ShapeInference):
         elif abstract is not None:
             inputs.append(sp.MatrixSymbol(HIDDEN_TARGET, *final[HIDDEN_TARGET]))
         return params, inputs
+
+
+def grouped(latex: str) -> str:
+    """A spelling with a superscript in braces, so that a transpose or a time step can follow it
+    (``{W^{(2)}}^\\top``, ``{h^{(1)}}_t``)."""
+    return "{" + latex + "}" if "^" in latex else latex
 
 
 def refuse_reads_ahead(names: list, exprs: dict) -> None:

@@ -238,12 +238,12 @@ def test_an_lstm_like_pair_of_states():
 def test_identifiers_drop_fonts_braces_and_parentheses(latex, identifier):
     m = build_model([rf"a = {latex} x", r"L = \frac12\|a\|^2"])
     assert identifier in {key(v) for v in m.program.params}
-    assert m.program.latex_names[identifier] == latex
+    assert m.program.latex_names[identifier] == (f"{{{latex}}}" if "^" in latex else latex)
 
 
 def test_a_state_and_its_initial_value_keep_the_models_notation():
     m = build_model([r"h^{(1)}_t = \tanh(W h^{(1)}_{t-1} + U x_t)", r"L = \sum_{t=1}^{T} \frac12\|h^{(1)}_t\|^2"])
-    assert m.program.latex_names["h_1"] == "h^{(1)}" and m.program.latex_names["h_1_0"] == "h^{(1)}_0"
+    assert m.program.latex_names["h_1"] == "{h^{(1)}}" and m.program.latex_names["h_1_0"] == "{h^{(1)}}_0"
     assert m.labels["h^(1)"] == "h_1"
 
 
