@@ -33,7 +33,7 @@ from symderive.matrix.engine import MatrixEngine, Sizes
 from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
-from symderive.verify.autograd import autograd_gradients
+from symderive.verify.autograd import PrintedProgram
 from symderive.verify.harness import verify
 from symderive.verify.report import Report
 
@@ -189,6 +189,6 @@ def derive(model: Model | Program, *, sizes: Sizes | None = None, keep: frozense
     (``title``, ``summary``, ``build_document``, ``extra_checks``, ``torch_reference``, ...).
     """
     program = model if isinstance(model, Program) else model.program()
-    fields.setdefault("torch_reference", lambda arrays: autograd_gradients(program, arrays))
+    fields.setdefault("torch_reference", PrintedProgram(program))
     engine = MatrixEngine(program, sizes, keep, module_extras)
     return Derivation(name=fields.pop("name", program.name), engine=engine, **fields)

@@ -1,59 +1,53 @@
-"""An external reference for any matrix-level model: PyTorch's autograd.
+"""An external reference for any matrix-level model: PyTorch's autograd of a program printed from it.
 
-The model's equations are evaluated on float64 torch tensors by the reference interpreter
-(:mod:`symderive.matrix.evaluate`) with :class:`TorchBackend`, each elementwise function through its
-registered torch equivalent, and torch differentiates the loss itself. Nothing of the derivation (no
-VJP rule, no derived formula, no generated code) takes part, so agreement is evidence from outside.
+The model's equations are printed as a PyTorch program (:mod:`symderive.verify.torch_program`: the
+forward assignments, the loop over t, the loss, each elementwise function through its registered torch
+equivalent) and torch differentiates that program's loss itself. Nothing of the derivation (no VJP rule, no
+derived formula, no generated NumPy code, not our reference interpreter) takes part, so agreement is
+evidence from outside; the program is source a person can read (``PrintedProgram(program).source``).
 """
 from __future__ import annotations
 
+import importlib.util
+import types
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from symderive.matrix import evaluate as ev
+from symderive.matrix.numpy_printer import identifier
 from symderive.model.program import Program
-from symderive.ops.registry import ACTIVATIONS
+from symderive.verify.torch_program import python_names, torch_program_source
 
 
-@dataclass(frozen=True)
-class TorchBackend(ev.NumpyBackend):
-    """The interpreter's arithmetic on torch tensors (``torch`` is the imported module); products and
-    powers are NumPy's spellings, which torch shares."""
+@dataclass(frozen=True, eq=False)
+class PrintedProgram:
+    """The torch reference of a model: ``PrintedProgram(program)(arrays)`` is dL/d(argument) for every
+    argument by torch autograd of the printed program, or None when torch is not installed."""
 
-    torch: object = None
+    program: Program
+    description = "torch autograd of the printed program"
 
-    def apply(self, fname, a):
-        return ACTIVATIONS[fname].torch(self.torch, a)
+    @cached_property
+    def source(self) -> str:
+        """The printed program (``loss`` and ``grad``), the same for the same model."""
+        return torch_program_source(self.program)
 
-    def full(self, shape, value):
-        return self.torch.full(shape, float(value), dtype=self.torch.float64)
+    def load(self) -> types.ModuleType:
+        """The printed program as a module (it imports torch)."""
+        module = types.ModuleType(f"symderive_torch_{identifier(self.program.name)}")
+        exec(compile(self.source, module.__name__, "exec"), module.__dict__)  # our own printed program
+        return module
 
-    def diag(self, v):
-        return self.torch.diag(v.reshape(-1))
-
-    def total(self, a):
-        return a.sum()
-
-    def stack(self, parts):
-        return self.torch.vstack(parts)
-
-    def eye(self, n):
-        return self.torch.eye(n, dtype=self.torch.float64)
-
-    def array(self, value, rows, cols):
-        return value.reshape(rows, cols)
+    def __call__(self, arrays: dict) -> dict[str, np.ndarray] | None:
+        if importlib.util.find_spec("torch") is None:
+            return None
+        names = python_names(self.program)
+        grads = self.load().grad(**{names[k]: np.asarray(a, dtype=float) for k, a in arrays.items()})
+        return {k: grads[names[k]].numpy() for k in arrays}
 
 
 def autograd_gradients(program: Program, arrays: dict) -> dict[str, np.ndarray] | None:
-    """dL/d(argument) for every argument by torch's autograd, or None when torch is not installed."""
-    try:
-        import torch  # optional: the external reference is used where it is installed
-    except ImportError:
-        return None
-    leaves = {k: torch.tensor(np.asarray(v, dtype=float), dtype=torch.float64, requires_grad=True)
-              for k, v in arrays.items()}
-    env = ev.bind(program, leaves, ev.sizes_of(program, arrays), TorchBackend(torch))
-    ev.forward(program, env)
-    ev.loss(program, env).backward()
-    return {k: (t.grad.numpy() if t.grad is not None else np.zeros(t.shape)) for k, t in leaves.items()}
+    """dL/d(argument) for every argument by torch's autograd of the printed program, or None when torch
+    is not installed."""
+    return PrintedProgram(program)(arrays)

@@ -52,6 +52,7 @@ def verify(d) -> Report:
             first = first or case
             report.rows += gradient_rows(d, module, (tag, program), case, symbolic, prefix)
     report.notes.append(engine.sizes_note(hows))
+    report.notes += reference_note(d)
     report.rows += engine.level_rows(d, module, first.arrays)
     report.rows += [check(d, first.arrays) for check in d.extra_checks]
     return report
@@ -82,6 +83,15 @@ def torch_gradients(d, case: Case):
     if d.torch_reference is None or importlib.util.find_spec("torch") is None:
         return None
     return d.torch_reference(*case.torch_args)
+
+
+def reference_note(d) -> list[str]:
+    """``reference: torch autograd of the printed program`` when the reference says what it is and torch is
+    installed (the built-ins that compare with torch.nn modules say so in their docs)."""
+    description = getattr(d.torch_reference, "description", None)
+    if description is None or importlib.util.find_spec("torch") is None:
+        return []
+    return [f"reference: {description}"]
 
 
 def torch_cell(torch_grads, name, grads) -> str:

@@ -9,8 +9,8 @@ from symderive.verify.report import ATOL, RTOL
 
 
 def central_differences(f, arrays: dict, name: str, eps: float = 1e-6) -> np.ndarray:
-    """dL/d(arrays[name]) by central differences, entry by entry."""
-    base = arrays[name]
+    """dL/d(arrays[name]) by central differences, entry by entry (a scalar argument is a 0-d array)."""
+    base = np.array(arrays[name], dtype=float)
     out = np.zeros_like(base)
     for idx in np.ndindex(base.shape):
         plus, minus = base.copy(), base.copy()
