@@ -67,18 +67,23 @@ def step_loss_call(e, subject):
     return None
 
 
+def powered(text: str, exp) -> str:
+    """``text``, raised to ``exp`` when SymPy's power printer passes one (in parentheses)."""
+    return rf"\left({text}\right)^{{{exp}}}" if exp else text
+
+
 class ClaimPrinter(LatexPrinter):
     r"""A parsed claim in LaTeX again, for messages: ``W_{hh}^{\top}``, ``a \odot b``,
     ``\frac{\partial L}{\partial W}``."""
 
-    def _print_transpose(self, e):
-        return f"{self.parenthesize(e.args[0], PRECEDENCE['Pow'])}^{{\\top}}"
+    def _print_transpose(self, e, exp=None):
+        return powered(f"{self.parenthesize(e.args[0], PRECEDENCE['Pow'])}^{{\\top}}", exp)
 
-    def _print_hadamard(self, e):
-        return r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in e.args)
+    def _print_hadamard(self, e, exp=None):
+        return powered(r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in e.args), exp)
 
-    def _print_partial(self, e):
-        return rf"\frac{{\partial {self._print(e.args[0])}}}{{\partial {self._print(e.args[1])}}}"
+    def _print_partial(self, e, exp=None):
+        return powered(rf"\frac{{\partial {self._print(e.args[0])}}}{{\partial {self._print(e.args[1])}}}", exp)
 
     def _print_Function(self, e, exp=None):
         name = type(e).__name__

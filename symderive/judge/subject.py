@@ -77,9 +77,10 @@ class Subject:
 
 def subject_of_latex(model: list[str], shapes: list[str] = ()) -> Subject:
     m = build_model(model, shapes)
-    labels = {f"{s}_0": init.name for s, init in m.program.states.items()}
+    labels = dict(m.labels)  # the LaTeX names (W^(2), yhat, h_0) -> identifiers (W_2, y_hat, h0)
     step = m.step_loss or ("ell" if m.abstract_loss else None)
-    return Subject(m.program, derive(m.program), m.loss_name, step, labels=labels, notes=list(m.notes))
+    return Subject(m.program, derive(m.program), m.loss_name, step, latex_names=m.notation,
+                   labels=labels, notes=list(m.notes))
 
 
 def subject_of_derivation(d) -> Subject:

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symderive.errors import ModelError
+from symderive.errors import ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.parsed import concat, hadamard, is_plain_number, norm, transpose
+from symderive.latex.rewrites import entry_sum
 from symderive.latex.words import activation_of
+from symderive.model.builder import cross_entropy
+from symderive.model.scalars import times
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
+from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
 
 
 def is_matrix(e) -> bool:
@@ -42,8 +46,9 @@ class Converter:
         if isinstance(e, sp.Add):
             return self.sum_of(e)
         if isinstance(e, sp.Mul):
-            factors = [self(a) for a in e.args]
-            return sp.MatMul(*factors).doit() if any(is_matrix(f) for f in factors) else sp.Mul(*factors)
+            return product([self(a) for a in e.args], e)
+        if isinstance(e, entry_sum):
+            return sum_of_entries(self.matrix(e.args[0], e))
         if isinstance(e, hadamard):
             return self.hadamard_of(e)
         if isinstance(e, transpose):
@@ -54,6 +59,10 @@ class Converter:
             return Concat(*(self.matrix(a, e) for a in e.args))
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             return sp.DiagMatrix(self.matrix(e.args[0], e))
+        if isinstance(e, sp.Function) and type(e).__name__ in VECTOR_FUNCTIONS:
+            return VECTOR_FUNCTIONS[type(e).__name__](self.matrix(e.args[0], e))
+        if isinstance(e, sp.Function) and type(e).__name__ == "CE":
+            return cross_entropy_of([self.matrix(a, e) for a in e.args], e)
         if isinstance(e, sp.Function) and activation_of(type(e).__name__):
             return Elementwise(activation_of(type(e).__name__), self.matrix(e.args[0], e))
         raise ModelError(f"cannot use {e} in a model equation")
@@ -71,9 +80,13 @@ class Converter:
         factors = [self(a) for a in e.args]
         matrices = [f for f in factors if is_matrix(f)]
         scale = sp.Mul(*(f for f in factors if not is_matrix(f)))
+        scalars = [m for m in matrices if m.shape == (1, 1)]
+        matrices = [m for m in matrices if m.shape != (1, 1)] or scalars[:1]
+        scalars = [m for m in scalars if m is not matrices[0]] if scalars and matrices[0] is scalars[0] else scalars
         if not matrices:
             return scale
-        return scale * sp.HadamardProduct(*matrices).doit() if len(matrices) > 1 else scale * matrices[0]
+        value = sp.HadamardProduct(*matrices).doit() if len(matrices) > 1 else matrices[0]
+        return scale * product([value, *scalars], e)
 
     def sequence_leaf(self, e):
         """``h_{t+k}``: the sequence at a time step of the generic t."""
@@ -85,8 +98,8 @@ class Converter:
     def sum_of(self, e):
         """``a + b``; a scalar term added to matrices is that scalar times a matrix of ones."""
         terms = [self(a) for a in e.args]
-        shape = next((a.shape for a in terms if is_matrix(a)), None)
-        terms = [a * sp.OneMatrix(*shape) if shape is not None and not is_matrix(a) else a for a in terms]
+        shape = max((a.shape for a in terms if is_matrix(a)), key=lambda s: s != (1, 1), default=None)
+        terms = [broadcast(a, shape, e) for a in terms] if shape is not None else terms
         return sp.MatAdd(*terms).doit() if shape is not None else sp.Add(*terms)
 
     def power_of(self, e):
@@ -99,9 +112,45 @@ class Converter:
         return sp.HadamardPower(base, e.exp) if is_matrix(base) else base ** e.exp
 
     def loss(self, body):
-        """The scalar loss: a combination of squared norms."""
+        """The scalar loss: any expression whose value is a scalar (a 1 x 1 matrix)."""
         value = self(body)
-        if is_matrix(value) or not value.has(SquaredNorm):
-            raise ModelError(r"the loss must be built from squared norms (L = \frac{1}{2}\|a - y\|^2) or be an "
-                             r"abstract \ell(o_t, y_t); other losses are not supported yet")
+        if is_matrix(value) and value.shape != (1, 1):
+            raise ModelError(f"the loss must be a scalar, not a {value.shape[0]} x {value.shape[1]} matrix "
+                             r"(\|a - y\|^2, y^\top v, a sum over t of scalars, ...)")
         return value
+
+
+def product(factors: list, within):
+    """The product of ``factors``; 1 x 1 factors are scalars (:func:`symderive.model.scalars.times`)."""
+    matrices = [f for f in factors if is_matrix(f)]
+    if not any(f.shape == (1, 1) for f in matrices) or len(matrices) < 2:
+        return sp.MatMul(*factors).doit() if matrices else sp.Mul(*factors)
+    try:
+        return times(*factors)
+    except ShapeMismatchError as e:
+        raise ModelError(f"in {within}: {e}") from None
+
+
+def broadcast(term, shape, within):
+    """A term of a sum of matrices of ``shape``: a number times ones, a scalar (1 x 1) times a vector of ones."""
+    if not is_matrix(term):
+        return term * sp.OneMatrix(*shape)
+    if term.shape == (1, 1) and shape != (1, 1):
+        return product([term, sp.OneMatrix(*shape)], within)
+    return term
+
+
+def sum_of_entries(v):
+    r"""``\sum_k v_k``: the scalar ``1^\top v`` (a 1 x 1 value is its own sum)."""
+    return v if v.shape == (1, 1) else SumEntries(v)
+
+
+def cross_entropy_of(args, within):
+    r"""``\operatorname{CE}(o, y)``: the cross-entropy ``-y^\top \log \operatorname{softmax}(o)`` of logits o."""
+    if len(args) != 2:
+        raise ModelError(rf"the cross-entropy is written \operatorname{{CE}}(o, y) with the logits first: {within}")
+    return cross_entropy(*args)
+
+
+#: functions of vectors, by the name the reader gives them
+VECTOR_FUNCTIONS = {"softmax": Softmax, "log_softmax": LogSoftmax}

@@ -6,6 +6,7 @@ column, or a row in the row layout), an unassigned lower-case Greek letter a sca
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -14,6 +15,7 @@ from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.reader import parse_sides
+from symderive.latex.rewrites import entry_sum
 from symderive.latex.words import activation_of, activation_words
 
 
@@ -130,6 +132,8 @@ class ShapeInference:
             if len(dims) == 1:
                 return (dims[0], sp.S.One) if self.layout == "column" else (sp.S.One, dims[0])
             return tuple(dims)
+        if self.layout == "scalar":
+            return (sp.S.One, sp.S.One)
         letter = name.split("_")[0].split("^")[0].rstrip("'")
         if letter in ("alpha", "beta", "gamma", "eta", "lambda", "epsilon", "mu", "rho", "tau", "kappa"):
             return None
@@ -204,7 +208,7 @@ class ShapeInference:
             return None if s is None else (s[1], s[0])
         if isinstance(e, sp.Pow):
             if not is_plain_number(e.exp):
-                raise ModelError(f"only numeric powers are supported: {e}")
+                self.refuse(f"only numeric powers are supported (and e^{{z}}, the exponential): {e}", e)
             return self.shape(e.base)
         if isinstance(e, norm):
             self.shape(e.args[0])
@@ -216,12 +220,42 @@ class ShapeInference:
             if s is None:
                 raise ModelError(f"diag(...) needs a vector, not a number: {e}")
             return (s[0], s[0])
-        if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ == "softmax"):
+        if isinstance(e, sp.Function) and (activation_of(type(e).__name__) or type(e).__name__ in NORMALISED):
             return self.shape(e.args[0])
+        if isinstance(e, sp.Function) and type(e).__name__ == "CE":
+            return self.cross_entropy_shape(e)
+        if isinstance(e, entry_sum):
+            return self.entry_sum_shape(e)
         if isinstance(e, (sp.Sum, sp.Product)):
             return self.shape(e.function)
-        raise ModelError(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
-                         f"activations {', '.join(activation_words())}, \\|v\\|^2, [a, b])")
+        self.refuse(f"cannot use {e} in a model equation (supported: + - products, transposes, \\odot, "
+                    f"functions {', '.join(activation_words())}, softmax, CE, \\|v\\|^2, [a, b])", e)
+
+    def refuse(self, message: str, construct) -> None:
+        """Refuse ``construct`` of the equation being read, with a caret at its name (or its ``^``) when the
+        equation shows it, else naming the equation."""
+        position = construct_position(self.current, construct)
+        if position is None:
+            raise ModelError(f"{message} (in: {self.current})")
+        raise LatexParseError(message, self.current, position)
+
+    def cross_entropy_shape(self, e):
+        r"""``\operatorname{CE}(o, y)``: logits and target of one shape; the loss is a scalar."""
+        if len(e.args) != 2:
+            raise ModelError(rf"the cross-entropy is written \operatorname{{CE}}(o, y) with the logits first: {e}")
+        shapes = [self.shape(a) for a in e.args]
+        if None in shapes:
+            raise ModelError(f"the cross-entropy takes vectors (logits and a target), not numbers: {e}")
+        self.unify_shapes(shapes[0], shapes[1], f"the cross-entropy {e}")
+        return None
+
+    def entry_sum_shape(self, e):
+        r"""``\sum_k v_k``: v is a vector (a column, or a row in the row layout); the sum is a scalar."""
+        s = self.shape(e.args[0])
+        if s is not None:
+            self.unify_shapes((s[0], sp.S.One) if self.layout == "column" else (sp.S.One, s[1]), s,
+                              f"a sum over the entries of a vector ({e})")
+        return None
 
     def concat_shape(self, e):
         """``[a, b]``: column vectors stacked, of the summed length."""
@@ -231,3 +265,30 @@ class ShapeInference:
         for p in parts:
             self.shapes.unify(p[1], 1, "only column vectors can be concatenated ({} columns, not {})")
         return (sp.Add(*(p[0] for p in parts)), sp.S.One)
+
+
+#: what needs more than scalars: a transpose, a norm, an entrywise product, a concatenation, a sum of entries
+NOT_SCALAR = (transpose, norm, hadamard, concat, entry_sum)
+#: the functions that normalise a vector's entries, by the reader's name
+NORMALISED = ("softmax", "log_softmax")
+#: functions of vectors
+VECTOR_FUNCTIONS = ("diag", "CE", *NORMALISED)
+
+
+def needs_more_than_scalars(e) -> bool:
+    """Does ``e`` use an operation that only vectors or matrices need (or ``I``, ``\\mathbf{1}``)?"""
+    return any(isinstance(node, NOT_SCALAR) or node in (IDENTITY, ONES)
+               or (isinstance(node, sp.Function) and type(node).__name__ in VECTOR_FUNCTIONS)
+               for node in sp.preorder_traversal(e))
+
+
+def construct_position(text: str, construct) -> int | None:
+    """Where ``construct`` (a call, or a power) starts in ``text``: its function's name, or the ``^``."""
+    if isinstance(construct, sp.Pow):
+        position = text.find("^")
+        return position if position >= 0 else None
+    if isinstance(construct, sp.Function):
+        name = type(construct).__name__
+        match = re.search(r"\\?\b" + re.escape(name) + r"\b", text)
+        return match.start() if match else None
+    return None

@@ -13,6 +13,8 @@ import sympy as sp
 from symderive import LatexParseError, ModelError, SymderiveError, check
 from symderive.cli import main
 from symderive.judge.check import NOT_FINITE, TOO_SMALL
+from symderive.judge.notation import written
+from symderive.latex.reader import parse_latex
 
 DENSE = [r"z = W x + b", r"a = \sigma(z)", r"L = \frac{1}{2}\|a - y\|^2"]
 GOOD_B = r"\frac{\partial L}{\partial b} = (a - y) \odot a \odot (1 - a)"
@@ -298,3 +300,15 @@ def test_the_time_limit_ends_a_block_whose_first_alarm_is_swallowed():
                 swallowed.append(True)
             busy(3)
     assert swallowed == [True] and time.monotonic() - start < 2
+
+
+def test_a_derivative_raised_to_a_power_is_printed_in_messages():
+    """Found by the fuzz: SymPy's power printer passes ``exp=`` to the printer of its base; a derivative, a
+    transpose or an entrywise product as that base is printed in parentheses, not a TypeError."""
+    claim = parse_latex(r"(\frac{\partial h_t}{\partial h_i})^{2} + (a^\top)^{3} + (a \odot b)^{2}")
+    text = written(claim)
+    assert r"\left(\frac{\partial h_{t}}{\partial h_{i}}\right)^{2}" in text
+    assert r"\left(a^{\top}\right)^{3}" in text and r"\left(a \odot b\right)^{2}" in text
+    result = check(derivation="rnn", claims=[r"\frac{\partial L}{\partial W_{hh}} = "
+                                             r"((\frac{\partial h_t}{\partial h_i})^{2})^{64}"])[0]
+    assert result.verdict in ("not_equal", "error") and "TypeError" not in result.diagnosis

@@ -1,0 +1,82 @@
+r"""Spellings of a model equation read as the model language's own forms, before shapes are inferred.
+
+* ``e^{z}`` (a power of e that is not a number) is ``\exp(z)``;
+* ``\log \operatorname{softmax}(o)`` is the log-softmax of o;
+* ``\sum_k a_k b_k`` (a sum over an index other than t) is the sum of the entries of ``a \odot b``: the
+  index k is dropped from every symbol it subscripts (``y_{t,k}`` is ``y_t``), a product of its terms is
+  entrywise, and the entries of what is left are added (:class:`entry_sum`). So
+  ``-\sum_k y_k \log p_k`` reads as ``-\mathbf{1}^\top (y \odot \log p)``.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from symderive.errors import ModelError
+from symderive.latex.parsed import hadamard, is_plain_number
+from symderive.ops.nodes import t
+
+EULER = "e"
+
+
+class entry_sum(sp.Function):
+    r"""``\sum_k v_k``: the sum of the entries of a vector."""
+
+    is_commutative = False
+    nargs = 1
+
+
+def rewrite(expr):
+    """``expr`` with the spellings of the module's docstring read as their forms (innermost first)."""
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    args = [rewrite(a) for a in expr.args]
+    if any(a is not b for a, b in zip(args, expr.args)):
+        expr = expr.func(*args)
+    if is_exp(expr):
+        return sp.Function("exp")(expr.exp)
+    if is_log_of_softmax(expr):
+        return sp.Function("log_softmax")(*expr.args[0].args)
+    if isinstance(expr, sp.Sum) and expr.limits[0][0] != t:
+        return sum_of_entries(expr)
+    return expr
+
+
+def is_exp(expr) -> bool:
+    """``e^{z}`` with an exponent that is not a number (``e^{2}`` may be a symbol e squared)."""
+    return (isinstance(expr, sp.Pow) and isinstance(expr.base, sp.Symbol) and expr.base.name == EULER
+            and not is_plain_number(expr.exp))
+
+
+def is_log_of_softmax(expr) -> bool:
+    r"""``\log \operatorname{softmax}(o)``: the log-softmax (one node, stable and with a compact rule)."""
+    return (isinstance(expr, sp.Function) and type(expr).__name__ == "log" and len(expr.args) == 1
+            and isinstance(expr.args[0], sp.Function) and type(expr.args[0]).__name__ == "softmax")
+
+
+def sum_of_entries(expr):
+    r"""``\sum_{k} body`` -> ``entry_sum(body without k)``, its products entrywise."""
+    var, lo, hi = expr.limits[0]
+    if lo != 1 or not (isinstance(hi, sp.Symbol) and not hi.has(t)):
+        raise ModelError(rf"a sum over {var} in a model equation runs over all the entries, from 1 "
+                         rf"(\sum_{{{var}}} y_{var} \log p_{var}): {expr}")
+    body = expr.function.replace(lambda e: isinstance(e, sp.Indexed) and var in e.indices,
+                                 lambda e: without_index(e, var))
+    if body.has(var):
+        raise ModelError(rf"in \sum_{{{var}}}, {var} may only be the index of an entry (y_{var}): {expr}")
+    return entry_sum(entrywise(body))
+
+
+def without_index(e: sp.Indexed, var):
+    """``y_{t,k}`` -> ``y_t``, ``y_k`` -> ``y``."""
+    rest = [i for i in e.indices if i != var]
+    return e.base[tuple(rest)] if rest else e.base.label
+
+
+def entrywise(body):
+    """``body`` with every product of non-numbers an entrywise product (the terms of one entry multiply)."""
+    def as_hadamard(e):
+        numbers = [a for a in e.args if is_plain_number(a)]
+        others = [a for a in e.args if not is_plain_number(a)]
+        return sp.Mul(*numbers) * (hadamard(*others) if len(others) > 1 else others[0])
+    return body.replace(lambda e: isinstance(e, sp.Mul) and sum(not is_plain_number(a) for a in e.args) > 1,
+                        as_hadamard)
