@@ -23,9 +23,10 @@ from symderive.document.notes import Progress, selected, write_notes
 from symderive.errors import OptionError, SymderiveError
 from symderive.export.files import signal_handlers, write_atomically
 from symderive.judge.check import check, describe
+from symderive.latex.model import read_model_text
 from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive
-from symderive.user_model import DEFAULT_NAME, model_file_equations
+from symderive.user_model import DEFAULT_NAME
 
 # The signals that end a run from outside (Ctrl-C is Python's KeyboardInterrupt already).
 TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -167,7 +168,7 @@ def model_equations(args) -> list[str]:
                           "and a model)")
     equations = list(args.model)
     for path in args.model_file:
-        equations += model_file_equations(read_text(path))
+        equations += read_model_text(read_text(path))
     return equations
 
 

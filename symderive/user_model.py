@@ -25,9 +25,7 @@ from symderive.matrix.latex_printer import latex_identifier
 from symderive.model.program import Program, arguments, key
 
 DEFAULT_NAME = "model"
-ALIGN = re.compile(r"\\begin\{(align\*?|aligned|equation\*?|gather\*?)\}(.*?)\\end\{\1\}", re.S)
 NAME = re.compile(r"\w[\w .-]{0,79}")  # it titles the document and opens the module's docstring
-LINE_MARKS = re.compile(r"\\(?:nonumber|notag)\b|\\label\{[^{}]*\}")
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,6 @@ def declarations(shapes) -> list[str]:
     if isinstance(shapes, Mapping):
         return [f"{name}: {spec}" for name, spec in shapes.items()]
     return as_texts(shapes, "shapes")
-
-
-def model_file_equations(text: str) -> list[str]:
-    r"""The equations of a model file: the bodies of its ``align`` (``align*``, ``aligned``, ``equation``,
-    ``gather``) blocks, whose rows end with ``\\`` (alignment ``&``, ``\label{...}``, ``\nonumber`` dropped);
-    without a block, one equation per line. ``%`` starts a comment (``\%`` is a percent sign)."""
-    text = "\n".join(re.sub(r"(?<!\\)%.*", "", line) for line in text.splitlines())
-    blocks = [body for _, body in ALIGN.findall(text)]
-    if not blocks:
-        return [line.strip() for line in text.splitlines() if line.strip()]
-    rows = (LINE_MARKS.sub("", body).replace("&", " ") for body in blocks)
-    return [" ".join(row.split()) for row in rows if row.strip()]
 
 
 def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> UserModel:
