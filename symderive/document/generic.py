@@ -21,7 +21,7 @@ import sympy as sp
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.errors import ModelError
-from symderive.matrix.derive import state_jacobian
+from symderive.matrix.derive import inline, state_jacobian
 from symderive.matrix.latex_printer import latex_sum
 from symderive.matrix.sections import carried_and_seed, k_latex, printer_settings, recurrence_steps, tex
 from symderive.ops.nodes import t
@@ -48,10 +48,25 @@ def recurrence_section(d, options) -> Section:
                        "(there is no step $T+1$, so the recurrence starts at $t = T$ without it).",
               "$t$ 단계 손실 자체의 몫에 $t+1$ 단계에서 돌아오는 몫을 더한 것입니다($T+1$ 단계는 없으므로 점화식은 "
               "그 몫 없이 $t = T$에서 출발합니다).")
-    steps = tuple(step for state in d.program.states for step in recurrence_steps(d, options, state, why))
+    keep = named_adjoints(d, options)
+    steps = tuple(step for state in d.program.states for step in recurrence_steps(d, options, state, why, keep))
     if options.truncate is not None and options.truncate_mode == "blocks":
         steps += tuple(blocks_step(d, options, state) for state in d.program.states)
     return Section(say(options, "The adjoint recurrence", "수반 점화식"), "", steps)
+
+
+#: an adjoint whose definition (with every other adjoint written out) is longer than this, in LaTeX, keeps
+#: its name in the recurrence (it is defined, with its rule, in the adjoints section above)
+INLINE_LIMIT = 80
+
+
+def named_adjoints(d, options) -> set[str]:
+    """The values whose adjoints the recurrence writes by name: the states, and every value whose adjoint
+    written out would be long (a softmax's share through a log: a name reads, its expansion does not)."""
+    states = set(d.program.states)
+    long = {a.var for a in d.backward.steps if a.var not in states
+            and len(tex(d, options, inline(a.value(), d.backward, states))) > INLINE_LIMIT}
+    return states | long
 
 
 def truncated(latex: str) -> str:
@@ -62,7 +77,7 @@ def truncated(latex: str) -> str:
 def blocks_step(d, options, state: str) -> Step:
     """The recurrence truncated in blocks of K steps: no share crosses from step t+1 when t ends a block."""
     settings = printer_settings(d, options)
-    same, carried = carried_and_seed(d, state)
+    same, carried = carried_and_seed(d, state, named_adjoints(d, options))
     adjoint = d.backward.adjoint_of[state].adjoint
     later = tex(d, options, adjoint.xreplace({adjoint.time: t + 1}))
     general = latex_sum(same + carried, **settings).replace(later, truncated(later))
@@ -105,7 +120,7 @@ def jacobian_section(d, options) -> Section:
 def closed_form(d, options, state: str) -> Step | None:
     r"""``\bar s_i`` as the sum over later losses of the product of Jacobians applied to their own shares
     (in a window of K steps, the losses of steps i..min(i+K-1, T) only)."""
-    same = carried_and_seed(d, state)[0]
+    same = carried_and_seed(d, state, named_adjoints(d, options))[0]
     if not same:
         return None
     own = sp.MatAdd(*same).doit()

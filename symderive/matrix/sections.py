@@ -197,21 +197,21 @@ def gradients_section(d, options, names=None, title="", text="") -> Section:
 
 
 
-def carried_and_seed(d, state: str):
+def carried_and_seed(d, state: str, keep: set | None = None):
     """The adjoint of a state split into its share from the same step and its share from step t+1,
-    both written through the states' adjoints only."""
+    both written through the adjoints of ``keep`` only (default: the states')."""
     a = d.backward.adjoint_of[state]
-    keep = set(d.program.states)
+    keep = set(d.program.states) if keep is None else keep
     same = [inline(term.expr, d.backward, keep) for term in a.terms if term.shift == 0]
     carried = [inline(term.expr, d.backward, keep) for term in a.terms if term.shift == 1]
     return same, carried
 
 
-def recurrence_steps(d, options, state: str, why: str = "") -> tuple[Step, ...]:
+def recurrence_steps(d, options, state: str, why: str = "", keep: set | None = None) -> tuple[Step, ...]:
     r"""``\bar s_t = seed + carried`` for t < T and ``seed`` at t = T: one cases block, or two
-    equations when the first case is too long for one line."""
+    equations when the first case is too long for one line (adjoints written as in :func:`carried_and_seed`)."""
     settings = printer_settings(d, options)
-    same, carried = carried_and_seed(d, state)
+    same, carried = carried_and_seed(d, state, keep)
     adjoint = d.backward.adjoint_of[state].adjoint
     lhs = f"{to_latex(adjoint, **settings)} = {partial(d, options, d.program.defined[state].target)}"
     general, at_T = (latex_sum(same + carried, **settings),

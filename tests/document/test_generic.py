@@ -1,0 +1,25 @@
+"""The generic document of a user's model: the adjoint recurrence stays readable."""
+import symderive as sd
+
+STUDENT = [r"H_t = \sigma(X_t W_{xh} + H_{t-1} W_{hh} + b_h)", r"O_t = H_t W_{hq} + b_q",
+           r"\hat Y_t = \operatorname{softmax}(O_t)", r"L = -\sum_{t=1}^{T} Y_t \log \hat Y_t^\top"]
+TANH_RNN = [r"h_t = \tanh(W h_{t-1} + U x_t + b)", r"o_t = V h_t + c",
+            r"L = \sum_{t=1}^{T} \frac{1}{2}\|o_t - y_t\|^2"]
+
+
+def recurrence(model) -> str:
+    text = sd.derive(model=model).to_latex("markdown")
+    return text.split("## The adjoint recurrence")[1].split("\n## ")[0]
+
+
+def test_a_long_adjoint_keeps_its_name_in_the_recurrence():
+    """The softmax's share through a log, written out, is a page of nested terms; the recurrence names it
+    (its definition and rule are in the adjoints section above)."""
+    section = recurrence(STUDENT)
+    assert r"\bar{O}_{t} W_{hq}^{\top}" in section and r"\bar{H}_{T} = \bar{O}_{T} W_{hq}^{\top}" in section
+    assert r"\circ -1" not in section
+
+
+def test_a_short_adjoint_is_written_out_in_the_recurrence():
+    section = recurrence(TANH_RNN)
+    assert r"V^{\top} \left(o_{t} - y_{t}\right)" in section and r"\bar{o}" not in section
