@@ -19,7 +19,7 @@ import sympy as sp
 from symderive.errors import SymderiveError
 from symderive.judge.compare import Claim, Comparison, compare_at, pairs
 from symderive.judge.notation import layered_latex, written
-from symderive.judge.point import Point
+from symderive.judge.point import Point, cross_entropy_targets
 from symderive.judge.subject import Subject
 from symderive.judge.values import NotApplicable
 from symderive.latex.builder import HIDDEN_TARGET
@@ -58,6 +58,12 @@ def diagnose(claim: Claim, points: list[Point]) -> str:
     if zero_start_trial(claim, points):
         names = ", ".join(f"{name}_0" for name in sorted(points[0].subject.program.states))
         return f"holds when {names} = 0; in general it does not: {general}"
+    if normalised_targets_trial(claim, points):
+        program = points[0].subject.program
+        names = ", ".join(f"{n}_t" if program.recurrent else n for n in cross_entropy_targets(program))
+        return (f"holds when every target {names} sums to 1 (one-hot or probability targets): the gradient of "
+                r"-y^\top \log\operatorname{softmax}(o) is (\mathbf{1}^\top y)\operatorname{softmax}(o) - y, "
+                f"which is softmax(o) - y only then; in general it does not: {general}")
     return general
 
 
@@ -76,6 +82,13 @@ def zero_start_trial(claim: Claim, points: list[Point]) -> bool:
         return False
     zero = [p.variant(zero_start=True) for p in points]
     return matches(claim, zero)
+
+
+def normalised_targets_trial(claim: Claim, points: list[Point]) -> bool:
+    """Does the claim hold when every cross-entropy target sums to 1 (``p - y``, as notes with one-hot y write)?"""
+    if not cross_entropy_targets(points[0].subject.program):
+        return False
+    return matches(claim, [p.variant(normalised=True) for p in points])
 
 
 def recurrent_only(trial):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from symderive.errors import ModelError
@@ -19,6 +20,7 @@ from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
 from symderive.model.program import arguments, key
 from symderive.ops.nodes import T
+from symderive.ops.softmax import LogSoftmax
 from symderive.verify.matrix_checks import random_arguments
 from symderive.verify.symbolic import instantiate
 
@@ -59,6 +61,19 @@ def argument_shapes(subject: Subject, sizes: dict) -> str:
     return ", ".join(parts + steps)
 
 
+def cross_entropy_targets(program) -> list[str]:
+    r"""The data that multiply a log-softmax in the loss (the ``y`` of ``-y^\top \log\operatorname{softmax}(o)``)."""
+    inside = [e for e in sp.preorder_traversal(program.loss) if isinstance(e, LogSoftmax)]
+    shapes = {tuple(e.shape) for e in inside} | {tuple(reversed(e.shape)) for e in inside}
+    return [key(v) for v in program.inputs if tuple(v.shape) in shapes and v in program.loss.atoms(type(v))]
+
+
+def probabilities(values):
+    """Each vector of ``values`` (the last axis) made a probability vector: positive entries that sum to 1."""
+    positive = np.abs(values) + 0.1
+    return positive / positive.sum(axis=-1, keepdims=True)
+
+
 @dataclass
 class Point:
     """A forward and backward run of the subject at one size case (NumPy or explicit SymPy)."""
@@ -70,6 +85,7 @@ class Point:
     backward: Backward | None = None
     truncation: ev.Truncation = ev.FULL
     zero_start: bool = False  # every initial state 0 (h_0 = 0), the other arguments as at the seed
+    normalised: bool = False  # every cross-entropy target a probability vector (it sums to 1), as one-hot ones are
 
     def __post_init__(self):
         p = self.subject.program
@@ -79,6 +95,8 @@ class Point:
             arguments = random_arguments(p, self.sizes, self.seed)
             if self.zero_start:
                 arguments.update({i.name: 0 * arguments[i.name] for i in p.states.values() if i.name in arguments})
+            if self.normalised:
+                arguments.update({name: probabilities(arguments[name]) for name in cross_entropy_targets(p)})
             self.env = ev.bind(p, arguments, self.sizes, ev.NUMPY)
             ev.forward(p, self.env)
         self.grads = ev.backward(self.derived, self.env, self.truncation)
@@ -93,9 +111,10 @@ class Point:
         """The backward program this point runs (the subject's, or a variant's)."""
         return self.backward or self.subject.backward
 
-    def variant(self, backward=None, truncation=None, zero_start=None) -> "Point":
+    def variant(self, backward=None, truncation=None, zero_start=None, normalised=None) -> "Point":
         return Point(self.subject, self.sizes, self.seed, self.symbolic, backward or self.backward,
-                     truncation or self.truncation, self.zero_start if zero_start is None else zero_start)
+                     truncation or self.truncation, self.zero_start if zero_start is None else zero_start,
+                     self.normalised if normalised is None else normalised)
 
     def zero(self, adjoint):
         return ev.evaluate(sp.ZeroMatrix(*adjoint.shape), self.env)

@@ -19,6 +19,7 @@ from symderive.latex.shapes import ShapeInference
 from symderive.latex.sizes import size_names
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import SquaredNorm, TimeVar, t
+from symderive.ops.softmax import fuse_log_softmax
 
 #: the hidden random target ``g`` of an abstract loss ``\ell(o) = \frac12\|o - g\|^2``
 HIDDEN_TARGET = "g_ell"
@@ -142,6 +143,7 @@ class Builder(ShapeInference):
                              "without one, write it without t (o = V x + c, L = \\frac{1}{2}\\|o - y\\|^2)")
         states = self.fix_initial_values(states)
         value = loss.scale * scalar_loss(convert, final, loss, recurrent)
+        assignments, value = fuse_log_softmax(assignments, value)
         params, inputs = self.arguments(final, assigned, loss.abstract, recurrent)
         latex = self.latex_names(final, states)
         program = assemble(assignments, params, inputs, value, states, latex)

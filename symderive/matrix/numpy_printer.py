@@ -150,7 +150,8 @@ class RowPrinter(NumPyPrinter):
         return self.transposed(m.arg)
 
     def _print_Transpose(self, e):
-        if is_scalar(e):
+        """A vector's transpose is the vector (row and column vectors are stored alike, one row per step)."""
+        if is_scalar(e) or 1 in e.arg.shape:
             return self._print(e.arg)
         return super()._print_Transpose(e)
 

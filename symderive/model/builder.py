@@ -30,7 +30,7 @@ from symderive.errors import ModelError
 from symderive.model.program import Assign, Program, check_shapes, key
 from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.ops.registry import shape_text
-from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
+from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries, fuse_log_softmax
 
 __all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "hadamard", "power",
            "divide", "squared_norm", "sum_entries", "ones_like", "softmax", "log_softmax", "cross_entropy",
@@ -121,8 +121,9 @@ class Model:
         """The model as a checked :class:`~symderive.model.program.Program`."""
         if self._loss is None:
             raise ModelError(f"the model {self.name} has no loss: call m.loss(...)")
-        return Program(name=self.name, assignments=tuple(self.assignments), params=tuple(self.params),
-                       inputs=tuple(self.inputs), loss=self._loss, states=dict(self.states),
+        assignments, loss = fuse_log_softmax(tuple(self.assignments), self._loss)
+        return Program(name=self.name, assignments=assignments, params=tuple(self.params),
+                       inputs=tuple(self.inputs), loss=loss, states=dict(self.states),
                        latex_names=dict(self.latex_names))
 
 

@@ -25,7 +25,7 @@ from sympy.core.sympify import _sympify
 from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import ModelError
-from symderive.ops.nodes import hadamard, ones
+from symderive.ops.nodes import Elementwise, hadamard, ones
 from symderive.ops.registry import defvjp, evaluate_node, row_form, shape_conflict, shape_text
 
 
@@ -182,3 +182,32 @@ def _evaluate_log_softmax(e: LogSoftmax, ev):
     v = ev(e.arg)
     total = normalised_entries(v, ev)[1]
     return v - spread(ev.backend.full(tuple(v.shape), 1), ev.backend.apply("log", total), ev)
+
+
+def fuse_log_softmax(assignments: tuple, loss) -> tuple:
+    r"""``(assignments, loss)`` with ``\log p`` read as ``\operatorname{log\,softmax}(z)`` wherever ``p`` is a value
+    defined as ``\operatorname{softmax}(z)`` (at any step ``t + k``): the same number, computed stably, and the rule
+    ``\bar z = \bar\ell - \operatorname{softmax}(z)(\mathbf{1}^\top \bar\ell)`` instead of a softmax's rule applied to
+    ``\bar\ell \oslash p``, which no one can read. ``p`` keeps its definition (a forward value of its own)."""
+    softmaxes = {a.target.name: a for a in assignments if isinstance(a.expr, Softmax)}
+
+    def softmax_value(node):
+        """``p`` or ``p^T`` for a softmax value p, as (p, transposed); else None."""
+        inner = node.args[0] if isinstance(node, sp.Transpose) else node
+        return (inner, inner is not node) if getattr(inner, "name", None) in softmaxes else None
+
+    def fused(node):
+        p, transposed = softmax_value(node.args[1])
+        definition = softmaxes[p.name]
+        argument = definition.expr.args[0]
+        if hasattr(p, "time"):
+            argument = argument.xreplace({definition.target.time: p.time})
+        return sp.Transpose(LogSoftmax(argument)) if transposed else LogSoftmax(argument)
+
+    def is_log_of_softmax(node) -> bool:
+        return isinstance(node, Elementwise) and node.fname == "log" and softmax_value(node.args[1]) is not None
+
+    def rewrite(expr):
+        return expr.replace(is_log_of_softmax, fused) if softmaxes else expr
+
+    return tuple(type(a)(a.target, rewrite(a.expr)) for a in assignments), rewrite(loss)

@@ -1,0 +1,68 @@
+"""The student's model of issue 14 — a sigmoid RNN with a softmax output, in rows — read from LaTeX, derived with
+the log of the softmax fused into a log-softmax, verified three ways, and its usual claims judged."""
+import numpy as np
+import pytest
+
+import symderive as sd
+
+STUDENT = [r"H_t = \sigma(X_t W_{xh} + H_{t-1} W_{hh} + b_h)", r"O_t = H_t W_{hq} + b_q",
+           r"\hat Y_t = \operatorname{softmax}(O_t)", r"L = -\sum_{t=1}^{T} Y_t \log \hat Y_t^\top"]
+
+
+@pytest.fixture(scope="module")
+def student():
+    return sd.derive(model=STUDENT, name="student")
+
+
+def test_the_log_of_the_softmax_is_read_as_a_log_softmax(student):
+    """The adjoint of the logits is the compact (1^T y) softmax(o) - y, not a softmax rule applied to -y / p."""
+    text = student.to_latex("markdown")
+    assert r"\operatorname{softmax}\left(O_{t}\right) - Y_{t}" in text and r"\circ -1" not in text
+
+
+def test_the_student_model_verifies_three_ways(student):
+    assert student.verify().passed
+
+
+def test_the_exported_gradient_matches_the_loss_by_hand(student):
+    """Central differences of -sum_t Y_t log softmax(O_t)^T written here in NumPy."""
+    module = student.load_module()
+    rng = np.random.default_rng(3)
+    n, d, q, T = 3, 4, 5, 4
+    args = {"W_hh": rng.normal(size=(n, n)), "W_hq": rng.normal(size=(n, q)), "W_xh": rng.normal(size=(d, n)),
+            "b_h": rng.normal(size=n), "b_q": rng.normal(size=q), "H0": rng.normal(size=n),
+            "X": rng.normal(size=(T, d)), "Y": rng.normal(size=(T, q))}
+
+    def loss(W_hq):
+        H, total = args["H0"], 0.0
+        for t in range(T):
+            H = 1 / (1 + np.exp(-(args["X"][t] @ args["W_xh"] + H @ args["W_hh"] + args["b_h"])))
+            O = H @ W_hq + args["b_q"]
+            total -= args["Y"][t] @ (O - np.log(np.exp(O).sum()))
+        return total
+
+    eps, W = 1e-6, args["W_hq"]
+    numeric = np.zeros_like(W)
+    for i in np.ndindex(W.shape):
+        up, down = W.copy(), W.copy()
+        up[i] += eps
+        down[i] -= eps
+        numeric[i] = (loss(up) - loss(down)) / (2 * eps)
+    assert module.loss(**args) == pytest.approx(loss(W), rel=1e-12)
+    np.testing.assert_allclose(module.grad(**args)["W_hq"], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_p_minus_y_is_wrong_in_general_and_the_condition_is_named(student):
+    """softmax(o) - y is the gradient only for targets that sum to 1; the checker says so."""
+    result = student.check([r"\frac{\partial L}{\partial W_{hq}} = \sum_{t=1}^{T} H_t^\top (\hat Y_t - Y_t)"])[0]
+    assert result.verdict == "not_equal" and "holds when every target Y_t sums to 1" in result.diagnosis
+
+
+def test_the_general_gradient_holds(student):
+    claim = r"\frac{\partial L}{\partial W_{hq}} = \sum_{t=1}^{T} H_t^\top \frac{\partial L}{\partial O_t}"
+    assert student.check([claim])[0].holds
+
+
+def test_a_claim_wrong_even_for_one_hot_targets_does_not_name_the_condition(student):
+    result = student.check([r"\frac{\partial L}{\partial W_{hq}} = \sum_{t=1}^{T} H_t^\top (\hat Y_t + Y_t)"])[0]
+    assert result.verdict == "not_equal" and "sums to 1" not in result.diagnosis
