@@ -37,8 +37,8 @@ def test_the_exported_gradient_matches_the_loss_by_hand(student):
         H, total = args["H0"], 0.0
         for t in range(T):
             H = 1 / (1 + np.exp(-(args["X"][t] @ args["W_xh"] + H @ args["W_hh"] + args["b_h"])))
-            O = H @ W_hq + args["b_q"]
-            total -= args["Y"][t] @ (O - np.log(np.exp(O).sum()))
+            logits = H @ W_hq + args["b_q"]
+            total -= args["Y"][t] @ (logits - np.log(np.exp(logits).sum()))
         return total
 
     eps, W = 1e-6, args["W_hq"]
