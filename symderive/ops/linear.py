@@ -230,7 +230,8 @@ def _evaluate_hadamard(e: HadamardProduct, ev):
 @defvjp(HadamardPower, r"y = a^{\circ p} \;\Rightarrow\; \bar a = p\, \bar y \odot a^{\circ (p-1)}")
 def _hadamard_power_vjp(node, g, ans, functions):
     base, p = node.args
-    return [(base, MatMul(p, hadamard(g, HadamardPower(base, p - 1).doit())).doit())]
+    power = base if p - 1 == 1 else HadamardPower(base, p - 1).doit()  # a^{∘1} is a
+    return [(base, MatMul(p, hadamard(g, power)).doit())]
 
 
 @row_form.register

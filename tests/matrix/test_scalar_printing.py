@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import symderive as sd
 from symderive.matrix.latex_printer import to_latex
 from symderive.matrix.numpy_printer import printer, slice_index, step_index
 from symderive.model import times
@@ -71,3 +72,9 @@ def test_the_printed_code_computes_the_scalar_multiple():
     namespace = {"np": np, "s": rng.standard_normal(T), "v": rng.standard_normal(size), "T": T}
     code = printer(slice_index(base, 1, sp.Symbol("T")), base, batched=True).doprint(times(s, v))
     np.testing.assert_allclose(eval(code, namespace), np.outer(namespace["s"], namespace["v"]))
+
+
+def test_the_derivative_of_a_square_has_no_first_power():
+    r"""d/da (a - y)^2 / 2 = (a - y), not (a - y)^{1}."""
+    text = sd.derive(model=[r"a = \sigma(w x + b)", r"L = \frac{1}{2}(a - y)^2"]).to_latex()
+    assert r"\left(a - y\right)" in text and "^{1}" not in text
