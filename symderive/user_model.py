@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symderive.errors import ModelError
-from symderive.latex.model import build_model
+from symderive.latex.model import build_model, read_model_text
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
@@ -63,8 +63,10 @@ def declarations(shapes) -> list[str]:
 
 
 def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> UserModel:
-    """The program of the LaTeX ``model`` named ``name``, its adjoints named by the definitions ``where``."""
-    equations, declared, definitions = as_texts(model, "model"), declarations(shapes), as_texts(where, "where")
+    """The program of the LaTeX ``model`` (a list of equations, or one text read as a model file: one equation a
+    line or an ``align`` block) named ``name``, its adjoints named by the definitions ``where``."""
+    equations = read_model_text(model) if isinstance(model, str) else as_texts(model, "model")
+    declared, definitions = declarations(shapes), as_texts(where, "where")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ModelError(f"a model's name is up to 80 letters, digits, spaces, '_', '-' and '.', starting with a "
                          f"letter, digit or '_' (it titles the document and the module), not {name!r}")

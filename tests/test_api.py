@@ -88,3 +88,13 @@ def test_derive_reads_one_string_with_either_separator():
     one = symderive.derive(model=r"z = W x + b; a = \sigma(z); L = \frac{1}{2}\|a - y\|^2")
     other = symderive.derive(model=r"z = W x + b \\ a = \sigma(z) \\ L = \frac{1}{2}\|a - y\|^2")
     assert one.to_latex() == other.to_latex() and one.module_source() == other.module_source()
+
+
+def test_derive_reads_one_text_as_a_model_file():
+    """A file's text (an align block, or one equation a line) is read as --model-file reads it."""
+    block = ("\\begin{align}\nz &= W x + b \\\\\na &= \\sigma(z) \\\\\n"
+             "L &= \\frac{1}{2}\\|a - y\\|^2\n\\end{align}\n")
+    lines = "z = W x + b\na = \\sigma(z)\nL = \\frac{1}{2}\\|a - y\\|^2\n"
+    one_line = r"z = W x + b; a = \sigma(z) \\ L = \frac{1}{2}\|a - y\|^2"
+    sources = {symderive.derive(model=text).module_source() for text in (block, lines, one_line)}
+    assert len(sources) == 1
