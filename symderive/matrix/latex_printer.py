@@ -190,7 +190,7 @@ class DerivationPrinter(LatexPrinter):
             a, b = sorted(v.args, key=self.sum_factor_order)
             first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)
             return f"{self.parenthesize(first, PRECEDENCE['Mul'])} {self.parenthesize(second, PRECEDENCE['Mul'])}"
-        one, body = self._print(sp.OneMatrix(1, 1)), self.parenthesize(v, PRECEDENCE["Mul"])
+        one, body = r"\mathbf{1}", self.parenthesize(v, PRECEDENCE["Mul"])  # the all-ones vector, as the rules write it
         return f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
 
     def _print_SumFactor(self, e):

@@ -81,12 +81,12 @@ def test_the_rnn_document_shows_the_softmax_and_the_gradient_by_hand(rnn):
     text = rnn.to_latex("markdown")
     assert r"L = \sum_{t=1}^{T} - y_{t}^{\top} \log\operatorname{softmax}\left(o_{t}\right)" in text
     # dL/do_t = softmax(o_t) (1^T y_t) - y_t, as derived by hand above
-    assert (r"\bar{o}_{t} = \frac{\partial L}{\partial o_{t}} = \left(1^{\top} y_{t}\right) "
+    assert (r"\bar{o}_{t} = \frac{\partial L}{\partial o_{t}} = \left(\mathbf{1}^{\top} y_{t}\right) "
             r"\operatorname{softmax}\left(o_{t}\right) - y_{t}") in text
     assert r"\bar z = \bar p - \operatorname{softmax}(z)\,(\mathbf{1}^\top \bar p)" in text  # the rule, cited
     row = rnn.to_latex("latex", layout="row")
     assert r"o_{t} &= h_{t} W_{hy} + b_{y}" in row
-    assert r"\left(y_{t} 1\right) \operatorname{softmax}\left(o_{t}\right) - y_{t}" in row
+    assert r"\left(y_{t} \mathbf{1}\right) \operatorname{softmax}\left(o_{t}\right) - y_{t}" in row
     assert r"\bar z = \bar p - (\bar p\, \mathbf{1})\operatorname{softmax}(z)" in row
 
 
@@ -121,7 +121,7 @@ def test_the_rnn_is_verified_three_ways(rnn):
 
 def test_the_dense_classifier_document_and_export(dense):
     text = dense.to_latex("markdown")
-    by_hand = r"\left(1^{\top} y\right) \operatorname{softmax}\left(o\right) - y"  # softmax(o) (1^T y) - y
+    by_hand = r"\left(\mathbf{1}^{\top} y\right) \operatorname{softmax}\left(o\right) - y"  # softmax(o) (1^T y) - y
     assert r"\frac{\partial L}{\partial b_{2}} = " + by_hand in text
     module = dense.load_module()
     rng = np.random.default_rng(5)
