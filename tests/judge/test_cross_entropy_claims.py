@@ -66,3 +66,23 @@ def test_the_general_gradient_holds(student):
 def test_a_claim_wrong_even_for_one_hot_targets_does_not_name_the_condition(student):
     result = student.check([r"\frac{\partial L}{\partial W_{hq}} = \sum_{t=1}^{T} H_t^\top (\hat Y_t + Y_t)"])[0]
     assert result.verdict == "not_equal" and "sums to 1" not in result.diagnosis
+
+
+def test_the_exported_gradients_agree_with_torch_to_1e_9(student):
+    """torch, written here by hand: F.cross_entropy with probability targets is -sum_k y_k log softmax(o)_k."""
+    torch = pytest.importorskip("torch", reason="torch not installed (optional external reference)")
+    rng = np.random.default_rng(5)
+    n, d, q, T = 4, 3, 5, 6
+    args = {"W_hh": rng.normal(size=(n, n)) / 2, "W_hq": rng.normal(size=(n, q)), "W_xh": rng.normal(size=(d, n)),
+            "b_h": rng.normal(size=n), "b_q": rng.normal(size=q), "H0": rng.normal(size=n),
+            "X": rng.normal(size=(T, d)), "Y": rng.normal(size=(T, q))}
+    ts = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in args.items()}
+    H, total = ts["H0"], 0.0
+    for t in range(T):
+        H = torch.sigmoid(ts["X"][t] @ ts["W_xh"] + H @ ts["W_hh"] + ts["b_h"])
+        logits = H @ ts["W_hq"] + ts["b_q"]
+        total = total + torch.nn.functional.cross_entropy(logits[None], ts["Y"][t][None], reduction="sum")
+    total.backward()
+    grads = student.load_module().grad(**args)
+    for name, tensor in ts.items():
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
