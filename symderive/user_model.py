@@ -22,7 +22,7 @@ from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 from symderive.matrix.latex_printer import latex_identifier
-from symderive.model.program import Program, arguments, key
+from symderive.model.program import Program, arguments, is_fixed, key
 
 DEFAULT_NAME = "model"
 NAME = re.compile(r"\w[\w .-]{0,79}")  # it titles the document and opens the module's docstring
@@ -92,7 +92,7 @@ def adjoint_names(program: Program, definitions: list[str], loss: str) -> dict:
     r"""``{"d_h": r"\delta"}`` for each definition ``\delta_t = \frac{\partial L}{\partial h_t}`` of an
     adjoint of the model; definitions of anything else are left to the claims."""
     values = {key(v) for v in (*arguments(program), *(a.target for a in program.assignments))}
-    initial = {state: init.name for state, init in program.states.items()}  # h_0 is the argument h0
+    initial = {state: init.name for state, init in program.states.items() if not is_fixed(init)}  # h_0: h0
     names = {}
     for text in definitions:
         sides = parse_sides(text)

@@ -18,6 +18,7 @@ from symderive.judge.values import NotApplicable, is_array
 from symderive.latex.names import base_name, is_variable
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
+from symderive.model.program import is_fixed
 
 
 def derivative(e, ctx: ClaimEvaluation):
@@ -72,9 +73,10 @@ def target(wrt, ctx: ClaimEvaluation):
 
 
 def step_target(name: str, step: int, ctx: ClaimEvaluation):
-    """``name_step`` of a sequence: the initial state at step 0; no derivative outside 1..T."""
+    """``name_step`` of a sequence: the initial state at step 0 (none when it is fixed, ``h_0 = 0``: a constant);
+    no derivative outside 1..T."""
     states = ctx.subject.program.states
-    if step == 0 and name in states:
+    if step == 0 and name in states and not is_fixed(states[name]):
         return states[name].name
     if not 1 <= step <= ctx.point.steps:
         raise NotApplicable()

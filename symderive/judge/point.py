@@ -18,7 +18,7 @@ from symderive.judge.values import fmt
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
-from symderive.model.program import arguments, key
+from symderive.model.program import arguments, initial_arguments, key
 from symderive.ops.nodes import T
 from symderive.ops.softmax import LogSoftmax
 from symderive.verify.matrix_checks import random_arguments
@@ -94,7 +94,7 @@ class Point:
         else:
             arguments = random_arguments(p, self.sizes, self.seed)
             if self.zero_start:
-                arguments.update({i.name: 0 * arguments[i.name] for i in p.states.values() if i.name in arguments})
+                arguments.update({i.name: 0 * arguments[i.name] for i in initial_arguments(p)})
             if self.normalised:
                 arguments.update({name: probabilities(arguments[name]) for name in cross_entropy_targets(p)})
             self.env = ev.bind(p, arguments, self.sizes, ev.NUMPY)

@@ -20,7 +20,7 @@ from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 from symderive.matrix.derive import Backward, derive
-from symderive.model.program import Program, arguments, key
+from symderive.model.program import Program, arguments, is_fixed, key
 from symderive.ops.nodes import TimeVar, t
 
 
@@ -94,7 +94,7 @@ def subject_of_derivation(d) -> Subject:
         name = latex_name(latex)
         if adjoint.startswith("d_") and name is not None:
             where[name] = adjoint_definition(p, adjoint[2:])
-    labels = {f"{s}_0": init.name for s, init in p.states.items()}
+    labels = {f"{s}_0": init.name for s, init in p.states.items() if not is_fixed(init)}
     return Subject(p, d.backward, "L", "ell" if p.recurrent else None, where, d.latex_names, labels, row_form=True)
 
 
