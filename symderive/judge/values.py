@@ -137,13 +137,16 @@ def add(a: Value, b: Value) -> Value:
 
 
 def matmul(a: Value, b: Value) -> Value:
-    """The matrix product ``a b`` (a scalar when it is ``1 x 1``): nothing absorbs, the identity is neutral."""
+    """The matrix product ``a b`` (a scalar when it is ``1 x 1``; a ``1 x 1`` factor that does not fit is a scalar
+    multiple): nothing absorbs, the identity is neutral."""
     if a is NOTHING or b is NOTHING:
         return NOTHING
     if isinstance(a, Eye):
         return b
     if isinstance(b, Eye):
         return a
+    if a.is_array and b.is_array and a.shape[1] != b.shape[0] and (1, 1) in (tuple(a.shape), tuple(b.shape)):
+        return Value(as_scalar(a.data) * as_scalar(b.data))  # a scalar model value (a 1 x 1) scales: (a - y) x
     if a.is_array and b.is_array:
         if a.shape[1] != b.shape[0]:
             raise Misshaped(f"cannot multiply shapes {fmt(a.shape)} and {fmt(b.shape)}")

@@ -131,3 +131,13 @@ def test_a_missing_transpose_of_a_non_square_matrix_is_named_not_refused():
 def test_the_correct_formula_of_a_layered_weight_is_valid_latex():
     [r] = check(model=TWO_LAYERS, claims=[r"\frac{\partial L}{\partial a} = W^{(2)\top} (z + y)"])
     assert r.verdict == "not_equal" and r.correct.startswith("{W^{(2)}}^{\\top}"), r
+
+
+def test_a_scalar_value_scales_a_vector_in_a_claim():
+    r"""With a = \sigma(w^\top x + b) a scalar (1 x 1), (a - y) a (1 - a) x is a scalar times x, as the document
+    writes it; not a missing transpose."""
+    model = [r"a = \sigma(w^\top x + b)", r"L = \frac{1}{2}(a - y)^2"]
+    right, wrong = check(model=model, claims=[r"\frac{\partial L}{\partial w} = (a - y) a (1 - a) x",
+                                                 r"\frac{\partial L}{\partial w} = (a - y) (1 - a^2) x"])
+    assert right.holds
+    assert wrong.verdict == "not_equal" and "tanh" in wrong.diagnosis
