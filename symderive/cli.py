@@ -87,14 +87,15 @@ def file_name(text: str) -> str:
 def notation_arguments(p) -> None:
     """The notation options every render command takes."""
     p.add_argument("--lang", choices=("en", "ko"), default="en", help="language of the prose (the math is shared)")
-    p.add_argument("--layout", choices=("column", "row"), default="column",
-                   help="column vectors (W_hh h_{t-1}) or row vectors (h_{t-1} W_hh)")
+    p.add_argument("--layout", choices=("column", "row"),
+                   help="column vectors (W_hh h_{t-1}) or row vectors (h_{t-1} W_hh); default: the model's own")
     p.add_argument("--bold", action="store_true", help="bold vectors and matrices")
     p.add_argument("--index-base", type=int, choices=(0, 1), default=0, help="convolution indices from 0 or from 1")
 
 
 def notation(args) -> dict:
-    return {"lang": args.lang, "layout": args.layout, "bold": args.bold, "index_base": args.index_base}
+    chosen = {"lang": args.lang, "layout": args.layout, "bold": args.bold, "index_base": args.index_base}
+    return {name: value for name, value in chosen.items() if value is not None}
 
 
 def model_arguments(p) -> None:

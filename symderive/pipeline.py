@@ -34,6 +34,7 @@ from symderive.export.files import write_atomically
 from symderive.export.scaffold import add_symbols
 from symderive.export.symbols import argument_symbols
 from symderive.matrix.engine import MatrixEngine, Sizes
+from symderive.matrix.sections import written_in_rows
 from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
@@ -138,9 +139,18 @@ class Derivation:
             return self.title_ko or self.title, self.summary_ko or self.summary
         return self.title, self.summary
 
+    def settings(self, options: dict) -> RenderOptions:
+        """``RenderOptions`` of ``options``, the layout as the printers take it. ``layout`` names the convention
+        the formulas are printed in (default: the model's own). The printers' "row" writes a column model in
+        rows; a model written in rows is printed as written by "column", so for it the two are swapped."""
+        rows = hasattr(self.program, "assignments") and written_in_rows(self.program)
+        asked = options.get("layout") or ("row" if rows else "column")
+        flipped = {"row": "column", "column": "row"}.get(asked, asked) if rows else asked
+        return render_options({**options, "layout": flipped})
+
     def document(self, **options) -> Document:
         """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
-        settings = render_options(options)
+        settings = self.settings(options)
         if settings.truncate is not None and not self.recurrent:
             raise OptionError(f"truncate applies to recurrent models; {self.name} is not recurrent")
         build = self.build_document or generic_document
@@ -151,13 +161,13 @@ class Derivation:
         derivation's own split (the RNN: model, BPTT, truncated BPTT)."""
         if self.build_pages is None:
             return ((self.name, self.document(**options)),)
-        return tuple(self.build_pages(self, render_options(options)))
+        return tuple(self.build_pages(self, self.settings(options)))
 
     def to_latex(self, fmt: str = "latex", **options) -> str:
         """The derivation as a LaTeX fragment, Markdown (``fmt="markdown"``) or a .tex document."""
         if fmt not in FORMATS:
             raise OptionError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
-        return self.document(**options).render(fmt, render_options(options).lang)
+        return self.document(**options).render(fmt, self.settings(options).lang)
 
     def _repr_latex_(self) -> str:
         doc = self.document()

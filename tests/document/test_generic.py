@@ -23,3 +23,13 @@ def test_a_long_adjoint_keeps_its_name_in_the_recurrence():
 def test_a_short_adjoint_is_written_out_in_the_recurrence():
     section = recurrence(TANH_RNN)
     assert r"V^{\top} \left(o_{t} - y_{t}\right)" in section and r"\bar{o}" not in section
+
+
+def test_layout_names_the_convention_printed_and_defaults_to_the_models_own():
+    """A model written in rows prints in rows by default and with layout="row", in columns with "column"."""
+    der = sd.derive(model=SOFTMAX_SQUARED)
+    for layout, sentence, product in ((None, "Vectors are rows", r"H_{t} W_{hq}"),
+                                      ("row", "Vectors are rows", r"H_{t} W_{hq}"),
+                                      ("column", "Vectors are columns", r"W_{hq} H_{t}")):
+        text = der.to_latex("markdown", **({} if layout is None else {"layout": layout}))
+        assert sentence in text and product in text, layout
