@@ -23,7 +23,14 @@ from symderive.document.prose import by_layout, say
 from symderive.errors import ModelError
 from symderive.matrix.derive import inline, state_jacobian
 from symderive.matrix.latex_printer import latex_sum
-from symderive.matrix.sections import carried_and_seed, k_latex, printer_settings, recurrence_steps, tex
+from symderive.matrix.sections import (
+    carried_and_seed,
+    k_latex,
+    printed_layout,
+    printer_settings,
+    recurrence_steps,
+    tex,
+)
 from symderive.ops.nodes import t
 
 j, i = sp.Symbol("j", integer=True), sp.Symbol("i", integer=True)
@@ -107,7 +114,9 @@ def jacobian_section(d, options) -> Section:
                   rf"{{\partial {tex(d, options, state_at(d, wrt, j - 1))}}}",
                   tex(d, options, state_jacobian(d.program, of, wrt).xreplace({t: j})))
              for of in states for wrt in states]
-    vjp = r"J \bar s_j" if all(scalar_state(d, s) for s in states) else r"J^\top \bar s_j"
+    rows = printed_layout(d.program, options).layout == "row"
+    vjp = (r"J \bar s_j" if all(scalar_state(d, s) for s in states)
+           else r"\bar s_j J^\top" if rows else r"J^\top \bar s_j")
     steps[0] = replace(steps[0], why=say(options, "One step of the state map, read off its vector-Jacobian product "
                                                   rf"($\bar r_{{j-1}} \mathrel{{+}}= {vjp}$):",
                                          r"상태 사상의 한 단계를 그 벡터-야코비안 곱"
@@ -134,8 +143,9 @@ def closed_form(d, options, state: str) -> Step | None:
     name = truncated(name) if window else name
     lhs = rf"{name} = \frac{{\partial L}}{{\partial {tex(d, options, state_at(d, state, i))}}}"
     top = r"\min(i+K-1,\, T)" if window else "T"
-    rhs = rf"\sum_{{t=i}}^{{{top}}} " + by_layout(options, f"{product} {seed}", f"{seed} {product}")
-    return Step(lhs, rhs, closed_form_why(options, window))
+    printed = printed_layout(d.program, options)
+    rhs = rf"\sum_{{t=i}}^{{{top}}} " + by_layout(printed, f"{product} {seed}", f"{seed} {product}")
+    return Step(lhs, rhs, closed_form_why(printed, window))
 
 
 def closed_form_why(options, window: bool) -> str:

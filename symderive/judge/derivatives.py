@@ -97,7 +97,9 @@ def jacobian(of_name: str, of, wrt_target, ctx: ClaimEvaluation):
     if any(d != 1 for d in dims) and all(d != 1 for d in dims):
         raise ModelError(f"∂{of_name}/∂... of a matrix {of_name} is not supported (only vectors)")
     rows = [jacobian_row(of_name, target, k, origin, wrt_target, ctx) for k in range(int(np.prod(dims)))]
-    return sp.Matrix(rows) if ctx.symbolic else np.array(rows)
+    numerator = sp.Matrix(rows) if ctx.symbolic else np.array(rows)
+    # a model written in rows writes Jacobians in the denominator layout (du = dv J), the transpose
+    return numerator.T if dims[0] == 1 and dims[1] != 1 else numerator
 
 
 def jacobian_step(of_name: str, of, wrt_target, ctx: ClaimEvaluation) -> int:

@@ -28,6 +28,7 @@ from symderive.latex.parsed import IDENTITY, ONES, transpose
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
+from symderive.matrix.sections import written_in_rows
 from symderive.model.program import Program
 from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones
 from symderive.ops.registry import ACTIVATIONS
@@ -249,9 +250,10 @@ def factor_order_trial(claim, points) -> str:
     for product in products(claim.rhs):
         for reordered in reorderings(product):
             if matches(claim.with_rhs(claim.rhs.xreplace({product: reordered})), points):
+                side = "right" if written_in_rows(points[0].subject.program) else "left"
                 return (f"the chain-rule factors are in the wrong order: ${written(product)}$ should be "
                         f"${written(reordered)}$ (the factor of the later operation, nearest the output, "
-                        "stands on the left)")
+                        f"stands on the {side})")
     return ""
 
 

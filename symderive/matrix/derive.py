@@ -295,10 +295,14 @@ def step_vjp(program: Program, seeds: dict) -> dict:
 
 
 def state_jacobian(program: Program, of: str, wrt: str) -> sp.MatrixExpr:
-    """``∂of_t/∂wrt_{t-1}``: one step of the state map, from its VJP (``vjp = J^T g``)."""
+    """``∂of_t/∂wrt_{t-1}``: one step of the state map, from its VJP (``vjp = J^T g``; for a model written in
+    rows ``vjp = g J^T``, J in the denominator layout)."""
     target = program.defined[of].target
     g = TimeVar(ADJOINT_PREFIX + "_seed", t, *target.shape)  # reserved: no model name starts with d_
     share = step_vjp(program, {of: g}).get(wrt)
+    row = target.shape[0] == 1 and target.shape[1] != 1
     if share is None:
-        return sp.ZeroMatrix(target.shape[0], program.defined[wrt].target.shape[0])
+        return sp.ZeroMatrix(max(target.shape), max(program.defined[wrt].target.shape))
+    if row:  # rows: vjp = g J^T (J in the denominator layout, du = dv J), so vjp^T = J g^T
+        return linear_map(sp.Transpose(share).doit(), sp.Transpose(g).doit())
     return transpose_map(linear_map(share, g))

@@ -33,3 +33,11 @@ def test_layout_names_the_convention_printed_and_defaults_to_the_models_own():
                                       ("column", "Vectors are columns", r"W_{hq} H_{t}")):
         text = der.to_latex("markdown", **({} if layout is None else {"layout": layout}))
         assert sentence in text and product in text, layout
+
+
+def test_a_row_model_gets_its_state_jacobian_in_the_denominator_layout():
+    """du = dv J: dH_t/dH_{t-1} = W_hh diag(sigma'), the VJP is s J^T, the product applied from the right."""
+    text = sd.derive(model=SOFTMAX_SQUARED).to_latex("markdown")
+    section = text.split("## The state Jacobians and the BPTT product")[1].split("\n## ")[0]
+    assert r"= W_{hh} \operatorname{diag}" in section and r"\bar s_j J^\top" in section
+    assert r"W_{hq}^{\top} \Big(\prod_{j=i+1}^{t}" in section

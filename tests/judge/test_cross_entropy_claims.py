@@ -86,3 +86,17 @@ def test_the_exported_gradients_agree_with_torch_to_1e_9(student):
     grads = student.load_module().grad(**args)
     for name, tensor in ts.items():
         np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("claim, verdict, words", [
+    (r"\frac{\partial H_t}{\partial H_{t-1}} = W_{hh} \operatorname{diag}(H_t \odot (1 - H_t))", "equal", ""),
+    (r"\frac{\partial H_3}{\partial H_1} = W_{hh}\operatorname{diag}(H_2 \odot (1-H_2)) "
+     r"W_{hh}\operatorname{diag}(H_3 \odot (1-H_3))", "equal", ""),
+    (r"\frac{\partial H_t}{\partial H_{t-1}} = \operatorname{diag}(H_t \odot (1 - H_t)) W_{hh}", "not_equal",
+     "stands on the right"),
+])
+def test_jacobians_of_a_row_model_are_in_the_denominator_layout(student, claim, verdict, words):
+    """As the row document writes them (du = dv J): dH_t/dH_{t-1} = W_hh diag(sigma'), products run left to right."""
+    result = student.check([claim])[0]
+    assert result.verdict == verdict and words in result.diagnosis, result.diagnosis
+    assert "d__seed" not in result.diagnosis
