@@ -22,7 +22,24 @@ def argument_symbols(program, latex_names: dict) -> dict[str, str]:
 
 @argument_symbols.register
 def _(program: Program, latex_names: dict) -> dict[str, str]:
-    return {key(v): to_latex(v, latex_names=latex_names) for v in arguments(program)}
+    return {key(v): ungrouped(to_latex(v, latex_names=latex_names)) for v in arguments(program)}
+
+
+def ungrouped(latex: str) -> str:
+    r"""``W^{(2)}`` for the document's ``{W^{(2)}}`` (braced there so that a transpose can follow it)."""
+    if latex.startswith("{") and latex.endswith("}") and balanced(latex[1:-1]):
+        return latex[1:-1]
+    return latex
+
+
+def balanced(text: str) -> bool:
+    """Every brace of ``text`` closes within it (``a}{b`` does not)."""
+    depth = 0
+    for c in text:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 @argument_symbols.register
