@@ -169,7 +169,11 @@ def model_equations(args) -> list[str]:
                           "and a model)")
     equations = list(args.model)
     for path in args.model_file:
-        equations += read_model_text(read_text(path))
+        read = read_model_text(read_text(path))
+        if not read:
+            raise OptionError(f"--model-file {path}: no equations in it (one a line, or an align block; the last "
+                              "defines the loss)")
+        equations += read
     return equations
 
 

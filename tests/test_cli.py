@@ -241,6 +241,7 @@ def test_check_a_model_from_a_file(tmp_path, capsys):
     (["verify", "--all", "--model", DENSE], "--all verifies every built-in derivation"),
     (["show", "--model-file", "/nonexistent/model.tex"],
      "--model-file /nonexistent/model.tex: cannot read it (No such file or directory)"),
+    (["show", "--model-file", "/dev/null"], "--model-file /dev/null: no equations in it"),
     (["show", "--model", DENSE, "--truncate", "2"], "--truncate applies to recurrent derivations; model is not"),
     (["show", "--model", r"z = W x + ; L = \|z\|^2"], "cannot read this: unexpected input\n  z = W x +\n"),
     (["export", "--model", r"z = W x; L = \|z\|^2", "--shape", "W: 2 x 3", "--shape", "x: 4", "-o", "x.py"],

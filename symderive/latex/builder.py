@@ -72,6 +72,8 @@ class Builder(ShapeInference):
         if base_name(loss_lhs) in definitions:
             raise ModelError(f"{base_name(loss_lhs)} is defined twice: {definitions[base_name(loss_lhs)][2]} "
                              f"and {loss_text} (the last equation defines the loss)")
+        if any(is_variable(e) and base_name(e) == base_name(loss_lhs) for e in sp.preorder_traversal(loss_rhs)):
+            raise ModelError(f"the loss {base_name(loss_lhs)} is used in its own definition: {loss_text}")
         recurrent = bool(self.sequences) or loss_rhs.has(sp.Sum)
         loss = read_loss(loss_rhs, definitions, self.sequences, recurrent, loss_text)
         self.notes += [loss.note] if loss.note else []

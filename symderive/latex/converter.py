@@ -37,7 +37,8 @@ class Converter:
     def __call__(self, e):
         if is_plain_number(e):
             if not (e.is_extended_real and e.is_finite):
-                raise ModelError(f"a number in a model equation is finite and real, not {e}")
+                raise ModelError("a number in a model equation is finite and real, not "
+                                 + ("infinite or undefined (a division by zero?)" if not e.is_finite else str(e)))
             return e
         if isinstance(e, sp.Indexed):
             return self.sequence_leaf(e)

@@ -367,3 +367,12 @@ def test_an_unsupported_construct_gets_a_caret_at_it(equation, construct):
     with pytest.raises(LatexParseError) as e:
         build_model([equation, "L = a"])
     assert e.value.position == equation.index(construct)
+
+
+@pytest.mark.parametrize("model, words", [
+    ([r"L = L^2"], "the loss L is used in its own definition"),
+    ([r"a = \frac{w}{0}", r"L = a^2"], "a division by zero"),
+])
+def test_a_model_that_has_no_value_is_refused_with_the_reason(model, words):
+    with pytest.raises(ModelError, match=words):
+        build_model(model)
