@@ -152,25 +152,47 @@ def sign_trial(claim, points) -> str:
 
 
 def factor_trial(claim, points) -> str:
-    """A constant c with c * RHS = the derivative at every point (least squares, then checked)."""
+    """A constant c with c * RHS = the derivative at every point (least squares, then checked); or c / T, a mean
+    over the steps forgotten or added (the ratio times T the same at size cases of different T, exactly)."""
+    ratios = factor_ratios(claim, points)
+    if not ratios:
+        return ""
+    constant = [r for r, _, _ in ratios]
+    if same(constant) and abs(constant[0] - 1) > 1e-9 and matches(claim, points, transform=lambda x: constant[0] * x):
+        shown = fraction_text(constant[0])
+        return f"off by a factor of {shown}: the right-hand side times {shown} is correct"
+    per_step = [r * steps for r, steps, _ in ratios]
+    if len({steps for _, steps, _ in ratios}) > 1 and same(per_step) and all(e < 1e-9 for _, _, e in ratios):
+        shown = "1/T" if abs(per_step[0] - 1) < 1e-9 else f"{fraction_text(per_step[0])}/T"
+        return f"off by a factor of {shown} (the mean over the steps): the right-hand side times {shown} is correct"
+    return ""
+
+
+def same(values: list[float]) -> bool:
+    return max(values) - min(values) <= 1e-6 * max(1.0, abs(values[0]))
+
+
+def fraction_text(c: float) -> str:
+    fraction = Fraction(c).limit_denominator(12)
+    return str(fraction) if abs(float(fraction) - c) < 1e-9 else f"{c:.6g}"
+
+
+def factor_ratios(claim, points) -> list[tuple[float, int, float]]:
+    """(least-squares ratio derivative / claim, the number of steps, the relative residual of that fit) for every
+    compared value; [] when a claimed value is zero or the sizes differ."""
     ratios = []
     try:
         for point in points:
             for _, claimed, truth in pairs(claim, point):
-                claimed, truth = np.asarray(claimed, dtype=float), np.asarray(truth, dtype=float)
-                if claimed.shape != truth.shape or not np.any(claimed):
-                    return ""
-                ratios.append(float(np.sum(claimed * truth) / np.sum(claimed * claimed)))
+                claimed, truth = np.ravel(np.asarray(claimed, dtype=float)), np.ravel(np.asarray(truth, dtype=float))
+                if claimed.size != truth.size or not np.any(claimed):
+                    return []
+                c = float(np.sum(claimed * truth) / np.sum(claimed * claimed))
+                residual = float(np.linalg.norm(c * claimed - truth) / max(np.linalg.norm(truth), 1e-300))
+                ratios.append((c, point.steps, residual))
     except (SymderiveError, ValueError, TypeError):
-        return ""
-    if not ratios or max(ratios) - min(ratios) > 1e-6 * max(1.0, abs(ratios[0])) or abs(ratios[0] - 1) < 1e-9:
-        return ""
-    c = ratios[0]
-    if not matches(claim, points, transform=lambda x: c * x):
-        return ""
-    fraction = Fraction(c).limit_denominator(12)
-    shown = str(fraction) if abs(float(fraction) - c) < 1e-9 else f"{c:.6g}"
-    return f"off by a factor of {shown}: the right-hand side times {shown} is correct"
+        return []
+    return ratios
 
 
 def activation_trial(claim, points) -> str:

@@ -141,3 +141,15 @@ def test_a_scalar_value_scales_a_vector_in_a_claim():
                                                  r"\frac{\partial L}{\partial w} = (a - y) (1 - a^2) x"])
     assert right.holds
     assert wrong.verdict == "not_equal" and "tanh" in wrong.diagnosis
+
+
+@pytest.mark.parametrize("model, claim, words", [
+    ([r"a = \sigma(w x + b)", r"L = \frac{1}{2}(a - y)^2"],
+     r"\frac{\partial L}{\partial w} = 2(a - y) a (1 - a) x", "off by a factor of 1/2"),
+    ([r"h_t = \tanh(W h_{t-1} + U x_t + b)", r"o_t = V h_t + c",
+      r"L = \frac{1}{T}\sum_{t=1}^{T} \frac{1}{2}\|o_t - y_t\|^2"],
+     r"\frac{\partial L}{\partial V} = \sum_{t=1}^T (o_t - y_t) h_t^\top", "off by a factor of 1/T (the mean"),
+])
+def test_a_constant_factor_of_a_scalar_or_a_forgotten_mean_is_named(model, claim, words):
+    result = check(model=model, claims=[claim])[0]
+    assert result.verdict == "not_equal" and words in result.diagnosis, result.diagnosis
