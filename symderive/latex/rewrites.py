@@ -29,6 +29,10 @@ def rewrite(expr):
     """``expr`` with the spellings of the module's docstring read as their forms (innermost first)."""
     if not isinstance(expr, sp.Basic) or not expr.args:
         return expr
+    if isinstance(expr, sp.Sum) and len(expr.limits) > 1:  # SymPy merges \sum_t \sum_k: the inner sum first
+        inner = rewrite(sp.Sum(expr.function, expr.limits[0]))
+        if not isinstance(inner, sp.Sum):  # (a sum over time stays merged, and is read as before)
+            return rewrite(sp.Sum(inner, *expr.limits[1:]))
     args = [rewrite(a) for a in expr.args]
     if any(a is not b for a, b in zip(args, expr.args)):
         expr = expr.func(*args)

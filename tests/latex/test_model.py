@@ -376,3 +376,12 @@ def test_an_unsupported_construct_gets_a_caret_at_it(equation, construct):
 def test_a_model_that_has_no_value_is_refused_with_the_reason(model, words):
     with pytest.raises(ModelError, match=words):
         build_model(model)
+
+
+def test_a_double_sum_over_steps_and_entries_is_the_cross_entropy_of_every_step():
+    r"""-\sum_t \sum_k y_{t,k} \log \hat y_{t,k} (SymPy merges the two sums) reads as the per-step spelling."""
+    steps = [r"h_t = \tanh(W h_{t-1} + U x_t)", r"o_t = V h_t", r"\hat y_t = \operatorname{softmax}(o_t)"]
+    double = build_model([*steps, r"L = -\sum_{t=1}^{T} \sum_{k} y_{t,k} \log \hat y_{t,k}"]).program
+    per_step = build_model([*steps, r"\ell_t = -\sum_{k} y_{t,k} \log \hat y_{t,k}",
+                            r"L = \sum_{t=1}^{T} \ell_t"]).program
+    assert double.loss == per_step.loss and double.assignments == per_step.assignments
