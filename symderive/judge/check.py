@@ -299,6 +299,11 @@ def as_list(x):
     return [x] if isinstance(x, str) else x
 
 
+def squeezed(shape) -> tuple:
+    """A shape without its axes of length 1 (a scalar, 1 x 1 and () alike)."""
+    return tuple(d for d in (shape or ()) if d != 1)
+
+
 def describe(r: ClaimResult) -> str:
     """A claim's verdict as a few lines of text."""
     head = {"equal": "HOLDS", "not_equal": "DOES NOT HOLD", "error": "CANNOT BE CHECKED"}[r.verdict]
@@ -307,13 +312,15 @@ def describe(r: ClaimResult) -> str:
         finite = r.max_rel_error is not None and math.isfinite(r.max_rel_error)
         lines.append(f"  checked: {r.method}" + (f" (max relative error {r.max_rel_error:.2g})" if finite else ""))
     if r.correct:
-        lines.append(f"  correct: {r.correct}    (\\bar{{v}} denotes dL/dv)")
+        legend = "    (\\bar{v} denotes dL/dv)" if "\\bar{" in r.correct else ""
+        lines.append(f"  correct: {r.correct}{legend}")
     ce = r.counterexample
     if ce:
         indices = ", ".join(f"{k}={v}" for k, v in ce["indices"].items())
         where = ", ".join(x for x in (ce.get("case", ""), indices) if x)
-        lines.append(f"  counterexample at {where} (seed {ce['seed']}): claimed shape {fmt(ce['claimed_shape'])}, "
-                     f"correct shape {fmt(ce['correct_shape'])}")
+        shapes = (f": claimed shape {fmt(ce['claimed_shape'])}, correct shape {fmt(ce['correct_shape'])}"
+                  if squeezed(ce["claimed_shape"]) != squeezed(ce["correct_shape"]) else "")
+        lines.append(f"  counterexample at {where} (seed {ce['seed']}){shapes}")
         for e in ce.get("entries", []):
             lines.append(f"    entry {tuple(e['at'])}: claimed {e['claimed']:.6g}, correct {e['correct']:.6g}")
     return "\n".join(lines)
