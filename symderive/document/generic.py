@@ -56,7 +56,8 @@ def recurrence_section(d, options) -> Section:
               "$t$ 단계 손실 자체의 몫에 $t+1$ 단계에서 돌아오는 몫을 더한 것입니다($T+1$ 단계는 없으므로 점화식은 "
               "그 몫 없이 $t = T$에서 출발합니다).")
     keep = named_adjoints(d, options)
-    steps = tuple(step for state in d.program.states for step in recurrence_steps(d, options, state, why, keep))
+    steps = tuple(step for k, state in enumerate(d.program.states)  # the reason once, before the first state's
+                  for step in recurrence_steps(d, options, state, why if k == 0 else "", keep))
     if options.truncate is not None and options.truncate_mode == "blocks":
         steps += tuple(blocks_step(d, options, state) for state in d.program.states)
     return Section(say(options, "The adjoint recurrence", "수반 점화식"), "", steps)

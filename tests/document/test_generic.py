@@ -41,3 +41,10 @@ def test_a_row_model_gets_its_state_jacobian_in_the_denominator_layout():
     section = text.split("## The state Jacobians and the BPTT product")[1].split("\n## ")[0]
     assert r"= W_{hh} \operatorname{diag}" in section and r"\bar s_j J^\top" in section
     assert r"W_{hq}^{\top} \Big(\prod_{j=i+1}^{t}" in section
+
+
+def test_the_recurrence_of_two_states_gives_its_reason_once():
+    stacked = [r"h^{(1)}_t = \tanh(U^{(1)} x_t + W^{(1)} h^{(1)}_{t-1})",
+               r"h^{(2)}_t = \tanh(U^{(2)} h^{(1)}_t + W^{(2)} h^{(2)}_{t-1})",
+               r"L = \sum_{t=1}^{T} \frac{1}{2}\|h^{(2)}_t - y_t\|^2"]
+    assert recurrence(stacked).count("The share of the loss of step") == 1
