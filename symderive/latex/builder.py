@@ -229,7 +229,10 @@ def initial_states(reads: dict, assigned: set, final: dict) -> dict:
     bad = {n: k for n, ks in reads.items() for k in ks if k not in (0, -1) or (k == -1 and n not in assigned)}
     if bad:
         name = sorted(bad)[0]
-        raise ModelError(f"{name} is read at t{bad[name]:+d}: a step may read its own values at t and a state at t-1")
+        later = " (states that run backward in time, as in a bidirectional RNN, are not supported yet)" \
+            if bad[name] > 0 else ""
+        raise ModelError(f"{name} is read at t{bad[name]:+d}: a step may read its own values at t and a state at "
+                         f"t-1{later}")
     return states
 
 

@@ -385,3 +385,8 @@ def test_a_double_sum_over_steps_and_entries_is_the_cross_entropy_of_every_step(
     per_step = build_model([*steps, r"\ell_t = -\sum_{k} y_{t,k} \log \hat y_{t,k}",
                             r"L = \sum_{t=1}^{T} \ell_t"]).program
     assert double.loss == per_step.loss and double.assignments == per_step.assignments
+
+
+def test_a_state_read_at_the_next_step_is_refused_as_not_supported():
+    with pytest.raises(ModelError, match="bidirectional RNN, are not supported yet"):
+        build_model([r"h_t = \tanh(W h_{t+1} + U x_t)", r"L = \sum_{t=1}^{T} \frac{1}{2}\|h_t - y_t\|^2"])
