@@ -20,6 +20,7 @@ from symderive.model.program import Program, is_fixed, key
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
 from symderive.ops.registry import ACTIVATIONS, VJP_RULES
+from symderive.ops.softmax import softmax_names
 
 CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
 
@@ -142,7 +143,7 @@ def derive(program: Program, functions=ACTIVATIONS) -> Backward:
 
     def collect(expr, g, source, ans=None):
         for leaf, contribution, rules in vjp(expr, g, ans, functions):
-            contribution = without_unit(contribution)
+            contribution = softmax_names(program, without_unit(contribution))
             shift = -int(leaf.offset) if isinstance(leaf, TimeVar) else 0
             if shift:
                 contribution = contribution.xreplace({t: t + shift})

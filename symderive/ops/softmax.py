@@ -211,3 +211,27 @@ def fuse_log_softmax(assignments: tuple, loss) -> tuple:
         return expr.replace(is_log_of_softmax, fused) if softmaxes else expr
 
     return tuple(type(a)(a.target, rewrite(a.expr)) for a in assignments), rewrite(loss)
+
+
+def softmax_names(program, expr):
+    r"""``expr`` with every ``\operatorname{softmax}(z)`` the model names (``p = softmax(z)``, at step t + k for
+    k = -1, 0, 1) written as that value: the logits' adjoint reads ``(\mathbf{1}^\top y)\, p - y`` in the notes'
+    own letters, and the export reuses ``p`` instead of computing the softmax again."""
+    named = [a for a in program.assignments if isinstance(a.expr, Softmax)]
+    if not named or not expr.has(Softmax):
+        return expr
+    return expr.replace(lambda e: isinstance(e, Softmax) and softmax_value(named, e) is not None,
+                        lambda e: softmax_value(named, e))
+
+
+def softmax_value(named: list, node):
+    """The value (at its step) whose definition is the softmax ``node``, or None."""
+    for a in named:
+        if not hasattr(a.target, "time"):
+            if a.expr == node:
+                return a.target
+            continue
+        for shift in (0, -1, 1):
+            if a.expr.xreplace({a.target.time: a.target.time + shift}) == node:
+                return a.target.at(a.target.time + shift)
+    return None

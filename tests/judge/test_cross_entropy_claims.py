@@ -15,9 +15,11 @@ def student():
 
 
 def test_the_log_of_the_softmax_is_read_as_a_log_softmax(student):
-    """The adjoint of the logits is the compact (1^T y) softmax(o) - y, not a softmax rule applied to -y / p."""
+    r"""The adjoint of the logits is the compact (Y_t 1) softmax(O_t) - Y_t, not a softmax rule applied to -Y_t / P_t;
+    the softmax is written as the model's name for it, \hat Y_t."""
     text = student.to_latex("markdown")
-    assert r"\operatorname{softmax}\left(O_{t}\right) - Y_{t}" in text and r"\circ -1" not in text
+    assert r"\bar{O}_{t} = \frac{\partial L}{\partial O_{t}} = \left(Y_{t} \mathbf{1}\right) \hat Y_{t} - Y_{t}" in text
+    assert r"\circ -1" not in text
 
 
 def test_the_student_model_verifies_three_ways(student):
