@@ -153,3 +153,12 @@ def test_a_scalar_value_scales_a_vector_in_a_claim():
 def test_a_constant_factor_of_a_scalar_or_a_forgotten_mean_is_named(model, claim, words):
     result = check(model=model, claims=[claim])[0]
     assert result.verdict == "not_equal" and words in result.diagnosis, result.diagnosis
+
+
+def test_the_step_function_the_documents_print_for_relu_is_read_in_claims():
+    model = [r"z = W x + b", r"a = \max(0, z)", r"o = V a + c", r"L = \frac{1}{2}\|o - y\|^2"]
+    right, wrong = check(model=model, claims=[
+        r"\frac{\partial L}{\partial W} = ((V^\top (o - y)) \odot \operatorname{step}(z)) x^\top",
+        r"\frac{\partial L}{\partial W} = (V^\top (o - y)) x^\top"])
+    assert right.holds
+    assert wrong.verdict == "not_equal" and "the derivative of relu is missing" in wrong.diagnosis
