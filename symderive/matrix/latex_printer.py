@@ -37,6 +37,23 @@ def latex_identifier(name: str, bold: bool = False) -> str:
     return f"{base}_{{{sub}}}" if sub else base
 
 
+#: a spelling's leading Latin letter, after an optional group brace and accent: ``{W^{(2)}}``, ``\hat y``, ``W_{X}``
+SPELLING_LETTER = re.compile(r"^(\{?)(\\(?:hat|tilde|bar|check|dot|vec)\s*\{?\s*)?([A-Za-z])(\}?)")
+
+
+def bold_spelling(latex: str) -> str:
+    r"""A model's own spelling with its letter in bold (``\hat y -> \hat{\mathbf{y}}``,
+    ``{W^{(2)}} -> {\mathbf{W}^{(2)}}``); a spelling that does not start with a Latin letter (``\delta``) stays."""
+    m = SPELLING_LETTER.match(latex)
+    if m is None:
+        return latex
+    group, accent, letter, close = m.groups()
+    if accent:
+        command = accent.rstrip("{ ").rstrip()
+        return f"{group}{command}{{\\mathbf{{{letter}}}}}{latex[m.end():]}"
+    return f"{group}\\mathbf{{{letter}}}{close}{latex[m.end():]}"
+
+
 class DerivationPrinter(LatexPrinter):
     printmethod = "_symderive_latex"
     _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False}
@@ -45,7 +62,7 @@ class DerivationPrinter(LatexPrinter):
         """The LaTeX of an identifier; a scalar is never bold."""
         names = self._settings["latex_names"]
         if identifier in names:
-            return names[identifier]
+            return bold_spelling(names[identifier]) if self._settings["bold"] and not scalar else names[identifier]
         if identifier.startswith("d_"):
             return self.adjoint_name(identifier[2:], scalar)
         return latex_identifier(identifier, self._settings["bold"] and not scalar)
@@ -53,7 +70,8 @@ class DerivationPrinter(LatexPrinter):
     def adjoint_name(self, identifier: str, scalar: bool = False) -> str:
         """``\\bar{z}`` for the adjoint dL/dz; ``\\bar{W}_{hh}`` for dL/dW_hh."""
         bold = self._settings["bold"] and not scalar
-        inner = self._settings["latex_names"].get(identifier) or latex_identifier(identifier, bold)
+        spelled = self._settings["latex_names"].get(identifier)
+        inner = (bold_spelling(spelled) if bold else spelled) if spelled else latex_identifier(identifier, bold)
         base, sep, sub = inner.partition("_")
         return rf"\bar{{{base}}}{sep}{sub}"
 

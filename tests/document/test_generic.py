@@ -48,3 +48,11 @@ def test_the_recurrence_of_two_states_gives_its_reason_once():
                r"h^{(2)}_t = \tanh(U^{(2)} h^{(1)}_t + W^{(2)} h^{(2)}_{t-1})",
                r"L = \sum_{t=1}^{T} \frac{1}{2}\|h^{(2)}_t - y_t\|^2"]
     assert recurrence(stacked).count("The share of the loss of step") == 1
+
+
+def test_bold_sets_the_models_own_spellings_in_bold_too():
+    r"""\hat Y and W^{(2)}, spelled by the model, are bold with --bold like every other vector and matrix."""
+    text = sd.derive(model=[r"a = \tanh(W^{(1)} x)", r"\hat y = W^{(2)} a",
+                            r"L = \frac{1}{2}\|\hat y - y\|^2"]).to_latex("markdown", bold=True)
+    assert r"\hat{\mathbf{y}}" in text and r"{\mathbf{W}^{(2)}}" in text and r"\bar{\hat{\mathbf{y}}}" in text
+    assert r"\hat y" not in text and "{W^{(2)}}" not in text
