@@ -19,6 +19,7 @@ from symderive.latex.names import base_name, is_variable
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
 from symderive.model.program import is_fixed
+from symderive.ops.registry import is_row_vector
 
 
 def derivative(e, ctx: ClaimEvaluation):
@@ -99,7 +100,7 @@ def jacobian(of_name: str, of, wrt_target, ctx: ClaimEvaluation):
     rows = [jacobian_row(of_name, target, k, origin, wrt_target, ctx) for k in range(int(np.prod(dims)))]
     numerator = sp.Matrix(rows) if ctx.symbolic else np.array(rows)
     # a model written in rows writes Jacobians in the denominator layout (du = dv J), the transpose
-    return numerator.T if dims[0] == 1 and dims[1] != 1 else numerator
+    return numerator.T if is_row_vector(dims) else numerator
 
 
 def jacobian_step(of_name: str, of, wrt_target, ctx: ClaimEvaluation) -> int:

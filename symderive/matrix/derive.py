@@ -19,7 +19,7 @@ from symderive.errors import ModelError
 from symderive.model.program import Program, is_fixed, key
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import Elementwise, TimeSum, TimeVar, hadamard, t
-from symderive.ops.registry import ACTIVATIONS, VJP_RULES
+from symderive.ops.registry import ACTIVATIONS, VJP_RULES, is_row_vector
 from symderive.ops.softmax import softmax_names
 
 CONSTANTS = (sp.OneMatrix, sp.ZeroMatrix, sp.Identity)
@@ -301,9 +301,8 @@ def state_jacobian(program: Program, of: str, wrt: str) -> sp.MatrixExpr:
     target = program.defined[of].target
     g = TimeVar(ADJOINT_PREFIX + "_seed", t, *target.shape)  # reserved: no model name starts with d_
     share = step_vjp(program, {of: g}).get(wrt)
-    row = target.shape[0] == 1 and target.shape[1] != 1
     if share is None:
         return sp.ZeroMatrix(max(target.shape), max(program.defined[wrt].target.shape))
-    if row:  # rows: vjp = g J^T (J in the denominator layout, du = dv J), so vjp^T = J g^T
+    if is_row_vector(target.shape):  # rows: vjp = g J^T (J in the denominator layout, du = dv J), so vjp^T = J g^T
         return linear_map(sp.Transpose(share).doit(), sp.Transpose(g).doit())
     return transpose_map(linear_map(share, g))

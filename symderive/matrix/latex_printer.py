@@ -20,7 +20,7 @@ from sympy.printing.precedence import PRECEDENCE
 from symderive.errors import OptionError
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import TimeVar
-from symderive.ops.registry import ACTIVATIONS, row_form
+from symderive.ops.registry import ACTIVATIONS, is_row_vector, row_form
 
 GREEK = {"delta", "epsilon", "theta", "sigma", "alpha", "beta", "gamma", "lambda", "mu", "xi", "pi", "ell"}
 
@@ -203,7 +203,7 @@ class DerivationPrinter(LatexPrinter):
     def _print_SumEntries(self, e):
         r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
         (``v 1``)."""
-        v, row = e.arg, e.arg.shape[0] == 1 and e.arg.shape[1] != 1
+        v, row = e.arg, is_row_vector(e.arg.shape)
         if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
             a, b = sorted(v.args, key=self.sum_factor_order)
             first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)

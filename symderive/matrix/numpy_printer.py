@@ -25,7 +25,7 @@ from sympy.printing.numpy import NumPyPrinter
 from symderive.errors import ModelError
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import TimeVar, t
-from symderive.ops.registry import ACTIVATIONS
+from symderive.ops.registry import ACTIVATIONS, is_row_vector
 
 
 def is_vector(e) -> bool:
@@ -42,7 +42,7 @@ def split_outer(factors):
 
 
 def is_row(e) -> bool:
-    return e.shape[0] == 1 and e.shape[1] != 1
+    return is_row_vector(e.shape)
 
 
 def inner_products(factors) -> list:

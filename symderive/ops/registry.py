@@ -129,6 +129,11 @@ def shape_conflict(e) -> str | None:
     return None
 
 
+def is_row_vector(shape) -> bool:
+    """A 1 x n value (n not 1): the row convention."""
+    return shape[0] == 1 and shape[1] != 1
+
+
 def shape_text(shape) -> str:
     return " x ".join(str(s) for s in shape)
 

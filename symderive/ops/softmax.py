@@ -26,12 +26,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import ModelError
 from symderive.ops.nodes import Elementwise, hadamard, ones
-from symderive.ops.registry import defvjp, evaluate_node, row_form, shape_conflict, shape_text
-
-
-def is_row_vector(shape) -> bool:
-    """A 1 x n value (n not 1): the row convention."""
-    return shape[0] == 1 and shape[1] != 1
+from symderive.ops.registry import defvjp, evaluate_node, is_row_vector, row_form, shape_conflict, shape_text
 
 
 def refuse_matrix(what: str, v) -> str | None:
@@ -191,26 +186,30 @@ def fuse_log_softmax(assignments: tuple, loss) -> tuple:
     ``\bar\ell \oslash p``, which no one can read. ``p`` keeps its definition (a forward value of its own)."""
     softmaxes = {a.target.name: a for a in assignments if isinstance(a.expr, Softmax)}
 
-    def softmax_value(node):
+    def read_softmax(node):
         """``p`` or ``p^T`` for a softmax value p, as (p, transposed); else None."""
         inner = node.args[0] if isinstance(node, sp.Transpose) else node
         return (inner, inner is not node) if getattr(inner, "name", None) in softmaxes else None
 
     def fused(node):
-        p, transposed = softmax_value(node.args[1])
-        definition = softmaxes[p.name]
-        argument = definition.expr.args[0]
-        if hasattr(p, "time"):
-            argument = argument.xreplace({definition.target.time: p.time})
-        return sp.Transpose(LogSoftmax(argument)) if transposed else LogSoftmax(argument)
+        p, transposed = read_softmax(node.args[1])
+        log_softmax = LogSoftmax(definition_at(softmaxes[p.name], p).arg)
+        return sp.Transpose(log_softmax) if transposed else log_softmax
 
     def is_log_of_softmax(node) -> bool:
-        return isinstance(node, Elementwise) and node.fname == "log" and softmax_value(node.args[1]) is not None
+        return isinstance(node, Elementwise) and node.fname == "log" and read_softmax(node.args[1]) is not None
 
     def rewrite(expr):
         return expr.replace(is_log_of_softmax, fused) if softmaxes else expr
 
     return tuple(type(a)(a.target, rewrite(a.expr)) for a in assignments), rewrite(loss)
+
+
+def definition_at(assignment, value):
+    """The expression ``assignment`` defines, at the step of ``value`` (the target itself, or it at t + k)."""
+    if not hasattr(value, "time"):
+        return assignment.expr
+    return assignment.expr.xreplace({assignment.target.time: value.time})
 
 
 def softmax_names(program, expr):
@@ -220,18 +219,15 @@ def softmax_names(program, expr):
     named = [a for a in program.assignments if isinstance(a.expr, Softmax)]
     if not named or not expr.has(Softmax):
         return expr
-    return expr.replace(lambda e: isinstance(e, Softmax) and softmax_value(named, e) is not None,
-                        lambda e: softmax_value(named, e))
+    values = {node: softmax_value(named, node) for node in expr.atoms(Softmax)}
+    return expr.xreplace({node: value for node, value in values.items() if value is not None})
 
 
 def softmax_value(named: list, node):
     """The value (at its step) whose definition is the softmax ``node``, or None."""
     for a in named:
-        if not hasattr(a.target, "time"):
-            if a.expr == node:
-                return a.target
-            continue
-        for shift in (0, -1, 1):
-            if a.expr.xreplace({a.target.time: a.target.time + shift}) == node:
-                return a.target.at(a.target.time + shift)
+        steps = [a.target.at(a.target.time + k) for k in (0, -1, 1)] if hasattr(a.target, "time") else [a.target]
+        for value in steps:
+            if definition_at(a, value) == node:
+                return value
     return None
