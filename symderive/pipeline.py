@@ -34,7 +34,7 @@ from symderive.export.files import write_atomically
 from symderive.export.scaffold import add_symbols
 from symderive.export.symbols import argument_symbols
 from symderive.matrix.engine import MatrixEngine, Sizes
-from symderive.matrix.sections import written_in_rows
+from symderive.matrix.sections import printed_layout, written_in_rows
 from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
@@ -144,9 +144,8 @@ class Derivation:
         the formulas are printed in (default: the model's own). The printers' "row" writes a column model in
         rows; a model written in rows is printed as written by "column", so for it the two are swapped."""
         rows = hasattr(self.program, "assignments") and written_in_rows(self.program)
-        asked = options.get("layout") or ("row" if rows else "column")
-        flipped = {"row": "column", "column": "row"}.get(asked, asked) if rows else asked
-        return render_options({**options, "layout": flipped})
+        settings = render_options({**options, "layout": options.get("layout") or ("row" if rows else "column")})
+        return printed_layout(self.program, settings) if rows else settings  # the swap is printed_layout's
 
     def document(self, **options) -> Document:
         """The derivation as a document; ``options`` are the fields of ``RenderOptions``."""
