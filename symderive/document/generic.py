@@ -42,24 +42,25 @@ def generic_document(d, options) -> Document:
     doc = d.engine.generic_document(d, options)
     if not d.recurrent:
         return doc
+    keep = named_adjoints(d, options)
+    added = [recurrence_section(d, options, keep)]
     try:
-        added = (recurrence_section(d, options), jacobian_section(d, options))
-    except ModelError:  # a Jacobian the engine cannot read off the VJP (a model written in rows): the recurrence only
-        added = (recurrence_section(d, options),)
+        added.append(jacobian_section(d, options, keep))
+    except ModelError:  # a Jacobian the engine cannot read off the VJP (not linear in it): the recurrence only
+        pass
     return replace(doc, sections=(*doc.sections[:2], *added, *doc.sections[2:]))
 
 
-def recurrence_section(d, options) -> Section:
+def recurrence_section(d, options, keep: set) -> Section:
     """Each state's adjoint as a recurrence backwards in time."""
     why = say(options, "The share of the loss of step $t$ itself, plus the share that comes back from step $t+1$ "
                        "(there is no step $T+1$, so the recurrence starts at $t = T$ without it).",
               "$t$ 단계 손실 자체의 몫에 $t+1$ 단계에서 돌아오는 몫을 더한 것입니다($T+1$ 단계는 없으므로 점화식은 "
               "그 몫 없이 $t = T$에서 출발합니다).")
-    keep = named_adjoints(d, options)
     steps = tuple(step for k, state in enumerate(d.program.states)  # the reason once, before the first state's
                   for step in recurrence_steps(d, options, state, why if k == 0 else "", keep))
     if options.truncate is not None and options.truncate_mode == "blocks":
-        steps += tuple(blocks_step(d, options, state) for state in d.program.states)
+        steps += tuple(blocks_step(d, options, state, keep) for state in d.program.states)
     return Section(say(options, "The adjoint recurrence", "수반 점화식"), "", steps)
 
 
@@ -82,10 +83,10 @@ def truncated(latex: str) -> str:
     return latex + "^{(K)}"
 
 
-def blocks_step(d, options, state: str) -> Step:
+def blocks_step(d, options, state: str, keep: set) -> Step:
     """The recurrence truncated in blocks of K steps: no share crosses from step t+1 when t ends a block."""
     settings = printer_settings(d, options)
-    same, carried = carried_and_seed(d, state, named_adjoints(d, options))
+    same, carried = carried_and_seed(d, state, keep)
     adjoint = d.backward.adjoint_of[state].adjoint
     later = tex(d, options, adjoint.xreplace({adjoint.time: t + 1}))
     general = latex_sum(same + carried, **settings).replace(later, truncated(later))
@@ -108,7 +109,7 @@ def scalar_state(d, state: str) -> bool:
     return d.program.defined[state].target.shape == (1, 1)
 
 
-def jacobian_section(d, options) -> Section:
+def jacobian_section(d, options, keep: set) -> Section:
     """The Jacobians of one step between states, and (one state) the closed form as a sum of products."""
     states = list(d.program.states)
     steps = [Step(rf"\frac{{\partial {tex(d, options, state_at(d, of, j))}}}"
@@ -122,15 +123,15 @@ def jacobian_section(d, options) -> Section:
                                                   rf"($\bar r_{{j-1}} \mathrel{{+}}= {vjp}$):",
                                          r"상태 사상의 한 단계를 그 벡터-야코비안 곱"
                                          rf"($\bar r_{{j-1}} \mathrel{{+}}= {vjp}$)에서 읽은 것입니다:"))
-    closed = closed_form(d, options, states[0]) if len(states) == 1 else None
+    closed = closed_form(d, options, states[0], keep) if len(states) == 1 else None
     title = say(options, "The state Jacobians and the BPTT product", "상태의 야코비안과 BPTT의 곱")
     return Section(title, "", tuple(steps) + ((closed,) if closed else ()))
 
 
-def closed_form(d, options, state: str) -> Step | None:
+def closed_form(d, options, state: str, keep: set) -> Step | None:
     r"""``\bar s_i`` as the sum over later losses of the product of Jacobians applied to their own shares
     (in a window of K steps, the losses of steps i..min(i+K-1, T) only)."""
-    same = carried_and_seed(d, state, named_adjoints(d, options))[0]
+    same = carried_and_seed(d, state, keep)[0]
     if not same:
         return None
     own = sp.MatAdd(*same).doit()
