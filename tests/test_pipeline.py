@@ -14,6 +14,7 @@ from symderive.matrix.engine import default_sizes
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import SquaredNorm, T, TimeVar, sigma, t, tanh
 from symderive.pipeline import derive
+from symderive.verify.numeric import central_differences
 
 n, d = sp.symbols("n d", integer=True, positive=True)
 
@@ -81,17 +82,6 @@ def random_arrays(shapes: dict, seed: int = 0, T: int = 4) -> dict:
     return {name: 0.5 * rng.standard_normal(tuple(sizes[dim] for dim in names)) for name, names in shapes.items()}
 
 
-def central_differences(loss, arrays: dict, name: str, eps: float = 1e-6) -> np.ndarray:
-    """d loss / d arrays[name] by central differences, entry by entry (float64)."""
-    grad = np.zeros_like(arrays[name])
-    for index in np.ndindex(grad.shape):
-        plus, minus = ({**arrays, name: arrays[name].copy()} for _ in range(2))
-        plus[name][index] += eps
-        minus[name][index] -= eps
-        grad[index] = (loss(**plus) - loss(**minus)) / (2 * eps)
-    return grad
-
-
 def dense_loss(W, b, x, y):
     """By hand: L = 1/2 ||sigmoid(W x + b) - y||^2."""
     a = 1 / (1 + np.exp(-(W @ x + b)))
@@ -115,7 +105,8 @@ def test_a_latex_model_exports_gradients_of_its_own_loss():
     assert module.loss(**arrays) == pytest.approx(dense_loss(**arrays), rel=1e-12)
     grads = module.grad(**arrays)
     for name in module.SHAPES:
-        assert np.allclose(grads[name], central_differences(dense_loss, arrays, name), rtol=1e-6, atol=1e-8), name
+        numeric = central_differences(lambda a: dense_loss(**a), arrays, name)
+        assert np.allclose(grads[name], numeric, rtol=1e-6, atol=1e-8), name
 
 
 def test_a_latex_rnn_agrees_with_the_loss_by_hand_and_with_the_same_model_written_with_Model():
@@ -127,7 +118,7 @@ def test_a_latex_rnn_agrees_with_the_loss_by_hand_and_with_the_same_model_writte
                "x": arrays["x"], "y": arrays["y"]}
     grads = module.grad(**arrays)
     for name, hand in {"W_hh": "W_hh", "W_xh": "W_xh", "b": "b", init: "h0", "x": "x"}.items():
-        numeric = central_differences(rnn_loss, by_hand, hand)
+        numeric = central_differences(lambda a: rnn_loss(**a), by_hand, hand)
         assert np.allclose(grads[name], numeric, rtol=1e-6, atol=1e-8), name
     # The same model through the Python API: the same gradients on the same arrays.
     m = Model("rnn_mine")

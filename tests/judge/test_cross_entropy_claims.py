@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import symderive as sd
+from symderive.verify.numeric import central_differences
 
 STUDENT = [r"H_t = \sigma(X_t W_{xh} + H_{t-1} W_{hh} + b_h)", r"O_t = H_t W_{hq} + b_q",
            r"\hat Y_t = \operatorname{softmax}(O_t)", r"L = -\sum_{t=1}^{T} Y_t \log \hat Y_t^\top"]
@@ -43,13 +44,8 @@ def test_the_exported_gradient_matches_the_loss_by_hand(student):
             total -= args["Y"][t] @ (logits - np.log(np.exp(logits).sum()))
         return total
 
-    eps, W = 1e-6, args["W_hq"]
-    numeric = np.zeros_like(W)
-    for i in np.ndindex(W.shape):
-        up, down = W.copy(), W.copy()
-        up[i] += eps
-        down[i] -= eps
-        numeric[i] = (loss(up) - loss(down)) / (2 * eps)
+    W = args["W_hq"]
+    numeric = central_differences(lambda a: loss(a["W_hq"]), args, "W_hq")
     assert module.loss(**args) == pytest.approx(loss(W), rel=1e-12)
     np.testing.assert_allclose(module.grad(**args)["W_hq"], numeric, rtol=1e-6, atol=1e-8)
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import symderive as sd
+from symderive.verify.numeric import central_differences
 
 MODEL = [r"h_0 = 0", r"h_t = \tanh(W h_{t-1} + U x_t + b)", r"o_t = V h_t + c",
          r"L = \frac{1}{T}\sum_{t=1}^{T} \frac{1}{2}\|o_t - y_t\|^2"]
@@ -37,12 +38,8 @@ def test_the_export_matches_a_loss_by_hand(der):
             total += 0.5 * np.sum((args["V"] @ h + args["c"] - args["y"][t]) ** 2) / T
         return total
 
-    module, W, eps = der.load_module(), args["W"], 1e-6
-    numeric = np.zeros_like(W)
-    for i in np.ndindex(W.shape):
-        up, down = W.copy(), W.copy()
-        up[i], down[i] = up[i] + eps, down[i] - eps
-        numeric[i] = (loss(up) - loss(down)) / (2 * eps)
+    module, W = der.load_module(), args["W"]
+    numeric = central_differences(lambda a: loss(a["W"]), args, "W")
     assert module.loss(**args) == pytest.approx(loss(W), rel=1e-12)
     np.testing.assert_allclose(module.grad(**args)["W"], numeric, rtol=1e-6, atol=1e-9)
 

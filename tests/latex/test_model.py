@@ -19,6 +19,7 @@ from symderive.matrix.derive import derive
 from symderive.matrix.evaluate import NUMPY, SYMPY, Env, backward, evaluate, forward
 from symderive.model.program import arguments, key
 from symderive.ops.nodes import T, TimeVar
+from symderive.verify.numeric import central_differences
 
 STEPS = 3
 
@@ -115,13 +116,20 @@ def test_the_first_model_of_a_course_matches_the_python_model():
     assert {key(v) for v in read.params} == {"b", "w", "x", "y"}
 
 
+def scalar_rnn_states(h):
+    """h_1, ..., h_STEPS of h_t = tanh(w h_{t-1} + u x_t) from ``h`` = h_0, by hand."""
+    states = []
+    for step in range(1, STEPS + 1):
+        h = sp.tanh(w * h + u * sp.Symbol(f"x{step}_00", real=True))
+        states.append(h)
+    return states
+
+
 def test_a_scalar_rnn_reads_as_its_unrolled_loss():
     m = build_model([r"h_t = \tanh(w h_{t-1} + u x_t)", r"L = \sum_{t=1}^{T} \frac{1}{2}(h_t - y_t)^2"])
     value, _ = read_loss(m.program)
-    h, hand = s("h0"), 0
-    for step in range(1, STEPS + 1):
-        h = sp.tanh(w * h + u * sp.Symbol(f"x{step}_00", real=True))
-        hand += (h - sp.Symbol(f"y{step}_00", real=True)) ** 2 / 2
+    hand = sum((h - sp.Symbol(f"y{step}_00", real=True)) ** 2 / 2
+               for step, h in enumerate(scalar_rnn_states(s("h0")), start=1))
     assert same(value, hand)
     assert set(m.program.states) == {"h"} and m.program.states["h"].name == "h0"
 
@@ -131,10 +139,7 @@ def test_a_mean_over_t_and_a_fixed_initial_state(initial):
     model = [r"h_t = \tanh(w h_{t-1} + u x_t)", initial, r"L = \frac{1}{T}\sum_{t=1}^{T} h_t"]
     m = build_model([e for e in model if e])
     value, _ = read_loss(m.program)
-    h, hand = (0 if initial else s("h0")), 0
-    for step in range(1, STEPS + 1):
-        h = sp.tanh(w * h + u * sp.Symbol(f"x{step}_00", real=True))
-        hand += h
+    hand = sum(scalar_rnn_states(0 if initial else s("h0")))
     assert same(value.xreplace({T: STEPS}), hand / STEPS)
     assert ("h0" in {key(v) for v in arguments(m.program)}) != bool(initial)
 
@@ -142,11 +147,7 @@ def test_a_mean_over_t_and_a_fixed_initial_state(initial):
 def test_a_sum_over_t_times_a_number():
     m = build_model([r"h_t = \tanh(w h_{t-1} + u x_t)", r"L = \frac{1}{3}\sum_{t=1}^{T} h_t"])
     value, _ = read_loss(m.program)
-    h, hand = s("h0"), 0
-    for step in range(1, STEPS + 1):
-        h = sp.tanh(w * h + u * sp.Symbol(f"x{step}_00", real=True))
-        hand += h
-    assert same(value, hand / 3)
+    assert same(value, sum(scalar_rnn_states(s("h0"))) / 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,13 +346,7 @@ def test_the_students_model_reads_and_its_gradient_is_the_finite_differences_of_
     forward(m.program, env)
     grads = backward(derive(m.program), env)
     for name in ("W_hh", "W_xh", "b_q", "H0"):
-        numeric = np.zeros_like(arrays[name])
-        for index in np.ndindex(arrays[name].shape):
-            plus, minus = dict(arrays), dict(arrays)
-            plus[name], minus[name] = arrays[name].copy(), arrays[name].copy()
-            plus[name][index] += 1e-6
-            minus[name][index] -= 1e-6
-            numeric[index] = (student_loss(plus) - student_loss(minus)) / 2e-6
+        numeric = central_differences(student_loss, arrays, name)
         assert np.allclose(np.asarray(grads[name], dtype=float), numeric, atol=1e-7), name
 
 
