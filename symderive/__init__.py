@@ -40,6 +40,12 @@ from symderive.matrix.engine import Sizes
 from symderive.model import (
     Model,
     apply,
+    attention_scale,
+    layer_norm,
+    normalize_rows,
+    repeat_rows,
+    row_mean,
+    row_sum,
     binary_cross_entropy,
     cross_entropy,
     divide,
@@ -72,7 +78,8 @@ from symderive.judge.check import check as judge
 __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", "RenderOptions", "check",
            "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",
            "exp", "log", "sqrt", "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax",
-           "log_softmax", "cross_entropy", "binary_cross_entropy", "times", "SymderiveError", "UnknownDerivationError",
+           "log_softmax", "cross_entropy", "binary_cross_entropy", "times", "layer_norm", "normalize_rows",
+           "attention_scale", "repeat_rows", "row_sum", "row_mean", "SymderiveError", "UnknownDerivationError",
            "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
            "__version__"]
 
