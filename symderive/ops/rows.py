@@ -93,7 +93,7 @@ def scale_option(d_k) -> Option:
                   f"1.0 / np.sqrt({d_k}) if scale is None else float(scale)")
 
 
-def eps_option(eps=sp.Rational(1, 10**5)) -> Option:
+def eps_option(eps=1e-5) -> Option:
     r"""``eps=1e-5``: the ``\epsilon`` under the square root of a layer norm."""
     return Option("eps", sp.nsimplify(eps), r"\epsilon", repr(float(eps)), "float(eps)")
 
