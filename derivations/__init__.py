@@ -4,7 +4,7 @@ public API (``symderive.Model`` and ``symderive.derive``, or the index-level pro
 ``symderive.index``) and adds its prose and its sizes."""
 from __future__ import annotations
 
-from symderive.derivations import cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
+from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
 from symderive.errors import UnknownDerivationError
 from symderive.pipeline import Derivation
 
@@ -17,6 +17,7 @@ REGISTRY = {
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,
+    "attention": attention,
 }
 
 _built: dict[str, Derivation] = {}
