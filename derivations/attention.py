@@ -36,8 +36,8 @@ def model(causal: bool = False, key_bias: bool = False) -> Model:
         K = m.let("K_b", K + repeat_rows(m.param("b", 1, d_k), M))
     S = m.let("S", attention_scale(d_k) * Q @ K.T)
     P = m.let("P", softmax(S, rows=True, causal=causal))
-    O = m.let("O", P @ V)
-    m.loss(sum_entries(hadamard(G, O)))
+    output = m.let("O", P @ V)
+    m.loss(sum_entries(hadamard(G, output)))
     return m
 
 
@@ -58,11 +58,11 @@ def attention_model_section(d, options) -> Section:
 def rowsum_steps(d, options) -> tuple[Step, ...]:
     r"""``rowsum(P̄ ⊙ P) = rowsum((Ō V^T) ⊙ P) = rowsum(Ō ⊙ (P V)) = rowsum(Ō ⊙ O)``, each step computed."""
     bw = d.backward
-    d_P, P, O = bw.adjoint_of["P"].adjoint, sp.MatrixSymbol("P", N, M), sp.MatrixSymbol("O", N, d_v)
+    d_P, P, output = bw.adjoint_of["P"].adjoint, sp.MatrixSymbol("P", N, M), sp.MatrixSymbol("O", N, d_v)
     start = RowSum(hadamard(d_P, P))
     inlined = inline(start, bw, keep=KEEP - {"P"})
     moved = ROWSUM_PRODUCT.apply(inlined)
-    named = moved.xreplace({d.program.defined["O"].expr: O})
+    named = moved.xreplace({d.program.defined["O"].expr: output})
     texts = [tex(d, options, e) for e in (start, inlined, moved, named)]
     return (Step(texts[0], texts[1], say(options, r"Write $\bar P$ out:", r"$\bar P$를 풀어 씁니다:")),
             Step("", texts[2], say(options, rf"by ${ROWSUM_PRODUCT.statement}$:", rf"${ROWSUM_PRODUCT.statement}$에 "
@@ -74,8 +74,8 @@ def flash_section(d, options) -> Section:
     return Section(
         say(options, "The row sums through the output", "출력으로 구하는 행 합"),
         say(options,
-            r"The adjoint of the scores needs one number per query, $\operatorname{rowsum}(\bar P \odot P)$, a sum over "
-            r"all $M$ keys. The same number is a sum over the $d_v$ entries of the query's output, which "
+            r"The adjoint of the scores needs one number per query, $\operatorname{rowsum}(\bar P \odot P)$, a sum "
+            r"over all $M$ keys. The same number is a sum over the $d_v$ entries of the query's output, which "
             r"memory-efficient kernels (FlashAttention) compute before the backward pass without storing $P$:",
             r"점수의 수반에는 질의마다 수 하나, 곧 $M$개의 키 전체에 대한 합 $\operatorname{rowsum}(\bar P \odot P)$가 "
             r"필요합니다. 같은 수를 그 질의 출력의 $d_v$개 성분에 대한 합으로도 구할 수 있어서, 메모리를 아끼는 "
@@ -140,8 +140,8 @@ class SdpaReference:
         import torch  # only when torch is asked for (it is optional)
 
         a = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in arrays.items()}
-        O = torch.nn.functional.scaled_dot_product_attention(a["Q"], a["K"], a["V"], is_causal=causal, scale=scale)
-        (a["G"] * O).sum().backward()
+        output = torch.nn.functional.scaled_dot_product_attention(a["Q"], a["K"], a["V"], is_causal=causal, scale=scale)
+        (a["G"] * output).sum().backward()
         return {k: v.grad.numpy() for k, v in a.items()}
 
 
