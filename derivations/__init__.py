@@ -4,7 +4,7 @@ public API (``symderive.Model`` and ``symderive.derive``, or the index-level pro
 ``symderive.index``) and adds its prose and its sizes."""
 from __future__ import annotations
 
-from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
+from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, layernorm, lstm, pool2d, rnn
 from symderive.errors import UnknownDerivationError
 from symderive.pipeline import Derivation
 
@@ -18,6 +18,7 @@ REGISTRY = {
     "lstm": lstm,
     "gru": gru,
     "attention": attention,
+    "layernorm": layernorm,
 }
 
 _built: dict[str, Derivation] = {}
