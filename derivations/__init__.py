@@ -4,7 +4,7 @@ public API (``symderive.Model`` and ``symderive.derive``, or the index-level pro
 ``symderive.index``) and adds its prose and its sizes."""
 from __future__ import annotations
 
-from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, layernorm, lstm, pool2d, rnn
+from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, layernorm, lstm, pool2d, rnn, softmax
 from symderive.errors import UnknownDerivationError
 from symderive.pipeline import Derivation
 
@@ -17,6 +17,7 @@ REGISTRY = {
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,
+    "softmax": softmax,
     "attention": attention,
     "layernorm": layernorm,
 }
@@ -26,7 +27,7 @@ _built: dict[str, Derivation] = {}
 
 def available() -> dict[str, str]:
     """Name -> one-line description (the title) of every built-in derivation, in teaching order:
-    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru."""
+    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru, softmax, attention, layernorm."""
     return {name: module.TITLE for name, module in REGISTRY.items()}
 
 
