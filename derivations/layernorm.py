@@ -22,7 +22,7 @@ TITLE = "Layer norm: the compact backward pass"
 def model() -> Model:
     m = Model("layernorm", latex_names={"X_hat": r"\hat X", "d_X_hat": r"\bar{\hat X}", "gamma": r"\gamma",
                                         "beta": r"\beta", "d_gamma": r"\bar\gamma", "d_beta": r"\bar\beta"})
-    X, gamma, beta = m.param("X", N, D), m.param("gamma", 1, D), m.param("beta", 1, D)
+    X, gamma, beta = m.param("X", N, D), m.param("gamma", D), m.param("beta", D)
     G = m.input("G", N, D)
     X_hat = m.let("X_hat", normalize_rows(X))
     Y = m.let("Y", hadamard(X_hat, repeat_rows(gamma, N)) + repeat_rows(beta, N))
@@ -36,11 +36,11 @@ def layernorm_model_section(d, options) -> Section:
     return Section(section.title, sizes + say(options,
         r" Rows are tokens, and each row $x$ is normalised on its own: $\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$ "
         r"with $\mu$ and $\sigma^2$ the mean and the (biased) variance of its $D$ entries; $\gamma$ and $\beta$ scale "
-        r"and shift every row alike ($\mathbf{1}\gamma$ repeats the row $\gamma$ down the $N$ rows). "
+        r"and shift every row alike ($\mathbf{1}\gamma^\top$ repeats $\gamma$ as a row down the $N$ rows). "
         r"$G = \partial L/\partial Y$ is the gradient that arrives from above.",
         r" 행이 토큰이고, 각 행 $x$를 따로 정규화합니다. $\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$에서 $\mu$와 "
         r"$\sigma^2$는 그 행의 $D$개 성분의 평균과 (편향) 분산입니다. $\gamma$와 $\beta$는 모든 행을 똑같이 늘리고 "
-        r"옮깁니다($\mathbf{1}\gamma$는 행 $\gamma$를 $N$개의 행으로 반복한 것). $G = \partial L/\partial Y$는 위에서 "
+        r"옮깁니다($\mathbf{1}\gamma^\top$는 $\gamma$를 행으로 눕혀 $N$번 반복한 것). $G = \partial L/\partial Y$는 위에서 "
         r"내려오는 기울기입니다."), section.steps)
 
 
