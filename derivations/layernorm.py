@@ -40,8 +40,8 @@ def layernorm_model_section(d, options) -> Section:
         r"$G = \partial L/\partial Y$ is the gradient that arrives from above.",
         r" 행이 토큰이고, 각 행 $x$를 따로 정규화합니다. $\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$에서 $\mu$와 "
         r"$\sigma^2$는 그 행의 $D$개 성분의 평균과 (편향) 분산입니다. $\gamma$와 $\beta$는 모든 행을 똑같이 늘리고 "
-        r"옮깁니다($\mathbf{1}\gamma^\top$는 $\gamma$를 행으로 눕혀 $N$번 반복한 것). $G = \partial L/\partial Y$는 위에서 "
-        r"내려오는 기울기입니다."), section.steps)
+        r"옮깁니다($\mathbf{1}\gamma^\top$는 $\gamma$를 행으로 눕혀 $N$번 반복한 것). "
+        r"$G = \partial L/\partial Y$는 위에서 내려오는 기울기입니다."), section.steps)
 
 
 def document(der: Derivation, options) -> Document:
@@ -85,8 +85,9 @@ def build() -> Derivation:
                  r"and the loss $L = \langle G, Y \rangle$ for an upstream gradient $G$, differentiated in reverse "
                  r"mode into the compact backward pass."),
         title_ko="레이어 정규화: 간결한 역전파",
-        summary_ko=(r"각 행을 정규화하는 레이어 정규화 $Y = \gamma \odot \hat X + \beta$에 위에서 내려온 기울기 $G$와의 "
-                    r"내적 $L = \langle G, Y \rangle$을 손실로 두고 역방향 모드로 미분해 간결한 역전파를 얻습니다."),
+        summary_ko=(r"각 행을 정규화하는 레이어 정규화 $Y = \gamma \odot \hat X + \beta$에 "
+                    r"위에서 내려온 기울기 $G$와의 내적 $L = \langle G, Y \rangle$을 손실로 두고 "
+                    r"역방향 모드로 미분해 간결한 역전파를 얻습니다."),
         sizes=SIZES,
         keep=frozenset({"X_hat", "Y"}),
         build_document=document,

@@ -21,7 +21,8 @@ from symderive.ops.softmax import Softmax, SumEntries, SumFactor
 
 n = sp.Symbol("n", integer=True, positive=True)
 TITLE = "Softmax: its Jacobian, its vector-Jacobian product, and cross-entropy"
-JACOBIAN_IDENTITY = r"s \odot \left(g - (g^\top s)\, \mathbf{1}\right) = \left(\operatorname{diag}(s) - s s^\top\right) g"
+JACOBIAN_IDENTITY = (r"s \odot \left(g - (g^\top s)\, \mathbf{1}\right) = "
+                     r"\left(\operatorname{diag}(s) - s s^\top\right) g")
 
 
 def model() -> Model:
@@ -68,8 +69,8 @@ def jacobian_section(d, options) -> Section:
             r"so the Jacobian can be read off it. It is symmetric: moving $z_j$ raises $s_j$ by $s_j(1 - s_j)$ and "
             r"lowers every other $s_i$ by $s_i s_j$, since the entries of $s$ always sum to one.",
             rf"규칙은 $\bar s$에 대해 선형이고 ${JACOBIAN_IDENTITY}$이므로(성분 $i$: $s_i g_i - s_i \sum_j s_j g_j$) "
-            r"야코비안을 그대로 읽어 낼 수 있습니다. 야코비안은 대칭입니다. $z_j$를 움직이면 $s_j$는 $s_j(1 - s_j)$만큼 "
-            r"오르고 다른 $s_i$는 모두 $s_i s_j$만큼 내립니다. $s$의 성분의 합은 언제나 1이기 때문입니다."),
+            r"야코비안을 그대로 읽어 낼 수 있습니다. 야코비안은 대칭입니다. "
+            r"$z_j$를 움직이면 $s_j$는 $s_j(1 - s_j)$만큼 오르고 다른 $s_i$는 모두 $s_i s_j$만큼 내립니다. $s$의 성분의 합은 언제나 1이기 때문입니다."),
         (Step(r"\frac{\partial s}{\partial z}", J),))
 
 
@@ -109,8 +110,8 @@ def document(der: Derivation, options) -> Document:
         gradients_section(der, options, text=say(options,
             r"The vector-Jacobian product with $g = \bar s$, computed without forming the $n \times n$ Jacobian: "
             r"$g$ minus its average under $s$, weighted by $s$.",
-            r"$g = \bar s$와의 벡터-야코비안 곱이며, $n \times n$ 야코비안을 만들지 않고 계산합니다. $g$에서 $s$로 가중한 "
-            r"평균을 빼고 $s$를 곱한 값입니다.")),
+            r"$g = \bar s$와의 벡터-야코비안 곱이며, $n \times n$ 야코비안을 만들지 않고 계산합니다. "
+            r"$g$에서 $s$로 가중한 평균을 빼고 $s$를 곱한 값입니다.")),
         jacobian_section(der, options),
         cross_entropy_section(der, options),
     )
