@@ -70,7 +70,8 @@ def jacobian_section(d, options) -> Section:
             r"lowers every other $s_i$ by $s_i s_j$, since the entries of $s$ always sum to one.",
             rf"규칙은 $\bar s$에 대해 선형이고 ${JACOBIAN_IDENTITY}$이므로(성분 $i$: $s_i g_i - s_i \sum_j s_j g_j$) "
             r"야코비안을 그대로 읽어 낼 수 있습니다. 야코비안은 대칭입니다. "
-            r"$z_j$를 움직이면 $s_j$는 $s_j(1 - s_j)$만큼 오르고 다른 $s_i$는 모두 $s_i s_j$만큼 내립니다. $s$의 성분의 합은 언제나 1이기 때문입니다."),
+            r"$z_j$를 움직이면 $s_j$는 $s_j(1 - s_j)$만큼 오르고 다른 $s_i$는 모두 $s_i s_j$만큼 내립니다. "
+            r"$s$의 성분의 합은 언제나 1이기 때문입니다."),
         (Step(r"\frac{\partial s}{\partial z}", J),))
 
 
