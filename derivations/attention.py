@@ -9,6 +9,8 @@ rowsum(Ō ⊙ O)``) and that show a bias on every key gets no gradient are prove
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import sympy as sp
 
@@ -116,6 +118,8 @@ def shift_section(d, options) -> Section:
 
 
 def document(der: Derivation, options) -> Document:
+    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
+    options = replace(options, layout="column")
     sections = (
         attention_model_section(der, options),
         adjoint_section(der, options),

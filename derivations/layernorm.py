@@ -8,6 +8,8 @@ with ``G`` the upstream gradient. The engine's rule for the normalisation is the
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, hadamard, normalize_rows, repeat_rows, sum_entries
@@ -45,6 +47,8 @@ def layernorm_model_section(d, options) -> Section:
 
 
 def document(der: Derivation, options) -> Document:
+    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
+    options = replace(options, layout="column")
     sections = (
         layernorm_model_section(der, options),
         adjoint_section(der, options),
