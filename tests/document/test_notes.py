@@ -206,7 +206,7 @@ def notes_tex(request, tmp_path_factory):
 def test_notes_tex_compiles(notes_tex):
     tex = (notes_tex / "notes.tex").read_text(encoding="utf-8")
     assert tex.split("\n")[0] == "% !TEX program = pdflatex"
-    assert tex.count(r"\section{") == 11
+    assert tex.count(r"\section{") == 14
     log = (notes_tex / "notes.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing character" not in log
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
