@@ -250,10 +250,15 @@ def _mean(row):
     return sum(row) / len(row)
 
 
+def _variance(row):
+    """The biased variance of a row (as a layer norm takes it)."""
+    return _mean([(e - _mean(row)) ** 2 for e in row])
+
+
 CALLS = {"diag": _diag, "softmax": _softmax,
          "rowsum": row_reduction(lambda x: x.sum(axis=1, keepdims=True), sum),
          "mean": row_reduction(lambda x: x.mean(axis=1, keepdims=True), _mean),
-         "var": row_reduction(lambda x: x.var(axis=1, keepdims=True), lambda r: _mean([(e - _mean(r)) ** 2 for e in r]))}
+         "var": row_reduction(lambda x: x.var(axis=1, keepdims=True), _variance)}
 
 
 @claim_rule(sp.Function)
