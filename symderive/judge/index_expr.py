@@ -192,9 +192,10 @@ class Compiler:
         while args:  # \mathbb{1}(z) (the step function, as the documents print relu') reads as ones * z
             a = args.pop(0)
             if a == ONES and args:
-                parts.append(self.function("step", 0, [args.pop(0)]))
+                parts.append((True, self.function("step", 0, [args.pop(0)])))
             else:
-                parts.append(self.compile(a))
+                parts.append((not isinstance(a, sp.KroneckerDelta), self.compile(a)))
+        parts = [p for _, p in sorted(parts, key=lambda kp: kp[0])]  # Kronecker's deltas first: most are 0
 
         def value(b):
             out = 1
@@ -202,6 +203,8 @@ class Compiler:
                 out = out * p(b)
                 if out is OUTSIDE:
                     return out
+                if out == 0:
+                    return 0
             return out
         return value
 
@@ -308,11 +311,11 @@ def loop(compiled, spans, b: Binding):
     first, last = int(lo(b)), int(hi(b))
     if last - first + 1 > MAX_TERMS:
         raise ModelError(f"the sum over {name} has {last - first + 1} terms at these sizes (at most {MAX_TERMS})")
-    total = 0
-    for k in range(first, last + 1):
-        inner = b.bind(name, k)
-        total = total + (loop(compiled, rest, inner) if rest else compiled(inner))
-    return total
+    terms = [loop(compiled, rest, b.bind(name, k)) if rest else compiled(b.bind(name, k))
+             for k in range(first, last + 1)]
+    if b.symbolic:  # one Add of all terms, not one per term
+        return sp.Add(*(plain(t) for t in terms))
+    return sum_of(terms)
 
 
 @functools.lru_cache(maxsize=None)
