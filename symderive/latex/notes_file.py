@@ -235,3 +235,9 @@ def top_level_parts(text: str, separator: str) -> list[tuple[int, str]]:
         i += 2 if text[i] == "\\" and not text.startswith(separator, i + 1) else 1
     parts.append((start, text[start:]))
     return parts
+
+
+def readable(text: str) -> str:
+    r"""A side's LaTeX as the reader takes it: labels in roman type (``w_\textrm{h}``) as plain labels (``w_{h}``)."""
+    return re.sub(r"_\s*\{\s*\\(?:textrm|mathrm|text|rm)\s*\{([A-Za-z0-9]+)\}\s*\}|_\s*\\(?:textrm|mathrm|text|rm)"
+                  r"\s*\{([A-Za-z0-9]+)\}", lambda m: "_{" + (m.group(1) or m.group(2)) + "}", text)
