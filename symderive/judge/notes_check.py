@@ -23,7 +23,7 @@ from symderive.latex.names import base_name
 from symderive.latex.notes_file import Equation, Side, equations_of, read_notes
 
 HOLDS, DOES_NOT_HOLD, NOT_CHECKED, ERROR = "holds", "does_not_hold", "not_checked", "error"
-VERDICTS = {"equal": HOLDS, "not_equal": DOES_NOT_HOLD, "error": ERROR}
+INDEX_LEVEL = "a claim about an index-level (convolution) model: not judged from a notes file yet"
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Entry:
     correct: str | None = None
     reason: str | None = None
     side: Side | None = None  # the side a correction replaces (the right side of a claim's step)
+    inline: bool = False  # an inline definition, reported when a claim uses the name it ``defines``
+    defines: str = ""
 
     def to_json(self) -> dict:
         return {"line": self.line, "kind": self.kind, "verdict": self.verdict, "latex": self.latex,
@@ -59,28 +61,27 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
     notes = read_notes(text, fmt)
     models, entries, pending = Models(), [], []
     adjoints: set = set()
-    inline = [e for f in notes.formulas if not f.display for e in equations_of(f)]
     skip = other = False
     for item in notes.in_order():
         if not hasattr(item, "text"):
             skip, other = apply_annotation(item, models, skip, other)
             continue
-        if not item.display:
-            continue
         for equation in equations_of(item):
-            if skip or other:
+            if not item.display:
+                entries += inline_definition(classify(equation, adjoints), models, adjoints)
+            elif skip or other:
                 entries.append(Entry(equation.line, OTHER, equation.text, reason="marked 'symderive: "
                                      f"{'skip' if skip else 'other'}' in the file"))
-                continue
-            reading = classify(equation, adjoints)
-            entries += place(reading, models, adjoints, pending)
-        skip = other = False
-    add_inline_definitions(inline, models, adjoints, pending)
+            else:
+                entries += place(classify(equation, adjoints), models, adjoints, pending)
+        if item.display:  # an annotation 'skip' or 'other' is about the next display formula
+            skip = other = False
     for model in models.models:
         model.shapes = list(models.shapes)
     for claim in pending:
         judge_claim(claim)
-    return sorted(entries, key=lambda e: e.line)
+    used = set().union(*(p.reading.names for p in pending)) if pending else set()
+    return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
 
 
 def apply_annotation(annotation, models: Models, skip: bool, other: bool) -> tuple[bool, bool]:
@@ -138,21 +139,23 @@ def step_entry(eq: Equation, k: int, kind: str, reason: str | None = None) -> En
                  reason=reason, side=eq.sides[k])
 
 
-def add_inline_definitions(inline: list, models: Models, adjoints: set, pending: list) -> None:
-    r"""Inline definitions (``$\delta_t = \frac{\partial L}{\partial h_t}$`` in the prose) for the models whose
-    claims use the names they define."""
-    used = set().union(*(p.reading.names for p in pending)) if pending else set()
-    for equation in inline:
-        reading = classify(equation, adjoints)
-        if reading.kind == DEFINITION and base_name(reading.sides[0]) in used:
-            model = models.of(reading.names, equation.line)
-            if model is not None and base_name(reading.sides[0]) not in {base_name(d.sides[0])
-                                                                        for d in model.definitions}:
-                model.definitions.append(reading)
+def inline_definition(reading: Reading, models: Models, adjoints: set) -> list[Entry]:
+    r"""An inline definition (``$\delta_t = \frac{\partial L}{\partial h_t}$`` in the prose), given to its model;
+    other inline math is not read. Its entry is reported only when a claim uses the name it defines."""
+    if reading.kind != DEFINITION or len(reading.sides) != 2:
+        return []
+    entries = place(reading, models, adjoints, [])
+    for entry in entries:
+        entry.inline, entry.defines = True, base_name(reading.sides[0])
+    return entries
 
 
 def judge_claim(claim: Pending) -> None:
     """Judge each step of a claim (see the module's docstring)."""
+    if claim.model.index_level:
+        for entry in claim.entries:
+            entry.verdict, entry.reason = NOT_CHECKED, INDEX_LEVEL
+        return
     try:
         judge = judge_of(claim.model)
     except SymderiveError as e:

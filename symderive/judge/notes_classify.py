@@ -94,12 +94,14 @@ def parse_one(text: str):
 def kind_of(sides: tuple, adjoints: set) -> str:
     """The kind of a readable equation from its first two sides."""
     lhs, rhs = sides[0], sides[1]
-    if isinstance(lhs, partial) or (is_variable(lhs) and base_name(lhs) in adjoints):
+    if isinstance(lhs, partial):
         return CLAIM
     if not is_variable(lhs):
         return OTHER
     if isinstance(rhs, partial):
         return DEFINITION
+    if base_name(lhs) in adjoints:
+        return CLAIM
     if rhs.has(partial):
         return OTHER
     return MODEL

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import sympy as sp
+
 from symderive.judge.abstract import AbstractModel, has_abstract_call
-from symderive.latex.names import base_name
+from symderive.latex.names import base_name, time_offset
 
 #: names a scalar loss is written with
 LOSS_NAMES = frozenset({"L", "J", "E", "loss", "Loss"})
@@ -54,6 +56,14 @@ class NotesModel:
     def abstract(self) -> bool:
         """A model of abstract functions (``h_t = f(x_t, h_{t-1}, w_h)``), judged by :mod:`symderive.judge.abstract`."""
         return any(has_abstract_call(r.sides[1]) for r in self.equations if base_name(r.sides[0]) not in LOSS_NAMES)
+
+    @property
+    def index_level(self) -> bool:
+        """A model written entry by entry (``Y_{i,j} = \\sum_a \\sum_b X_{i+a,j+b} K_{a,b}``): a left side with
+        more than one index, or with an index that is not a time step."""
+        return any(isinstance(r.sides[0], sp.Indexed) and (len(r.sides[0].indices) > 1
+                                                           or time_offset(r.sides[0].indices[0]) is None)
+                   for r in self.equations)
 
     @property
     def texts(self) -> list[str]:
