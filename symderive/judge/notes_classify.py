@@ -84,11 +84,11 @@ def not_checked_reason(text: str, count: int) -> str:
 
 
 def parse_one(text: str):
-    """The one expression a side reads as."""
+    """The one expression a side reads as (``\\delta_{i,j}`` as the entry of a tensor delta, not Kronecker's)."""
     read = parse_sides(readable(text))
     if len(read) != 1:
         raise SymderiveError(f"expected one expression, got {len(read)}: {text}")
-    return read[0]
+    return read[0].replace(sp.KroneckerDelta, lambda *ij: sp.IndexedBase(sp.Symbol("delta", commutative=False))[ij])
 
 
 def kind_of(sides: tuple, adjoints: set) -> str:

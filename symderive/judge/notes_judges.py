@@ -10,6 +10,8 @@ import sympy as sp
 from symderive.errors import ModelError, SymderiveError
 from symderive.judge.abstract import judge_abstract
 from symderive.judge.check import ClaimResult, Judge
+from symderive.judge.compare import read_claim
+from symderive.judge.diagnose import correct_formula
 from symderive.judge.subject import read_where, subject_of_latex
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.notes_file import readable
@@ -25,10 +27,18 @@ class MatrixJudge:
         subject = subject_of_latex(texts, declared_shapes(model))
         read_where(subject, [readable(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
                              for d in model.definitions])
-        self.judge_ = Judge(subject)
+        self.subject, self.judge_ = subject, Judge(subject)
 
     def judge(self, text: str) -> ClaimResult:
-        return self.judge_.judge(readable(text))
+        """The verdict, with the engine's formula for a wrong claim also where a product that does not multiply
+        named the mistake (the checker gives the formula only after comparing values)."""
+        result = self.judge_.judge(readable(text))
+        if result.verdict == "not_equal" and not result.correct:
+            try:
+                result.correct = correct_formula(read_claim(readable(text), self.subject), self.subject)
+            except SymderiveError:
+                pass
+        return result
 
 
 class AbstractJudge:

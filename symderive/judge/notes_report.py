@@ -40,7 +40,8 @@ def report_lines(entries, file: str) -> list[str]:
         if e.verdict == "holds" and e.reason:
             lines.append(f"    {e.reason}")
         if e.correct:
-            lines.append(f"    correct: {e.correct}")
+            legend = "    (\\bar{v} denotes dL/dv)" if "\\bar{" in e.correct else ""
+            lines.append(f"    correct: {e.correct}{legend}")
     return lines + [summary(entries)]
 
 

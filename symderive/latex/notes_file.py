@@ -168,7 +168,8 @@ LAYOUT = re.compile(
     r"|\\(?:label|tag\*?|eqref|ref)\s*\{[^{}]*\}|\\(?:nonumber|notag|displaystyle|textstyle)\b")
 #: a remark or punctuation ending a row (``\quad \text{(chain rule)}``, ``,``, ``.``)
 ROW_END = re.compile(
-    r"(?:(?:\\q?quad|\\[,;:!]|~|\s)*\\(?:text|textrm|mbox|textit)\s*\{[^{}]*\})?\s*[,.;]?(?=\s*(?:\\\\|\Z))")
+    r"(?:(?:\\q?quad|\\[,;:!]|~)+\s*\(?\s*\\(?:text|textrm|mbox|textit)\s*\{[^{}]*\}\s*\)?)?\s*[,.;]?"
+    r"(?=\s*(?:\\\\|\Z))")
 
 
 @dataclass(frozen=True)
