@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from symderive.errors import SymderiveError
-from symderive.judge.check import ClaimResult, Judge
+from symderive.judge.check import ClaimResult
 from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Reading, classify
 from symderive.judge.notes_judges import judge_of
 from symderive.judge.notes_models import Models

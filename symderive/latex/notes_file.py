@@ -77,7 +77,7 @@ class NotesText:
 
 
 def format_of(path: str) -> str:
-    """``"tex"`` for ``.tex``/``.latex``/``.ltx`` files, ``"md"`` for every other (Markdown, ``.markdown``, ``.txt``)."""
+    """``"tex"`` for ``.tex``/``.latex``/``.ltx`` files, ``"md"`` for every other (Markdown, ``.txt``, ...)."""
     return "tex" if path.lower().endswith((".tex", ".latex", ".ltx")) else "md"
 
 
