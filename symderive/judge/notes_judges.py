@@ -4,6 +4,8 @@ for a model of abstract functions. Both take a claim's LaTeX as the file writes 
 ``w_{h}``) and give a :class:`~symderive.judge.check.ClaimResult`."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import sympy as sp
 
@@ -15,6 +17,7 @@ from symderive.judge.diagnose import correct_formula
 from symderive.judge.subject import read_where, subject_of_latex
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.notes_file import readable
+from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 from symderive.latex.shapes import split_declaration
 
@@ -28,6 +31,7 @@ class MatrixJudge:
         read_where(subject, [readable(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
                              for d in model.definitions])
         self.subject, self.judge_ = subject, Judge(subject)
+        self.names = adjoint_names(model.definitions)
 
     def judge(self, text: str) -> ClaimResult:
         """The verdict, with the engine's formula for a wrong claim also where a product that does not multiply
@@ -38,6 +42,7 @@ class MatrixJudge:
                 result.correct = correct_formula(read_claim(readable(text), self.subject), self.subject)
             except SymderiveError:
                 pass
+        result.correct = named_adjoints(result.correct, self.names)
         return result
 
 
@@ -73,6 +78,25 @@ class AbstractJudge:
                 if len(indices) == len(variables):
                     replace[e] = definition.xreplace(dict(zip(variables, indices)))
         return side.xreplace(replace)
+
+
+def adjoint_names(definitions) -> dict:
+    r"""``{"h": r"\delta"}`` for each definition ``\delta_t = \frac{\partial L}{\partial h_t}`` of the notes: the
+    name the notes give the adjoint the engine writes ``\bar{h}``."""
+    names = {}
+    for d in definitions:
+        lhs, rhs = d.sides
+        if isinstance(rhs, partial) and is_variable(rhs.args[1]):
+            names[base_name(rhs.args[1])] = re.sub(r"_(\{[^{}]*\}|\w)$", "", d.equation.sides[0].text.strip())
+    return names
+
+
+def named_adjoints(latex: str, names: dict) -> str:
+    r"""``latex`` with ``\bar{h}`` (also ``\bar{\mathbf{H}}``) written as the notes name it (``\delta``)."""
+    def name(match):
+        plain = re.sub(r"\\(?:mathbf|boldsymbol|bm)\s*|[{}\s]", "", match.group(1))
+        return names.get(plain, match.group(0))
+    return re.sub(r"\\bar\{((?:[^{}]|\{[^{}]*\})*)\}", name, latex) if latex and names else latex
 
 
 def judge_of(model):

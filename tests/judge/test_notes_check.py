@@ -97,7 +97,7 @@ def test_a_markdown_post_in_columns_with_a_chain():
         (36, CLAIM, HOLDS),             # the adjoint recurrence in columns
     ]
     by_line = {e.line: e for e in entries}
-    assert "wrong bounds" in by_line[28].diagnosis and by_line[28].correct.startswith(r"\sum_{t=1}^{T}")
+    assert "wrong bounds" in by_line[28].diagnosis and by_line[28].correct.startswith(r"\sum_{t=1}^{T} \left(\delta_{t} \odot")
     assert "equals the derivative" in by_line[29].diagnosis
 
 
