@@ -97,7 +97,8 @@ def test_a_markdown_post_in_columns_with_a_chain():
         (36, CLAIM, HOLDS),             # the adjoint recurrence in columns
     ]
     by_line = {e.line: e for e in entries}
-    assert "wrong bounds" in by_line[28].diagnosis and by_line[28].correct.startswith(r"\sum_{t=1}^{T} \left(\delta_{t} \odot")
+    assert "wrong bounds" in by_line[28].diagnosis
+    assert by_line[28].correct.startswith(r"\sum_{t=1}^{T} \left(\delta_{t} \odot")  # named as the notes name it
     assert "equals the derivative" in by_line[29].diagnosis
 
 
