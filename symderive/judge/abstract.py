@@ -318,3 +318,34 @@ def diagnosis(failures: list, letters: list) -> str:
             text += (f"; it holds for {letters[0]} = {', '.join(map(str, right))} only: a term of the recurrence is "
                      f"missing or extra (the bounds of a sum or product?)")
     return text
+
+
+def bptt_formula(model: AbstractModel, lhs) -> str:
+    r"""d2l's general form of ``\frac{\partial s_t}{\partial p}`` (``lhs``) where the model has ``s_t = F(..., s_{t-1},
+    ..., p, ...)``: ``\frac{\partial F_t}{\partial p} + \sum_{i=1}^{t-1} (\prod_{j=i+1}^{t} \frac{\partial F_j}
+    {\partial s_{j-1}}) \frac{\partial F_i}{\partial p}``; "" for any other derivative."""
+    if not isinstance(lhs, partial) or not isinstance(lhs.args[0], sp.Indexed) or lhs.args[0].indices != (t,):
+        return ""
+    state, wrt = lhs.args
+    step = next((rhs for left, rhs in model.equations if left == state and is_abstract_call(rhs)), None)
+    previous = state.base[t - 1]
+    if step is None or previous not in step.args or wrt not in step.args or isinstance(wrt, sp.Indexed):
+        return ""
+    i, j = sp.Symbol("i", integer=True), sp.Symbol("j", integer=True)
+
+    def d(at, var):
+        return rf"\frac{{\partial {call_latex(step.xreplace({t: at}))}}}{{\partial {value_latex(var)}}}"
+    return (rf"{d(t, wrt)} + \sum_{{i=1}}^{{t-1}} \left(\prod_{{j=i+1}}^{{t}} {d(j, state.base[j - 1])}\right) "
+            rf"{d(i, wrt)}")
+
+
+def call_latex(call) -> str:
+    """``f(x_{t}, h_{t-1}, w_{h})``: an abstract call as notes write it."""
+    return f"{type(call).__name__}({', '.join(value_latex(a) for a in call.args)})"
+
+
+def value_latex(e) -> str:
+    """``h_{t-1}``, ``w_{h}``: a value of the model in LaTeX."""
+    if isinstance(e, sp.Indexed):
+        return f"{sp.latex(e.base.label)}_{{{sp.latex(e.indices[0]).replace(' ', '')}}}"
+    return sp.latex(e)

@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 
 from symderive.errors import ModelError, SymderiveError
-from symderive.judge.abstract import judge_abstract
+from symderive.judge.abstract import bptt_formula, judge_abstract
 from symderive.judge.check import ClaimResult, Judge
 from symderive.judge.compare import read_claim
 from symderive.judge.diagnose import correct_formula
@@ -66,7 +66,9 @@ class AbstractJudge:
         except (SymderiveError, ZeroDivisionError, OverflowError, ValueError) as e:
             return ClaimResult(text, "error", str(e))
         method = "numeric, float64, for generic smooth functions at three instances, T = 4"
-        return ClaimResult(text, "equal" if holds else "not_equal", diagnosis, method=method, compared=1)
+        correct = "" if holds else bptt_formula(self.model, sides[0])
+        return ClaimResult(text, "equal" if holds else "not_equal", diagnosis, method=method, compared=1,
+                           correct=correct)
 
     def defined(self, side):
         """``side`` with every name defined as a derivative (``\\delta_t``) replaced by that derivative."""

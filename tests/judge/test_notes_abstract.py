@@ -3,7 +3,15 @@ central differences, and d2l's formulas, right and wrong (verdicts derived by ha
 import numpy as np
 import pytest
 
-from symderive.judge.abstract import STEPS, AbstractModel, Evaluation, GenericFunction, Instance, judge_abstract
+from symderive.judge.abstract import (
+    STEPS,
+    AbstractModel,
+    Evaluation,
+    GenericFunction,
+    Instance,
+    bptt_formula,
+    judge_abstract,
+)
 from symderive.latex.reader import parse_sides
 
 D2L = AbstractModel(tuple(tuple(parse_sides(e)) for e in (
@@ -72,3 +80,10 @@ def test_d2l_loss_gradient_and_a_missing_mean():
     assert judged(chain) == (True, "")
     holds, why = judged(chain.replace(r"\frac{1}{T}", "", 1))
     assert not holds and f"the claim is {STEPS} times the derivative" in why
+
+
+def test_the_formula_given_for_a_wrong_bptt_claim_is_d2ls_and_holds():
+    formula = bptt_formula(D2L, parse_sides(r"\frac{\partial h_t}{\partial w_h}")[0])
+    assert formula.replace(" ", "") == bptt().split(" = ", 1)[1].replace(" ", "").replace("w_h", "w_{h}")
+    assert judged(r"\frac{\partial h_t}{\partial w_h} = " + formula) == (True, "")
+    assert bptt_formula(D2L, parse_sides(r"\frac{\partial L}{\partial w_h}")[0]) == ""  # only a state's
