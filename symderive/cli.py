@@ -110,6 +110,8 @@ def model_arguments(p) -> None:
                    help="a definition: \\delta_t = \\frac{\\partial L}{\\partial h_t} names an adjoint; "
                         "claims may use any")
     p.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
+    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="RANGE",
+                   help="an index-level model's index range, 'LETTER: FIRST..LAST' (e.g. 'i: 1..m', 'o: 0..F-1')")
     p.add_argument("--name", dest="model_name", metavar="NAME",
                    help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
 
@@ -157,12 +159,15 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--force", action="store_true", help="overwrite existing plot files")
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
-    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru), "
-                                                "or a notes file (.md, .tex; - for standard input) to check whole")
+    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru, "
+                                               "conv1d, conv2d, pool2d, cnn), or a notes file (.md, .tex; - for "
+                                               "standard input) to check whole")
     model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
     claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error); for a notes "
                                                             "file one JSON array, an object per equation")
+    claims.add_argument("--index-base", type=int, choices=(0, 1),
+                        help="an index-level model's indices count from 0 or 1 (default: as written; 0 for a built-in)")
     claims.add_argument("--format", dest="notes_format", choices=NOTES_FORMATS,
                         help="the notes file's format (default: from its name; needed for standard input)")
     claims.add_argument("--fix", nargs="?", const="", metavar="FILE", type=str,
@@ -201,7 +206,7 @@ def subject(args) -> Derivation:
     if args.model or args.model_file:
         name = DEFAULT_NAME if args.model_name is None else args.model_name
         return derive(model=equations, where=args.where, shapes=args.shape, name=name)
-    given = [option for option, value in (("--where", args.where), ("--shape", args.shape),
+    given = [option for option, value in (("--where", args.where), ("--shape", args.shape), ("--range", args.ranges),
                                           ("--name", args.model_name is not None)) if value]
     if given:
         raise OptionError(f"{', '.join(given)}: only for a model given with --model or --model-file "
@@ -219,7 +224,8 @@ def cmd_check(args) -> int:
     equations = model_equations(args)
     if args.model_name is not None and not equations:
         raise OptionError("--name names a model given with --model or --model-file")
-    results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
+    results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name,
+                    ranges=args.ranges, index_base=args.index_base)
     for r in results:
         print(json.dumps(r.to_json(), ensure_ascii=False) if args.json else describe(r))
     if any(r.verdict == "error" for r in results):
@@ -229,15 +235,17 @@ def cmd_check(args) -> int:
 
 def is_notes(args) -> bool:
     """Is ``check``'s argument a notes file (``-``, a name with a notes suffix or an existing file, or any
-    argument with ``--format``) rather than a built-in derivation?"""
+    argument with ``--format``) rather than a built-in derivation? A notes file brings its own model and claims."""
     name = args.name
-    if args.notes_format or name == "-":
-        given = [o for o, v in (("--model", args.model or args.model_file), ("--claim", args.claim),
-                                ("--where", args.where), ("--shape", args.shape)) if v]
-        if given:
-            raise OptionError(f"{', '.join(given)}: a notes file brings its own model and claims")
-        return True
-    return bool(name) and name not in available() and (Path(name).suffix != "" or Path(name).exists())
+    notes = bool(args.notes_format) or name == "-" or (
+        bool(name) and name not in available() and (Path(name).suffix != "" or Path(name).exists()))
+    given = [o for o, v in (("--model", args.model or args.model_file), ("--claim", args.claim),
+                            ("--where", args.where), ("--shape", args.shape), ("--range", args.ranges),
+                            ("--name", args.model_name), ("--index-base", args.index_base is not None)) if v]
+    if notes and given:
+        raise OptionError(f"{', '.join(given)}: a notes file brings its own model and claims (annotations in it "
+                          "settle what cannot be read: <!-- symderive: shape W: n x n -->)")
+    return notes
 
 
 def cmd_flow(args) -> int:
