@@ -22,8 +22,10 @@ from symderive.document.document import FORMATS
 from symderive.document.notes import Progress, selected, write_notes
 from symderive.errors import OptionError, SymderiveError
 from symderive.export.files import signal_handlers, write_atomically
+from symderive.judge import notes_command
 from symderive.judge.check import check, describe
 from symderive.latex.model import read_model_text
+from symderive.latex.notes_file import FORMATS as NOTES_FORMATS
 from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive
 from symderive.user_model import DEFAULT_NAME
@@ -158,12 +160,19 @@ def parser() -> argparse.ArgumentParser:
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
     claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru, "
-                                               "conv1d, conv2d, pool2d, cnn)")
+                                               "conv1d, conv2d, pool2d, cnn), or a notes file (.md, .tex; - for "
+                                               "standard input) to check whole")
     model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
-    claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error)")
+    claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error); for a notes "
+                                                            "file one JSON array, an object per equation")
     claims.add_argument("--index-base", type=int, choices=(0, 1),
                         help="an index-level model's indices count from 0 or 1 (default: as written; 0 for a built-in)")
+    claims.add_argument("--format", dest="notes_format", choices=NOTES_FORMATS,
+                        help="the notes file's format (default: from its name; needed for standard input)")
+    claims.add_argument("--fix", nargs="?", const="", metavar="FILE", type=str,
+                        help="write the notes with the corrected formulas to FILE (default: NAME.fixed.EXT)")
+    claims.add_argument("--force", action="store_true", help="let --fix overwrite an existing file")
     return p
 
 
@@ -208,6 +217,10 @@ def subject(args) -> Derivation:
 
 
 def cmd_check(args) -> int:
+    if is_notes(args):
+        return notes_command.check_file(args.name or "-", args.notes_format, args.json, args.fix, args.force)
+    if args.fix is not None or args.notes_format or args.force:
+        raise OptionError("--format, --fix and --force are for checking a notes file (symderive check NOTES.md)")
     equations = model_equations(args)
     if args.model_name is not None and not equations:
         raise OptionError("--name names a model given with --model or --model-file")
@@ -218,6 +231,21 @@ def cmd_check(args) -> int:
     if any(r.verdict == "error" for r in results):
         return 2
     return 0 if all(r.holds for r in results) else 1
+
+
+def is_notes(args) -> bool:
+    """Is ``check``'s argument a notes file (``-``, a name with a notes suffix or an existing file, or any
+    argument with ``--format``) rather than a built-in derivation? A notes file brings its own model and claims."""
+    name = args.name
+    notes = bool(args.notes_format) or name == "-" or (
+        bool(name) and name not in available() and (Path(name).suffix != "" or Path(name).exists()))
+    given = [o for o, v in (("--model", args.model or args.model_file), ("--claim", args.claim),
+                            ("--where", args.where), ("--shape", args.shape), ("--range", args.ranges),
+                            ("--name", args.model_name), ("--index-base", args.index_base is not None)) if v]
+    if notes and given:
+        raise OptionError(f"{', '.join(given)}: a notes file brings its own model and claims (annotations in it "
+                          "settle what cannot be read: <!-- symderive: shape W: n x n -->)")
+    return notes
 
 
 def cmd_flow(args) -> int:

@@ -1,0 +1,162 @@
+r"""``check NOTES``: every equation of the fixtures in tests/notes_files judged, asserted line by line.
+
+The verdicts expected here were derived by hand (each comment says how), not copied from the checker."""
+from pathlib import Path
+
+import pytest
+
+from symderive.judge.notes_check import check_notes
+from symderive.judge.notes_report import fixed_text, summary
+
+FILES = Path(__file__).parent.parent / "notes_files"
+MODEL, DEFINITION, CLAIM, OTHER = "model", "definition", "claim", "other"
+HOLDS, WRONG, NOT_CHECKED = "holds", "does_not_hold", "not_checked"
+
+
+def checked(name: str, text: str | None = None):
+    path = FILES / name
+    text = path.read_text(encoding="utf-8") if text is None else text
+    return check_notes(text, "tex" if name.endswith(".tex") else "md")
+
+
+@pytest.fixture(scope="module")
+def korean_post():
+    return checked("study_post_ko.md")
+
+
+def table(entries):
+    return [(e.line, e.kind, e.verdict) for e in entries]
+
+
+def test_the_korean_study_post_line_by_line(korean_post):
+    assert table(korean_post) == [
+        (15, MODEL, NOT_CHECKED), (21, MODEL, NOT_CHECKED),   # the convolution and its abstract loss
+        (24, DEFINITION, NOT_CHECKED),                       # inline: delta_{i,j} = dL/dY_{i,j}
+        (27, CLAIM, NOT_CHECKED),                            # an index-level claim (see test_conv_claim...)
+        (36, MODEL, NOT_CHECKED), (37, MODEL, NOT_CHECKED), (38, MODEL, NOT_CHECKED),  # the RNN, rows
+        (47, CLAIM, HOLDS),          # O_t = H_t W2 + b2, so dL/dW2 = sum_t H_t^T dL/dO_t
+        (54, CLAIM, HOLDS),          # b2 is added to every O_t: dL/db2 = sum_t dL/dO_t
+        (55, CLAIM, WRONG),          # ... which is not twice itself
+        (61, DEFINITION, NOT_CHECKED),                       # inline: delta_t = dL/dH_t
+        (64, CLAIM, HOLDS),          # H_{t+1} = tanh(... + H_t W_hh ...): the row form of the adjoint recurrence
+        (68, CLAIM, WRONG),          # the row form needs H_{t-1}^T (a 1 x n row cannot multiply a 1 x n row)
+        (76, OTHER, NOT_CHECKED),    # a probability factorization
+        (85, MODEL, NOT_CHECKED), (86, MODEL, NOT_CHECKED), (87, MODEL, NOT_CHECKED),  # d2l's f, g, l
+        (95, CLAIM, HOLDS),          # L is the mean of the l(y_t, o_t)
+        (96, CLAIM, HOLDS),          # the chain rule through o_t = g(h_t, w_o)
+        (103, CLAIM, HOLDS),         # d2l (9.7.7): the recurrence unrolled
+        (109, CLAIM, WRONG),         # the sum stops at t - 2: the term i = t - 1 is missing from t = 2 on
+    ]
+
+
+def test_the_korean_post_says_why(korean_post):
+    by_line = {e.line: e for e in korean_post}
+    assert "factor of 1/2" in by_line[55].diagnosis
+    assert "transpose is missing" in by_line[68].diagnosis
+    assert "t = 2" in by_line[109].diagnosis and "holds for t = 1 only" in by_line[109].diagnosis
+    assert "probability" in by_line[76].reason
+    assert {by_line[n].reason for n in (36, 37, 38)} == {"model 2"} and by_line[85].reason == "model 3"
+    assert summary(korean_post) == "21 equations: 8 model, 2 definitions, 6 hold, 3 do not hold, 2 not checked"
+
+
+def test_windows_line_endings_change_nothing(korean_post):
+    crlf = (FILES / "study_post_ko.md").read_text(encoding="utf-8").replace("\n", "\r\n")
+    assert table(checked("study_post_ko.md", crlf)) == table(korean_post)
+
+
+def test_a_latex_document_with_annotations():
+    entries = checked("dense_en.tex")
+    assert table(entries) == [
+        (10, MODEL, NOT_CHECKED), (11, MODEL, NOT_CHECKED), (12, MODEL, NOT_CHECKED),
+        (16, DEFINITION, NOT_CHECKED),
+        (20, CLAIM, HOLDS),        # dL/dz = (a - y) * sigma'(z), sigma' = a (1 - a)
+        (21, CLAIM, HOLDS),        # z = W x + b: dL/dW = delta x^T
+        (22, CLAIM, HOLDS),        # delta written out
+        (23, CLAIM, WRONG),        # the factor (1 - a) dropped
+        (24, CLAIM, HOLDS),        # a line equal to the one above (both wrong): the step itself holds
+        (25, CLAIM, HOLDS),        # dL/db = delta
+        (27, CLAIM, WRONG),        # dL/dx = W^T delta
+        (29, OTHER, NOT_CHECKED),  # symderive: skip
+        (31, OTHER, NOT_CHECKED),  # a fact about sigma in general
+        (33, OTHER, NOT_CHECKED),  # an approximation
+    ]
+    by_line = {e.line: e for e in entries}
+    assert "mistake carried" in by_line[24].reason and "transpose is missing" in by_line[27].diagnosis
+    assert by_line[29].reason == "marked 'symderive: skip' in the file" and "\\approx" not in by_line[33].reason
+
+
+def test_a_markdown_post_in_columns_with_a_chain():
+    entries = checked("rnn_en.md")
+    assert table(entries) == [
+        (10, MODEL, NOT_CHECKED), (11, MODEL, NOT_CHECKED), (12, MODEL, NOT_CHECKED),
+        (16, DEFINITION, NOT_CHECKED),  # inline, used by the claims below
+        (24, CLAIM, HOLDS),             # o_t = W_hy h_t + c
+        (28, CLAIM, WRONG),             # the sum must start at t = 1 (h_0 is not 0 in general)
+        (29, CLAIM, WRONG),             # the line above is wrong, this one right: the step cannot hold
+        (34, OTHER, NOT_CHECKED),       # symderive: other
+        (36, CLAIM, HOLDS),             # the adjoint recurrence in columns
+    ]
+    by_line = {e.line: e for e in entries}
+    assert "wrong bounds" in by_line[28].diagnosis
+    assert by_line[28].correct.startswith(r"\sum_{t=1}^{T} \left(\delta_{t} \odot")  # named as the notes name it
+    assert "equals the derivative" in by_line[29].diagnosis
+
+
+@pytest.mark.parametrize("name", ["rnn_en.md", "dense_en.tex"])
+def test_the_corrected_copy_has_no_wrong_claim_that_was_corrected(name):
+    text = (FILES / name).read_text(encoding="utf-8")
+    entries = checked(name, text)
+    fixed, count = fixed_text(text, entries)
+    assert count == sum(e.verdict == WRONG and bool(e.correct) for e in entries) > 0
+    corrected_lines = {e.line for e in entries if e.verdict == WRONG and e.correct}
+    again = {e.line: e.verdict for e in checked(name, fixed)}
+    assert all(again[line] == HOLDS for line in corrected_lines)
+
+
+TWO_MODELS = r"""
+# Two dense layers
+
+$$z = W x + b$$
+$$a = \sigma(z)$$
+$$L = \frac{1}{2}\|a - y\|^2$$
+
+$$\frac{\partial L}{\partial z} = (a - y) \odot a \odot (1 - a)$$
+
+# The same with tanh
+
+$$z = W x$$
+$$a = \tanh(z)$$
+$$L = \frac{1}{2}\|a - y\|^2$$
+
+$$\frac{\partial L}{\partial z} = (a - y) \odot (1 - a^2)$$
+"""
+
+
+def test_models_are_kept_apart_by_what_they_define():
+    entries = check_notes(TWO_MODELS, "md")
+    assert [(e.line, e.verdict) for e in entries if e.kind == CLAIM] == [(8, HOLDS), (16, HOLDS)]
+    assert [e.reason for e in entries if e.kind == MODEL] == ["model 1"] * 3 + ["model 2"] * 3
+
+
+def test_an_annotation_settles_which_model_a_claim_is_about():
+    text = TWO_MODELS.replace("# Two", "<!-- symderive: model sigmoid -->\n# Two", 1)
+    text = text.replace("# The same", "<!-- symderive: model tanh -->\n# The same", 1)
+    text += "\n<!-- symderive: model sigmoid -->\n$$\\frac{\\partial L}{\\partial z} = (a - y) \\odot (1 - a^2)$$\n"
+    entries = check_notes(text, "md")
+    assert [(e.verdict) for e in entries if e.kind == CLAIM] == [HOLDS, HOLDS, WRONG]  # tanh's form, sigmoid model
+    assert {e.reason for e in entries if e.kind == MODEL} == {"model sigmoid", "model tanh"}
+
+
+def test_a_shape_annotation_reaches_the_model():
+    model = ("$$z = W x$$\n$$L = \\frac{1}{2}\\|z\\|^2$$\n"
+             "$$\\frac{\\partial L}{\\partial W} = z x^\\top$$\n")
+    assert check_notes("<!-- symderive: shape W: 3 x 2 -->\n" + model, "md")[-1].verdict == HOLDS
+    clash = check_notes("<!-- symderive: shape W: 3 x 2 -->\n<!-- symderive: shape x: 5 -->\n" + model, "md")[-1]
+    assert clash.verdict == "error" and "cannot be read" in clash.diagnosis  # W x: 3 x 2 times 5 x 1
+
+
+def test_a_claim_no_model_knows_is_not_checked_and_a_broken_claim_is_an_error():
+    text = "$$\\frac{\\partial Q}{\\partial V} = V$$\n\n$$\\frac{\\partial L}{\\partial W} = \\frac{ $$\n"
+    first, second = check_notes(text, "md")
+    assert (first.verdict, first.reason) == (NOT_CHECKED, "no model in the file defines its symbols")
+    assert second.kind == CLAIM and second.verdict == "error" and "cannot be read" in second.diagnosis
