@@ -1,0 +1,174 @@
+r"""Attention heads: the products of multi-head attention, each head a block of columns, registered once.
+
+A matrix ``A`` of ``N x D`` with ``H`` heads is ``H`` blocks of ``E = D / H`` columns, ``A = [A_1 \cdots A_H]``.
+Per-head score matrices are stacked over the heads, ``S = [S_1; \dots; S_H]`` (``H N x M``), so that a row-wise
+softmax of ``S`` is the softmax of every head's rows. Three products close under reverse mode:
+
+* :class:`HeadStack`    -- ``\operatorname{stack}_h(A_h B_h^\top)``, ``H N x M`` (the scores ``Q_h K_h^\top``);
+* :class:`HeadConcat`   -- ``\operatorname{concat}_h(P_h B_h)``, ``N x D`` (the heads' outputs ``P_h V_h``);
+* :class:`HeadConcatT`  -- ``\operatorname{concat}_h(P_h^\top A_h)``, ``M x D``.
+
+Their vector-Jacobian rules are each other (per head the rules of a matrix product, ``y = A B`` gives
+``\bar A = \bar y B^\top`` and ``\bar B = A^\top \bar y``):
+
+    Y = stack(A_h B_h^T):    \bar A = concat(\bar Y_h B_h),     \bar B = concat(\bar Y_h^T A_h)
+    Y = concat(P_h B_h):     \bar P = stack(\bar Y_h B_h^T),    \bar B = concat(P_h^T \bar Y_h)
+    Y = concat(P_h^T A_h):   \bar P = stack(A_h \bar Y_h^T),    \bar A = concat(P_h \bar Y_h)
+
+The exported code keeps the heads as an axis (``A.reshape(N, H, E).transpose(1, 0, 2)``) and multiplies all
+heads in one batched ``@``: no loop over heads or tokens. The reference evaluation takes the blocks one by one.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy import MatrixExpr
+from sympy.core.sympify import _sympify
+
+from symderive.errors import ModelError
+from symderive.export.scaffold import HELPERS
+from symderive.ops.registry import defvjp, evaluate_node, same_size, shape_conflict, shape_text
+
+
+class HeadProduct(MatrixExpr):
+    """A per-head product of two matrices, ``heads`` blocks of columns each; ``left`` and ``right`` say which
+    operand is read in blocks of columns (the other, a stack of heads, in blocks of rows)."""
+
+    def __new__(cls, a, b, heads):
+        a, b, heads = _sympify(a), _sympify(b), _sympify(heads)
+        if not (getattr(a, "is_Matrix", False) and getattr(b, "is_Matrix", False)):
+            raise ModelError(f"{cls.__name__} multiplies two matrices, not {a} and {b}")
+        return MatrixExpr.__new__(cls, a, b, heads)
+
+    @property
+    def a(self) -> MatrixExpr:
+        return self.args[0]
+
+    @property
+    def b(self) -> MatrixExpr:
+        return self.args[1]
+
+    @property
+    def heads(self) -> sp.Expr:
+        return self.args[2]
+
+
+class HeadStack(HeadProduct):
+    r"""``\operatorname{stack}_h(A_h B_h^\top)``: ``A`` (N x D) and ``B`` (M x D) in ``H`` blocks of columns; ``H N x M``."""
+
+    @property
+    def shape(self):
+        return (self.heads * self.a.shape[0], self.b.shape[0])
+
+
+class HeadConcat(HeadProduct):
+    r"""``\operatorname{concat}_h(P_h B_h)``: ``P`` a stack of ``H`` blocks of rows (H N x M), ``B`` (M x D) in
+    blocks of columns; ``N x D``."""
+
+    @property
+    def shape(self):
+        return (self.a.shape[0] / self.heads, self.b.shape[1])
+
+
+class HeadConcatT(HeadProduct):
+    r"""``\operatorname{concat}_h(P_h^\top A_h)``: ``P`` a stack of ``H`` blocks of rows (H N x M), ``A`` (N x D) in
+    blocks of columns; ``M x D``."""
+
+    @property
+    def shape(self):
+        return (self.a.shape[1], self.b.shape[1])
+
+
+@shape_conflict.register
+def _head_shapes(e: HeadProduct):
+    """Why the operands do not fit, or None."""
+    a, b, heads = e.a.shape, e.b.shape, e.heads
+    fits = {HeadStack: same_size(a[1], b[1]),
+            HeadConcat: same_size(a[1], b[0]) and same_size(sp.Mod(a[0], heads), 0),
+            HeadConcatT: same_size(a[0], heads * b[0])}[type(e)]
+    return None if fits else (f"the heads of {shape_text(a)} and {shape_text(b)} do not fit "
+                              f"({type(e).__name__}, {heads} heads)")
+
+
+STACK = r"Y = \operatorname{stack}_h(A_h B_h^\top) \;\Rightarrow\; \bar A = \operatorname{concat}_h(\bar Y_h B_h),\ " \
+        r"\bar B = \operatorname{concat}_h(\bar Y_h^\top A_h)"
+CONCAT = r"Y = \operatorname{concat}_h(P_h B_h) \;\Rightarrow\; \bar P = \operatorname{stack}_h(\bar Y_h B_h^\top),\ " \
+         r"\bar B = \operatorname{concat}_h(P_h^\top \bar Y_h)"
+CONCAT_T = r"Y = \operatorname{concat}_h(P_h^\top A_h) \;\Rightarrow\; \bar P = \operatorname{stack}_h(A_h " \
+           r"\bar Y_h^\top),\ \bar A = \operatorname{concat}_h(P_h \bar Y_h)"
+
+
+@defvjp(HeadStack, STACK)
+def _head_stack_vjp(node, g, ans, functions):
+    return [(node.a, HeadConcat(g, node.b, node.heads)), (node.b, HeadConcatT(g, node.a, node.heads))]
+
+
+@defvjp(HeadConcat, CONCAT)
+def _head_concat_vjp(node, g, ans, functions):
+    return [(node.a, HeadStack(g, node.b, node.heads)), (node.b, HeadConcatT(node.a, g, node.heads))]
+
+
+@defvjp(HeadConcatT, CONCAT_T)
+def _head_concat_t_vjp(node, g, ans, functions):
+    return [(node.a, HeadStack(node.b, g, node.heads)), (node.b, HeadConcat(node.a, g, node.heads))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference evaluation: head by head, with the backend's own products (NumPy arrays and explicit SymPy
+# matrices alike), written independently of the exported code's reshapes.
+
+
+def column_blocks(m, heads: int) -> list:
+    """The ``heads`` blocks of columns of ``m``."""
+    width = m.shape[1] // heads
+    return [m[:, h * width:(h + 1) * width] for h in range(heads)]
+
+
+def row_blocks(m, heads: int) -> list:
+    """The ``heads`` blocks of rows of ``m``."""
+    height = m.shape[0] // heads
+    return [m[h * height:(h + 1) * height, :] for h in range(heads)]
+
+
+def side_by_side(parts, ev):
+    """``[p_1 \\cdots p_H]``: the backend stacks rows, so stack the transposes and transpose back."""
+    return ev.backend.stack([p.T for p in parts]).T
+
+
+@evaluate_node.register
+def _evaluate_head_stack(e: HeadStack, ev):
+    heads = ev.size(e.heads)
+    pairs = zip(column_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
+    return ev.backend.stack([ev.backend.matmul(a, b.T) for a, b in pairs])
+
+
+@evaluate_node.register
+def _evaluate_head_concat(e: HeadConcat, ev):
+    heads = ev.size(e.heads)
+    pairs = zip(row_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
+    return side_by_side([ev.backend.matmul(p, b) for p, b in pairs], ev)
+
+
+@evaluate_node.register
+def _evaluate_head_concat_t(e: HeadConcatT, ev):
+    heads = ev.size(e.heads)
+    pairs = zip(row_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
+    return side_by_side([ev.backend.matmul(p.T, a) for p, a in pairs], ev)
+
+
+# ---------------------------------------------------------------------------------------------
+# The exported code's helpers (placed in a module whose code calls them; see export.scaffold.HELPERS).
+
+HELPERS["_heads("] = '''
+
+
+def _heads(m, heads):
+    """(N, heads * E) -> (heads, N, E): the blocks of columns of every head as a leading axis (a view)."""
+    return m.reshape(m.shape[0], heads, m.shape[1] // heads).transpose(1, 0, 2)
+'''
+HELPERS["_merge_heads("] = '''
+
+
+def _merge_heads(m):
+    """(heads, N, E) -> (N, heads * E): the heads side by side, head h in columns h E .. (h + 1) E - 1."""
+    return m.transpose(1, 0, 2).reshape(m.shape[1], m.shape[0] * m.shape[2])
+'''
