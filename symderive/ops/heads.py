@@ -53,7 +53,8 @@ class HeadProduct(MatrixExpr):
 
 
 class HeadStack(HeadProduct):
-    r"""``\operatorname{stack}_h(A_h B_h^\top)``: ``A`` (N x D) and ``B`` (M x D) in ``H`` blocks of columns; ``H N x M``."""
+    r"""``\operatorname{stack}_h(A_h B_h^\top)``: ``A`` (N x D) and ``B`` (M x D) in ``H`` blocks of columns;
+    ``H N x M``."""
 
     @property
     def shape(self):

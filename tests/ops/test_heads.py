@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symderive.errors import ShapeMismatchError
 from symderive.matrix.evaluate import NUMPY, SYMPY, Env, evaluate
 from symderive.model.program import check_shapes
-from symderive.errors import ShapeMismatchError
 from symderive.ops.heads import HeadConcat, HeadConcatT, HeadStack
 from symderive.ops.registry import ACTIVATIONS, VJP_RULES
 
