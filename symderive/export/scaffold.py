@@ -26,6 +26,24 @@ def _softmax(z):
     e = np.exp(z - np.max(z, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 ''',
+    "_softmax_rows(": '''
+
+
+def _softmax_rows(S, causal):
+    """Softmax of each row, exp(S - max) / sum exp(S - max); causal: row i over the columns j <= i only."""
+    if causal:
+        S = np.where(np.tri(S.shape[-2], S.shape[-1], dtype=bool), S, -np.inf)
+    e = np.exp(S - np.max(S, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+''',
+    "_normalize_rows(": '''
+
+
+def _normalize_rows(X, eps):
+    """Each row minus its mean, over sqrt(its biased variance + eps)."""
+    centred = X - np.mean(X, axis=-1, keepdims=True)
+    return centred / np.sqrt(np.mean(centred * centred, axis=-1, keepdims=True) + eps)
+''',
     "_logsoftmax(": '''
 
 

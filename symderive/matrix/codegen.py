@@ -18,6 +18,7 @@ from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
 from symderive.model.program import Program, arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
+from symderive.ops.rows import options_of
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
 
@@ -250,17 +251,28 @@ def module_source(program: Program, bw: Backward, doc: str) -> str:
     body = [*preamble(doc, shapes(program)), HELPER_MARK, ARGUMENTS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
-    body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
+    body += [prepare_fn(args, options_of(program)), forward_fn(program), public_fns(program, bw, args)]
     return place_helpers("\n".join(body) + "\n")
 
 
-def prepare_fn(args) -> str:
-    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
+def prepare_fn(args, options=()) -> str:
+    """``_prepare``: the arrays and their sizes, and each option's number computed from its keyword."""
+    if not options:
+        return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
+    sizes = sorted({str(s) for o in options for s in o.value.free_symbols})
+    return "\n".join([f"\n\ndef _prepare({signature(args, options)}):", arrays_line(args), "    _sizes = _dims(arrays)",
+                      *filter(None, [unpack(sizes, "_sizes")]),
+                      *(f"    _sizes[{o.keyword!r}] = {o.code}" for o in options), "    return arrays, _sizes"])
+
+
+def signature(args, options, call: bool = False) -> str:
+    """The arguments, then the options as keywords (``causal=False``; in a call ``causal=causal``)."""
+    return ", ".join([*args, *(f"{o.keyword}={o.keyword if call else o.default}" for o in options)])
 
 
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
-    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + [o.keyword for o in options_of(program)]
     return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 
@@ -278,7 +290,7 @@ def forward_fn(program: Program) -> str:
 
 
 def public_fns(program: Program, bw: Backward, args) -> str:
-    sig = ", ".join(args)
+    sig, call = signature(args, options_of(program)), signature(args, options_of(program), call=True)
     values = [identifier(key(a.target)) for a in program.assignments]
     rows = "[1:T + 1]" if program.recurrent else ""
     doc_fwd = "Every intermediate value" + (", stacked over steps 1..T as rows" if program.recurrent else "")
@@ -286,17 +298,17 @@ def public_fns(program: Program, bw: Backward, args) -> str:
                  else Emitter(program).step().doprint(program.loss))
     out = [f"\n\ndef forward({sig}):",
            f'    """{doc_fwd}: {", ".join(values)}."""',
-           f"    _args, _sizes = _prepare({sig})",
+           f"    _args, _sizes = _prepare({call})",
            *(["    T = _sizes['T']"] if program.recurrent else []),
            f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
            f"\n\ndef loss({sig}):",
            LOSS_DOC,
-           f"    _args, _sizes = _prepare({sig})",
+           f"    _args, _sizes = _prepare({call})",
            "    _values = _forward(_args, _sizes)",
            *header(program),
            *filter(None, [unpack(values, "_values")]),
            f"    return float(np.sum({loss_code}))",
-           grad_fn(program, bw, sig)]
+           grad_fn(program, bw, sig, call)]
     return "\n".join(out)
 
 
@@ -308,7 +320,7 @@ TRUNCATION_DOC = [
 ]
 
 
-def grad_fn(program: Program, bw: Backward, sig: str) -> str:
+def grad_fn(program: Program, bw: Backward, sig: str, call: str) -> str:
     """``_backward`` (every value and step adjoint), ``grad`` and, for recurrent models, ``adjoints``."""
     em = Emitter(program)
     values = [identifier(key(a.target)) for a in program.assignments]
@@ -331,7 +343,7 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
               '    """dL/d(argument) for every argument of SHAPES, as a dict keyed by argument name.',
               *(TRUNCATION_DOC if program.recurrent else []),
               '    """',
-              f"    _args, _sizes = _prepare({sig})",
+              f"    _args, _sizes = _prepare({call})",
               f"    _adjoints = _backward(_args, _sizes{call_extra})",
               *header(program),
               unpack(values + adjoints, "_adjoints"),
@@ -343,7 +355,7 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
         lines += [f"\n\ndef adjoints({sig}{extra}):",
                   '    """dL/dv_t for every step value v (the BPTT adjoints, e.g. delta_t = dL/dh_t), stacked over',
                   '    steps 1..T as rows, keyed by the value\'s name. Same truncation arguments as grad."""',
-                  f"    _args, _sizes = _prepare({sig})",
+                  f"    _args, _sizes = _prepare({call})",
                   f"    _adjoints = _backward(_args, _sizes{call_extra})",
                   "    T = _sizes['T']",
                   "    return {" + ", ".join(f"{v!r}: _adjoints[{a!r}][1:T + 1]" for a, v in names.items()) + "}"]

@@ -204,6 +204,8 @@ class DerivationPrinter(LatexPrinter):
         r"""``a^\top b`` for the sum of the entries of ``a ⊙ b`` (``a b^\top`` for rows), else ``1^\top v``
         (``v 1``)."""
         v, row = e.arg, is_row_vector(e.arg.shape)
+        if 1 not in v.shape:  # of a matrix: the inner product <a, b> of two matrices, or 1^T A 1
+            return self.matrix_sum(v)
         if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
             a, b = sorted(v.args, key=self.sum_factor_order)
             first, second = (a, sp.Transpose(b)) if row else (sp.Transpose(a), b)
@@ -225,6 +227,33 @@ class DerivationPrinter(LatexPrinter):
         if isinstance(m, sp.MatrixSymbol) and "_" not in self._print(m):
             return f"{self._print(m)}_h"
         return rf"\left[{self._print(m)}\right]_h"
+    def _print_Option(self, e):
+        return e.latex
+
+    def _print_RowSum(self, e):
+        return rf"\operatorname{{rowsum}}\left({self._print(e.arg)}\right)"
+
+    def _print_RowMean(self, e):
+        return rf"\operatorname{{mean}}\left({self._print(e.arg)}\right)"
+
+    def _print_SoftmaxRows(self, e):
+        """The softmax of each row; a causal one is marked above (row i reads the columns j <= i)."""
+        causal = r"^{\text{causal}}" if e.causal.value else ""
+        return rf"\operatorname{{softmax}}_{{\text{{row}}}}{causal}\left({self._print(e.arg)}\right)"
+
+    def _print_NormalizeRows(self, e):
+        return rf"\operatorname{{normalize}}_{{\text{{row}}}}\left({self._print(e.arg)}\right)"
+
+    def _print_InvStd(self, e):
+        return rf"\frac{{1}}{{\sqrt{{\operatorname{{var}}\left({self._print(e.arg)}\right) + {self._print(e.eps)}}}}}"
+
+    def matrix_sum(self, v) -> str:
+        r"""``\langle a, b \rangle`` for the sum of the entries of two matrices' product ``a \odot b``, else
+        ``\mathbf{1}^\top A \mathbf{1}``."""
+        if isinstance(v, sp.HadamardProduct) and len(v.args) == 2:
+            a, b = sorted(v.args, key=self.sum_factor_order)
+            return rf"\left\langle {self._print(a)}, {self._print(b)} \right\rangle"
+        return rf"\mathbf{{1}}^{{\top}} {self.parenthesize(v, PRECEDENCE['Mul'])} \mathbf{{1}}"
 
     def _print_SumFactor(self, e):
         r"""``(\bar s^\top s)`` in ``(\bar s^\top s) 1``: a sum of entries scaling a vector, in parentheses."""
@@ -239,6 +268,8 @@ class DerivationPrinter(LatexPrinter):
     def matmul_factor(self, f) -> str:
         if isinstance(f, sp.OneMatrix) and f.rows == 1 and f.cols != 1:
             return r"\mathbf{1}^{\top}"
+        if isinstance(f, sp.OneMatrix) and f.cols == 1 and f.rows != 1:
+            return r"\mathbf{1}"
         if is_scalar(f) and isinstance(f, (sp.HadamardProduct, sp.MatMul)):
             return self.parenthesize(f, PRECEDENCE["Mul"], strict=True)
         return self.parenthesize(f, PRECEDENCE["Mul"], strict=False)

@@ -101,6 +101,9 @@ class RowPrinter(NumPyPrinter):
         """``M1 ... Mk v`` -> ``v @ Mk.T @ ... @ M1.T``; a trailing row ``r^T`` makes an outer product.
         With scalar (1 x 1) factors, or a leading row vector, see :meth:`scalar_product`."""
         coeff, factors = e.as_coeff_matrices()
+        matrices = None if any(map(is_scalar, factors)) else self.matrix_product(factors)
+        if matrices is not None:
+            return matrices if coeff == 1 else f"({self._print(coeff)} * {matrices})"
         if any(map(is_scalar, factors)) or is_row(factors[0]):
             return self.scalar_product(coeff, factors)
         left, right = split_outer(factors)
@@ -108,6 +111,26 @@ class RowPrinter(NumPyPrinter):
         if right:
             body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
         return body if coeff == 1 else f"({self._print(coeff)} * {body})"
+
+    def matrix_product(self, factors) -> str | None:
+        """A product of matrices whose rows are tokens: ``A @ B.T``; ``r 1^T`` (a row statistic spread over the
+        columns) and ``1 g`` (a row repeated down the rows) are broadcasting, ``1^T A`` the column sums. None when
+        a vector takes part in another way (the product of a vector model, in row form)."""
+        if len(factors) == 2 and isinstance(factors[1], sp.OneMatrix) and is_vector(factors[0]):
+            return self._print(factors[0])  # an n x 1 statistic is kept as (n, 1): it broadcasts over columns
+        if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].cols == 1 and is_row(factors[1]):
+            return self._print(factors[1])  # a row is stored as (m,): it broadcasts over rows
+        if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].rows == 1:
+            return f"np.sum({self._print(factors[1])}, axis=0)"
+        if any(1 in f.shape for f in factors):
+            return None
+        return "(" + " @ ".join(self.matrix_operand(f) for f in factors) + ")"
+
+    def matrix_operand(self, f) -> str:
+        """A factor of a product of matrices (a transpose ``A.T``, a sum in parentheses)."""
+        if isinstance(f, Transpose):
+            return f"{self.matrix_operand(f.arg)}.T"
+        return self._print(f)
 
     def scalar_product(self, coeff, factors) -> str:
         """The scalars (1 x 1 factors, inner products ``r M c``) times what remains, a vector or matrix:
@@ -267,6 +290,26 @@ class RowPrinter(NumPyPrinter):
         """``concat_h(P_h^T A_h)``: the stack P is an array (heads, N, M)."""
         return (f"_merge_heads({self._print(e.a)}.transpose(0, 2, 1) @ "
                 f"_heads({self._print(e.b)}, {self._print(e.heads)}))")
+    def _print_Option(self, e):
+        """A keyword argument of the exported functions, bound by its name."""
+        return e.keyword
+
+    def _print_RowSum(self, e):
+        return f"np.sum({self._print(e.arg)}, axis=-1, keepdims=True)"
+
+    def _print_RowMean(self, e):
+        return f"np.mean({self._print(e.arg)}, axis=-1, keepdims=True)"
+
+    def _print_SoftmaxRows(self, e):
+        """``_softmax_rows(S, causal)``: each row's softmax, masked causally when asked (the export's helper)."""
+        return f"_softmax_rows({self._print(e.arg)}, {self._print(e.causal)})"
+
+    def _print_NormalizeRows(self, e):
+        """``_normalize_rows(X, eps)``: each row minus its mean over sqrt(var + eps) (the export's helper)."""
+        return f"_normalize_rows({self._print(e.arg)}, {self._print(e.eps)})"
+
+    def _print_InvStd(self, e):
+        return f"(1.0 / np.sqrt(np.var({self._print(e.arg)}, axis=-1, keepdims=True) + {self._print(e.eps)}))"
 
     def _print_SumEntries(self, e):
         """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""

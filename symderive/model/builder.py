@@ -18,7 +18,10 @@ a recurrent model is written for a generic step ``t``. Values are SymPy matrix e
 ``*``) is the matrix product, ``sd.hadamard(a, b)`` the elementwise one, ``.T`` the transpose; vectors are
 columns (``n``) or rows (``1, n``). Elementwise: ``sd.sigmoid``, ``sd.tanh``, ``sd.relu``, ``sd.softplus``,
 ``sd.exp``, ``sd.log``, ``sd.sqrt``, ``sd.power(v, p)``, ``sd.divide(a, b)`` (any registered function:
-``sd.apply``); over a vector's entries: ``sd.softmax``, ``sd.log_softmax``, ``sd.sum_entries``. Scalar losses:
+``sd.apply``); over a vector's entries: ``sd.softmax``, ``sd.log_softmax``, ``sd.sum_entries``. Rows as tokens (a
+matrix N x D): ``sd.softmax(S, rows=True, causal=False)``, ``sd.layer_norm(X, gamma, beta, eps=1e-5)`` (and its
+``sd.normalize_rows(X, eps)``), ``sd.attention_scale(d_k)`` (the factor 1/sqrt(d_k), the export's ``scale=None``),
+``sd.repeat_rows(b, N)`` (a bias row repeated down N rows), ``sd.row_sum``, ``sd.row_mean``. Scalar losses:
 ``sd.squared_norm(v)``, ``sd.cross_entropy(o, y)`` (logits o), ``sd.binary_cross_entropy(p, y)``, and sums and
 multiples of these.
 """
@@ -30,11 +33,13 @@ from symderive.errors import ModelError
 from symderive.model.program import Assign, Program, check_shapes, key
 from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.ops.registry import shape_text
+from symderive.ops.rows import NormalizeRows, RowMean, RowSum, SoftmaxRows, causal_option, eps_option, scale_option
 from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries, fuse_log_softmax
 
 __all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sqrt", "hadamard", "power",
            "divide", "squared_norm", "sum_entries", "ones_like", "softmax", "log_softmax", "cross_entropy",
-           "binary_cross_entropy"]
+           "binary_cross_entropy", "layer_norm", "normalize_rows", "attention_scale", "repeat_rows", "row_sum",
+           "row_mean"]
 
 
 class Model:
@@ -208,9 +213,54 @@ def sum_entries(v):
     return SumEntries(v)
 
 
-def softmax(v):
-    """``softmax(v)_i = e^{v_i} / sum_j e^{v_j}`` over the entries of a vector (a column, or a row 1 x n)."""
-    return Softmax(v)
+def softmax(v, rows: bool = False, causal: bool = False):
+    """``softmax(v)_i = e^{v_i} / sum_j e^{v_j}`` over the entries of a vector (a column, or a row 1 x n); with
+    ``rows=True`` the softmax of each row of a matrix, and with ``causal=True`` row i over the columns j <= i only
+    (PyTorch's ``is_causal``; the exported functions take ``causal=`` as a keyword)."""
+    if causal and not rows:
+        raise ModelError("causal=True masks a row-wise softmax: write sd.softmax(S, rows=True, causal=True)")
+    return SoftmaxRows(v, causal_option(causal)) if rows else Softmax(v)
+
+
+def normalize_rows(X, eps=1e-5):
+    """``(x - mean(x)) / sqrt(var(x) + eps)`` for each row x of a matrix (the biased variance, as PyTorch's
+    layer norm); ``eps`` is the exported functions' keyword ``eps``, with this default."""
+    return NormalizeRows(X, eps_option(eps))
+
+
+def repeat_rows(b, rows):
+    """The matrix whose ``rows`` rows are all ``b`` (a row 1 x D, or a column D x 1 read as a row): ``1 b``."""
+    b = sp.Transpose(b).doit() if b.shape[1] == 1 and b.shape[0] != 1 else b
+    if b.shape[0] != 1:
+        raise ModelError(f"repeat_rows takes a vector, not the {shape_text(b.shape)} matrix {b}")
+    return sp.MatMul(sp.OneMatrix(rows, 1), b)
+
+
+def layer_norm(X, gamma, beta, eps=1e-5):
+    """``gamma ⊙ (x - mean(x)) / sqrt(var(x) + eps) + beta`` for each row x of ``X`` (N x D), with ``gamma`` and
+    ``beta`` vectors of size D (rows 1 x D or columns D x 1), as ``torch.nn.functional.layer_norm(X, (D,), gamma,
+    beta, eps)``."""
+    rows = X.shape[0]
+    scale, shift = repeat_rows(gamma, rows), repeat_rows(beta, rows)
+    if scale.shape != X.shape or shift.shape != X.shape:
+        raise ModelError(f"layer_norm of the {shape_text(X.shape)} {X} takes gamma and beta of size {X.shape[1]}, "
+                         f"not {shape_text(gamma.shape)} and {shape_text(beta.shape)}")
+    return hadamard(normalize_rows(X, eps), scale) + shift
+
+
+def attention_scale(d_k):
+    """``1/sqrt(d_k)``, the factor of ``Q K^T`` in attention; the exported functions take it as ``scale=None``."""
+    return scale_option(d_k)
+
+
+def row_sum(A):
+    """The column ``A 1`` of the row sums of a matrix."""
+    return RowSum(A)
+
+
+def row_mean(A):
+    """The column of the row means of a matrix."""
+    return RowMean(A)
 
 
 def log_softmax(v):

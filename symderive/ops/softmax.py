@@ -7,8 +7,7 @@ r"""Normalising nodes: the sum of a vector's entries, softmax and log-softmax, e
 
 Softmax and log-softmax normalise over the entries of a vector, a column (n x 1) or a row (1 x n):
 a row-convention model writes ``\hat y_t = \operatorname{softmax}(o_t)`` with ``o_t`` a row. A matrix is
-refused for now; the row-wise softmax of a matrix (attention) extends :func:`normalised_entries` and
-:func:`refuse_matrix`, whose rules already read entry by entry.
+refused here; the softmax of each row of a matrix (attention) is :class:`symderive.ops.rows.SoftmaxRows`.
 
 Their VJP rules are the compact forms (with ``s = softmax(z)``, ``\bar s = dL/ds``):
 
@@ -35,7 +34,7 @@ def refuse_matrix(what: str, v) -> str | None:
     if rows == 1 or cols == 1:
         return None
     return (f"{what} takes a vector (n x 1, or 1 x n in the row convention), not the {shape_text(v.shape)} "
-            f"matrix {v}; the row-wise {what} of a matrix is not supported yet")
+            f"matrix {v}; the softmax of each row of a matrix is sd.softmax(v, rows=True)")
 
 
 class SumEntries(Expr):

@@ -202,6 +202,33 @@ class TorchPrinter(PythonCodePrinter):
         """``log softmax`` over the vector's entries (torch computes it stably, as log_softmax)."""
         return f"torch.log_softmax({self._print(e.arg)}, dim={entries_axis(e.arg)})"
 
+    def _print_Option(self, e):
+        """An option's number at the sizes the program binds (``1 / d_k ** 0.5``)."""
+        return self._print(e.value)
+
+    def _print_RowSum(self, e):
+        return f"torch.sum({self._print(e.arg)}, dim=1, keepdim=True)"
+
+    def _print_RowMean(self, e):
+        return f"torch.mean({self._print(e.arg)}, dim=1, keepdim=True)"
+
+    def _print_SoftmaxRows(self, e):
+        """``torch.softmax(S, dim=1)``; causal: the entries above the diagonal set to -inf first."""
+        scores = self._print(e.arg)
+        if e.causal.value:
+            scores = f"({scores}).masked_fill(torch.ones_like({scores}).tril() == 0, float('-inf'))"
+        return f"torch.softmax({scores}, dim=1)"
+
+    def _print_NormalizeRows(self, e):
+        """Each row minus its mean over the square root of its biased variance plus eps."""
+        x, eps = self.operand(e.arg, POWER), self._print(e.eps)
+        return (f"(({x} - {x}.mean(dim=1, keepdim=True)) / "
+                f"torch.sqrt({x}.var(dim=1, unbiased=False, keepdim=True) + {eps}))")
+
+    def _print_InvStd(self, e):
+        x = self.operand(e.arg, POWER)
+        return f"(1 / torch.sqrt({x}.var(dim=1, unbiased=False, keepdim=True) + {self._print(e.eps)}))"
+
     def _print_SumEntries(self, e):
         return f"torch.sum({self._print(e.arg)})"
 

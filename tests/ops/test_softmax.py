@@ -96,7 +96,7 @@ def test_sum_entries_takes_numeric_factors_out_and_its_rule_is_the_ones_vector()
 def test_a_matrix_is_refused_with_the_reason():
     M = sp.MatrixSymbol("M", n, sp.Symbol("d", positive=True, integer=True))
     for build, word in [(sd.softmax, "softmax"), (sd.log_softmax, "log-softmax")]:
-        with pytest.raises(ModelError, match=rf"{word} takes a vector .* not the n x d matrix M; the row-wise"):
+        with pytest.raises(ModelError, match=rf"{word} takes a vector .* n x d matrix M; the softmax of each row"):
             build(M)
     with pytest.raises(ModelError, match="softmax takes a vector"):
         sd.softmax(sp.Symbol("a"))
