@@ -216,6 +216,9 @@ class DerivationPrinter(LatexPrinter):
     def _print_HeadStack(self, e):
         return rf"\operatorname{{stack}}_h\left({self.head(e.a)} {self.head(e.b)}^{{\top}}\right)"
 
+    def _print_HeadScale(self, e):
+        return r"\frac{1}{\sqrt{d_h}}"
+
     def _print_HeadConcat(self, e):
         return rf"\operatorname{{concat}}_h\left({self.head(e.a)} {self.head(e.b)}\right)"
 

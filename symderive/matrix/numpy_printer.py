@@ -282,6 +282,9 @@ class RowPrinter(NumPyPrinter):
         heads = self._print(e.heads)
         return f"(_heads({self._print(e.a)}, {heads}) @ _heads({self._print(e.b)}, {heads}).transpose(0, 2, 1))"
 
+    def _print_HeadScale(self, e):
+        return f"(1.0 / np.sqrt({self._print(e.width)} / {self._print(e.count)}))"
+
     def _print_HeadConcat(self, e):
         """``concat_h(P_h B_h)``: the stack P is an array (heads, N, M)."""
         return f"_merge_heads({self._print(e.a)} @ _heads({self._print(e.b)}, {self._print(e.heads)}))"

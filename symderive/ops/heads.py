@@ -21,12 +21,13 @@ heads in one batched ``@``: no loop over heads or tokens. The reference evaluati
 from __future__ import annotations
 
 import sympy as sp
-from sympy import MatrixExpr
+from sympy import Expr, MatMul, MatrixExpr
 from sympy.core.sympify import _sympify
 
 from symderive.errors import ModelError
 from symderive.export.scaffold import HELPERS
 from symderive.ops.registry import defvjp, evaluate_node, same_size, shape_conflict, shape_text
+from symderive.ops.rows import Option
 
 
 class HeadProduct(MatrixExpr):
@@ -49,7 +50,13 @@ class HeadProduct(MatrixExpr):
 
     @property
     def heads(self) -> sp.Expr:
+        """The number of heads: a size, or the :class:`~symderive.ops.rows.Option` ``heads`` (a keyword)."""
         return self.args[2]
+
+    @property
+    def count(self) -> sp.Expr:
+        """The number of heads as a size (the option's value)."""
+        return self.heads.value if isinstance(self.heads, Option) else self.heads
 
 
 class HeadStack(HeadProduct):
@@ -58,7 +65,7 @@ class HeadStack(HeadProduct):
 
     @property
     def shape(self):
-        return (self.heads * self.a.shape[0], self.b.shape[0])
+        return (self.count * self.a.shape[0], self.b.shape[0])
 
 
 class HeadConcat(HeadProduct):
@@ -67,7 +74,7 @@ class HeadConcat(HeadProduct):
 
     @property
     def shape(self):
-        return (self.a.shape[0] / self.heads, self.b.shape[1])
+        return (self.a.shape[0] / self.count, self.b.shape[1])
 
 
 class HeadConcatT(HeadProduct):
@@ -79,10 +86,42 @@ class HeadConcatT(HeadProduct):
         return (self.a.shape[1], self.b.shape[1])
 
 
+class HeadScale(Expr):
+    r"""The number ``1/\sqrt{d_h}``, ``d_h = D / H`` the width of one of ``H`` heads of a model of width ``D``."""
+
+    is_commutative = True
+    is_positive = True
+
+    def __new__(cls, count, width):
+        return Expr.__new__(cls, _sympify(count), _sympify(width))
+
+    @property
+    def count(self) -> sp.Expr:
+        return self.args[0]
+
+    @property
+    def width(self) -> sp.Expr:
+        return self.args[1]
+
+
+@defvjp(HeadScale, r"\text{a head's scale } 1/\sqrt{d_h} \text{ is a constant}")
+def _head_scale_vjp(node, g, ans, functions):
+    return []
+
+
+@evaluate_node.register
+def _evaluate_head_scale(e: HeadScale, ev):
+    """Its number; in the symbolic proof a positive symbol, so that the proof holds for every scale (and its
+    polynomials stay over the rationals)."""
+    if isinstance(ev.backend.scalar(0), sp.Basic):
+        return sp.Symbol("head_scale", positive=True)
+    return ev.backend.scalar(1 / sp.sqrt(sp.Rational(ev.size(e.width), ev.size(e.count))))
+
+
 @shape_conflict.register
 def _head_shapes(e: HeadProduct):
     """Why the operands do not fit, or None."""
-    a, b, heads = e.a.shape, e.b.shape, e.heads
+    a, b, heads = e.a.shape, e.b.shape, e.count
     fits = {HeadStack: same_size(a[1], b[1]),
             HeadConcat: same_size(a[1], b[0]) and same_size(sp.Mod(a[0], heads), 0),
             HeadConcatT: same_size(a[0], heads * b[0])}[type(e)]
@@ -98,19 +137,37 @@ CONCAT_T = r"Y = \operatorname{concat}_h(P_h^\top A_h) \;\Rightarrow\; \bar P = 
            r"\bar Y_h^\top),\ \bar A = \operatorname{concat}_h(P_h \bar Y_h)"
 
 
+def scaled(coeff, product):
+    """``coeff product``: a scalar factor of the upstream adjoint stays outside the heads' product (it scales the
+    smaller result: ``\\bar Q = \\frac{1}{\\sqrt{d_h}} \\operatorname{concat}_h(\\bar S_h K_h)``)."""
+    return product if coeff == 1 else MatMul(coeff, product)
+
+
+def split_coeff(g):
+    """``(c, g')`` with ``g = c g'`` for a scalar ``c`` (1 when there is none)."""
+    if isinstance(g, MatMul):
+        scalars = [f for f in g.args if not getattr(f, "is_Matrix", False)]
+        if scalars:
+            return sp.Mul(*scalars), MatMul(*(f for f in g.args if getattr(f, "is_Matrix", False))).doit()
+    return sp.S.One, g
+
+
 @defvjp(HeadStack, STACK)
 def _head_stack_vjp(node, g, ans, functions):
-    return [(node.a, HeadConcat(g, node.b, node.heads)), (node.b, HeadConcatT(g, node.a, node.heads))]
+    c, g = split_coeff(g)
+    return [(node.a, scaled(c, HeadConcat(g, node.b, node.heads))), (node.b, scaled(c, HeadConcatT(g, node.a, node.heads)))]
 
 
 @defvjp(HeadConcat, CONCAT)
 def _head_concat_vjp(node, g, ans, functions):
-    return [(node.a, HeadStack(g, node.b, node.heads)), (node.b, HeadConcatT(node.a, g, node.heads))]
+    c, g = split_coeff(g)
+    return [(node.a, scaled(c, HeadStack(g, node.b, node.heads))), (node.b, scaled(c, HeadConcatT(node.a, g, node.heads)))]
 
 
 @defvjp(HeadConcatT, CONCAT_T)
 def _head_concat_t_vjp(node, g, ans, functions):
-    return [(node.a, HeadStack(node.b, g, node.heads)), (node.b, HeadConcat(node.a, g, node.heads))]
+    c, g = split_coeff(g)
+    return [(node.a, scaled(c, HeadStack(node.b, g, node.heads))), (node.b, scaled(c, HeadConcat(node.a, g, node.heads)))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,21 +194,21 @@ def side_by_side(parts, ev):
 
 @evaluate_node.register
 def _evaluate_head_stack(e: HeadStack, ev):
-    heads = ev.size(e.heads)
+    heads = ev.size(e.count)
     pairs = zip(column_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
     return ev.backend.stack([ev.backend.matmul(a, b.T) for a, b in pairs])
 
 
 @evaluate_node.register
 def _evaluate_head_concat(e: HeadConcat, ev):
-    heads = ev.size(e.heads)
+    heads = ev.size(e.count)
     pairs = zip(row_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
     return side_by_side([ev.backend.matmul(p, b) for p, b in pairs], ev)
 
 
 @evaluate_node.register
 def _evaluate_head_concat_t(e: HeadConcatT, ev):
-    heads = ev.size(e.heads)
+    heads = ev.size(e.count)
     pairs = zip(row_blocks(ev(e.a), heads), column_blocks(ev(e.b), heads))
     return side_by_side([ev.backend.matmul(p.T, a) for p, a in pairs], ev)
 
@@ -173,3 +230,39 @@ def _merge_heads(m):
     """(heads, N, E) -> (N, heads * E): the heads side by side, head h in columns h E .. (h + 1) E - 1."""
     return m.transpose(1, 0, 2).reshape(m.shape[1], m.shape[0] * m.shape[2])
 '''
+HELPERS["_head_count("] = '''
+
+
+def _head_count(heads, width):
+    """``heads`` as a positive integer that divides the model's width D (a ValueError naming both otherwise)."""
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
+        raise ValueError(f"heads must be a positive integer (the number of attention heads), not {heads!r}")
+    if width % heads:
+        raise ValueError(f"heads={heads} does not divide the width D = {width} of X: every head takes D / heads columns")
+    return int(heads)
+'''
+
+
+# ---------------------------------------------------------------------------------------------
+# The public spellings (``symderive.head_scores``, ...).
+
+
+def heads_option(count: sp.Symbol, width) -> Option:
+    """The number of heads ``H`` of a model of width ``width`` (D): the size ``count`` the model is derived at,
+    the required keyword ``heads`` of the exported functions (checked to divide D)."""
+    return Option("heads", count, "H", "", f"_head_count(heads, _sizes[{str(width)!r}])", free=False)
+
+
+def head_scores(Q, K, heads):
+    r"""``\operatorname{stack}_h(Q_h K_h^\top)``: every head's ``Q_h K_h^\top`` (N x M), stacked (H N x M)."""
+    return HeadStack(Q, K, heads)
+
+
+def head_outputs(P, V, heads):
+    r"""``\operatorname{concat}_h(P_h V_h)``: every head's ``P_h V_h`` (N x D / H), side by side (N x D)."""
+    return HeadConcat(P, V, heads)
+
+
+def head_scale(heads, width):
+    r"""``1/\sqrt{d_h}`` with ``d_h = D / H`` the width of a head: the factor of a head's scores."""
+    return HeadScale(heads.value if isinstance(heads, Option) else heads, width)

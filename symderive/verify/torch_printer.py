@@ -241,6 +241,9 @@ class TorchPrinter(PythonCodePrinter):
         return (f"torch.cat([a @ b.T for a, b in zip({self.operand(e.a, POWER)}.chunk({heads}, dim=1), "
                 f"{self.operand(e.b, POWER)}.chunk({heads}, dim=1))], dim=0)")
 
+    def _print_HeadScale(self, e):
+        return f"({self._print(e.width)} / {self._print(e.count)}) ** -0.5"
+
     def _print_HeadConcat(self, e):
         """``concat_h(P_h B_h)``: P in blocks of rows, B in blocks of columns."""
         heads = self._print(e.heads)
