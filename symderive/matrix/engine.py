@@ -12,8 +12,13 @@ from symderive.matrix.sections import adjoint_section, gradients_section, model_
 from symderive.model.program import Program
 from symderive.ops.nodes import T
 from symderive.verify.harness import Case, sizes_text
-from symderive.verify.matrix_checks import (large_rows, random_arguments, reference_gradient, size_keywords,
-                                            truncation_rows)
+from symderive.verify.matrix_checks import (
+    large_rows,
+    random_arguments,
+    reference_gradient,
+    size_keywords,
+    truncation_rows,
+)
 from symderive.verify.symbolic import symbolic_proof
 
 

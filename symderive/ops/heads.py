@@ -155,19 +155,25 @@ def split_coeff(g):
 @defvjp(HeadStack, STACK)
 def _head_stack_vjp(node, g, ans, functions):
     c, g = split_coeff(g)
-    return [(node.a, scaled(c, HeadConcat(g, node.b, node.heads))), (node.b, scaled(c, HeadConcatT(g, node.a, node.heads)))]
+    h = node.heads
+    return [(node.a, scaled(c, HeadConcat(g, node.b, h))),
+            (node.b, scaled(c, HeadConcatT(g, node.a, h)))]
 
 
 @defvjp(HeadConcat, CONCAT)
 def _head_concat_vjp(node, g, ans, functions):
     c, g = split_coeff(g)
-    return [(node.a, scaled(c, HeadStack(g, node.b, node.heads))), (node.b, scaled(c, HeadConcatT(node.a, g, node.heads)))]
+    h = node.heads
+    return [(node.a, scaled(c, HeadStack(g, node.b, h))),
+            (node.b, scaled(c, HeadConcatT(node.a, g, h)))]
 
 
 @defvjp(HeadConcatT, CONCAT_T)
 def _head_concat_t_vjp(node, g, ans, functions):
     c, g = split_coeff(g)
-    return [(node.a, scaled(c, HeadStack(node.b, g, node.heads))), (node.b, scaled(c, HeadConcat(node.a, g, node.heads)))]
+    h = node.heads
+    return [(node.a, scaled(c, HeadStack(node.b, g, h))),
+            (node.b, scaled(c, HeadConcat(node.a, g, h)))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +244,7 @@ def _head_count(heads, width):
     if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
         raise ValueError(f"heads must be a positive integer (the number of attention heads), not {heads!r}")
     if width % heads:
-        raise ValueError(f"heads={heads} does not divide the width D = {width} of X: every head takes D / heads columns")
+        raise ValueError(f"heads={heads} does not divide the width D = {width}: each head takes D / heads columns")
     return int(heads)
 '''
 
