@@ -72,8 +72,8 @@ def grad(X, G, gamma_1, beta_1, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o, gamma_2,
     W_in, b_in = np.concatenate([W_q, W_k, W_v]), np.concatenate([b_q, b_k, b_v])
     A, xhat1, rstd1 = layer_norm(X, gamma_1, beta_1, eps)
     q, k, v, p, o = attention_forward(A, W_in, b_in, heads, causal)
-    O = merge_heads(o)
-    Y = X + O @ W_o.T + b_o
+    merged = merge_heads(o)
+    Y = X + merged @ W_o.T + b_o
     B, yhat2, rstd2 = layer_norm(Y, gamma_2, beta_2, eps)
     H = B @ W_1.T + b_1
     R = np.maximum(H, 0.0)
@@ -88,7 +88,7 @@ def grad(X, G, gamma_1, beta_1, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o, gamma_2,
     dW_in, db_in = dqkv.T @ A, dqkv.sum(axis=0)
     D = X.shape[1]
     return {"X": dY + dX_ln, "G": Z, "gamma_1": dgamma_1, "beta_1": dbeta_1,
-            "W_q": dW_in[:D], "W_k": dW_in[D:2 * D], "W_v": dW_in[2 * D:], "W_o": dY.T @ O,
+            "W_q": dW_in[:D], "W_k": dW_in[D:2 * D], "W_v": dW_in[2 * D:], "W_o": dY.T @ merged,
             "b_q": db_in[:D], "b_k": db_in[D:2 * D], "b_v": db_in[2 * D:], "b_o": dY.sum(axis=0),
             "gamma_2": dgamma_2, "beta_2": dbeta_2, "W_1": dH.T @ B, "b_1": dH.sum(axis=0),
             "W_2": G.T @ R, "b_2": G.sum(axis=0)}

@@ -4,7 +4,7 @@ public API (``symderive.Model`` and ``symderive.derive``, or the index-level pro
 ``symderive.index``) and adds its prose and its sizes."""
 from __future__ import annotations
 
-from symderive.derivations import cnn, conv1d, conv2d, dense, gru, lstm, pool2d, rnn
+from symderive.derivations import cnn, conv1d, conv2d, dense, gru, lstm, mha, pool2d, rnn, transformer
 from symderive.errors import UnknownDerivationError
 from symderive.pipeline import Derivation
 
@@ -17,6 +17,8 @@ REGISTRY = {
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,
+    "mha": mha,
+    "transformer": transformer,
 }
 
 _built: dict[str, Derivation] = {}
@@ -24,7 +26,7 @@ _built: dict[str, Derivation] = {}
 
 def available() -> dict[str, str]:
     """Name -> one-line description (the title) of every built-in derivation, in teaching order:
-    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru."""
+    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru, mha, transformer."""
     return {name: module.TITLE for name, module in REGISTRY.items()}
 
 

@@ -250,10 +250,15 @@ def _head_count(heads, width):
 
 
 # ---------------------------------------------------------------------------------------------
-# The public spellings (``symderive.head_scores``, ...).
+# The public spellings (``symderive.attention_heads``, ``head_scores``, ``head_outputs``, ``head_scale``):
+#
+#     H = sd.attention_heads(heads, D)              # heads: a size; the exported functions' keyword heads=
+#     S = m.let("S", sd.head_scale(H, D) * sd.head_scores(Q, K, H))
+#     P = m.let("P", sd.softmax(S, rows=True))    # every head's rows
+#     O = m.let("O", sd.head_outputs(P, V, H))
 
 
-def heads_option(count: sp.Symbol, width) -> Option:
+def attention_heads(count: sp.Symbol, width) -> Option:
     """The number of heads ``H`` of a model of width ``width`` (D): the size ``count`` the model is derived at,
     the required keyword ``heads`` of the exported functions (checked to divide D)."""
     return Option("heads", count, "H", "", f"_head_count(heads, _sizes[{str(width)!r}])", free=False)
