@@ -17,6 +17,7 @@ from symderive.verify.matrix_checks import (
     random_arguments,
     reference_gradient,
     size_keywords,
+    size_options,
     truncation_rows,
 )
 from symderive.verify.symbolic import symbolic_proof
@@ -64,6 +65,11 @@ class MatrixEngine:
     @property
     def recurrent(self) -> bool:
         return self.program.recurrent
+
+    @property
+    def options(self) -> tuple:
+        """The keywords that set a size no argument has (``heads``): required in every call."""
+        return size_options(self.program)
 
     @property
     def latex_names(self) -> dict:

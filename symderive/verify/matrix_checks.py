@@ -4,8 +4,10 @@ truncation prescribes), random directions at a large size, and one-step Jacobian
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
@@ -50,6 +52,20 @@ def evaluator_loss(program: Program, truncation: Truncation, at: dict):
 def size_keywords(program: Program, sizes: dict) -> dict:
     """The keywords of the exported functions that give a size no array has (``heads``), at ``sizes``."""
     return {o.keyword: sizes[o.value] for o in options_of(program) if o.value in sizes}
+
+
+@dataclass(frozen=True)
+class SizeKeyword:
+    """A required keyword of the exported functions that sets a size (``heads``): at least ``minimum``."""
+
+    keyword: str
+    symbols: tuple
+    minimum: int = 1
+
+
+def size_options(program: Program) -> tuple[SizeKeyword, ...]:
+    """The program's keywords that set a size (an option whose value is a size symbol)."""
+    return tuple(SizeKeyword(o.keyword, (o.value,)) for o in options_of(program) if isinstance(o.value, sp.Symbol))
 
 
 def reference_gradient(program: Program, bw, arrays: dict, truncation: Truncation = FULL, sizes=None) -> dict:
