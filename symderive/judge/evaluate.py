@@ -19,7 +19,7 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.judge import values
-from symderive.judge.context import UNREGISTERED, ClaimEvaluation
+from symderive.judge.context import ClaimEvaluation
 from symderive.judge.derivatives import derivative
 from symderive.judge.values import NOTHING, Eye, NotApplicable, NumericOnly, Value
 from symderive.latex.parsed import IDENTITY, ONES, concat, entry, hadamard, is_plain_number, norm, partial, transpose
@@ -32,14 +32,19 @@ def claim_rule(*types):
     (a model's evaluation) these types keep the default rule."""
 
     def register(rule):
-        def evaluate(e, ev):
-            return rule(e, ev) if isinstance(ev, ClaimEvaluation) else UNREGISTERED(e, ev)
-
         for cls in types:
-            evaluate_node.register(cls, evaluate)
+            evaluate_node.register(cls, claim_or(rule, evaluate_node.dispatch(cls)))
         return rule
 
     return register
+
+
+def claim_or(rule, model_rule):
+    """``rule`` in a claim, ``model_rule`` (the op's own evaluation, or the default) in a model's evaluation."""
+    def evaluate(e, ev):
+        return rule(e, ev) if isinstance(ev, ClaimEvaluation) else model_rule(e, ev)
+
+    return evaluate
 
 
 # ---------------------------------------------------------------------------------------------

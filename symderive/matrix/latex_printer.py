@@ -108,7 +108,13 @@ class DerivationPrinter(LatexPrinter):
         if is_scalar(e):
             return self.scalar_product(e)
         factors = sorted(hadamard_factors(e), key=hadamard_order)
-        return r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
+        return r" \odot ".join(self.hadamard_factor(f) for f in factors)
+
+    def hadamard_factor(self, f) -> str:
+        """A factor of an entrywise product; a product of matrices goes in parentheses, (A B) ⊙ C."""
+        if isinstance(f, MatMul) and sum(not is_scalar(a) for a in f.as_coeff_matrices()[1]) > 1:
+            return rf"\left({self._print(f)}\right)"
+        return self.parenthesize(f, PRECEDENCE["Mul"], strict=True)
 
     def scalar_product(self, e) -> str:
         """A product of scalars, its numbers first: ``2 s \\tanh(z) \\bar{a}``."""

@@ -114,7 +114,8 @@ class RowPrinter(NumPyPrinter):
 
     def matrix_product(self, factors) -> str | None:
         """A product of matrices whose rows are tokens: ``A @ B.T``; ``r 1^T`` (a row statistic spread over the
-        columns) and ``1 g`` (a row repeated down the rows) are broadcasting, ``1^T A`` the column sums. None when
+        columns) and ``1 g`` (a row repeated down the rows) are broadcasting, ``1^T A`` and ``A 1`` the column and row
+        sums (vectors, stored 1-D). None when
         a vector takes part in another way (the product of a vector model, in row form)."""
         if len(factors) == 2 and isinstance(factors[1], sp.OneMatrix) and is_vector(factors[0]):
             return self._print(factors[0])  # an n x 1 statistic is kept as (n, 1): it broadcasts over columns
@@ -122,6 +123,8 @@ class RowPrinter(NumPyPrinter):
             return self._print(factors[1])  # a row is stored as (m,): it broadcasts over rows
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].rows == 1:
             return f"np.sum({self._print(factors[1])}, axis=0)"
+        if len(factors) == 2 and isinstance(factors[1], sp.OneMatrix) and factors[1].cols == 1:
+            return f"np.sum({self._print(factors[0])}, axis=-1)"  # A 1: a vector, stored as (n,)
         if any(1 in f.shape for f in factors):
             return None
         return "(" + " @ ".join(self.matrix_operand(f) for f in factors) + ")"

@@ -38,6 +38,14 @@ def _evaluate_matpow(e: sp.MatPow, ev):
     return ev.backend.power(ev(e.base), e.exp)
 
 
+@evaluate_node.register
+def _evaluate_pow(e: sp.Pow, ev):
+    """A power of sizes (the ``1/m`` of a mean over m entries) is a number at the sizes."""
+    if e.atoms(sp.MatrixExpr) or not e.free_symbols <= set(ev.env.sizes):
+        raise TypeError(f"cannot evaluate {type(e).__name__}: {e} (only powers of sizes are numbers)")
+    return ev.backend.scalar(e.xreplace(ev.env.sizes))
+
+
 @defvjp(sp.Pow, r"y = a^{p} \;\Rightarrow\; \bar a = p\, a^{p-1}\, \bar y")
 def _pow_vjp(node, g, ans, functions):
     base, p = node.args
