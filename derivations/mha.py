@@ -190,7 +190,7 @@ def torch_agreement(d, arrays, grads) -> str:
     return f"torch {'ok' if all(c[2] for c in checks) else 'FAIL'} {max(c[1] for c in checks):.0e}"
 
 
-SIZES = Sizes(small={N: 2, D: 4, heads: 2}, numeric={N: 5, D: 6, heads: 3}, large={N: 32, D: 48, heads: 4})
+SIZES = Sizes(small={N: 2, D: 2, heads: 2}, numeric={N: 5, D: 6, heads: 3}, large={N: 32, D: 48, heads: 4})
 
 
 def build() -> Derivation:
