@@ -67,3 +67,17 @@ def test_heads_that_do_not_fit_are_named():
     a, b = sp.MatrixSymbol("A", N, D), sp.MatrixSymbol("B", M, M)
     with pytest.raises(ShapeMismatchError, match="heads"):
         check_shapes(HeadStack(a, b, H), "S")
+
+
+def test_the_check_catches_a_wrong_rule():
+    """B's share of stack(A_h B_h^T) written without the transpose, concat(Y_h A_h) instead of concat(Y_h^T A_h):
+    the same comparison with sympy.diff finds a difference (N = M, so the wrong share has the right shape)."""
+    a, b = sp.MatrixSymbol("A", N, D), sp.MatrixSymbol("B", N, D)
+    node, sizes = HeadStack(a, b, H), {N: 2, D: 4, H: 2}
+    g = sp.MatrixSymbol("G", *node.shape)
+    values = {m.name: explicit(m.name, *[int(n.xreplace(sizes)) for n in m.shape]) for m in (a, b, g)}
+    env = Env(values, sizes, SYMPY)
+    loss = sum(evaluate(node, env).multiply_elementwise(values["G"]))
+    expected = values["B"].applyfunc(lambda entry: sp.diff(loss, entry))
+    assert sp.expand(evaluate(HeadConcatT(g, a, H), env) - expected) == sp.zeros(2, 4)
+    assert sp.expand(evaluate(HeadConcat(g, a, H), env) - expected) != sp.zeros(2, 4)
