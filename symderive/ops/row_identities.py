@@ -70,7 +70,7 @@ def _ones_transpose(node, softmaxes=frozenset()):
         ones, nxt = factors[i], factors[i + 1]
         if isinstance(ones, sp.OneMatrix) and ones.rows == 1 and isinstance(nxt, Transpose):
             summed = Transpose(RowSum(nxt.arg))
-            return MatMul(coeff, *factors[:i], summed, *factors[i + 2:])
+            return MatMul(*([coeff] if coeff != 1 else []), *factors[:i], summed, *factors[i + 2:])
     return None
 
 

@@ -110,7 +110,7 @@ def test_pages_come_in_teaching_order_with_front_matter_and_working_links(sites)
     index = files["index.md"]
     linked = re.findall(r"\]\(([a-z0-9-]+\.md)\)", index)
     assert linked == ["dense.md", "conv1d.md", "conv2d.md", "pool2d.md", "cnn.md", "rnn.md", "bptt.md",
-                      "truncated-bptt.md", "lstm.md", "gru.md"]
+                      "truncated-bptt.md", "lstm.md", "gru.md", "softmax.md", "attention.md", "layernorm.md"]
     for name in linked:
         head = files[name].split("---\n")[1]
         for key in ("layout: ", "title: ", "tags: [", "use_math: true"):
