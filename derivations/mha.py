@@ -10,6 +10,8 @@ with ``H`` heads of ``d_h = D / H`` columns each (head h reads columns h d_h .. 
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive import (
@@ -48,7 +50,7 @@ def attention_block(m: Model, A, causal: bool = False, output: str = "Y") -> sp.
     (PyTorch's orientation) and returns its value named ``output`` (N x D)."""
     width = A.shape[1]
     W = {c: m.param(f"W_{c}", width, width) for c in "qkvo"}
-    b = {c: m.param(f"b_{c}", 1, width) for c in "qkvo"}
+    b = {c: m.param(f"b_{c}", width) for c in "qkvo"}
     H = attention_heads(heads, width)
     Q, K, V = (projection(m, c.upper(), A, W[c], b[c]) for c in "qkv")
     S = m.let("S", head_scale(H, width) * head_scores(Q, K, H))
@@ -97,6 +99,8 @@ GRADIENTS_TEXT = (
 
 
 def document(der: Derivation, options) -> Document:
+    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
+    options = replace(options, layout="column")
     sections = (
         mha_model_section(der, options),
         adjoint_section(der, options),

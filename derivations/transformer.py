@@ -11,6 +11,8 @@ input unchanged, whatever the sublayers do to their share.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, hadamard, normalize_rows, relu, repeat_rows, sum_entries
@@ -36,12 +38,12 @@ def layer_norm(m: Model, name: str, normalised: str, X, gamma, beta):
 
 def model(causal: bool = False) -> Model:
     m = Model("transformer", latex_names=LATEX_NAMES)
-    gamma_1, beta_1 = m.param("gamma_1", 1, D), m.param("beta_1", 1, D)
+    gamma_1, beta_1 = m.param("gamma_1", D), m.param("beta_1", D)
     X = m.input("X", N, D)
     A = layer_norm(m, "A", "Xhat", X, gamma_1, beta_1)
     Y = m.let("Y", X + attention_block(m, A, causal, output="M"))
-    gamma_2, beta_2 = m.param("gamma_2", 1, D), m.param("beta_2", 1, D)
-    W_1, b_1, W_2, b_2 = m.param("W_1", F, D), m.param("b_1", 1, F), m.param("W_2", D, F), m.param("b_2", 1, D)
+    gamma_2, beta_2 = m.param("gamma_2", D), m.param("beta_2", D)
+    W_1, b_1, W_2, b_2 = m.param("W_1", F, D), m.param("b_1", F), m.param("W_2", D, F), m.param("b_2", D)
     B = layer_norm(m, "B", "Yhat", Y, gamma_2, beta_2)
     R = m.let("R", relu(projection(m, "U", B, W_1, b_1)))
     Z = m.let("Z", Y + R @ W_2.T + repeat_rows(b_2, N))
@@ -63,12 +65,14 @@ def block_model_section(d, options) -> Section:
 
 
 def residual_steps(d, options) -> tuple[Step, ...]:
-    r"""``\bar Y`` and ``\bar X`` as the engine derives them: the identity share first."""
+    r"""``\bar Y = \bar Z + \dots`` and ``\bar X = \bar Y + \dots`` as the engine derives them, the identity's share
+    (the upstream adjoint itself) first."""
     steps = []
-    for value in ("Y", "X"):
-        terms = d.backward.adjoint_of[value].terms
-        total = sp.MatAdd(*(t.expr for t in terms)).doit()
-        steps.append(Step(tex(d, options, d.backward.adjoint_of[value].adjoint), tex(d, options, total)))
+    for value, upstream in (("Y", "Z"), ("X", "Y")):
+        identity = d.backward.adjoint_of[upstream].adjoint
+        others = [t.expr for t in d.backward.adjoint_of[value].terms if t.expr != identity]
+        rhs = " + ".join([tex(d, options, identity), *(tex(d, options, e) for e in others)])
+        steps.append(Step(tex(d, options, d.backward.adjoint_of[value].adjoint), rhs))
     return tuple(steps)
 
 
@@ -102,6 +106,8 @@ GRADIENTS_TEXT = (
 
 
 def document(der: Derivation, options) -> Document:
+    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
+    options = replace(options, layout="column")
     sections = (
         block_model_section(der, options),
         adjoint_section(der, options),
