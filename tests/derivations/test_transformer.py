@@ -136,3 +136,20 @@ def test_the_residual_paths_pass_the_adjoint_on_unchanged():
     adjoints = derivation("transformer").backward.adjoint_of
     for value, upstream in (("Y", "Z"), ("X", "Y")):
         assert adjoints[upstream].adjoint in [term.expr for term in adjoints[value].terms]
+
+
+GOLDEN = Path(__file__).parents[1] / "golden"
+
+
+@pytest.mark.parametrize("name", ["mha", "transformer"])
+@pytest.mark.parametrize("fmt, ext", [("markdown", "md"), ("tex", "tex")])
+def test_golden_documents(name, fmt, ext):
+    """Refresh after an intended change with `make golden` (and review the diff)."""
+    assert derivation(name).to_latex(fmt) == (GOLDEN / f"{name}.{ext}").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("layout", ["row", "column"])
+def test_both_layouts_print_the_model_as_written(layout):
+    """Rows are tokens: a layout would transpose vectors, and there are none to transpose."""
+    block = derivation("transformer")
+    assert block.to_latex("markdown", layout=layout) == block.to_latex("markdown")
