@@ -4,7 +4,21 @@ public API (``symderive.Model`` and ``symderive.derive``, or the index-level pro
 ``symderive.index``) and adds its prose and its sizes."""
 from __future__ import annotations
 
-from symderive.derivations import attention, cnn, conv1d, conv2d, dense, gru, layernorm, lstm, pool2d, rnn, softmax
+from symderive.derivations import (
+    attention,
+    cnn,
+    conv1d,
+    conv2d,
+    dense,
+    gru,
+    layernorm,
+    lstm,
+    mha,
+    pool2d,
+    rnn,
+    softmax,
+    transformer,
+)
 from symderive.errors import UnknownDerivationError
 from symderive.pipeline import Derivation
 
@@ -20,6 +34,8 @@ REGISTRY = {
     "softmax": softmax,
     "attention": attention,
     "layernorm": layernorm,
+    "mha": mha,
+    "transformer": transformer,
 }
 
 _built: dict[str, Derivation] = {}
@@ -27,7 +43,7 @@ _built: dict[str, Derivation] = {}
 
 def available() -> dict[str, str]:
     """Name -> one-line description (the title) of every built-in derivation, in teaching order:
-    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru, softmax, attention, layernorm."""
+    dense, conv1d, conv2d, pool2d, cnn, rnn, lstm, gru, softmax, attention, layernorm, mha, transformer."""
     return {name: module.TITLE for name, module in REGISTRY.items()}
 
 

@@ -65,6 +65,7 @@ from symderive.model import (
     tanh,
     times,
 )
+from symderive.ops.heads import attention_heads, head_outputs, head_scale, head_scores
 from symderive.ops.registry import Activation, deffunction
 from symderive.options import RenderOptions
 from symderive.pipeline import Derivation, derive
@@ -79,7 +80,8 @@ __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", 
            "parse_latex", "ClaimResult", "deffunction", "Activation", "apply", "tanh", "sigmoid", "relu", "softplus",
            "exp", "log", "sqrt", "hadamard", "power", "divide", "squared_norm", "sum_entries", "ones_like", "softmax",
            "log_softmax", "cross_entropy", "binary_cross_entropy", "times", "layer_norm", "normalize_rows",
-           "attention_scale", "repeat_rows", "row_sum", "row_mean", "SymderiveError", "UnknownDerivationError",
+           "attention_scale", "repeat_rows", "row_sum", "row_mean", "attention_heads", "head_scores", "head_outputs",
+           "head_scale", "SymderiveError", "UnknownDerivationError",
            "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
            "__version__"]
 

@@ -259,20 +259,24 @@ def prepare_fn(args, options=()) -> str:
     """``_prepare``: the arrays and their sizes, and each option's number computed from its keyword."""
     if not options:
         return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
-    sizes = sorted({str(s) for o in options for s in o.value.free_symbols})
+    sizes = sorted({str(s) for o in options for s in o.value.free_symbols} - {o.keyword for o in options})
     return "\n".join([f"\n\ndef _prepare({signature(args, options)}):", arrays_line(args), "    _sizes = _dims(arrays)",
                       *filter(None, [unpack(sizes, "_sizes")]),
                       *(f"    _sizes[{o.keyword!r}] = {o.code}" for o in options), "    return arrays, _sizes"])
 
 
 def signature(args, options, call: bool = False) -> str:
-    """The arguments, then the options as keywords (``causal=False``; in a call ``causal=causal``)."""
-    return ", ".join([*args, *(f"{o.keyword}={o.keyword if call else o.default}" for o in options)])
+    """The arguments, then the options as keywords (``causal=False``; in a call ``causal=causal``); an option
+    without a default (``heads``) is a required keyword, after ``*``."""
+    keywords = [o.keyword if not (o.default or call) else f"{o.keyword}={o.keyword if call else o.default}"
+                for o in options]
+    return ", ".join([*args, *(["*"] * any(not o.default for o in options) * (not call)), *keywords])
 
 
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
-    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + [o.keyword for o in options_of(program)]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    dims += [o.keyword for o in options_of(program) if o.keyword not in dims]
     return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 

@@ -12,7 +12,14 @@ from symderive.matrix.sections import adjoint_section, gradients_section, model_
 from symderive.model.program import Program
 from symderive.ops.nodes import T
 from symderive.verify.harness import Case, sizes_text
-from symderive.verify.matrix_checks import large_rows, random_arguments, reference_gradient, truncation_rows
+from symderive.verify.matrix_checks import (
+    large_rows,
+    random_arguments,
+    reference_gradient,
+    size_keywords,
+    size_options,
+    truncation_rows,
+)
 from symderive.verify.symbolic import symbolic_proof
 
 
@@ -60,6 +67,11 @@ class MatrixEngine:
         return self.program.recurrent
 
     @property
+    def options(self) -> tuple:
+        """The keywords that set a size no argument has (``heads``): required in every call."""
+        return size_options(self.program)
+
+    @property
     def latex_names(self) -> dict:
         return self.program.latex_names
 
@@ -82,10 +94,10 @@ class MatrixEngine:
 
     def cases(self, program: Program, tag: str) -> list[Case]:
         arrays = random_arguments(program, self.sizes.numeric)
-        return [Case(arrays, {}, self.sizes.numeric, "", (arrays,))]
+        return [Case(arrays, size_keywords(program, self.sizes.numeric), self.sizes.numeric, "", (arrays,))]
 
     def interpreted(self, program: Program, backward: Backward, case: Case) -> dict:
-        return reference_gradient(program, backward, case.arrays)
+        return reference_gradient(program, backward, case.arrays, sizes=case.sizes)
 
     def level_rows(self, d, module, arrays: dict) -> list:
         """Truncated BPTT (recurrent models), then random directions at the large size."""

@@ -219,6 +219,23 @@ class DerivationPrinter(LatexPrinter):
         one, body = r"\mathbf{1}", self.parenthesize(v, PRECEDENCE["Mul"])  # the all-ones vector, as the rules write it
         return f"{body} {one}" if row else f"{one}^{{\\top}} {body}"
 
+    def _print_HeadStack(self, e):
+        return rf"\operatorname{{stack}}_h\left({self.head(e.a)} {self.head(e.b)}^{{\top}}\right)"
+
+    def _print_HeadScale(self, e):
+        return r"\frac{1}{\sqrt{d_h}}"
+
+    def _print_HeadConcat(self, e):
+        return rf"\operatorname{{concat}}_h\left({self.head(e.a)} {self.head(e.b)}\right)"
+
+    def _print_HeadConcatT(self, e):
+        return rf"\operatorname{{concat}}_h\left({self.head(e.a)}^{{\top}} {self.head(e.b)}\right)"
+
+    def head(self, m) -> str:
+        r"""Head h of ``m``: ``Q_h`` of a symbol, ``[\bar Y]_h`` of anything else."""
+        if isinstance(m, sp.MatrixSymbol) and "_" not in self._print(m):
+            return f"{self._print(m)}_h"
+        return rf"\left[{self._print(m)}\right]_h"
     def _print_Option(self, e):
         return e.latex
 

@@ -280,6 +280,22 @@ class RowPrinter(NumPyPrinter):
         """``_logsoftmax(z)``: (z - max z) - log sum exp(z - max z) over each vector's entries."""
         return f"_logsoftmax({self._print(e.arg)})"
 
+    def _print_HeadStack(self, e):
+        """``stack_h(A_h B_h^T)`` as an array (heads, N, M): one batched product (``_heads``: the export's helper)."""
+        heads = self._print(e.heads)
+        return f"(_heads({self._print(e.a)}, {heads}) @ _heads({self._print(e.b)}, {heads}).transpose(0, 2, 1))"
+
+    def _print_HeadScale(self, e):
+        return f"(1.0 / np.sqrt({self._print(e.width)} / {self._print(e.count)}))"
+
+    def _print_HeadConcat(self, e):
+        """``concat_h(P_h B_h)``: the stack P is an array (heads, N, M)."""
+        return f"_merge_heads({self._print(e.a)} @ _heads({self._print(e.b)}, {self._print(e.heads)}))"
+
+    def _print_HeadConcatT(self, e):
+        """``concat_h(P_h^T A_h)``: the stack P is an array (heads, N, M)."""
+        return (f"_merge_heads({self._print(e.a)}.transpose(0, 2, 1) @ "
+                f"_heads({self._print(e.b)}, {self._print(e.heads)}))")
     def _print_Option(self, e):
         """A keyword argument of the exported functions, bound by its name."""
         return e.keyword

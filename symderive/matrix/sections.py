@@ -151,6 +151,7 @@ def justification(d, options, a: AdjointDef, var) -> str:
         for r in term.rules:
             if r not in TRIVIAL_RULES and r not in rules:
                 rules.append(r)
+    rules = rules or ["MatAdd"]  # a value read only by a sum (a residual connection): the sum's rule says it all
     sources = ", ".join(f"${source_latex(d, options, term)}$" for term in a.terms)
     statements = [f"${rule_statement(r, printed_layout(d.program, options).layout)}$" for r in rules]
     v = tex(d, options, var)

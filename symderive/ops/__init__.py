@@ -7,4 +7,4 @@ functions (tanh, sigmoid, relu, step, softplus, exp, log, sqrt, sign, abs), :mod
 the normalising nodes (the sum of entries, softmax, log-softmax), :mod:`~symderive.ops.powers` powers of
 scalars.
 """
-from symderive.ops import functions, linear, nodes, powers, rows, softmax  # noqa: F401  (each registers its ops)
+from symderive.ops import functions, heads, linear, nodes, powers, rows, softmax  # noqa: F401  (each registers its ops)

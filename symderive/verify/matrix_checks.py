@@ -4,14 +4,17 @@ truncation prescribes), random directions at a large size, and one-step Jacobian
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.evaluate import FULL, NUMPY, Truncation
 from symderive.model.program import Program, arguments, key, numeric_shape, size_names
 from symderive.ops.nodes import T
+from symderive.ops.rows import options_of
 from symderive.verify.numeric import compare, directional_check, worst
 from symderive.verify.report import Row
 from symderive.verify.symbolic import symbolic_check
@@ -46,9 +49,29 @@ def evaluator_loss(program: Program, truncation: Truncation, at: dict):
     return f
 
 
-def reference_gradient(program: Program, bw, arrays: dict, truncation: Truncation = FULL) -> dict:
-    """The derived formulas evaluated by the reference interpreter, shaped like the module's output."""
-    env = ev.bind(program, arrays, ev.sizes_of(program, arrays), NUMPY)
+def size_keywords(program: Program, sizes: dict) -> dict:
+    """The keywords of the exported functions that give a size no array has (``heads``), at ``sizes``."""
+    return {o.keyword: sizes[o.value] for o in options_of(program) if o.value in sizes}
+
+
+@dataclass(frozen=True)
+class SizeKeyword:
+    """A required keyword of the exported functions that sets a size (``heads``): at least ``minimum``."""
+
+    keyword: str
+    symbols: tuple
+    minimum: int = 1
+
+
+def size_options(program: Program) -> tuple[SizeKeyword, ...]:
+    """The program's keywords that set a size (an option whose value is a size symbol)."""
+    return tuple(SizeKeyword(o.keyword, (o.value,)) for o in options_of(program) if isinstance(o.value, sp.Symbol))
+
+
+def reference_gradient(program: Program, bw, arrays: dict, truncation: Truncation = FULL, sizes=None) -> dict:
+    """The derived formulas evaluated by the reference interpreter, shaped like the module's output (``sizes``:
+    default, read off the arrays)."""
+    env = ev.bind(program, arrays, sizes or ev.sizes_of(program, arrays), NUMPY)
     ev.forward(program, env)
     grads = ev.backward(bw, env, truncation)
     return {name: np.asarray(grads[name], dtype=float).reshape(np.shape(arrays[name])) for name in arrays}
@@ -71,9 +94,10 @@ def truncation_rows(program: Program, bw, small: dict, module, arrays: dict) -> 
 
 def large_rows(program: Program, large: dict, module) -> list[Row]:
     """Three random directions at the ``large`` sizes."""
-    arrays = random_arguments(program, large, seed=1)
-    grads = module.grad(**arrays)
-    rel, mx, close = worst(directional_check(lambda a: module.loss(**a), grads, arrays, seed) for seed in range(3))
+    arrays, keywords = random_arguments(program, large, seed=1), size_keywords(program, large)
+    grads = module.grad(**arrays, **keywords)
+    rel, mx, close = worst(directional_check(lambda a: module.loss(**a, **keywords), grads, arrays, seed)
+                           for seed in range(3))
     return [Row("all, large size", None, rel, mx, close)]
 
 

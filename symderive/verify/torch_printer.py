@@ -235,6 +235,27 @@ class TorchPrinter(PythonCodePrinter):
     def _print_Concat(self, e):
         return "torch.cat([" + ", ".join(self._print(a) for a in e.args) + "], dim=0)"
 
+    def _print_HeadStack(self, e):
+        """``stack_h(A_h B_h^T)``, the heads stacked as blocks of rows."""
+        heads = self._print(e.heads)
+        return (f"torch.cat([a @ b.T for a, b in zip({self.operand(e.a, POWER)}.chunk({heads}, dim=1), "
+                f"{self.operand(e.b, POWER)}.chunk({heads}, dim=1))], dim=0)")
+
+    def _print_HeadScale(self, e):
+        return f"({self._print(e.width)} / {self._print(e.count)}) ** -0.5"
+
+    def _print_HeadConcat(self, e):
+        """``concat_h(P_h B_h)``: P in blocks of rows, B in blocks of columns."""
+        heads = self._print(e.heads)
+        return (f"torch.cat([p @ b for p, b in zip({self.operand(e.a, POWER)}.chunk({heads}, dim=0), "
+                f"{self.operand(e.b, POWER)}.chunk({heads}, dim=1))], dim=1)")
+
+    def _print_HeadConcatT(self, e):
+        """``concat_h(P_h^T A_h)``: P in blocks of rows, A in blocks of columns."""
+        heads = self._print(e.heads)
+        return (f"torch.cat([p.T @ a for p, a in zip({self.operand(e.a, POWER)}.chunk({heads}, dim=0), "
+                f"{self.operand(e.b, POWER)}.chunk({heads}, dim=1))], dim=1)")
+
     def _print_Rows(self, e):
         arg, start, stop = e.args
         return f"{self.operand(arg, POWER)}[{self._print(start)}:{self._print(stop)}]"

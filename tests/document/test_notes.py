@@ -110,7 +110,8 @@ def test_pages_come_in_teaching_order_with_front_matter_and_working_links(sites)
     index = files["index.md"]
     linked = re.findall(r"\]\(([a-z0-9-]+\.md)\)", index)
     assert linked == ["dense.md", "conv1d.md", "conv2d.md", "pool2d.md", "cnn.md", "rnn.md", "bptt.md",
-                      "truncated-bptt.md", "lstm.md", "gru.md", "softmax.md", "attention.md", "layernorm.md"]
+                      "truncated-bptt.md", "lstm.md", "gru.md", "softmax.md", "attention.md", "layernorm.md",
+                      "mha.md", "transformer.md"]
     for name in linked:
         head = files[name].split("---\n")[1]
         for key in ("layout: ", "title: ", "tags: [", "use_math: true"):
@@ -206,7 +207,7 @@ def notes_tex(request, tmp_path_factory):
 def test_notes_tex_compiles(notes_tex):
     tex = (notes_tex / "notes.tex").read_text(encoding="utf-8")
     assert tex.split("\n")[0] == "% !TEX program = pdflatex"
-    assert tex.count(r"\section{") == 14
+    assert tex.count(r"\section{") == 16
     log = (notes_tex / "notes.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing character" not in log
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
