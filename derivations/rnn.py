@@ -10,14 +10,7 @@ import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, squared_norm, tanh
 from symderive.document.document import Document, Section, Step
-from symderive.document.prose import (
-    blocks_meaning,
-    by_layout,
-    say,
-    truncated_blocks,
-    truncated_window,
-    window_meaning,
-)
+from symderive.document.prose import blocks_named, by_layout, say, window_named
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import (
@@ -117,13 +110,8 @@ def blocks_step(der, options, K) -> Step:
     seed = seed_latex(der, options)
     rhs = (rf"\begin{{cases}} {seed} + {carried_latex(der, options, K)} & t < T,\ t \bmod K \neq 0 \\ "
            rf"{seed} & t = T \text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
-    why = say(options,
-              rf"Truncated in blocks of {k_latex(K)} steps: the state entering each block is held constant, so "
-              r"no share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
-              rf"{k_latex(K)} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 "
-              r"블록의 마지막 단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
-    why += blocks_meaning(options, r"\delta_t", "h_t")
-    return Step(truncated_blocks(r"\delta_{t}", "h_{t}"), rhs, why)
+    lhs, why = blocks_named(options, k_latex(K), r"\delta_{t}", "h_{t}")
+    return Step(lhs, rhs, why)
 
 
 def window_step(der, options, K) -> Step:
@@ -134,8 +122,8 @@ def window_step(der, options, K) -> Step:
               r"recent states only, so no single recurrence describes $\delta^{(K)}$; it is a sum over the losses.",
               rf"윈도 방식({k_latex(K)})에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
               r"$\delta^{(K)}$를 하나의 점화식으로 쓸 수 없고, 손실들의 합으로 씁니다.")
-    why += window_meaning(options, r"\delta_i", "h_i")
-    return Step(truncated_window(r"\delta_{i}", "h_{i}"), rhs, why)
+    lhs, named = window_named(options, r"\delta_{i}", "h_{i}")
+    return Step(lhs, rhs, why + named)
 
 
 def jacobian_section(der, options) -> Section:
