@@ -34,7 +34,8 @@ def test_the_truncated_page_names_both_truncated_adjoints(lang):
     text = truncated_page(lang)
     assert r"\delta_{t}" + BLOCKS in text and r"\delta_{i}" + WINDOW in text
     assert not CALLED_DL.search(text)
-    assert say(lang, r"is therefore not $\partial L / \partial h_{t}$", r"$\partial L / \partial h_{t}$가 아니라") in text
+    assert say(lang, r"is therefore not $\partial L / \partial h_{t}$",
+               r"$\partial L / \partial h_{t}$가 아니라") in text
 
 
 def say(lang, en, ko):
