@@ -52,10 +52,9 @@ def recurrences_section(der, options) -> Section:
         r"쓰면 다음과 같습니다:"), (
         *recurrence_steps(der, options, "c", say(options,
             r"The cell state reaches the loss through $h_t$ and, with the forget gate as its only factor, through "
-            r"$c_{t+1}$: $\partial L/\partial c_{t-1}$ gets $\delta^c_t \odot f_t$ plus the path through $h_t$.",
+            r"$c_{t+1}$: $\delta^c_t$ is the path through $h_t$ plus $\delta^c_{t+1} \odot f_{t+1}$.",
             r"셀 상태는 $h_t$를 거쳐 손실에 닿고, 또 망각 게이트 하나만 곱해진 채로 $c_{t+1}$을 거쳐서도 닿습니다. "
-            r"그래서 $\partial L/\partial c_{t-1}$은 $\delta^c_t \odot f_t$에 $h_t$를 거치는 경로를 더한 것이 "
-            r"됩니다.")),
+            r"그래서 $\delta^c_t$는 $h_t$를 거치는 경로에 $\delta^c_{t+1} \odot f_{t+1}$을 더한 것입니다.")),
         *recurrence_steps(der, options, "h", say(options,
             r"The hidden state reaches the loss through the output layer and through the four gates of step $t+1$.",
             r"은닉 상태는 출력층을 거쳐, 그리고 $t+1$ 단계의 네 게이트를 거쳐 손실에 닿습니다.")),

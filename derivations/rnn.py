@@ -10,7 +10,7 @@ import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, squared_norm, tanh
 from symderive.document.document import Document, Section, Step
-from symderive.document.prose import by_layout, say
+from symderive.document.prose import blocks_named, by_layout, say, window_named
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import state_jacobian
 from symderive.matrix.sections import (
@@ -82,41 +82,48 @@ def product_order(options) -> str:
 def recurrence_section(der, options, K=None, mode="blocks") -> Section:
     """delta_t as a recurrence: full BPTT, truncated in blocks of K steps, or (window) the closed form
     of the truncated adjoint, which is not one recurrence (each loss's chain is cut separately)."""
-    carried = sp.MatAdd(*carried_and_seed(der, "h")[1]).doit()
-    delta = r"\delta_{t}" + (r"^{(K)}" if K else "")
-    carried_tex = tex(der, options, carried)
-    if K:
-        carried_tex = carried_tex.replace(r"\delta_{t+1}", r"\delta_{t+1}^{(K)}")
-    seed = seed_latex(der, options)
     title = say(options, "The adjoint recurrence", "수반 점화식")
-    if K and mode == "window":
-        rhs = r"\sum_{t=i}^{\min(i+K-1,\, T)} " + chain_term(options, seed)
-        why = say(options,
-                  rf"Window truncation ({k_latex(K)}): the loss of step $t$ back-propagates through its $K$ most "
-                  r"recent states only, so no single recurrence describes $\delta^{(K)}$; it is the sum over the "
-                  r"losses that still reach $h_i$:",
-                  rf"윈도 방식({k_latex(K)})에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
-                  r"$\delta^{(K)}$를 하나의 점화식으로 쓸 수 없고, $h_i$까지 닿는 손실들의 합으로 씁니다:")
-        return Section(title, "", (Step(r"\delta_{i}^{(K)} = \frac{\partial L}{\partial h_{i}}", rhs, why),))
     if K:
-        rhs = (rf"\begin{{cases}} {seed} + {carried_tex} & t < T,\ t \bmod K \neq 0 \\ "
-               rf"{seed} & t = T \text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
-        why = say(options,
-                  rf"Truncated in blocks of {k_latex(K)} steps: the state entering each block is held constant, so "
-                  r"no share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
-                  rf"{k_latex(K)} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 "
-                  r"블록의 마지막 단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
-    else:
-        rhs = (rf"\begin{{cases}} {seed} + {carried_tex} & 1 \le t < T \\ "
-               rf"{seed_latex(der, options, T)} & t = T \end{{cases}}")
-        why = say(options,
-                  r"Substituting $\bar o_t$ and $\bar z_{t+1}$ into the adjoint of $h_t$. The loss of step $t$ "
-                  r"reaches $h_t$ directly, and every later loss reaches it through $h_{t+1}$; step $T+1$ does not "
-                  r"exist, so the recurrence starts from $\delta_T$ without that term.",
-                  r"$h_t$의 수반에 $\bar o_t$와 $\bar z_{t+1}$을 대입한 식입니다. $t$ 단계의 손실은 $h_t$에 곧바로 "
-                  r"닿고, 그 뒤의 손실은 모두 $h_{t+1}$을 거쳐 닿습니다. $T+1$ 단계는 없으므로 점화식은 그 항이 없는 "
-                  r"$\delta_T$에서 출발합니다.")
-    return Section(title, "", (Step(rf"{delta} = \frac{{\partial L}}{{\partial h_{{t}}}}", rhs, why),))
+        step = window_step(der, options, K) if mode == "window" else blocks_step(der, options, K)
+        return Section(title, "", (step,))
+    seed, carried = seed_latex(der, options), carried_latex(der, options)
+    rhs = (rf"\begin{{cases}} {seed} + {carried} & 1 \le t < T \\ "
+           rf"{seed_latex(der, options, T)} & t = T \end{{cases}}")
+    why = say(options,
+              r"Substituting $\bar o_t$ and $\bar z_{t+1}$ into the adjoint of $h_t$. The loss of step $t$ "
+              r"reaches $h_t$ directly, and every later loss reaches it through $h_{t+1}$; step $T+1$ does not "
+              r"exist, so the recurrence starts from $\delta_T$ without that term.",
+              r"$h_t$의 수반에 $\bar o_t$와 $\bar z_{t+1}$을 대입한 식입니다. $t$ 단계의 손실은 $h_t$에 곧바로 "
+              r"닿고, 그 뒤의 손실은 모두 $h_{t+1}$을 거쳐 닿습니다. $T+1$ 단계는 없으므로 점화식은 그 항이 없는 "
+              r"$\delta_T$에서 출발합니다.")
+    return Section(title, "", (Step(r"\delta_{t} = \frac{\partial L}{\partial h_{t}}", rhs, why),))
+
+
+def carried_latex(der, options, K=None) -> str:
+    r"""The share of ``\delta_t`` that comes back from step t+1 (through ``\delta_{t+1}^{(K)}`` when truncated)."""
+    carried = tex(der, options, sp.MatAdd(*carried_and_seed(der, "h")[1]).doit())
+    return carried.replace(r"\delta_{t+1}", r"\delta_{t+1}^{(K)}") if K else carried
+
+
+def blocks_step(der, options, K) -> Step:
+    r"""``\delta_t^{(K)}`` (named as the gradient of its block's losses) as the recurrence cut at block ends."""
+    seed = seed_latex(der, options)
+    rhs = (rf"\begin{{cases}} {seed} + {carried_latex(der, options, K)} & t < T,\ t \bmod K \neq 0 \\ "
+           rf"{seed} & t = T \text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
+    lhs, why = blocks_named(options, k_latex(K), r"\delta_{t}", "h_{t}")
+    return Step(lhs, rhs, why)
+
+
+def window_step(der, options, K) -> Step:
+    r"""``\delta_i^{(K)}`` (named as the gradient of the losses that reach ``h_i``) as a sum of BPTT products."""
+    rhs = r"\sum_{t=i}^{\min(i+K-1,\, T)} " + chain_term(options, seed_latex(der, options))
+    why = say(options,
+              rf"Window truncation ({k_latex(K)}): the loss of step $t$ back-propagates through its $K$ most "
+              r"recent states only, so no single recurrence describes $\delta^{(K)}$; it is a sum over the losses.",
+              rf"윈도 방식({k_latex(K)})에서는 $t$ 단계의 손실이 가장 최근 $K$개 상태까지만 역전파됩니다. 그래서 "
+              r"$\delta^{(K)}$를 하나의 점화식으로 쓸 수 없고, 손실들의 합으로 씁니다.")
+    lhs, named = window_named(options, r"\delta_{i}", "h_{i}")
+    return Step(lhs, rhs, why + named)
 
 
 def jacobian_section(der, options) -> Section:
@@ -177,8 +184,9 @@ def general_form_section(der, options) -> Section:
     ))
 
 
-def truncation_section(der, options, K=None, modes=None) -> Section:
-    """What truncation drops from delta_i, for blocks and/or window truncation after K steps."""
+def truncation_section(der, options, K=None, modes=None, on_page=False) -> Section:
+    """What truncation drops from delta_i, for blocks and/or window truncation after K steps (``on_page``: in
+    the truncated-BPTT page, whose first section has said what the two kinds are)."""
     seed = seed_latex(der, options)
     K = K or options.truncate or "K"
     modes = modes or ([options.truncate_mode] if options.truncate else ["blocks", "window"])
@@ -202,19 +210,24 @@ def truncation_section(der, options, K=None, modes=None) -> Section:
             rf"윈도 방식({k_latex(K)}, d2l의 regular truncation): $t$ 단계의 손실은 가장 최근 $K$개 상태 "
             r"$h_t, \dots, h_{t-K+1}$까지만 역전파됩니다. 그래서 $h_i$보다 $K$ 단계 이상 뒤에 오는 손실이 "
             r"버려집니다:")))
-    text = say(options,
-               r"Truncation replaces $\delta_t$ by $\delta_t^{(K)}$ in every parameter gradient; "
-               r"$K \ge T$ is full BPTT in both kinds. What it drops are exactly the terms with long products of "
-               r"Jacobians: the ones that carry long-range dependencies, and the ones that vanish or explode. So "
-               r"truncation bounds the cost (time and memory grow with $K$, not $T$) and keeps gradients stable, at "
-               r"the price of a biased gradient: the network cannot learn from dependencies longer than $K$ steps "
-               r"through these terms.",
-               r"잘라 내면 모든 매개변수 기울기에서 $\delta_t$ 대신 $\delta_t^{(K)}$를 씁니다. 두 방식 모두 "
-               r"$K \ge T$이면 전체 BPTT와 같습니다. 버려지는 것은 정확히 야코비안을 길게 곱한 항, 곧 먼 거리의 "
-               r"의존성을 실어 나르는 항이자 사라지거나 폭발하는 항입니다. 그래서 계산량(시간과 메모리가 $T$가 아니라 "
-               r"$K$에 비례)을 줄이고 기울기를 안정시키는 대신, 기울기가 편향됩니다. 이 항들을 통해서는 $K$ 단계보다 "
-               r"긴 의존성을 배울 수 없습니다.")
-    return Section(say(options, "Truncated BPTT", "Truncated BPTT: 무엇을 버리는가"), text, tuple(steps))
+    text = say(options, r"Truncation replaces $\delta_t$ by $\delta_t^{(K)}$ in every parameter gradient",
+               r"잘라 내면 모든 매개변수 기울기에서 $\delta_t$ 대신 $\delta_t^{(K)}$를 씁니다")
+    if not on_page:
+        text += say(options, r"; $K \ge T$ is full BPTT" + (" in both kinds" if len(modes) > 1 else ""),
+                    (". 두 방식 모두 " if len(modes) > 1 else ". ") + r"$K \ge T$이면 전체 BPTT와 같습니다")
+    text += say(options,
+                r". What it drops are exactly the terms with long products of "
+                r"Jacobians: the ones that carry long-range dependencies, and the ones that vanish or explode. So "
+                r"truncation bounds the cost (time and memory grow with $K$, not $T$) and keeps gradients stable, at "
+                r"the price of a biased gradient: the network cannot learn from dependencies longer than $K$ steps "
+                r"through these terms.",
+                r". 버려지는 것은 정확히 야코비안을 길게 곱한 항, 곧 먼 거리의 "
+                r"의존성을 실어 나르는 항이자 사라지거나 폭발하는 항입니다. 그래서 계산량(시간과 메모리가 $T$가 아니라 "
+                r"$K$에 비례)을 줄이고 기울기를 안정시키는 대신, 기울기가 편향됩니다. 이 항들을 통해서는 $K$ 단계보다 "
+                r"긴 의존성을 배울 수 없습니다.")
+    title = (say(options, "What truncation drops", "잘라 내면 버려지는 항") if on_page
+             else say(options, "Truncated BPTT", "Truncated BPTT: 무엇을 버리는가"))
+    return Section(title, text, tuple(steps))
 
 
 def parameter_section(der, options) -> Section:
@@ -238,20 +251,22 @@ def parameter_section(der, options) -> Section:
 def output_section(der, options) -> Section:
     grads = der.backward.adjoint_of
     return Section(say(options, "Gradients of the output layer", "출력층의 기울기"),
-                   say(options, r"Each step's output error $o_t - y_t$ is used once per step.",
-                       r"단계마다 출력 오차 $o_t - y_t$가 한 번씩 쓰입니다."),
+                   say(options, r"$W_{hy}$ and $b_y$ are used at every step, so their gradients sum the output "
+                                r"error $o_t - y_t$ of every step.",
+                       r"$W_{hy}$와 $b_y$는 모든 단계에서 쓰이므로, 그 기울기는 단계마다의 출력 오차 $o_t - y_t$를 "
+                       r"모두 더한 것입니다."),
                    tuple(gradient_step(der, options, grads[name]) for name in ("W_hy", "b_y")))
 
 
 def truncated_page_sections(der, options) -> tuple[Section, ...]:
     """Truncated BPTT on its own: the blocks recurrence and the window closed form for a symbolic K,
     and what each drops."""
-    intro = Section(say(options, "Why truncate", "왜 잘라 내는가"), truncation_text(options))
+    intro = Section(say(options, "Two ways to truncate", "두 가지 잘라 내기 방식"), truncation_text(options))
     blocks = recurrence_section(der, options, K="K", mode="blocks")
     window = recurrence_section(der, options, K="K", mode="window")
     return (intro, replace(blocks, title=say(options, "Blocks: the truncated recurrence", "블록 방식: 잘린 점화식")),
             replace(window, title=say(options, "Window: the truncated closed form", "윈도 방식: 잘린 닫힌 형태")),
-            truncation_section(der, options, K="K", modes=("blocks", "window")))
+            truncation_section(der, options, K="K", modes=("blocks", "window"), on_page=True))
 
 
 PAGES = ("rnn", "bptt", "truncated-bptt")  # the notes pages this derivation splits into (see pages)
@@ -268,10 +283,10 @@ def pages(der: Derivation, options) -> tuple[tuple[str, Document], ...]:
                          (model_section(der, options), adjoint_section(der, options), output_section(der, options)),
                          tags=tags[:2]),
         Document(title, say(options,
-            r"Backpropagation through time: the adjoint of the hidden state as a recurrence, unrolled into a sum "
-            r"of products of hidden-state Jacobians, and the gradients of the hidden layer.",
-            r"시간 역전파(BPTT): 은닉 상태의 수반을 점화식으로 쓰고, 이를 은닉 상태 야코비안의 곱들의 합으로 풀어 "
-            r"쓴 다음, 은닉층의 기울기를 구합니다."),
+            r"The adjoint of the hidden state as a recurrence, unrolled into a sum of products of hidden-state "
+            r"Jacobians, and the gradients of the hidden layer.",
+            r"은닉 상태의 수반을 점화식으로 쓰고, 이를 은닉 상태 야코비안의 곱들의 합으로 풀어 쓴 다음, 은닉층의 "
+            r"기울기를 구합니다."),
             (recurrence_section(der, options, options.truncate, options.truncate_mode), jacobian_section(der, options),
              parameter_section(der, options), general_form_section(der, options)), tags=tags),
         Document(say(options, "Truncated BPTT: what it drops", "Truncated BPTT: 무엇을 버리는가"),

@@ -19,6 +19,7 @@ from symderive import __version__
 from symderive.derivations import available, derivation
 from symderive.document import flow
 from symderive.document.document import FORMATS
+from symderive.document.flow_page import NOTES_FLOW
 from symderive.document.notes import Progress, selected, write_notes
 from symderive.errors import OptionError, SymderiveError
 from symderive.export.files import signal_handlers, write_atomically
@@ -116,6 +117,20 @@ def model_arguments(p) -> None:
                    help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
 
 
+def flow_arguments(p, default: flow.FlowSettings, bias_note: str = "") -> None:
+    """The settings of a gradient-flow run (``flow``, and ``notes`` for its flow page), checked by FlowSettings."""
+    p.add_argument("--hidden", type=positive_int, default=default.hidden, help=f"at most {flow.LIMITS['hidden']}")
+    p.add_argument("--length", type=positive_int, default=default.length, help=f"at most {flow.LIMITS['length']}")
+    p.add_argument("--seed", type=int, default=default.seed)
+    p.add_argument("--radius", type=float, default=default.radius, help="spectral radius of the recurrent weights")
+    p.add_argument("--forget-bias", type=float, default=default.forget_bias,
+                   help=f"the LSTM's forget-gate bias b_if (default {default.forget_bias:g}{bias_note})")
+
+
+def flow_settings(args) -> flow.FlowSettings:
+    return flow.FlowSettings(args.hidden, args.length, args.seed, args.radius, args.forget_bias)
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="symderive", description="Derive, render, export and verify gradients.")
     p.add_argument("--version", action="version", version=f"symderive {installed_version()}")
@@ -138,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
                                                                  "truncated-bptt, flow)")
     notes.add_argument("--force", action="store_true", help="overwrite files that exist in DIR")
     notation_arguments(notes)
+    flow_arguments(notes, NOTES_FLOW, "; the flow page draws the LSTM at it and at 0")
     verify = sub.add_parser("verify", help="verify every derived gradient three ways")
     verify.add_argument("name", nargs="?")
     verify.add_argument("--all", action="store_true", help="verify every derivation")
@@ -149,11 +165,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     flows = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
     flows.add_argument("names", nargs="*", metavar="cell", help="rnn, lstm, gru (default: all three)")
-    flows.add_argument("--hidden", type=positive_int, default=32, help=f"at most {flow.LIMITS['hidden']}")
-    flows.add_argument("--length", type=positive_int, default=50, help=f"at most {flow.LIMITS['length']}")
-    flows.add_argument("--seed", type=int, default=0)
-    flows.add_argument("--radius", type=float, default=1.0, help="spectral radius of the recurrent weights")
-    flows.add_argument("--forget-bias", type=float, default=0.0, help="the LSTM's forget-gate bias b_if")
+    flow_arguments(flows, flow.FlowSettings())
     flows.add_argument("--plot", type=file_name,
                        help="draw the norms on a log scale into this PNG (data next to it as .csv)")
     flows.add_argument("--force", action="store_true", help="overwrite existing plot files")
@@ -253,7 +265,7 @@ def cmd_flow(args) -> int:
     if unknown:
         raise SymderiveError(f"flow works on recurrent cells; unknown: {', '.join(unknown)}; known: "
                              f"{', '.join(flow.CELLS)}")
-    settings = flow.FlowSettings(args.hidden, args.length, args.seed, args.radius, args.forget_bias)
+    settings = flow_settings(args)
     if args.plot:
         flow.check_plot_path(Path(args.plot), args.force)  # before the minutes a large run can take
     results = {name: flow.flow(name, settings) for name in (args.names or flow.CELLS)}
@@ -306,9 +318,10 @@ def cmd_verify(args) -> int:
 
 
 def cmd_notes(args) -> int:
-    options = RenderOptions(**notation(args))
+    options, settings = RenderOptions(**notation(args)), flow_settings(args)  # bad settings: before any work
     progress = Progress(len(selected(args.only)[0]))
-    written = write_notes(args.output, options, only=args.only, force=args.force, progress=progress)
+    written = write_notes(args.output, options, only=args.only, force=args.force, progress=progress,
+                          flow_settings=settings)
     print(f"wrote {len(written)} files to {args.output}", file=sys.stderr)
     return 0
 

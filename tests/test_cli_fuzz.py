@@ -33,7 +33,8 @@ WORDS = st.sampled_from(["dense", "rnn", "lstm", "gru", "flow", "bptt", "nosuch"
 FLAG = None
 OPTIONS = {
     "notes": {"-o": NAMES, "--only": WORDS, "--force": FLAG, "--lang": WORDS, "--layout": WORDS, "--bold": FLAG,
-              "--index-base": NUMBERS},
+              "--index-base": NUMBERS, "--hidden": NUMBERS, "--length": NUMBERS, "--seed": NUMBERS,
+              "--radius": NUMBERS, "--forget-bias": NUMBERS},
     "flow": {"--hidden": NUMBERS, "--length": NUMBERS, "--seed": NUMBERS, "--radius": NUMBERS,
              "--forget-bias": NUMBERS, "--plot": NAMES, "--force": FLAG},
     "export": {"-o": NAMES, "--force": FLAG},
@@ -62,7 +63,7 @@ def arguments(command: str):
 @pytest.fixture
 def quick(monkeypatch):
     """Stand-ins for the slow parts that read no arguments."""
-    def render(options, only=None, progress=None):
+    def render(options, only=None, progress=None, flow_settings=None):
         names = notes.expected_files(only)
         data = (flow.FlowSettings(length=3), {"rnn": {"h": np.ones(3)}}) if notes.FIGURE in names else None
         return {name: name for name in names if not name.startswith("gradient-flow")}, data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,10 @@ from symderive.model.program import shapes
 from symderive.ops.nodes import TimeVar
 
 CELLS = ("rnn", "lstm", "gru")
+#: the LSTM again at forget-gate bias 0 (the mean of PyTorch's initialisation), beside a run at another bias
+BASELINE = "lstm_b0"
+#: a colour per cell and state (the LSTM's baseline dashed in its colours)
+COLORS = {("rnn", "h"): "C0", ("lstm", "h"): "C1", ("lstm", "c"): "C2", ("gru", "h"): "C3"}
 # The largest sizes a run takes: hidden 1024 and length 10,000 run in minutes and a few hundred MB
 # (the spectral radius is an eigenvalue problem of size hidden, about 12 s at 1024 on one core).
 LIMITS = {"hidden": 1024, "length": 10_000, "inputs": 1024}
@@ -86,6 +90,20 @@ def flow(name: str, s: FlowSettings) -> dict[str, np.ndarray]:
     return {state: np.linalg.norm(adjoints[state], axis=1) for state in derivation(name).program.states}
 
 
+def with_baseline(s: FlowSettings) -> dict[str, dict[str, np.ndarray]]:
+    """The three cells at ``s`` and, when ``s`` sets another forget-gate bias, the LSTM at bias 0 as
+    ``BASELINE`` (the RNN and the GRU do not depend on it)."""
+    baseline = {BASELINE: flow("lstm", replace(s, forget_bias=0.0))} if s.forget_bias != 0 else {}
+    return {"rnn": flow("rnn", s), **baseline, "lstm": flow("lstm", s), "gru": flow("gru", s)}
+
+
+def legend(key: str, s: FlowSettings) -> str:
+    """How a run is named in the figure: ``lstm (forget bias 2)``, ``lstm (forget bias 0)`` for the baseline."""
+    if key == BASELINE:
+        return "lstm (forget bias 0)"
+    return f"lstm (forget bias {s.forget_bias:g})" if key == "lstm" else key
+
+
 def table(results: dict[str, dict[str, np.ndarray]], length: int) -> str:
     columns = [(f"{cell} |dL_T/d{state}_t|", norms) for cell, r in results.items() for state, norms in r.items()]
     head = ["t", "T - t"] + [c for c, _ in columns]
@@ -136,10 +154,12 @@ def figure_png(results, s: FlowSettings) -> bytes:
     distance = np.arange(s.length)
     for cell, r in results.items():
         for state, norms in r.items():
-            ax.semilogy(distance, norms[::-1], label=f"{cell}: $\\|\\partial L_T / \\partial {state}_t\\|$")
+            color = COLORS[("lstm" if cell == BASELINE else cell, state)]
+            ax.semilogy(distance, norms[::-1], linestyle="--" if cell == BASELINE else "-", color=color,
+                        label=f"{legend(cell, s)}: $\\|\\partial L_T / \\partial {state}_t\\|$")
     ax.set_xlabel("distance in time $T - t$")
     ax.set_ylabel("gradient norm")
-    ax.set_title(f"Gradient flow (hidden {s.hidden}, spectral radius {s.radius}, forget bias {s.forget_bias})")
+    ax.set_title(f"Gradient flow (hidden {s.hidden}, spectral radius {s.radius:g}, seed {s.seed})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

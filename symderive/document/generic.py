@@ -19,7 +19,7 @@ from dataclasses import replace
 import sympy as sp
 
 from symderive.document.document import Document, Section, Step
-from symderive.document.prose import by_layout, say
+from symderive.document.prose import blocks_named, by_layout, say, window_named
 from symderive.errors import ModelError
 from symderive.matrix.derive import inline, state_jacobian
 from symderive.matrix.latex_printer import latex_sum
@@ -92,12 +92,9 @@ def blocks_step(d, options, state: str, keep: set) -> Step:
     general = latex_sum(same + carried, **settings).replace(later, truncated(later))
     rhs = (rf"\begin{{cases}} {general} & t < T,\ t \bmod K \neq 0 \\ {latex_sum(same, **settings)} & t = T "
            rf"\text{{ {say(options, 'or', '또는')} }} t \bmod K = 0 \end{{cases}}")
-    K = k_latex(options.truncate)
-    why = say(options, rf"Truncated in blocks of {K} steps: the state entering each block is held constant, so no "
-                       r"share crosses from step $t+1$ into step $t$ when $t$ ends a block.",
-              rf"{K} 단계 블록으로 자르면 각 블록에 들어오는 상태가 상수로 고정됩니다. 그래서 $t$가 블록의 마지막 "
-              r"단계이면 $t+1$ 단계의 몫이 $t$ 단계로 넘어오지 않습니다.")
-    return Step(truncated(tex(d, options, adjoint)), rhs, why)
+    lhs, why = blocks_named(options, k_latex(options.truncate), tex(d, options, adjoint),
+                            tex(d, options, state_at(d, state, t)))
+    return Step(lhs, rhs, why)
 
 
 def state_at(d, state: str, time) -> sp.MatrixExpr:
@@ -141,13 +138,14 @@ def closed_form(d, options, state: str, keep: set) -> Step | None:
     product = rf"\Big(\prod_{{j=i+1}}^{{t}} \frac{{\partial {s_j}}}{{\partial {s_prev}}}\Big){transpose}"
     adjoint = d.backward.adjoint_of[state].adjoint
     window = options.truncate is not None and options.truncate_mode == "window"
-    name = tex(d, options, adjoint.xreplace({adjoint.time: i}))
-    name = truncated(name) if window else name
-    lhs = rf"{name} = \frac{{\partial L}}{{\partial {tex(d, options, state_at(d, state, i))}}}"
+    name, value = tex(d, options, adjoint.xreplace({adjoint.time: i})), tex(d, options, state_at(d, state, i))
+    lhs, named = window_named(options, name, value) if window else (
+        rf"{name} = \frac{{\partial L}}{{\partial {value}}}", "")
     top = r"\min(i+K-1,\, T)" if window else "T"
     printed = printed_layout(d.program, options)
     rhs = rf"\sum_{{t=i}}^{{{top}}} " + by_layout(printed, f"{product} {seed}", f"{seed} {product}")
-    return Step(lhs, rhs, closed_form_why(printed, window))
+    why = closed_form_why(printed, window)
+    return Step(lhs, rhs, why + named)
 
 
 def closed_form_why(options, window: bool) -> str:

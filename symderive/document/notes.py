@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from symderive.derivations import REGISTRY, derivation
-from symderive.document import flow
-from symderive.document.document import Document, Section, front_matter, latex_section, markdown_prose, preamble
-from symderive.document.prose import say, vanilla_jacobian
+from symderive.document import flow, flow_page
+from symderive.document.document import Document, front_matter, latex_section, markdown_prose, preamble
+from symderive.document.prose import say
 from symderive.errors import ExportError, OptionError
 from symderive.export.files import refuse_targets, write_files
 from symderive.options import RenderOptions
@@ -77,51 +77,6 @@ def derivation_pages(name: str, options: RenderOptions) -> list[Page]:
     return [Page(slug, doc) for slug, doc in derivation(name).pages(**asdict(options))]
 
 
-def flow_results():
-    settings = flow.FlowSettings()
-    return settings, {name: flow.flow(name, settings) for name in flow.CELLS}
-
-
-def flow_page(options: RenderOptions, settings, results) -> tuple[Page, str]:
-    """The vanishing/exploding-gradient page: the figure, a table of norms at a few distances, and
-    what they show."""
-    jacobian = vanilla_jacobian(options, "j")
-    distances = [d for d in (0, 1, 5, 10, 20, 30, 40, settings.length - 1) if d < settings.length]
-    columns = [(cell, state, norms) for cell, r in results.items() for state, norms in r.items()]
-    # \Vert, not \|: a "|" inside a table cell would split the cell in kramdown and GitHub's Markdown.
-    head = "| $T - t$ | " + " | ".join(rf"{cell} $\Vert\partial L_T/\partial {state}_t\Vert$"
-                                        for cell, state, _ in columns) + " |"
-    rule = "|---:|" + "---:|" * len(columns)
-    rows = [f"| {d} | " + " | ".join(f"{norms[settings.length - 1 - d]:.2e}" for _, _, norms in columns) + " |"
-            for d in distances]
-    text = say(options,
-               rf"Random weights (hidden size {settings.hidden}, recurrent weights scaled to spectral radius "
-               rf"{settings.radius}, seed {settings.seed}), and a loss only at the last step $T = {settings.length}$. "
-               r"The norm of $\partial L_T / \partial h_t$ against the distance $T - t$ shows how much of the last "
-               rf"step's error reaches step $t$. For the vanilla RNN it is the product of $T - t$ Jacobians "
-               rf"${jacobian}$ applied to the output error, and it falls "
-               r"geometrically; the LSTM's cell state and the GRU's update gate add a path without the weight matrix "
-               r"and the squashing derivative, so their norms fall more slowly. The numbers are in "
-               r"\texttt{gradient-flow.csv} next to the figure; \texttt{symderive flow} reproduces them and takes "
-               r"other settings (\texttt{--radius}, \texttt{--forget-bias}).",
-               rf"무작위 가중치(은닉 크기 {settings.hidden}, 순환 가중치의 스펙트럼 반경 {settings.radius}, 시드 "
-               rf"{settings.seed})를 쓰고, 손실은 마지막 단계 $T = {settings.length}$에만 둡니다. 거리 $T - t$에 따른 "
-               r"$\partial L_T / \partial h_t$의 노름은 마지막 단계의 오차가 $t$ 단계까지 얼마나 전달되는지를 보여 "
-               rf"줍니다. 기본 RNN에서는 출력 오차에 야코비안 ${jacobian}$를 $T - t$번 곱한 "
-               r"값이므로 기하급수적으로 줄어듭니다. LSTM의 셀 상태와 GRU의 업데이트 게이트는 가중치 행렬과 활성화 "
-               r"함수의 도함수를 거치지 않는 경로를 더해 주므로 노름이 더 천천히 줄어듭니다. 수치는 그림 옆의 "
-               r"\texttt{gradient-flow.csv}에 있고, \texttt{symderive flow}로 다시 만들거나 다른 설정"
-               r"(\texttt{--radius}, \texttt{--forget-bias})으로 바꿔 볼 수 있습니다.")
-    table = "\n".join([head, rule] + rows)
-    title = say(options, "Gradient flow: vanishing and exploding gradients", "기울기의 흐름: 기울기 소실과 폭발")
-    summary = say(options,
-                  "How far back the gradient of the last step's loss reaches, in the RNN, the LSTM and the GRU.",
-                  "마지막 단계 손실의 기울기가 RNN, LSTM, GRU에서 얼마나 먼 과거까지 닿는지 봅니다.")
-    section = Section(say(options, "The measurement", "측정"), text)
-    return Page(FLOW, Document(title, summary, (section,), tags=("deep-learning", "rnn", "lstm", "gru",
-                                                                              "vanishing-gradient"))), table
-
-
 def navigation(pages: list[Page], k: int, options: RenderOptions) -> str:
     """``← previous · index · next →`` links between neighbouring pages."""
     links = []
@@ -136,12 +91,6 @@ def navigation(pages: list[Page], k: int, options: RenderOptions) -> str:
 def page_markdown(pages: list[Page], k: int, options: RenderOptions, extra: str = "") -> str:
     footer = ([extra, ""] if extra else []) + ["---", "", navigation(pages, k, options)]
     return pages[k].document.markdown(options.lang, tuple(footer))
-
-
-def flow_extra(table: str, options: RenderOptions) -> str:
-    alt = say(options, "Gradient norm against distance in time for the RNN, the LSTM and the GRU",
-              "시간 거리에 따른 RNN, LSTM, GRU의 기울기 노름")
-    return f"![{alt}]({FIGURE})\n\n{table}\n\n[gradient-flow.csv](gradient-flow.csv)"
 
 
 def index_markdown(pages: list[Page], options: RenderOptions) -> str:
@@ -173,23 +122,24 @@ def notes_tex(pages: list[Page], options: RenderOptions, with_figure: bool) -> s
     return "\n".join(head + body) + "\n\\end{document}\n"
 
 
-def render(options: RenderOptions, only=None, progress: Progress | None = None) -> tuple[dict[str, str], tuple | None]:
+def render(options: RenderOptions, only=None, progress: Progress | None = None,
+           flow_settings: flow.FlowSettings | None = None) -> tuple[dict[str, str], tuple | None]:
     """The files of the site as ``{file name: text}``, and the flow data ``(settings, results)`` for
-    the figure (None when the flow page is not wanted)."""
+    the figure (None when the flow page is not wanted); ``flow_settings`` default to ``flow_page.NOTES_FLOW``."""
     sources, slugs = selected(only)
-    pages, flow_table, flow_data = [], None, None
+    pages, flow_data = [], None
     progress = progress or Progress(len(sources), after=float("inf"))  # silent unless the caller asks
     for name in sources:
         if name == FLOW:
-            flow_data = flow_results()
-            page, flow_table = flow_page(options, *flow_data)
-            pages.append(page)
+            settings = flow_settings or flow_page.NOTES_FLOW
+            flow_data = settings, flow.with_baseline(settings)
+            pages.append(Page(FLOW, flow_page.flow_document(options, *flow_data)))
         else:
             pages += [p for p in derivation_pages(name, options) if slugs is None or p.slug in slugs]
         progress.step(name)
     files = {}
     for k, p in enumerate(pages):
-        extra = flow_extra(flow_table, options) if p.slug == FLOW else ""
+        extra = flow_page.extra(options, *flow_data, FIGURE) if p.slug == FLOW else ""
         files[f"{p.slug}.md"] = page_markdown(pages, k, options, extra)
     files["index.md"] = index_markdown(pages, options)
     files["notes.tex"] = notes_tex(pages, options, with_figure=flow_data is not None)
@@ -206,15 +156,16 @@ def expected_files(only) -> list[str]:
 
 
 def write_notes(folder, options: RenderOptions | None = None, only=None, force: bool = False,
-                progress: Progress | None = None) -> list[Path]:
+                progress: Progress | None = None, flow_settings: flow.FlowSettings | None = None) -> list[Path]:
     """Render the site and write it into ``folder`` (created if missing). Nothing is written when a
-    file exists and ``force`` is false, or when anything fails to render."""
+    file exists and ``force`` is false, or when anything fails to render. ``flow_settings``: the gradient-flow
+    page's run (default ``flow_page.NOTES_FLOW``)."""
     options = options or RenderOptions()
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"{folder} exists and is not a folder")
     refuse_targets(folder, expected_files(only), force)  # before the rendering, which takes a while
-    files, flow_data = render(options, only, progress)
+    files, flow_data = render(options, only, progress, flow_settings)
     if flow_data is not None:
         settings, results = flow_data
         files.update(flow.figure_files(FIGURE, results, settings))

@@ -7,6 +7,15 @@ identifiers spelled through ``latex_names`` (``dh -> \\delta``) or the default r
 matrices in bold. ``layout="row"`` prints every expression in the row-vector convention (``x_t W``
 rather than ``W x_t``; see ``row_form``). Output is deterministic: the same expression always prints
 the same string.
+
+SymPy sorts the factors of an entrywise product by its canonical key (``c_{t-1} \\odot f_t``); they print
+in the order people write them instead (:func:`arrange_factors`): the error signal first (a factor holding
+an adjoint or the target the loss compares with: ``\\bar a \\odot ...``, ``(a - y) \\odot ...``); then the
+other values in the order the model defines them (gates before what they gate: ``f_t \\odot c_{t-1}``,
+``i_t \\odot g_t``, ``(1 - z_t) \\odot n_t``, ``r_t \\odot (W_{hn} h_{t-1} + b_{hn})``); last the derivatives of
+squashing functions as their rules write them (``s \\odot (1 - s)``, ``1 - y \\odot y``), so a derivative
+follows the adjoint it scales (``\\bar o_t \\odot o_t \\odot (1 - o_t)``). The model's order is the setting
+``model_order`` (:func:`print_order`); without it only the error signal and the derivatives move.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from symderive.errors import OptionError
+from symderive.model.program import Program, arguments, key
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import TimeVar
 from symderive.ops.registry import ACTIVATIONS, is_row_vector, row_form
@@ -56,7 +66,7 @@ def bold_spelling(latex: str) -> str:
 
 class DerivationPrinter(LatexPrinter):
     printmethod = "_symderive_latex"
-    _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False}
+    _default_settings = {**LatexPrinter._default_settings, "latex_names": {}, "bold": False, "model_order": {}}
 
     def name(self, identifier: str, scalar: bool = False) -> str:
         """The LaTeX of an identifier; a scalar is never bold."""
@@ -107,7 +117,7 @@ class DerivationPrinter(LatexPrinter):
         """``a \\odot b``; of scalars, the product ``a b``."""
         if is_scalar(e):
             return self.scalar_product(e)
-        factors = sorted(hadamard_factors(e), key=hadamard_order)
+        factors = arrange_factors(hadamard_factors(e), self._settings["model_order"])
         return r" \odot ".join(self.hadamard_factor(f) for f in factors)
 
     def hadamard_factor(self, f) -> str:
@@ -118,7 +128,7 @@ class DerivationPrinter(LatexPrinter):
 
     def scalar_product(self, e) -> str:
         """A product of scalars, its numbers first: ``2 s \\tanh(z) \\bar{a}``."""
-        coeff, factors = scalar_factors(e)
+        coeff, factors = scalar_factors(e, self._settings["model_order"])
         body = " ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors)
         if coeff == -1:
             return "-" + body
@@ -268,11 +278,9 @@ class DerivationPrinter(LatexPrinter):
         r"""``(\bar s^\top s)`` in ``(\bar s^\top s) 1``: a sum of entries scaling a vector, in parentheses."""
         return rf"\left({self._print_SumEntries(e)}\right)"
 
-    @staticmethod
-    def sum_factor_order(f) -> tuple:
+    def sum_factor_order(self, f) -> tuple:
         r"""A model value before an expression (``y^\top \log p``), an adjoint first (``\bar s^\top s``)."""
-        return (not isinstance(f, (sp.MatrixSymbol, TimeVar)), hadamard_order(f))
-
+        return (not is_value(f), factor_rank(f, self._settings["model_order"]), sp.default_sort_key(f))
 
     def matmul_factor(self, f) -> str:
         if isinstance(f, sp.OneMatrix) and f.rows == 1 and f.cols != 1:
@@ -284,18 +292,19 @@ class DerivationPrinter(LatexPrinter):
         return self.parenthesize(f, PRECEDENCE["Mul"], strict=False)
 
 
-def scalar_factors(e) -> tuple:
+def scalar_factors(e, order: dict | None = None) -> tuple:
     """``(c, [f1, f2, ...])`` for a product of scalars (matrix or entrywise products of 1 x 1 values,
-    nested ones flattened): ``e = c f1 f2 ...``."""
+    nested ones flattened): ``e = c f1 f2 ...``; an entrywise product's factors as :func:`arrange_factors` puts them
+    (``order``: the model's, see :func:`print_order`)."""
     if isinstance(e, MatMul) and all(map(is_scalar, e.as_coeff_matrices()[1])):
         coeff, factors = e.as_coeff_matrices()
     elif isinstance(e, sp.HadamardProduct) and is_scalar(e):
-        coeff, factors = sp.S.One, sorted(e.args, key=hadamard_order)
+        coeff, factors = sp.S.One, arrange_factors(e.args, order or {})
     else:
         return sp.S.One, [e]
     out = []
     for f in factors:
-        c, fs = scalar_factors(f)
+        c, fs = scalar_factors(f, order)
         coeff, out = coeff * c, out + fs
     return coeff, out
 
@@ -308,10 +317,67 @@ def hadamard_factors(e) -> list:
     return out
 
 
-def hadamard_order(f) -> tuple:
-    """Adjoints first (``\\delta_t \\odot (1 - h_t \\odot h_t)``), then the rest in canonical order."""
-    is_adjoint = isinstance(f, (sp.MatrixSymbol, TimeVar)) and f.name.startswith("d_")
-    return (not is_adjoint, sp.default_sort_key(f))
+#: the rank of the error signal (an adjoint, or a target the loss compares with) and of a name the order lacks
+ERROR, UNRANKED = -1, float("inf")
+
+
+def print_order(program: Program) -> dict[str, int]:
+    """The rank of each identifier of a model for :func:`factor_rank`: the targets (arguments only the loss
+    reads, such as ``y``) ``ERROR``; the values the model defines 0, 1, ... in the order it defines them; the
+    other arguments after them, in the order they are declared."""
+    read = set().union(*(map(key, a.expr.atoms(sp.MatrixSymbol, TimeVar)) for a in program.assignments))
+    args = [key(v) for v in arguments(program)]
+    ranks = {key(a.target): k for k, a in enumerate(program.assignments)}
+    ranks.update({name: len(ranks) + k for k, name in enumerate(args) if name in read})
+    loss_reads = {key(v) for v in program.loss.atoms(sp.MatrixSymbol, TimeVar)}
+    ranks.update({name: ERROR for name in args if name not in read and name in loss_reads})
+    return ranks
+
+
+def is_value(f) -> bool:
+    """A named value (``W``, ``h_t``), not an expression."""
+    return isinstance(f, (sp.MatrixSymbol, TimeVar))
+
+
+def complement(f):
+    """``v`` when ``f`` is ``1 - v`` (a sum of the ones and one negated term), else None."""
+    if not isinstance(f, sp.MatAdd) or len(f.args) != 2:
+        return None
+    ones = [a for a in f.args if isinstance(a, (sp.OneMatrix, sp.Identity)) or a == 1]
+    rest = [a for a in f.args if a not in ones]
+    return -rest[0] if len(ones) == 1 and is_negated(rest[0]) else None
+
+
+def derivative_factors(factors) -> set:
+    """The factors that write the derivative of a squashing function as the rules do: ``s`` and ``1 - s``
+    together (``\\sigma' = s \\odot (1 - s)``), and ``1 - y \\odot y`` (``\\tanh' = 1 - y^2``)."""
+    out = set()
+    for f in factors:
+        v = complement(f)
+        if v is not None and (v in factors or isinstance(v, sp.HadamardPower) and v.exp == 2):
+            out |= {f, v} if v in factors else {f}
+    return out
+
+
+def arrange_factors(factors, order: dict) -> list:
+    """The factors of an entrywise product in reading order: the error signal, the other values by the rank of
+    the earliest value each holds (:func:`factor_rank`), then the derivatives (:func:`derivative_factors`) by
+    rank; within a rank a value before an expression of it, then SymPy's canonical order (a total order)."""
+    derivatives = derivative_factors(factors)
+
+    def position(f):
+        rank = factor_rank(f, order)
+        return (rank != ERROR and f in derivatives, rank, not is_value(f), sp.default_sort_key(f))
+
+    return sorted(factors, key=position)
+
+
+def factor_rank(f, order: dict) -> float:
+    """The earliest rank (in ``order``, see :func:`print_order`) of the values a factor holds; an adjoint
+    (``d_`` name) is the error signal. A factor of values outside ``order`` ranks last."""
+    names = [key(v) for v in f.atoms(sp.MatrixSymbol, TimeVar)]
+    return min((ERROR if name.startswith("d_") else order.get(name, UNRANKED) for name in names),
+               default=UNRANKED)
 
 
 def is_negated(e) -> bool:

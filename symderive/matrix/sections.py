@@ -9,7 +9,7 @@ import sympy as sp
 from symderive.document.document import MAX_LINE, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.matrix.derive import AdjointDef, inline, rule_statement
-from symderive.matrix.latex_printer import latex_sum, to_latex
+from symderive.matrix.latex_printer import latex_sum, print_order, to_latex
 from symderive.model.program import arguments, is_fixed, key
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import T, TimeVar
@@ -18,7 +18,8 @@ TRIVIAL_RULES = {"MatAdd", "Add"}
 
 
 def printer_settings(d, options) -> dict:
-    return {"latex_names": d.latex_names, "bold": options.bold, "layout": options.layout}
+    return {"latex_names": d.latex_names, "bold": options.bold, "layout": options.layout,
+            "model_order": print_order(d.program)}
 
 
 def tex(d, options, expr) -> str:
@@ -152,20 +153,26 @@ def justification(d, options, a: AdjointDef, var) -> str:
             if r not in TRIVIAL_RULES and r not in rules:
                 rules.append(r)
     rules = rules or ["MatAdd"]  # a value read only by a sum (a residual connection): the sum's rule says it all
-    sources = ", ".join(f"${source_latex(d, options, term)}$" for term in a.terms)
+    sources = uses_text(options, [source_latex(d, options, term) for term in a.terms])
     statements = [f"${rule_statement(r, printed_layout(d.program, options).layout)}$" for r in rules]
     v = tex(d, options, var)
     why = say(options, f"${v}$ is used in {sources}; by " + ", and ".join(statements) + ".",
               f"${v}$의 사용처는 {sources}입니다. " + ", ".join(statements) + "에 따라 정리하면 다음과 같습니다.")
-    for term in a.terms:
-        if term.shift:
-            user = source_latex(d, options, term)
-            why += say(options, f" ${v}$ is also read by the next step (in ${user}$), so it receives that "
-                       "step's share; there is no step $T+1$, so at $t = T$ that share is absent.",
-                       f" ${v}$는 다음 단계(${user}$)에서도 읽히므로 그 단계의 몫도 받습니다. 다만 $T+1$ 단계는 "
-                       "없으므로 $t = T$에서는 이 몫이 빠집니다.")
-            break
+    later = ", ".join(dict.fromkeys(f"${source_latex(d, options, term)}$" for term in a.terms if term.shift))
+    if later:
+        why += say(options, f" ${v}$ is also read by the next step (in {later}), so it receives that "
+                   "step's share; there is no step $T+1$, so at $t = T$ that share is absent.",
+                   f" ${v}$는 다음 단계({later})에서도 읽히므로 그 단계의 몫도 받습니다. 다만 $T+1$ 단계는 "
+                   "없으므로 $t = T$에서는 이 몫이 빠집니다.")
     return why
+
+
+def uses_text(options, users: list[str]) -> str:
+    """``$h_{t}$ (twice), $a_{n,t+1}$``: each value that uses another, once, with how often it does."""
+    counts = {u: users.count(u) for u in users}
+    times = {2: say(options, " (twice)", "(두 번)")}
+    return ", ".join(f"${u}$" + (times.get(n) or say(options, f" ({n} times)", f"({n}번)") if n > 1 else "")
+                     for u, n in counts.items())
 
 
 def source_latex(d, options, term) -> str:

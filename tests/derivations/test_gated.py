@@ -95,9 +95,10 @@ def test_gru_bias_subtlety_is_caught():
 @pytest.mark.parametrize("name,formula", [
     ("lstm", r"\frac{\partial c_{t}}{\partial c_{t-1}} = \operatorname{diag}\left(f_{t}\right)"),
     ("lstm", "&\\quad + \\delta^{c}_{t+1} \\odot f_{t+1}\n"),  # dL/dc_t gets delta^c_{t+1} ⊙ f_{t+1} (t < T)
-    ("lstm", r"\delta^{c}_{T} = \delta^{h}_{T} \odot \left(1 - \tanh\left(c_{T}\right)"),
-    ("lstm", r"c_{t} = c_{t-1} \odot f_{t} + g_{t} \odot i_{t}"),
-    ("lstm", r"h_{t} = \tanh\left(c_{t}\right) \odot o_{t}"),
+    ("lstm", r"\delta^{c}_{T} = \delta^{h}_{T} \odot o_{T} \odot \left(1 - \tanh\left(c_{T}\right)"),
+    # PyTorch's documented order: c_t = f_t * c_{t-1} + i_t * g_t, h_t = o_t * tanh(c_t)
+    ("lstm", r"c_{t} = f_{t} \odot c_{t-1} + i_{t} \odot g_{t}"),
+    ("lstm", r"h_{t} = o_{t} \odot \tanh\left(c_{t}\right)"),
     ("lstm", r"\frac{\partial L}{\partial W_{hi}} = \sum_{t=1}^{T} \bar{a}_{i,t} h_{t-1}^{\top}"),
     ("gru", r"\frac{\partial L}{\partial b_{hn}} = \sum_{t=1}^{T} \bar{a}_{n,t} \odot r_{t}"),
     ("gru", r"\frac{\partial L}{\partial b_{in}} = \sum_{t=1}^{T} \bar{a}_{n,t}"),

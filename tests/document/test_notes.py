@@ -148,7 +148,8 @@ def test_notes_writes_everything_or_nothing(tmp_path):
     png, csv = out / "gradient-flow.png", out / "gradient-flow.csv"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     rows = csv.read_text().strip().split("\n")
-    assert rows[0] == "t,distance,rnn_h,lstm_h,lstm_c,gru_h" and len(rows) == 51
+    # the notes draw the LSTM at forget-gate bias 2 and, dashed, at 0 (lstm_b0)
+    assert rows[0] == "t,distance,rnn_h,lstm_b0_h,lstm_b0_c,lstm_h,lstm_c,gru_h" and len(rows) == 51
     norms = np.array([[float(x) for x in r.split(",")[2:]] for r in rows[1:]])
     assert np.all(norms > 0) and norms[-1, 0] < 1e-6 * norms[0, 0]  # the RNN's gradient vanishes over 49 steps
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -198,8 +199,9 @@ def notes_tex(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"notes-{lang}")
     write_notes(folder, RenderOptions(lang=lang))
     for _ in range(2):
+        # errors="replace": pdflatex breaks its terminal lines at 79 bytes, through a Korean character's bytes too
         result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "notes.tex"], cwd=folder,
-                                capture_output=True, text=True, timeout=300)
+                                capture_output=True, text=True, errors="replace", timeout=300)
         assert result.returncode == 0, result.stdout[-3000:]
     return folder
 
@@ -232,7 +234,7 @@ def test_korean_show_tex_compiles(tmp_path):
         pytest.skip(kotex_missing())
     (tmp_path / "lstm.tex").write_text(derivation("lstm").to_latex("tex", lang="ko"), encoding="utf-8")
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "lstm.tex"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, errors="replace", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
 
 

@@ -20,7 +20,7 @@ LATEX = [
     ((a - y).T * w, r"\left(a - y\right) w"),
     (sp.OneMatrix(1, 1) - a, "1 - a"),
     ((sp.OneMatrix(1, 1) - a).doit(), "1 - a"),  # SymPy writes the 1 x 1 ones as the identity
-    (hadamard(a, sp.OneMatrix(1, 1) - a), r"\left(1 - a\right) a"),
+    (hadamard(a, sp.OneMatrix(1, 1) - a), r"a \left(1 - a\right)"),  # a sigmoid derivative as written: s (1 - s)
     (sp.HadamardPower(a, 2), "a^{2}"),
     ((a - y) ** 2, r"\left(a - y\right)^{2}"),
     (SquaredNorm(a - y), r"\left(a - y\right)^{2}"),

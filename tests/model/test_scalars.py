@@ -68,8 +68,8 @@ def test_the_students_first_model_reads_as_scalars():
     der = sd.derive(student(LOSSES["squared norm"][0]))
     text = der.to_latex("markdown")
     for expected in (r"a = \sigma\left(w x + b\right)", r"L = \frac{1}{2} \left(a - y\right)^{2}",
-                     r"w \in \mathbb{R}$", r"\frac{\partial L}{\partial w} = \left(1 - a\right) \left(a - y\right) a x",
-                     r"\frac{\partial L}{\partial x} = w \left(1 - a\right) \left(a - y\right) a"):
+                     r"w \in \mathbb{R}$", r"\frac{\partial L}{\partial w} = \left(a - y\right) a \left(1 - a\right) x",
+                     r"\frac{\partial L}{\partial x} = w \left(a - y\right) a \left(1 - a\right)"):  # (a - y) sigma'
         assert expected in text, expected
     for wrong in (r"\top", r"\odot", r"\mathbb{I}", r"\mathbb{R}^{1}", "Vectors are columns"):
         assert wrong not in text, wrong

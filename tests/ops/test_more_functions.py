@@ -46,7 +46,7 @@ def rnn():
 def test_the_document(dense):
     text = dense.to_latex("markdown")
     assert r"r = \sqrt{p \odot p + 1}" in text
-    assert r"u = r^{\circ -1} \odot p" in text
+    assert r"u = p \odot r^{\circ -1}" in text  # p / r = p ⊙ r^{∘-1}, the numerator first as written
     assert r"(\sqrt{z})' = \frac{1}{2\sqrt{z}}" in text  # the rule, cited
     assert r"\log\left(1 - u\right)" in text
 
