@@ -201,6 +201,8 @@ def subscript_indices(tokens: list[Token], ctx: Context):
         return index_expressions(tokens, ctx)
     if "," in texts:
         return index_expressions(tokens, ctx)
+    if ctx.index_level and letters and (len(letters) == 1 or all(x in ctx.bound for x in letters)):
+        return index_expressions(tokens, ctx)  # x_{2i}, b_o, x_{ij}: indices (an index-level model)
     if len(letters) > 1 and len(set(letters)) == 1:  # W_{ii}, b_{hh}: a label (PyTorch's W_ii), not a diagonal
         return None
     if letters and all(x in index_like for x in letters) and len(letters) == len(texts):

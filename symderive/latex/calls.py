@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from symderive.latex.antlr import run_parser
 from symderive.latex.atoms import index_expressions
-from symderive.latex.parsed import entry, function, transpose
+from symderive.latex.parsed import DOT_ARGUMENT, entry, function, index_symbol, transpose, window_max
 from symderive.latex.tokens import HADAMARD, PRODUCT, TRANSPOSES, Cursor, closing, split_top, text_of
 from symderive.latex.words import FUNCTION_COMMANDS, function_words
 
@@ -89,6 +89,9 @@ class CallReading(Cursor):
 
     def call_arguments(self, name: str, start: int) -> list:
         """The arguments: ``(a, b)``, ``[a]``, ``{a}``, or the next atom (``\\tanh z_t``)."""
+        if self.ctx.index_level and [self.peek(k) for k in range(3)] == ["(", r"\cdot", ")"]:
+            self.i += 3
+            return [DOT_ARGUMENT]  # \sigma'(\cdot): the argument as the model writes it
         if self.peek() == "(":
             at = self.pos()
             return [self.expression(part, at) for part in split_top(self.bracketed(), {","}, self.ctx.source)]
@@ -114,6 +117,11 @@ class CallReading(Cursor):
 
     def apply(self, name: str, args: list, primes: int, start: int):
         """The call's value; ``\\max(0, z)`` is ``relu(z)``, every other max or min is refused."""
+        if self.ctx.index_level and name.startswith("max_") and len(args) == 1 and not primes:
+            window = [index_symbol(v) for v in name[4:].split(",")]
+            if all(v.name.isalpha() and len(v.name) == 1 for v in window):
+                self.ctx.bound.update(v.name for v in window)
+                return window_max(args[0], *window)
         if name in ("max", "min") and len(args) == 2 and not primes:
             zero = [a for a in args if a == 0]
             others = [a for a in args if a != 0]

@@ -125,15 +125,23 @@ class ConstructReading(Cursor):
         if lower is None:
             self.error(f"{op} needs its index: {op}_{{t=1}}^{{T}}", start)
         var_part, *lo_part = split_top(lower, {"="}, self.ctx.source)
-        if len(var_part) != 1 or not (var_part[0].text.isalpha() or var_part[0].text[1:] in GREEK):
-            self.error(f"the index of {op} must be one letter (as in {op}_{{t=1}}^{{T}})", start)
-        var = var_part[0].text.lstrip("\\")
+        letters = split_top(var_part, {","}, self.ctx.source)
+        if any(len(v) != 1 or not (v[0].text.isalpha() or v[0].text[1:] in GREEK) for v in letters):
+            self.error(f"the index of {op} must be one letter (as in {op}_{{t=1}}^{{T}}) or letters "
+                       f"separated by commas ({op}_{{c,p,q}})", start)
+        for v in letters:
+            self.bound_operator(op, v[0].text.lstrip("\\"), lo_part, upper)
+
+    def bound_operator(self, op: str, var: str, lo_part: list, upper):
+        """One ``op_{var=lo}^{hi}`` for the parser (the bounds as placeholders), the variable bound; in an
+        index-level formula a sum without bounds is marked implicit (its range comes from the model)."""
         self.ctx.bound.add(var)
+        if self.ctx.index_level and not lo_part and upper is None:
+            self.ctx.implicit.add(var)
         lo = index_expression(lo_part[0], self.ctx) if lo_part else sp.S.One
         hi = index_expression(upper, self.ctx) if upper is not None else index_symbol("T" if var == "t" else f"N_{var}")
         ph = lambda v: self.ctx.placeholder(v)  # noqa: E731
         self.emit(f"{op}_{{{ph(index_symbol(var))}={ph(lo)}}}^{{{ph(hi)}}}")
-
 
 def differential(tokens: list[Token]):
     """For ``\\partial A``, ``dA``, ``\\mathrm{d}A``: the tokens of A ([] for a bare ``\\partial``); else None."""

@@ -65,6 +65,11 @@ class entry(_Op):
     """``f(z)_i``: an entry of a function's value."""
 
 
+class window_max(_Op):
+    r"""``\max_{p,q} X_{c, 2i+p, 2j+q}``: the maximum of the first argument over the window variables that follow
+    (index-level models only)."""
+
+
 class Sum(sp.Sum):
     r"""``\sum_{k=lo}^{hi}``, never a number to SymPy: SymPy adds a sum of numbers up term by term to
     order or print it, and ``\sum_{j=1}^{10^{12}} 2`` would never finish. Its value is the judge's
@@ -127,12 +132,17 @@ class Context:
     source: str
     table: dict = field(default_factory=dict)
     bound: set = field(default_factory=set)
+    index_level: bool = False  # an index-level model or claim: one-letter subscripts are indices
+    implicit: set = field(default_factory=set)  # variables of sums written without bounds (index level)
 
     def placeholder(self, value) -> str:
         name = f"Q{len(self.table)}"
         self.table[sp.Symbol(name, commutative=False)] = value
         return rf"\variable{{{name}}}"
 
+
+#: ``\sigma'(\cdot)`` in an index-level claim: the function's argument as the model writes it
+DOT_ARGUMENT = sp.Symbol("cdot_argument", commutative=False)
 
 #: the placeholder of a transpose superscript: ``x^{QT}`` is put back as ``transpose(x)``
 TRANSPOSE_MARK = sp.Symbol("QT", commutative=False)

@@ -129,19 +129,28 @@ class Reader(AtomReading, CallReading, ConstructReading):
 
 def parse_sides(source: str) -> list:
     """Every side of ``a = b [= c ...]`` as a SymPy expression (one side if there is no ``=``)."""
+    return read_sides(source, index_level=False)[0]
+
+
+def read_sides(source: str, index_level: bool) -> tuple[list, Context]:
+    """The sides of ``a = b [= c ...]`` and the context they were read in. ``index_level``: a formula of an
+    index-level model or claim (one-letter subscripts are indices, the left side's letters are bound for the
+    right side, ``\\sum_{c,p,q}`` without bounds is marked implicit, ``\\max_{p,q}`` is a window maximum)."""
     if not isinstance(source, str):
         raise LatexParseError(f"expected a LaTeX string, got {type(source).__name__}")
     tokens = tokenize(source)
     if not tokens:
         raise LatexParseError("the formula is empty", source, 0)
-    ctx = Context(source)
+    ctx = Context(source, index_level=index_level)
     sides = split_top(tokens, EQUALS, source)
     out = []
     for side in sides:
         if not side:
             raise LatexParseError("one side of '=' is empty", source, tokens[0].pos)
         out.append(Reader(ctx, side).parse())
-    return out
+        if index_level and isinstance(out[-1], sp.Indexed):
+            ctx.bound.update(i.name for i in out[-1].indices if isinstance(i, sp.Symbol))
+    return out, ctx
 
 
 def parse_latex(source: str):
