@@ -18,14 +18,12 @@ from functools import singledispatch
 
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
-from symderive.index.derive import entry
-from symderive.index.program import Contract, Pointwise, SoftmaxCrossEntropy, Tensor, WindowMax
+from symderive.index.program import Contract, Pointwise, SoftmaxCrossEntropy, Tensor, WindowMax, tensors_of
 from symderive.index.render import (
     access_latex,
     base_of,
     expr_latex,
     gradient_section,
-    pointwise_latex,
     ranges_text,
     symbol_latex,
     tensor_latex,
@@ -81,9 +79,9 @@ def _(op: Contract, options) -> list:
 
 @forward_steps.register
 def _(op: Pointwise, options) -> list:
-    value = ACTIVATIONS[op.fname].scalar(entry(op.arg, op.index))
-    texs = {op.arg.name: op.arg.tex}
-    return [Step(access_latex(op.out[op.index], (), options), pointwise_latex(value, texs, options))]
+    f, arg = ACTIVATIONS[op.fname].latex, access_latex(op.arg[op.index], (), options)
+    value = f"{f[:-1]}{arg}}}" if f.endswith("{}") else rf"{f}\left({arg}\right)"
+    return [Step(access_latex(op.out[op.index], (), options), value)]
 
 
 @forward_steps.register
@@ -141,7 +139,8 @@ def index_document(d, options) -> Document:
         model = program_section(program, d.engine.derived, options)
         sections.append(Section(prefix + model.title, model.text, model.steps))
         backward = d.backwards[tag]
+        texs = {t.name: t.tex for t in tensors_of(program)} | {a.adjoint.name: a.adjoint.tex for a in backward.adjoints}
         for a in backward.adjoints:
-            section = gradient_section(backward, a.tensor, {}, options)
+            section = gradient_section(backward, a.tensor, texs, options)
             sections.append(Section(prefix + section.title, section.text, section.steps))
     return Document(*d.heading(options), tuple(sections), tags=("deep-learning", "backpropagation", "convolution"))

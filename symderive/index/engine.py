@@ -84,7 +84,8 @@ class IndexEngine:
             if len(self.variants) > 1:
                 options[self.variant_keyword] = tag
             arrays = index_arguments(program, sizes, seed=k)
-            out.append(Case(arrays, options, sizes, f" ({case_label(case, self.options)})", (arrays, options, tag)))
+            label = f" ({case_label(case, self.options)})" if self.options else ""
+            out.append(Case(arrays, options, sizes, label, (arrays, options, tag)))
         return out
 
     def interpreted(self, program: IndexProgram, backward: IndexBackward, case: Case) -> dict:

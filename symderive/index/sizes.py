@@ -100,6 +100,7 @@ def plan_sizes(program: IndexProgram, derived: dict | None = None, defaults: dic
     for s, e in list(formulas.items()):
         formulas[s] = e.xreplace({inner: t for t, inner in named.items() if t != s})
     shapes = {a.name: tuple(dim_name(d, a) for d in a.dims) for a in program.arguments}
+    formulas = solved(formulas, shapes, program)
     read_off = {sp.Symbol(n) for dims in shapes.values() for n in dims}
     sizes = size_symbols(program) | {s for e in formulas.values() for s in e.free_symbols}
     check_names(program, sizes)
@@ -120,6 +121,23 @@ def name_compound_dims(program: IndexProgram, derived: dict) -> dict:
         | {v.name for v in index_variables(program)}
     names = (f"N_{k}" for k in range(1, 1000) if f"N_{k}" not in taken)
     return {sp.Symbol(next(names), integer=True, positive=True): d for d in compound}
+
+
+def solved(formulas: dict, shapes: dict, program: IndexProgram) -> dict:
+    """An argument's dimension written through one size no argument holds (``x: m + k - 1``, m the
+    output length) is read off the argument instead, and that size computed from it (``m = N_1 - k + 1``)."""
+    held = {n for dims in shapes.values() for n in dims}
+    for s, e in list(formulas.items()):
+        bare = {t for t in size_symbols(program) | e.free_symbols if t.name in held and t not in formulas}
+        unknown = [u for u in e.free_symbols if u not in bare and u not in formulas]
+        if s.name not in held or len(unknown) != 1 or sp.expand(e).coeff(unknown[0]) not in (1, -1) \
+                or not sp.expand(e).is_polynomial(unknown[0]) or sp.degree(sp.expand(e), unknown[0]) != 1:
+            continue
+        (u,) = unknown
+        del formulas[s]
+        formulas[u] = sp.expand(sp.solve(sp.Eq(s, e), u)[0])
+        held.add(u.name)
+    return formulas
 
 
 def dim_name(d, tensor) -> str:
@@ -175,6 +193,17 @@ def sliding_sizes(program: IndexProgram) -> set:
     return out
 
 
+def lengths(program: IndexProgram) -> set:
+    """The symbols that are an array's dimension or a sum's range (not only a stride or an offset)."""
+    out = set()
+    for t in tensors_of(program):
+        out |= {d for d in map(sp.sympify, t.dims) if d.is_Symbol}
+    for op in program.ops:
+        for term in getattr(op, "terms", ()):
+            out |= {sp.sympify(n) for _, n in term.sums if sp.sympify(n).is_Symbol}
+    return out
+
+
 def default_cases(plan: SizePlan) -> Cases:
     """One symbolic case and two numeric ones (see the module docstring)."""
     taps = sliding_sizes(plan.program)
@@ -186,15 +215,16 @@ def default_cases(plan: SizePlan) -> Cases:
 
 def grown_case(plan: SizePlan, taps: set, tap: int, size: int, option: tuple, spread: bool) -> dict:
     """Kernel sizes ``tap``, options ``option`` (positive, non-negative), the other sizes from ``size``
-    (distinct with ``spread``), grown by one until every derived size is at least 1."""
-    read_off = plan.read_off
+    (distinct with ``spread``; an option that is a length, as the others), grown by one until every
+    derived size is at least 1."""
+    sized = plan.read_off + [s for o in plan.options for s in o.symbols if s in lengths(plan.program)]
     for grow in range(16):
         case = {}
-        for k, s in enumerate(read_off):
-            case[s] = tap if s in taps else size + grow + (k % 3 if spread else 0)
         for o in plan.options:
             (s,) = o.symbols
-            case[s] = tap if s in taps else max(o.minimum, option[0] if s.is_positive else option[1])
+            case[s] = max(o.minimum, option[0] if s.is_positive else option[1])
+        for k, s in enumerate(sized):
+            case[s] = tap if s in taps else size + grow + (k % 3 if spread else 0)
         values = dict(case)
         for d in plan.derived:
             values[d.symbol] = int(d.expr.subs(values))

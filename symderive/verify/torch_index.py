@@ -160,7 +160,7 @@ class PrintedIndexProgram:
             f'"""The index model {self.program.name} as a PyTorch program, printed by symderive from its equations.',
             "",
             "loss(...) computes the model's loss as written, every array zero outside its range;",
-            'grad(options, **arrays) is torch.autograd.grad of that loss with respect to every argument, in float64."""',
+            'grad(options, **arrays) is torch.autograd.grad of the loss with respect to every argument, in float64."""',
             "import torch",
             "",
             f"ARGUMENTS = {tuple(args)!r}",
@@ -184,7 +184,9 @@ class PrintedIndexProgram:
                     seen.add(size)
         return lines + [f"{d.symbol} = {size_code(d.expr)}" for d in self.derived]
 
-    def load(self) -> types.ModuleType:
+    @cached_property
+    def module(self) -> types.ModuleType:
+        """The printed program as a module (it imports torch)."""
         module = types.ModuleType(f"symderive_torch_{self.program.name}")
         exec(compile(self.source, module.__name__, "exec"), module.__dict__)  # our own printed program
         return module
@@ -197,5 +199,5 @@ class PrintedIndexProgram:
             value = options[o.keyword]
             values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * len(o.symbols)
             sizes.update({s.name: int(v) for s, v in zip(o.symbols, values)})
-        grads = self.load().grad(sizes, **{k: np.asarray(a, dtype=float) for k, a in arrays.items()})
+        grads = self.module.grad(sizes, **{k: np.asarray(a, dtype=float) for k, a in arrays.items()})
         return {k: g.numpy() for k, g in grads.items() if k in {t.name for t in self.program.differentiated}}
