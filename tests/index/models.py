@@ -5,7 +5,7 @@ import sympy as sp
 import symderive as sd
 from symderive.index import output_size
 
-C, H, V, K, O, N = sd.index_sizes("C H V K O N")
+C, H, V, K, F, N = sd.index_sizes("C H V K F N")  # F output channels
 c, o, i, j, p, q, r, s = sd.indices("c o i j p q r s")
 
 #: The depthwise convolution of the issue, typed in LaTeX (stride 2, padding 1), with the output ranges declared.
@@ -30,11 +30,11 @@ def depthwise(stride=2, padding=1) -> sd.IndexProgram:
 def dilated_sigmoid(dilation=2) -> sd.IndexProgram:
     """``z[o,i] = sum_{c,p} w[o,c,p] x[c, i + D p]``, ``h = sigmoid(z)``, ``L = sum G h``."""
     out = output_size(N, K, 1, 0, dilation)
-    x, w = sd.tensor("x", "C x N"), sd.tensor("w", "O x C x K")
-    z, h, G = (sd.Tensor(n, (O, out)) for n in ("z", "h", "G"))
+    x, w = sd.tensor("x", "C x N"), sd.tensor("w", "F x C x K")
+    z, h, G = (sd.Tensor(n, (F, out)) for n in ("z", "h", "G"))
     L = sd.tensor("L", "")
     conv = sd.Contract(z, (o, i), (sd.Term((w[o, c, p], x[c, i + dilation * p]), sums=((c, C), (p, K))),))
-    loss = sd.Contract(L, (), (sd.Term((G[o, i], h[o, i]), sums=((o, O), (i, out))),))
+    loss = sd.Contract(L, (), (sd.Term((G[o, i], h[o, i]), sums=((o, F), (i, out))),))
     return sd.IndexProgram("dilated", (conv, sd.Pointwise(h, z, "sigmoid", (o, i)), loss), (x, w, G), L)
 
 
@@ -42,13 +42,13 @@ def conv_avgpool() -> sd.IndexProgram:
     """A convolution (padding 1) followed by 2 x 2 average pooling with stride 2."""
     conv_h = output_size(H, K, 1, 1)
     pool_h = output_size(conv_h, 2, 2)
-    X, W = sd.tensor("X", "C x H x H"), sd.tensor("W", "O x C x K x K")
-    Y, Z, G, L = sd.Tensor("Y", (O, conv_h, conv_h)), sd.Tensor("Z", (O, pool_h, pool_h)), \
-        sd.Tensor("G", (O, pool_h, pool_h)), sd.tensor("L", "")
+    X, W = sd.tensor("X", "C x H x H"), sd.tensor("W", "F x C x K x K")
+    Y, Z, G, L = sd.Tensor("Y", (F, conv_h, conv_h)), sd.Tensor("Z", (F, pool_h, pool_h)), \
+        sd.Tensor("G", (F, pool_h, pool_h)), sd.tensor("L", "")
     conv = sd.Contract(Y, (o, i, j), (sd.Term((W[o, c, p, q], X[c, i + p - 1, j + q - 1]),
                                               sums=((c, C), (p, K), (q, K))),))
     pool = sd.Contract(Z, (o, i, j), (sd.Term((Y[o, 2 * i + r, 2 * j + s],), sp.Rational(1, 4), ((r, 2), (s, 2))),))
-    loss = sd.Contract(L, (), (sd.Term((G[o, i, j], Z[o, i, j]), sums=((o, O), (i, pool_h), (j, pool_h))),))
+    loss = sd.Contract(L, (), (sd.Term((G[o, i, j], Z[o, i, j]), sums=((o, F), (i, pool_h), (j, pool_h))),))
     return sd.IndexProgram("convpool", (conv, pool, loss), (X, W, G), L)
 
 

@@ -47,7 +47,8 @@ def depthwise_torch(X, W, b, G, stride, padding):
     x, w, bias = (torch.tensor(a, requires_grad=True) for a in (X, W, b))
     y = torch.nn.functional.conv2d(x[None], w[:, None], bias, stride=stride, padding=padding, groups=X.shape[0])[0]
     (y * torch.tensor(G)).sum().backward()
-    return y.detach().numpy(), {"X": x.grad.numpy(), "W": w.grad.numpy(), "b": bias.grad.numpy(), "G": y.detach().numpy()}
+    grads = {"X": x.grad.numpy(), "W": w.grad.numpy(), "b": bias.grad.numpy(), "G": y.detach().numpy()}
+    return y.detach().numpy(), grads
 
 
 def depthwise_arrays(channels=3, height=9, width=8, k=3, stride=2, padding=1):
@@ -141,7 +142,8 @@ def test_document_shows_deltas_summed_away_and_names_each_operation():
     text = latex_depthwise().to_latex("markdown")
     assert r"\delta_{c',\, c} \delta_{m',\, 2 i + p - 1} \delta_{n',\, 2 j + q - 1}" in text  # the chain rule
     assert r"\frac{\partial L}{\partial W_{c, p, q}} = \sum_{i,j} G_{c, i, j} X_{c, 2 i + p - 1, 2 j + q - 1}" in text
-    assert r"\frac{\partial L}{\partial X_{c, m, n}} = \sum_{p,q} \tilde{G}_{c, m - p + 1, n - q + 1} W_{c, p, q}" in text
+    assert (r"\frac{\partial L}{\partial X_{c, m, n}} = "
+            r"\sum_{p,q} \tilde{G}_{c, m - p + 1, n - q + 1} W_{c, p, q}") in text
     assert r"\frac{\partial L}{\partial b_{c}} = \sum_{i,j} G_{c, i, j}" in text
     sections = dict(section.split("\n", 1) for section in text.split("## ")[1:])
     assert "cross-correlation" in sections["Gradient with respect to $W$"]
