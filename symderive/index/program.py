@@ -184,17 +184,21 @@ def output_size(n_in, kernel, stride=1, padding=0, dilation=1):
 
 
 def map_sizes(obj, mapping: dict):
-    """``obj`` (a program, an op, a term, an access, a tensor, or a tuple of them) with every size
-    expression ``xreplace``-d by ``mapping`` (e.g. ``{floor((H + 2 - K)/2) + 1: H_out}``): tensor
-    dimensions, sum ranges, coefficients and index expressions alike."""
-    if isinstance(obj, sp.Basic):
-        return obj.xreplace(mapping)
+    """``obj`` (a program, an op, a term, a tensor, or a tuple of them) with every size ``xreplace``-d by
+    ``mapping`` (e.g. ``{floor((H + 2 - K)/2) + 1: H_out, 3: K_1}``) where it stands for a size: the tensors'
+    dimensions and the ranges of sums and windows. Index expressions and coefficients are left as they are
+    (the 2 of ``X[2 i + p]`` is a stride, not a size)."""
+    if isinstance(obj, Tensor):
+        return replace(obj, dims=tuple(sp.sympify(d).xreplace(mapping) for d in obj.dims))
     if isinstance(obj, tuple):
         return tuple(map_sizes(x, mapping) for x in obj)
-    if isinstance(obj, dict):
-        return {map_sizes(k, mapping): map_sizes(v, mapping) for k, v in obj.items()}
+    if isinstance(obj, (Term, WindowMax)):
+        ranges = "sums" if isinstance(obj, Term) else "window"
+        mapped = tuple((v, sp.sympify(n).xreplace(mapping)) for v, n in getattr(obj, ranges))
+        obj = replace(obj, **{ranges: mapped})
     if is_dataclass(obj) and not isinstance(obj, type):
-        return replace(obj, **{f.name: map_sizes(getattr(obj, f.name), mapping) for f in fields(obj) if f.init})
+        return replace(obj, **{f.name: map_sizes(getattr(obj, f.name), mapping) for f in fields(obj)
+                               if f.init and f.name not in ("sums", "window")})
     return obj
 
 

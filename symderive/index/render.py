@@ -135,7 +135,9 @@ def tensor_latex(t: Tensor, options=None) -> str:
 def access_latex(a: Access, order=(), options=None) -> str:
     if not a.index:
         return tensor_latex(a.tensor, options)
-    return f"{a.tensor.tex}_{{{', '.join(index_latex(i, order, options) for i in a.index)}}}"
+    tex = a.tensor.tex
+    tex = f"{{{tex}}}" if "_" in tex and not tex.startswith("{") else tex  # mask_P_{c,i}: a double subscript
+    return f"{tex}_{{{', '.join(index_latex(i, order, options) for i in a.index)}}}"
 
 
 def term_latex(term: Term, order=(), options=None) -> str:

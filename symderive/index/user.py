@@ -10,7 +10,7 @@ import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.index.engine import Cases, IndexEngine
-from symderive.index.program import IndexProgram, WindowMax
+from symderive.index.program import IndexProgram, Pointwise, WindowMax
 from symderive.index.sizes import SizePlan, default_cases, plan_sizes
 from symderive.verify.torch_index import PrintedIndexProgram
 
@@ -23,8 +23,7 @@ def user_index_engine(program: IndexProgram, sizes=None, derived: Mapping | None
     derived without it), ``defaults`` option names to the exported keywords' defaults, ``sizes`` is a
     :class:`~symderive.index.engine.Cases` or ``{"symbolic": [case, ...], "numeric": [case, ...]}`` with
     each case a dict of sizes and options by symbol or by name (default: :func:`default_cases`)."""
-    if not isinstance(program, IndexProgram):
-        raise ModelError(f"an index-level model is an IndexProgram, not {type(program).__name__}")
+    check_program(program)
     plan = plan_sizes(program, derived, defaults)
     engine = IndexEngine(
         variants=((program.name, plan.program),),
@@ -36,6 +35,20 @@ def user_index_engine(program: IndexProgram, sizes=None, derived: Mapping | None
         symbolic_positive=any(isinstance(op, WindowMax) for op in program.ops),
     )
     return engine, PrintedIndexProgram(plan.program, plan.shapes, plan.derived, plan.options)
+
+
+def check_program(program: IndexProgram) -> None:
+    """What the engine assumes of a program and a user may get wrong: a scalar loss, and an elementwise
+    function whose value has its argument's shape."""
+    if not isinstance(program, IndexProgram):
+        raise ModelError(f"an index-level model is an IndexProgram, not {type(program).__name__}")
+    if program.loss.dims:
+        raise ModelError(f"the loss {program.loss.name} is a scalar, not an array of shape {program.loss.dims}")
+    for op in program.ops:
+        if isinstance(op, Pointwise) and tuple(op.out.dims) != tuple(op.arg.dims):
+            raise ModelError(f"{op.out.name} = {op.fname}({op.arg.name}) entry by entry needs the same shape, "
+                             f"but {op.out.name} has {op.out.dims} and {op.arg.name} has {op.arg.dims} "
+                             "(give their indices ranges of the same sizes)")
 
 
 def cases_of(sizes, plan: SizePlan) -> Cases:

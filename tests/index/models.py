@@ -54,3 +54,14 @@ def conv_avgpool() -> sd.IndexProgram:
 
 #: The notes' formula, as a student types it.
 NOTES_LATEX = [r"h_i = \sigma\left(\sum_{j=1}^{k} V_j x_{i+j-1}\right)", r"L = \sum_{i=1}^{m} h_i"]
+
+
+def strided_symbolic():
+    """A depthwise 1-D convolution with the stride S and padding P as symbols (keyword options of the export,
+    defaults 1 and 0) and the loss ``L = 1/2 sum y^2`` (y read twice)."""
+    S, P = sp.Symbol("S", integer=True, positive=True), sp.Symbol("P", integer=True, nonnegative=True)
+    n_out = output_size(H, K, S, P)
+    x, w, y, L = sd.tensor("x", "C x H"), sd.tensor("w", "C x K"), sd.Tensor("y", (C, n_out)), sd.tensor("L", "")
+    conv = sd.Contract(y, (c, i), (sd.Term((w[c, p], x[c, S * i + p - P]), sums=((p, K),)),))
+    loss = sd.Contract(L, (), (sd.Term((y[c, i], y[c, i]), sp.Rational(1, 2), ((c, C), (i, n_out))),))
+    return sd.IndexProgram("strided", (conv, loss), (x, w), L, options=((S, 1), (P, 0)))

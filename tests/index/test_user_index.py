@@ -17,6 +17,7 @@ from .models import (
     conv_avgpool,
     depthwise,
     dilated_sigmoid,
+    strided_symbolic,
 )
 
 RNG = np.random.default_rng(15)
@@ -228,6 +229,40 @@ def test_conv_then_average_pooling_export_agrees_with_torch():
     (Z * torch.tensor(G)).sum().backward()
     grads = sd.derive(conv_avgpool()).load_module().grad(X=X, W=W, G=G)
     assert_close(grads, {"X": tX.grad.numpy(), "W": tW.grad.numpy(), "G": Z.detach().numpy()})
+
+
+def test_relu_then_max_pooling_typed_in_latex_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    eqs = [r"A_{c,m,n} = \operatorname{relu}(X_{c,m,n})", r"P_{c,i,j} = \max_{p,q} A_{c, 2i+p, 2j+q}",
+           r"L = \sum_{c,i,j} G_{c,i,j} P_{c,i,j}"]
+    d = sd.derive(eqs, shapes=["X: C x H x V"], ranges=["i: 0..M-1", "j: 0..N-1", "p: 0..1", "q: 0..1"])
+    X, G = RNG.standard_normal((2, 8, 7)), RNG.standard_normal((2, 4, 3))
+    tX = torch.tensor(X, requires_grad=True)
+    P = torch.nn.functional.max_pool2d(torch.relu(tX)[None], 2)[0]
+    (P * torch.tensor(G)).sum().backward()
+    assert_close(d.load_module().grad(X=X, G=G), {"X": tX.grad.numpy(), "G": P.detach().numpy()})
+    assert_close(d.torch_reference({"X": X, "G": G}, {}), {"X": tX.grad.numpy()}, tol=1e-12)
+    assert r"\max_{p,q} A_{c, 2 i + p, 2 j + q}" in d.to_latex("markdown")
+
+
+def test_an_elementwise_function_of_another_shape_is_refused():
+    eqs = [r"A_{c,i,j} = \operatorname{relu}(X_{c,i,j})", r"L = \sum_{c,i,j} G_{c,i,j} A_{c,i,j}"]
+    with pytest.raises(sd.ModelError, match="needs the same shape"):
+        sd.derive(eqs, shapes=["X: C x H x V"], ranges=["i: 0..M-1", "j: 0..N-1"])
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (3, 2)])
+def test_stride_and_padding_as_symbols_are_keyword_options(stride, padding):
+    torch = pytest.importorskip("torch")
+    d = sd.derive(strided_symbolic())
+    assert [(o.keyword, o.default, o.minimum) for o in d.engine.options] == [("P", 0, 0), ("S", 1, 1)]
+    x, w = RNG.standard_normal((2, 12)), RNG.standard_normal((2, 3))
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    y = torch.nn.functional.conv1d(tx[None], tw[:, None], stride=stride, padding=padding, groups=2)[0]
+    (0.5 * (y * y).sum()).backward()
+    want = {"x": tx.grad.numpy(), "w": tw.grad.numpy()}
+    assert_close(d.load_module().grad(x=x, w=w, S=stride, P=padding), want)
+    assert_close(d.torch_reference({"x": x, "w": w}, {"S": stride, "P": padding}), want, tol=1e-12)
 
 
 # -- the export contract ---------------------------------------------------------------------------------------
