@@ -16,17 +16,13 @@ import sympy as sp
 from symderive.document.document import Section, Step
 from symderive.document.prose import say
 from symderive.index.codegen import DerivedSize, Option
+from symderive.index.document import model_section
 from symderive.index.program import Contract, Tensor, Term, index_symbols, output_size
 from symderive.index.render import (
-    access_latex,
     base_of,
-    expr_latex,
     gradient_section,
     index_latex,
-    ranges_text,
     symbol_latex,
-    tensor_latex,
-    term_latex,
 )
 from symderive.verify.report import Row
 
@@ -109,35 +105,6 @@ def output_size_section(axes, options=None) -> Section:
                 rf"${i} = {first}, {int(first) + 1}, \dots$를 그 한계까지 세면 다음과 같습니다(PyTorch의 공식이며, "
                 r"다른 축도 같습니다):"))
     return Section(say(options, "Output size", "출력 크기"), text, (step,))
-
-
-def model_section(equations, tensors, text="", options=None) -> Section:
-    """The forward equations in order (each a Contract, rendered, or a Step written out), the sizes,
-    and the ranges of the summed indices."""
-    steps, ranges = [], {}
-    for e in equations:
-        if isinstance(e, Contract):
-            steps.append(Step(access_latex(e.out[e.index], (), options),
-                              " + ".join(term_latex(t, e.index, options) for t in e.terms)))
-            for t in e.terms:
-                for v, n in t.sums:
-                    ranges.setdefault(v, n)
-        else:
-            steps.append(e)
-    sizes = ", ".join(rf"${tensor_latex(t, options)} \in \mathbb{{R}}^{{{dims_latex(t)}}}$" for t in tensors)
-    base = base_of(options)
-    body = say(options,
-               f"Sizes: {sizes}. Indices start at {base} and run over {ranges_text(ranges.items(), options)}. Every "
-               "array is zero outside its index range: that is what zero padding means, and it lets every sum run over "
-               "the whole kernel. ",
-               f"크기: {sizes}. 인덱스는 {base}부터 시작하며 범위는 {ranges_text(ranges.items(), options)}입니다. 모든 "
-               "배열은 인덱스 범위 밖에서 0입니다. 제로 패딩이 바로 이 뜻이고, 덕분에 모든 합이 커널 전체에 걸쳐 돌 수 "
-               "있습니다. ") + text
-    return Section(say(options, "Model", "모델"), body.strip(), tuple(steps))
-
-
-def dims_latex(t: Tensor) -> str:
-    return r" \times ".join(expr_latex(x) for x in t.dims) or "1"
 
 
 def size_check(ndim: int):

@@ -35,6 +35,7 @@ from symderive.errors import (
     UnknownDerivationError,
     UnknownSymbolError,
 )
+from symderive.index import Contract, IndexProgram, Pointwise, Tensor, Term, WindowMax, index_sizes, indices, tensor
 from symderive.latex.reader import parse_latex as read_latex
 from symderive.matrix.engine import Sizes
 from symderive.model import (
@@ -83,7 +84,8 @@ __all__ = ["derivation", "available", "derive", "Derivation", "Model", "Sizes", 
            "attention_scale", "repeat_rows", "row_sum", "row_mean", "attention_heads", "head_scores", "head_outputs",
            "head_scale", "SymderiveError", "UnknownDerivationError",
            "ShapeMismatchError", "ModelError", "OptionError", "ExportError", "LatexParseError", "UnknownSymbolError",
-           "__version__"]
+           "__version__", "tensor", "indices", "index_sizes", "Tensor", "Term", "Contract", "Pointwise", "WindowMax",
+           "IndexProgram"]
 
 #: The release, read by setuptools for the package metadata (pyproject.toml: dynamic version).
 __version__ = "0.1.0"

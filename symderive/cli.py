@@ -111,8 +111,8 @@ def model_arguments(p) -> None:
                    help="a definition: \\delta_t = \\frac{\\partial L}{\\partial h_t} names an adjoint; "
                         "claims may use any")
     p.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
-    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="RANGE",
-                   help="an index-level model's index range, 'LETTER: FIRST..LAST' (e.g. 'i: 1..m', 'o: 0..F-1')")
+    p.add_argument("--range", dest="ranges", action="append", default=[], metavar="RANGE",
+                   help="an index-level model's index range, 'i: 1..m' or 'o: 0..F-1'")
     p.add_argument("--name", dest="model_name", metavar="NAME",
                    help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
 
@@ -217,7 +217,7 @@ def subject(args) -> Derivation:
     equations = model_equations(args)
     if args.model or args.model_file:
         name = DEFAULT_NAME if args.model_name is None else args.model_name
-        return derive(model=equations, where=args.where, shapes=args.shape, name=name)
+        return derive(model=equations, where=args.where, shapes=args.shape, ranges=args.ranges, name=name)
     given = [option for option, value in (("--where", args.where), ("--shape", args.shape), ("--range", args.ranges),
                                           ("--name", args.model_name is not None)) if value]
     if given:
@@ -298,7 +298,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    model_options = (args.model, args.model_file, args.where, args.shape, args.model_name is not None)
+    model_options = (args.model, args.model_file, args.where, args.shape, args.ranges, args.model_name is not None)
     if args.all and any((args.name, *model_options)):
         raise SymderiveError("--all verifies every built-in derivation; name one or give a model instead, not both")
     if not (args.all or args.name or args.model or args.model_file):

@@ -33,12 +33,14 @@ from symderive.errors import OptionError
 from symderive.export.files import write_atomically
 from symderive.export.scaffold import add_symbols
 from symderive.export.symbols import argument_symbols
+from symderive.index.engine import Cases
+from symderive.index.program import IndexProgram
 from symderive.matrix.engine import MatrixEngine, Sizes
 from symderive.matrix.sections import printed_layout, written_in_rows
 from symderive.model.builder import Model
 from symderive.model.program import Program
 from symderive.options import RenderOptions, render_options
-from symderive.user_model import DEFAULT_NAME, judge, read_user_model
+from symderive.user_model import DEFAULT_NAME, index_fields, is_index_level, judge, read_user_model
 from symderive.verify.autograd import PrintedProgram
 from symderive.verify.harness import verify
 from symderive.verify.report import Report
@@ -201,9 +203,10 @@ class Derivation:
         return judge(claims, where, derivation=self)
 
 
-def derive(model: Model | Program | str | Sequence[str], *, where: str | Sequence[str] = (),
-           shapes: Mapping[str, object] | Sequence[str] | None = None, sizes: Sizes | None = None,
-           keep: frozenset | None = None, module_extras: str = "", **fields: object) -> Derivation:
+def derive(model: Model | Program | IndexProgram | str | Sequence[str], *, where: str | Sequence[str] = (),
+           shapes: Mapping[str, object] | Sequence[str] | None = None, sizes: Sizes | Cases | None = None,
+           keep: frozenset | None = None, module_extras: str = "", ranges: str | Sequence[str] = (),
+           **fields: object) -> Derivation:
     r"""The derivation of a matrix-level model: a :class:`symderive.Model`, its ``Program``, or forward
     equations in LaTeX (a list, or one string with ``;`` or ``\\`` between them; the last defines the loss).
 
@@ -213,10 +216,20 @@ def derive(model: Model | Program | str | Sequence[str], *, where: str | Sequenc
     claims (``check``). A LaTeX model takes ``shapes`` (``{"W": "n x d", "w": 1}``) and definitions ``where``
     (``\delta_t = \frac{\partial L}{\partial h_t}`` names an adjoint; see :mod:`symderive.user_model`), and
     is named ``name`` (default "model").
+    An index-level model (an :class:`~symderive.index.program.IndexProgram`, or LaTeX written entry by entry,
+    ``Y_{c,i,j} = \sum_{p,q} W_{c,p,q} X_{c, 2i+p-1, 2j+q-1}``, with ``ranges`` such as ``'i: 0..N-1'``) gets
+    the generic index document, an einsum export and a torch program printed from it as the reference
+    (:func:`symderive.user_model.index_fields`); its ``sizes`` are :class:`~symderive.index.engine.Cases`.
     ``sizes`` default to :func:`~symderive.matrix.engine.default_sizes`; ``keep`` names the values whose
     adjoints the document keeps by name (default: the states); ``fields`` are :class:`Derivation`'s
     (``title``, ``summary``, ``build_document``, ``extra_checks``, ``torch_reference``, ...).
     """
+    if is_index_level(model):
+        if keep is not None or module_extras:
+            raise OptionError("keep and module_extras belong to a matrix-level model")
+        return Derivation(**index_fields(model, where, shapes, ranges, sizes, fields))
+    if ranges:
+        raise OptionError("ranges belong to an index-level model (written entry by entry, Y_{o,i,j} = ...)")
     if isinstance(model, (Model, Program)):
         if where or shapes:
             raise OptionError("where and shapes belong to a model written in LaTeX; a Model has its own")

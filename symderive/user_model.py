@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symderive.errors import ModelError
+from symderive.errors import ModelError, OptionError
+from symderive.index.program import IndexProgram
+from symderive.index.user import user_index_engine
+from symderive.latex.index_model import build_index_model, looks_index_level
 from symderive.latex.model import build_model, read_model_text
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
@@ -67,14 +70,18 @@ def read_user_model(model, where=(), shapes=None, name: str = DEFAULT_NAME) -> U
     line or an ``align`` block) named ``name``, its adjoints named by the definitions ``where``."""
     equations = read_model_text(model) if isinstance(model, str) else as_texts(model, "model")
     declared, definitions = declarations(shapes), as_texts(where, "where")
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise ModelError(f"a model's name is up to 80 letters, digits, spaces, '_', '-' and '.', starting with a "
-                         f"letter, digit or '_' (it titles the document and the module), not {name!r}")
+    check_name(name)
     read = build_model(equations, declared)
     program = read.program
     names = {**own_spellings(program.latex_names), **adjoint_names(program, definitions, read.loss_name)}
     program = dataclasses.replace(program, name=name, latex_names=names)
     return UserModel(program, tuple(equations), tuple(declared), tuple(definitions))
+
+
+def check_name(name) -> None:
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ModelError(f"a model's name is up to 80 letters, digits, spaces, '_', '-' and '.', starting with a "
+                         f"letter, digit or '_' (it titles the document and the module), not {name!r}")
 
 
 def own_spellings(latex_names: dict) -> dict:
@@ -114,6 +121,42 @@ def adjoint_of(rhs, loss: str, values: set, initial: dict) -> str | None:
     if isinstance(wrt, sp.Indexed) and wrt.indices == (0,) and name in initial:
         name = initial[name]
     return name if name in values else None
+
+
+def is_index_level(model) -> bool:
+    """An :class:`~symderive.index.program.IndexProgram`, or LaTeX equations written entry by entry
+    (``h_i = \\sigma(\\sum_j V_j x_{i+j-1})``, ``Y_{o,i,j} = ...``)."""
+    if isinstance(model, IndexProgram):
+        return True
+    if isinstance(model, str) or (isinstance(model, Sequence) and all(isinstance(m, str) for m in model)):
+        return looks_index_level(read_model_text(model) if isinstance(model, str) else list(model))
+    return False
+
+
+def index_fields(model, where=(), shapes=None, ranges=None, sizes=None, fields=None) -> dict:
+    r"""The fields of the :class:`~symderive.pipeline.Derivation` of an index-level model: an IndexProgram
+    built in Python (its ``derived_sizes`` name formulas of sizes, its ``options`` are ``(size, default)``
+    pairs of the exported keywords), or LaTeX equations read by
+    :func:`~symderive.latex.index_model.build_index_model` with ``shapes`` (``['X: C x H x W']``) and
+    ``ranges`` (``['i: 1..m']``). ``sizes``: where the checks run (:func:`~symderive.index.user.user_index_engine`)."""
+    fields = dict(fields or {})
+    name = fields.pop("name", None)
+    if isinstance(model, IndexProgram):
+        if where or shapes or ranges:
+            raise OptionError("where, shapes and ranges belong to a model in LaTeX; an IndexProgram has its own")
+        program = model
+    else:
+        equations = read_model_text(model) if isinstance(model, str) else as_texts(model, "model")
+        check_name(name or DEFAULT_NAME)
+        program = build_index_model(equations, declarations(shapes), as_texts(ranges, "ranges"),
+                                    name=name or DEFAULT_NAME).program
+        fields.setdefault("judge_claims", lambda claims, more=(): judge(
+            claims, [*as_texts(where, "where"), *as_texts(more, "where")], model=equations,
+            shapes=declarations(shapes)))
+    defaults = {str(k): v for k, v in program.options}
+    engine, reference = user_index_engine(program, sizes, program.derived_sizes, defaults)
+    fields.setdefault("torch_reference", reference)
+    return {"name": name or program.name, "engine": engine, **fields}
 
 
 def judge(claims, where=(), **subject) -> list:

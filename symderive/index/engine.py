@@ -3,13 +3,13 @@ one or more variants of an index program, the keyword options of the exported mo
 sizes, and its part of the verification."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from symderive.document.document import Document
 from symderive.index.codegen import module_source
 from symderive.index.derive import IndexBackward, derive
+from symderive.index.document import index_document
 from symderive.index.program import IndexProgram
-from symderive.index.render import gradient_section
 from symderive.verify.harness import Case, sizes_text
 from symderive.verify.index_checks import (
     case_label,
@@ -59,14 +59,8 @@ class IndexEngine:
         return derive(program)
 
     def generic_document(self, d, options) -> Document:
-        """The gradient of every differentiated argument of every variant (named by its tag when there are several)."""
-        sections = []
-        for tag, program in self.variants:
-            for t in program.differentiated:
-                section = gradient_section(d.backwards[tag], t, {}, options)
-                sections.append(replace(section, title=f"{tag}: {section.title}") if len(self.variants) > 1
-                                else section)
-        return Document(*d.heading(options), tuple(sections), tags=("deep-learning", "backpropagation"))
+        """The model and the adjoint of every value and argument (:func:`symderive.index.document.index_document`)."""
+        return index_document(d, options)
 
     def module_source(self, d) -> str:
         variants = [(tag, p, d.backwards[tag]) for tag, p in self.variants]
@@ -90,7 +84,8 @@ class IndexEngine:
             if len(self.variants) > 1:
                 options[self.variant_keyword] = tag
             arrays = index_arguments(program, sizes, seed=k)
-            out.append(Case(arrays, options, sizes, f" ({case_label(case, self.options)})", (arrays, options, tag)))
+            label = f" ({case_label(case, self.options)})" if self.options else ""
+            out.append(Case(arrays, options, sizes, label, (arrays, options, tag)))
         return out
 
     def interpreted(self, program: IndexProgram, backward: IndexBackward, case: Case) -> dict:

@@ -45,7 +45,10 @@ def affine_einsum(out, ranges, *factors):
     """``out[free] = sum_{other variables} prod_k A_k[affine indices]`` (see :func:`affine_view`).
 
     ``out`` names the free variables (one character each), ``ranges`` gives every variable's number
-    of values, each factor is ``(array, axes)``. A free variable no factor reads broadcasts."""
+    of values, each factor is ``(array, axes)``. A free variable no factor reads broadcasts (with no
+    factor at all, the empty product: ones)."""
+    if not factors:
+        return np.ones([ranges[v] for v in out])
     views, specs = [], []
     for array, axes in factors:
         variables = []

@@ -7,7 +7,7 @@ with one convention: every tensor is 0 outside its index range (that is what zer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import sympy as sp
 
@@ -181,3 +181,41 @@ def output_size(n_in, kernel, stride=1, padding=0, dilation=1):
     i >= 0 with ``stride i + dilation (kernel - 1) - padding <= n_in - 1 + padding`` (the last tap of
     the window still inside the padded input)."""
     return sp.floor((n_in + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+
+
+def map_sizes(obj, mapping: dict):
+    """``obj`` (a program, an op, a term, a tensor, or a tuple of them) with every size ``xreplace``-d by
+    ``mapping`` (e.g. ``{floor((H + 2 - K)/2) + 1: H_out, 3: K_1}``) where it stands for a size: the tensors'
+    dimensions and the ranges of sums and windows. Index expressions and coefficients are left as they are
+    (the 2 of ``X[2 i + p]`` is a stride, not a size)."""
+    if isinstance(obj, Tensor):
+        return replace(obj, dims=tuple(sp.sympify(d).xreplace(mapping) for d in obj.dims))
+    if isinstance(obj, tuple):
+        return tuple(map_sizes(x, mapping) for x in obj)
+    if isinstance(obj, (Term, WindowMax)):
+        ranges = "sums" if isinstance(obj, Term) else "window"
+        mapped = tuple((v, sp.sympify(n).xreplace(mapping)) for v, n in getattr(obj, ranges))
+        obj = replace(obj, **{ranges: mapped})
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return replace(obj, **{f.name: map_sizes(getattr(obj, f.name), mapping) for f in fields(obj)
+                               if f.init and f.name not in ("sums", "window")})
+    return obj
+
+
+def tensors_of(program: IndexProgram) -> list[Tensor]:
+    """Every tensor of the program: arguments, values, masks, probabilities, the loss, in order of appearance."""
+    found = []
+
+    def walk(obj):
+        if isinstance(obj, Tensor):
+            found.append(obj)
+        elif isinstance(obj, (tuple, list)):
+            for x in obj:
+                walk(x)
+        elif is_dataclass(obj) and not isinstance(obj, type):
+            for f in fields(obj):
+                walk(getattr(obj, f.name))
+
+    walk(program.arguments)
+    walk(program.ops)
+    return unique(found)

@@ -81,7 +81,15 @@ def index_latex(e, order=(), options=None) -> str:
     for term in sorted(terms, key=key):
         negative = term.could_extract_minus_sign()
         pieces.append((negative, expr_latex(-term if negative else term)))
-    return signed_join(pieces)
+    return signed_join(positive_first(pieces))
+
+
+def positive_first(pieces: list) -> list:
+    """``m - j`` rather than ``-j + m``: a leading negative term gives way to the first positive one."""
+    first_positive = next((k for k, (negative, _) in enumerate(pieces) if not negative), None)
+    if not pieces or not pieces[0][0] or first_positive is None:
+        return pieces
+    return [pieces[first_positive], *pieces[:first_positive], *pieces[first_positive + 1:]]
 
 
 def one_based_latex(e, order=()) -> str:
@@ -127,7 +135,9 @@ def tensor_latex(t: Tensor, options=None) -> str:
 def access_latex(a: Access, order=(), options=None) -> str:
     if not a.index:
         return tensor_latex(a.tensor, options)
-    return f"{a.tensor.tex}_{{{', '.join(index_latex(i, order, options) for i in a.index)}}}"
+    tex = a.tensor.tex
+    tex = f"{{{tex}}}" if "_" in tex and not tex.startswith("{") else tex  # mask_P_{c,i}: a double subscript
+    return f"{tex}_{{{', '.join(index_latex(i, order, options) for i in a.index)}}}"
 
 
 def term_latex(term: Term, order=(), options=None) -> str:
