@@ -9,9 +9,10 @@ rather than ``W x_t``; see ``row_form``). Output is deterministic: the same expr
 the same string.
 
 SymPy sorts the factors of an entrywise product by its canonical key (``c_{t-1} \\odot f_t``); they print
-in the order people write them instead (:func:`arrange_factors`): the error signal first (a factor holding
-an adjoint or the target the loss compares with: ``\\bar a \\odot ...``, ``(a - y) \\odot ...``); then the
-other values in the order the model defines them (gates before what they gate: ``f_t \\odot c_{t-1}``,
+in the order people write them instead (:func:`arrange_factors`): the error signal first (an adjoint, or the
+residual of the target the loss compares with: ``\\bar a \\odot ...``, ``(a - y) \\odot ...``); then the
+other factors by the values they hold, in the order the model defines them (an expression of an adjoint by
+what it scales: ``s \\odot (\\bar s - (\\bar s^\\top s) 1)``) (gates before what they gate: ``f_t \\odot c_{t-1}``,
 ``i_t \\odot g_t``, ``(1 - z_t) \\odot n_t``, ``r_t \\odot (W_{hn} h_{t-1} + b_{hn})``); last the derivatives of
 squashing functions as their rules write them (``s \\odot (1 - s)``, ``1 - y \\odot y``), so a derivative
 follows the adjoint it scales (``\\bar o_t \\odot o_t \\odot (1 - o_t)``). The model's order is the setting
@@ -318,11 +319,23 @@ def arrange_factors(factors, order: dict) -> list:
 
 
 def factor_rank(f, order: dict) -> float:
-    """The earliest rank (in ``order``, see :func:`print_order`) of the values a factor holds; an adjoint
-    (``d_`` name) is the error signal. A factor of values outside ``order`` ranks last."""
-    names = [key(v) for v in f.atoms(sp.MatrixSymbol, TimeVar)]
-    return min((ERROR if name.startswith("d_") else order.get(name, UNRANKED) for name in names),
-               default=UNRANKED)
+    """``ERROR`` for the error signal (:func:`is_error_signal`); else the earliest rank (in ``order``, see
+    :func:`print_order`) of the model values the factor holds, its adjoints and targets aside, so that an
+    expression of an adjoint ranks by what it scales (``s \\odot (\\bar s - (\\bar s^\\top s) 1)``, as the softmax's
+    rule is written). A factor of values outside ``order`` ranks last."""
+    if is_error_signal(f, order):
+        return ERROR
+    ranks = (order.get(key(v), UNRANKED) for v in f.atoms(sp.MatrixSymbol, TimeVar))
+    return min((r for r in ranks if r != ERROR and r != UNRANKED), default=UNRANKED)
+
+
+def is_error_signal(f, order: dict) -> bool:
+    """An adjoint (a ``d_`` name: ``\\bar a``, ``\\delta_t``), a target, or a residual ``v - y``: a difference of
+    two terms, one of them a target the loss compares with (``order`` ranks targets ``ERROR``)."""
+    if is_value(f):
+        return key(f).startswith("d_") or order.get(key(f)) == ERROR
+    terms = [-a if is_negated(a) else a for a in f.args] if isinstance(f, sp.MatAdd) else []
+    return len(terms) == 2 and any(is_value(v) and order.get(key(v)) == ERROR for v in terms)
 
 
 def is_negated(e) -> bool:

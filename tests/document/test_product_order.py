@@ -61,6 +61,19 @@ def test_a_users_model_gets_the_same_rule():
     assert r"\left(h - y\right) \odot z \odot \left(1 - c \odot c\right)" in text
 
 
+def test_a_softmax_vjp_reads_as_its_rule_is_written():
+    """The softmax rule's own statement, s ⊙ (s̄ - (s̄ᵀ s) 1); before: (s̄ - (s̄ᵀ s) 1) ⊙ s."""
+    m = sd.Model("soft")
+    d = m.sizes("d")[0]
+    W, x, y = m.param("W", n, d), m.input("x", d), m.input("y", n)
+    s = m.let("s", sd.softmax(m.let("z", W @ x)))
+    m.loss(sd.squared_norm(m.let("u", sd.tanh(s)) - y) / 2)
+    text = sd.derive(m).to_latex("markdown")
+    vjp = r"s \odot \left(\bar{s} - \left(\bar{s}^{\top} s\right) 1\right)"
+    assert r"\bar{z} = \frac{\partial L}{\partial z} = " + vjp in text
+    assert r"\left(u - y\right) \odot s \odot \left(1 - u \odot u\right)" in text  # the residual first
+
+
 def test_the_rule_on_its_own():
     c_prev, f = sp.MatrixSymbol("c", n, 1), sp.MatrixSymbol("f", n, 1)
     adjoint, ones = sp.MatrixSymbol("d_c", n, 1), sp.OneMatrix(n, 1)
