@@ -74,6 +74,18 @@ def test_a_softmax_vjp_reads_as_its_rule_is_written():
     assert r"\left(u - y\right) \odot s \odot \left(1 - u \odot u\right)" in text  # the residual first
 
 
+def test_a_weight_comes_before_what_it_weighs():
+    """gamma ⊙ x̂ as layer norm is written (an argument alone before a computed value); SymPy's order: x̂ ⊙ gamma."""
+    m = sd.Model("scale")
+    d = m.sizes("d")[0]
+    W, gamma, x, y = m.param("W", n, d), m.param("gamma", n), m.input("x", d), m.input("y", n)
+    o = m.let("o", sd.hadamard(m.let("v", sd.tanh(W @ x)), gamma))
+    m.loss(sd.squared_norm(o - y) / 2)
+    text = sd.derive(m).to_latex("markdown")
+    assert r"o = \gamma \odot v" in text and r"\bar{v} = \frac{\partial L}{\partial v} = \bar{o} \odot \gamma" in text
+    assert r"\left(o - y\right) \odot \gamma \odot \left(1 - v \odot v\right)" in text
+
+
 def test_the_rule_on_its_own():
     c_prev, f = sp.MatrixSymbol("c", n, 1), sp.MatrixSymbol("f", n, 1)
     adjoint, ones = sp.MatrixSymbol("d_c", n, 1), sp.OneMatrix(n, 1)
