@@ -173,9 +173,12 @@ def test_the_document_of_a_latex_rnn_has_the_recurrence_and_the_product_of_jacob
     assert r"h_{T} - y_{T} & t = T" in text  # the recurrence starts at T with the loss's own share
     row = der.to_latex("latex", layout="row", lang="ko", bold=True, truncate=3, truncate_mode="window")
     assert r"\subsection*{수반 점화식}" in row and "$K = 3$" in row
-    assert r"\delta_{i}^{(K)} = \frac{\partial L}{\partial \mathbf{h}_{i}} &= \sum_{t=i}^{\min(i+K-1,\, T)}" in row
+    # the truncated adjoint named as what truncation computes (issue 17), not dL/dh_i
+    assert (r"\delta_{i}^{(K)} = \sum_{t=i}^{\min(i+K-1,\, T)} \frac{\partial \ell_{t}}{\partial \mathbf{h}_{i}} &= "
+            r"\sum_{t=i}^{\min(i+K-1,\, T)}") in row
     blocks = der.to_latex("markdown", truncate=3)  # no share crosses into step t when t ends a block
-    assert (r"\delta_{t}^{(K)} = \begin{cases} h_{t} - y_{t} + W_{hh}^{\top} \left(\delta_{t+1}^{(K)} \odot "
+    assert (r"\delta_{t}^{(K)} = \sum_{s=t}^{b_t} \frac{\partial \ell_{s}}{\partial h_{t}} = \begin{cases} "
+            r"h_{t} - y_{t} + W_{hh}^{\top} \left(\delta_{t+1}^{(K)} \odot "
             r"\left(1 - h_{t+1} \odot h_{t+1}\right)\right) & t < T,\ t \bmod K \neq 0 \\ h_{t} - y_{t} & t = T "
             r"\text{ or } t \bmod K = 0 \end{cases}") in blocks
     assert r"\operatorname{diag}\left(\mathbf{1} - \mathbf{h}_{j} \odot \mathbf{h}_{j}\right)" in row

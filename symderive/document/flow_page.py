@@ -46,9 +46,9 @@ def lstm_paragraph(options, s: flow.FlowSettings, results, key: str, bias: float
     d = min(COMPARED_AT, s.length - 1)
     at = s.length - 1 - d  # index of t = T - d
     mine, theirs = float(lstm["h"][at]), float(rnn[at])
-    gate = 1 / (1 + math.exp(-bias))
+    gate = (1 + math.tanh(bias / 2)) / 2  # sigma(bias), without overflow at any finite bias
     first, last = span(lstm["c"])
-    kept = last / first >= CAROUSEL
+    kept = first > 0 and last / first >= CAROUSEL
     text = say(options,
                rf"Forget-gate bias $b_f = {bias:g}$ (the gate's pre-activation is centred on $b_f$, "
                rf"$\sigma({bias:g}) = {gate:.2f}$): over $T - 1 = {s.length - 1}$ steps the LSTM's cell-state gradient "
@@ -84,7 +84,7 @@ def setting_text(options, s: flow.FlowSettings, results) -> str:
     jacobian = vanilla_jacobian(options, "j")
     rnn, gru = from_to(options, results["rnn"]["h"]), from_to(options, results["gru"]["h"])
     first, last = span(results["gru"]["h"])
-    gru_kept = "" if last / first >= CAROUSEL else say(
+    gru_kept = "" if first > 0 and last / first >= CAROUSEL else say(
         options, r": with its bias 0 the update gate is around $\sigma(0) = 0.50$, so that path shrinks too",
         r" 편향이 0이라 업데이트 게이트가 $\sigma(0) = 0.50$ 안팎이므로 이 경로도 줄어듭니다.")
     drawn = say(options, rf"so the figure draws it twice (solid: $b_f = {s.forget_bias:g}$; dashed: $b_f = 0$, "

@@ -9,12 +9,18 @@ rather than ``W x_t``; see ``row_form``). Output is deterministic: the same expr
 the same string.
 
 SymPy sorts the factors of an entrywise product by its canonical key (``c_{t-1} \\odot f_t``); they print
-in the order people write them instead (:func:`arrange_factors`): the error signal first (a factor holding
-an adjoint or the target the loss compares with: ``\\bar a \\odot ...``, ``(a - y) \\odot ...``); then the
-other values in the order the model defines them (gates before what they gate: ``f_t \\odot c_{t-1}``,
-``i_t \\odot g_t``, ``(1 - z_t) \\odot n_t``, ``r_t \\odot (W_{hn} h_{t-1} + b_{hn})``); last the derivatives of
-squashing functions as their rules write them (``s \\odot (1 - s)``, ``1 - y \\odot y``), so a derivative
-follows the adjoint it scales (``\\bar o_t \\odot o_t \\odot (1 - o_t)``). The model's order is the setting
+in the order people write them instead (:func:`arrange_factors`):
+
+1. the error signal: an adjoint, or the residual of the target the loss compares with (``\\bar a \\odot ...``,
+   ``(a - y) \\odot ...``);
+2. a weight standing alone, an argument of the model (``\\gamma \\odot \\hat x``);
+3. the other factors by the values they hold, in the order the model defines them, so gates come before what
+   they gate (``f_t \\odot c_{t-1}``, ``i_t \\odot g_t``, ``(1 - z_t) \\odot n_t``, ``r_t \\odot (W_{hn} h_{t-1} +
+   b_{hn})``) and an expression of an adjoint comes by what it scales (``s \\odot (\\bar s - (\\bar s^\\top s) 1)``);
+4. last the derivatives of squashing functions as their rules write them (``s \\odot (1 - s)``,
+   ``1 - y \\odot y``), so a derivative follows the adjoint it scales (``\\bar o_t \\odot o_t \\odot (1 - o_t)``).
+
+Ties go to SymPy's canonical key (a total, deterministic order). The model's order is the setting
 ``model_order`` (:func:`print_order`); without it only the error signal and the derivatives move.
 """
 from __future__ import annotations
@@ -317,18 +323,20 @@ def hadamard_factors(e) -> list:
     return out
 
 
-#: the rank of the error signal (an adjoint, or a target the loss compares with) and of a name the order lacks
-ERROR, UNRANKED = -1, float("inf")
+#: ranks of the error signal (an adjoint, or a target the loss compares with), of an argument standing alone (a
+#: weight before what it weighs: ``\\gamma \\odot \\hat x``), of the first argument in an expression (after every
+#: defined value) and of a name the order lacks
+ERROR, WEIGHT, ARGUMENTS, UNRANKED = -1, -0.5, 10**6, float("inf")
 
 
 def print_order(program: Program) -> dict[str, int]:
     """The rank of each identifier of a model for :func:`factor_rank`: the targets (arguments only the loss
     reads, such as ``y``) ``ERROR``; the values the model defines 0, 1, ... in the order it defines them; the
-    other arguments after them, in the order they are declared."""
+    other arguments from ``ARGUMENTS`` on, in the order they are declared."""
     read = set().union(*(map(key, a.expr.atoms(sp.MatrixSymbol, TimeVar)) for a in program.assignments))
     args = [key(v) for v in arguments(program)]
     ranks = {key(a.target): k for k, a in enumerate(program.assignments)}
-    ranks.update({name: len(ranks) + k for k, name in enumerate(args) if name in read})
+    ranks.update({name: ARGUMENTS + k for k, name in enumerate(args) if name in read})
     loss_reads = {key(v) for v in program.loss.atoms(sp.MatrixSymbol, TimeVar)}
     ranks.update({name: ERROR for name in args if name not in read and name in loss_reads})
     return ranks
@@ -373,11 +381,26 @@ def arrange_factors(factors, order: dict) -> list:
 
 
 def factor_rank(f, order: dict) -> float:
-    """The earliest rank (in ``order``, see :func:`print_order`) of the values a factor holds; an adjoint
-    (``d_`` name) is the error signal. A factor of values outside ``order`` ranks last."""
-    names = [key(v) for v in f.atoms(sp.MatrixSymbol, TimeVar)]
-    return min((ERROR if name.startswith("d_") else order.get(name, UNRANKED) for name in names),
-               default=UNRANKED)
+    """``ERROR`` for the error signal (:func:`is_error_signal`); else the earliest rank (in ``order``, see
+    :func:`print_order`) of the model values the factor holds, its adjoints and targets aside, so that an
+    expression of an adjoint ranks by what it scales (``s \\odot (\\bar s - (\\bar s^\\top s) 1)``, as the softmax's
+    rule is written); an argument alone ``WEIGHT``, before the values (``\\gamma \\odot \\hat x``). A factor of values
+    outside ``order`` ranks last."""
+    if is_error_signal(f, order):
+        return ERROR
+    if is_value(f) and ARGUMENTS <= order.get(key(f), UNRANKED) < UNRANKED:  # an argument alone
+        return WEIGHT
+    ranks = (order.get(key(v), UNRANKED) for v in f.atoms(sp.MatrixSymbol, TimeVar))
+    return min((r for r in ranks if r != ERROR and r != UNRANKED), default=UNRANKED)
+
+
+def is_error_signal(f, order: dict) -> bool:
+    """An adjoint (a ``d_`` name: ``\\bar a``, ``\\delta_t``), a target, or a residual ``v - y``: a difference of
+    two terms, one of them a target the loss compares with (``order`` ranks targets ``ERROR``)."""
+    if is_value(f):
+        return key(f).startswith("d_") or order.get(key(f)) == ERROR
+    terms = [-a if is_negated(a) else a for a in f.args] if isinstance(f, sp.MatAdd) else []
+    return len(terms) == 2 and any(is_value(v) and order.get(key(v)) == ERROR for v in terms)
 
 
 def is_negated(e) -> bool:

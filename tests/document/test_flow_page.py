@@ -83,6 +83,12 @@ def test_a_single_forget_bias_is_drawn_once_and_said_so():
         assert said in text and "twice" not in text and "두 번" not in text
 
 
+def test_an_extreme_forget_bias_is_described_without_overflow():
+    s = flow.FlowSettings(hidden=3, length=4, seed=0, forget_bias=-1000.0)  # before: math.exp(1000) overflowed
+    text = flow_page.flow_document(RenderOptions(), s, flow.with_baseline(s)).sections[0].text
+    assert r"$\sigma(-1000) = 0.00$" in text and r"$\sigma(0) = 0.50$" in text
+
+
 @pytest.mark.parametrize("option, value", [("--radius", "0"), ("--hidden", "0"), ("--length", "10001"),
                                            ("--seed", "-1"), ("--forget-bias", "nan"), ("--radius", "inf")])
 def test_notes_refuses_bad_flow_settings_as_flow_does(tmp_path, capsys, option, value):
