@@ -172,8 +172,8 @@ def parser() -> argparse.ArgumentParser:
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
     claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru, "
-                                               "conv1d, conv2d, pool2d, cnn), or a notes file (.md, .tex; - for "
-                                               "standard input) to check whole")
+                                               "softmax, attention, layernorm, conv1d, conv2d, pool2d, cnn), or a "
+                                               "notes file (.md, .tex; - for standard input) to check whole")
     model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
     claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error); for a notes "

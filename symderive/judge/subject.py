@@ -94,7 +94,7 @@ def subject_of_derivation(d) -> Subject:
     """A built-in (matrix-level) derivation, in its documented notation (``W_{hh}``, ``\\delta_t``)."""
     if not hasattr(d, "program") or not hasattr(d.program, "assignments"):
         raise ModelError(f"{d.name} is an index-level derivation; `check` judges matrix-level models "
-                         "(dense, rnn, lstm, gru) or a model given with --model")
+                         "(dense, rnn, lstm, gru, softmax, attention, layernorm) or a model given with --model")
     p = d.program
     where = {}
     for adjoint, latex in d.latex_names.items():
