@@ -33,8 +33,10 @@ def _softmax_rows(S, causal):
     """Softmax of each row, exp(S - max) / sum exp(S - max); causal: row i over the columns j <= i only."""
     if causal:
         S = np.where(np.tri(S.shape[-2], S.shape[-1], dtype=bool), S, -np.inf)
-    e = np.exp(S - np.max(S, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    e = S - np.max(S, axis=-1, keepdims=True, initial=-np.inf)  # initial: no maximum of an empty row
+    np.exp(e, out=e)  # in place: one array of the scores' size instead of three
+    e /= np.sum(e, axis=-1, keepdims=True)
+    return e
 ''',
     "_normalize_rows(": '''
 
