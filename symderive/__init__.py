@@ -95,10 +95,10 @@ def check(model: str | Sequence[str] | None = None, claims: str | Sequence[str] 
     r"""Judge hand-derived gradients written in LaTeX, one :class:`~symderive.judge.check.ClaimResult` per claim.
 
     The subject is either ``model``, forward equations in LaTeX whose last one defines the loss, or a built-in
-    matrix-level ``derivation`` (dense, rnn, lstm, gru; a name or the derivation). Each claim
-    ``\frac{\partial L}{\partial W} = ...`` is "equal" when it matches the derived gradient numerically at two
-    sets of sizes and symbolically at the first, else "not_equal" with a diagnosis (a missing transpose, a missing
-    ``1 - h^2``, ...), or "error" with the reason it could not be read. ``where`` adds definitions used in the
+    matrix-level ``derivation`` (dense, rnn, lstm, gru, softmax, attention, layernorm; a name or the derivation).
+    Each claim ``\frac{\partial L}{\partial W} = ...`` is "equal" when it matches the derived gradient numerically
+    at two sets of sizes and symbolically at the first, else "not_equal" with a diagnosis (a missing transpose, a
+    missing ``1 - h^2``, ...), or "error" with the reason it could not be read. ``where`` adds definitions used in the
     claims (``\delta_t = ...``); ``shapes`` gives sizes (``{"W_{hh}": "n x n"}`` or ``["W_{hh}: n x n"]``).
     A model that cannot be read raises :class:`SymderiveError`.
     """

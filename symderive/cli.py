@@ -155,7 +155,8 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--force", action="store_true", help="overwrite existing plot files")
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
-    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
+    claims.add_argument("name", nargs="?", help="a built-in matrix-level derivation to check against "
+                        "(dense, rnn, lstm, gru, softmax, attention, layernorm)")
     model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
     claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error)")

@@ -19,6 +19,7 @@ from symderive.errors import ModelError, ShapeMismatchError, UnknownSymbolError
 from symderive.judge.notation import written
 from symderive.judge.point import Point
 from symderive.judge.values import NOTHING, Misshaped, Value, data, real_number
+from symderive.latex.names import base_name
 from symderive.latex.parsed import is_plain_number
 from symderive.matrix import evaluate as ev
 from symderive.ops.nodes import T
@@ -95,16 +96,31 @@ class ClaimEvaluation(ev.Evaluation):
         return int(value)
 
     def letter(self, e: sp.Symbol) -> Value:
-        """The value of an index letter used as a number (``t``, ``T``)."""
+        """The value of an index letter used as a number (``t``, ``T``), or of a size or an option."""
         if e in self.binding:
             return Value(self.binding[e])
         if e == T:
             return Value(self.point.steps)
+        constant = self.constant(e)
+        if constant is not None:
+            return constant
         raise UnknownSymbolError(e.name, self.subject.known, "an index")
+
+    def constant(self, e) -> Value | None:
+        r"""A size of the model (``d_k``, ``N``) at this point, or an option it reads (``\epsilon``), or None."""
+        name = base_name(e) + "".join(f"_{i}" for i in getattr(e, "indices", ()))
+        sizes = {str(size): n for size, n in self.point.sizes.items()}
+        if name in sizes:
+            return Value(sp.Integer(sizes[name]) if self.symbolic else float(sizes[name]))
+        option = self.subject.options.get(name)
+        return None if option is None else Value(evaluate_node(option, self))
 
     # -- symbols ------------------------------------------------------------------------------
     def symbol(self, e) -> Value:
         """The value of a symbol (``W_{hh}``) or of an indexed one (``h_{t-1}``, ``\\delta_t``)."""
+        constant = self.constant(e)
+        if constant is not None:
+            return constant
         indices = [self.index(i) for i in e.indices] if isinstance(e, sp.Indexed) else []
         return self.named(self.subject.name_of(e), indices)
 

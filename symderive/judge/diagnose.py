@@ -20,6 +20,7 @@ from symderive.judge.compare import Claim
 from symderive.judge.conditions import factor_trial, matches, normalised_targets_trial, zero_start_trial
 from symderive.judge.notation import layered_latex, written
 from symderive.judge.point import Point, cross_entropy_targets
+from symderive.judge.row_trials import ROW_TRIALS
 from symderive.judge.subject import Subject
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
@@ -235,7 +236,7 @@ def product_order_trial(claim, points) -> str:
 
 TRIALS = (transpose_trial, symbol_transpose_trial, transposed_product_trial, sign_trial, factor_trial, activation_trial,
           other_activation_trial, recurrent_term_trial, sum_bounds_trial, factor_order_trial, steps_trial,
-          product_order_trial)
+          product_order_trial, *ROW_TRIALS)
 #: the most matrix products whose orders are tried, and the most symbols tried transposed
 MAX_PRODUCTS = 6
 MAX_SYMBOLS = 12

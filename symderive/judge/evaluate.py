@@ -58,7 +58,7 @@ def _evaluate_symbol(e, ev):
     if e == IDENTITY:
         return Eye()
     if e == ONES:
-        return Value(1)
+        return values.OnesColumn()
     if e.is_commutative:
         return ev.letter(e)
     return ev.symbol(e)
@@ -76,7 +76,8 @@ def _evaluate_indexed(e, ev):
 
 @claim_rule(transpose)
 def _evaluate_transpose(e, ev):
-    return ev(e.args[0]).T
+    """``A^T``; ``\\mathbf{1}^\\top`` is the row of ones of whatever length it meets."""
+    return values.OnesRow() if e.args[0] == ONES else ev(e.args[0]).T
 
 
 @claim_rule(hadamard)
@@ -233,7 +234,31 @@ def _softmax(v: Value, ev) -> Value:
     return Value(w / w.sum(axis=0))
 
 
-CALLS = {"diag": _diag, "softmax": _softmax}
+def row_reduction(reduce_numeric, reduce_symbolic):
+    """A claim's function of a matrix giving one number per row, an n x 1 column (``rowsum``, ``mean``, ``var``)."""
+    def call(v: Value, ev) -> Value:
+        if v is NOTHING or not v.is_array:
+            raise ModelError("rowsum, mean and var take a matrix (one number per row)")
+        if ev.symbolic:
+            return Value(sp.Matrix([[reduce_symbolic(list(v.data.row(i)))] for i in range(v.data.rows)]))
+        return Value(reduce_numeric(np.asarray(v.data, dtype=float)))
+
+    return call
+
+
+def _mean(row):
+    return sum(row) / len(row)
+
+
+def _variance(row):
+    """The biased variance of a row (as a layer norm takes it)."""
+    return _mean([(e - _mean(row)) ** 2 for e in row])
+
+
+CALLS = {"diag": _diag, "softmax": _softmax,
+         "rowsum": row_reduction(lambda x: x.sum(axis=1, keepdims=True), sum),
+         "mean": row_reduction(lambda x: x.mean(axis=1, keepdims=True), _mean),
+         "var": row_reduction(lambda x: x.var(axis=1, keepdims=True), _variance)}
 
 
 @claim_rule(sp.Function)
@@ -246,4 +271,4 @@ def _evaluate_call(e, ev):
     if activation_of(fname):
         return ev.apply(activation_of(fname), ev(e.args[0]), len(name) - len(fname))
     raise ModelError(f"{fname}(...) is not a known function: use one of {', '.join(activation_words())}, "
-                     "diag, softmax (an unspecified f(...) cannot be evaluated)")
+                     "diag, softmax, rowsum, mean, var (an unspecified f(...) cannot be evaluated)")

@@ -22,6 +22,7 @@ from symderive.latex.reader import parse_sides
 from symderive.matrix.derive import Backward, derive
 from symderive.model.program import Program, arguments, is_fixed, key
 from symderive.ops.nodes import TimeVar, t
+from symderive.ops.rows import options_of
 
 
 @dataclass
@@ -70,6 +71,12 @@ class Subject:
     def dims(self) -> list:
         return self.program.dims()
 
+    @cached_property
+    def options(self) -> dict:
+        r"""The options the model reads (``\epsilon`` of a layer norm), by the name a claim reads them as."""
+        named = {latex_name(o.latex): o for o in options_of(self.program) if o.free}
+        return {name: o for name, o in named.items() if name is not None}
+
     def name_of(self, e) -> str:
         """The program name of the symbol ``e`` (``h_0`` reads as the initial state ``h0``)."""
         return self.labels.get(base_name(e), base_name(e))
@@ -87,7 +94,7 @@ def subject_of_derivation(d) -> Subject:
     """A built-in (matrix-level) derivation, in its documented notation (``W_{hh}``, ``\\delta_t``)."""
     if not hasattr(d, "program") or not hasattr(d.program, "assignments"):
         raise ModelError(f"{d.name} is an index-level derivation; `check` judges matrix-level models "
-                         "(dense, rnn, lstm, gru) or a model given with --model")
+                         "(dense, rnn, lstm, gru, softmax, attention, layernorm) or a model given with --model")
     p = d.program
     where = {}
     for adjoint, latex in d.latex_names.items():
@@ -95,7 +102,16 @@ def subject_of_derivation(d) -> Subject:
         if adjoint.startswith("d_") and name is not None:
             where[name] = adjoint_definition(p, adjoint[2:])
     labels = {f"{s}_0": init.name for s, init in p.states.items() if not is_fixed(init)}
-    return Subject(p, d.backward, "L", "ell" if p.recurrent else None, where, d.latex_names, labels, row_form=True)
+    labels.update(value_labels(d.latex_names))
+    tokens = any(1 not in v.shape for v in p.inputs)  # data whose rows are tokens: no other layout to read it in
+    return Subject(p, d.backward, "L", "ell" if p.recurrent else None, where, d.latex_names, labels,
+                   row_form=not tokens)
+
+
+def value_labels(latex_names: dict) -> dict:
+    r"""The names the reader gives the document's spellings of values (``\hat X`` reads ``Xhat``) -> identifiers."""
+    read = {name: latex_name(latex) for name, latex in latex_names.items() if not name.startswith("d_")}
+    return {label: name for name, label in read.items() if label is not None and label != name}
 
 
 def latex_name(latex: str) -> str | None:

@@ -107,6 +107,34 @@ class Nothing(Value):
 NOTHING = Nothing()
 
 
+class OnesRow(Value):
+    """``\\mathbf{1}^\\top``: the row of ones of whatever length it meets (``r \\mathbf{1}^\\top`` spreads a column)."""
+
+    def __init__(self):
+        super().__init__(1)
+
+
+class OnesColumn(Value):
+    """``\\mathbf{1}``: 1 in every entry; after a matrix, the column of ones that sums its rows (``A \\mathbf{1}``)."""
+
+    def __init__(self):
+        super().__init__(1)
+
+
+class Spread(Value):
+    """``c \\mathbf{1}^\\top``: the column ``c`` (its ``data``) repeated over as many columns as it meets."""
+
+
+def widened(v: Value, like: Value) -> Value:
+    """A spread column as a matrix of the shape of ``like`` (other values unchanged)."""
+    if not isinstance(v, Spread) or not like.is_array or isinstance(like, Spread):
+        return v
+    if like.shape[0] != v.shape[0]:
+        raise Misshaped(f"cannot spread a column of {v.shape[0]} rows over a {fmt(like.shape)} matrix")
+    ones = sp.ones(1, like.shape[1]) if is_symbolic(v.data) else np.ones((1, like.shape[1]))
+    return Value(v.data * ones if is_symbolic(v.data) else v.data @ ones)
+
+
 def data(v: Value):
     """The array or number of a value; the identity has none where a size is needed (``I \\odot x``, ``\\sigma(I)``)."""
     if isinstance(v, Eye):
@@ -123,6 +151,7 @@ def add(a: Value, b: Value) -> Value:
     """``a + b``: nothing is neutral; the identity meets an array as its identity, a scalar as 1."""
     if a is NOTHING or b is NOTHING:
         return b if a is NOTHING else a
+    a, b = widened(a, b), widened(b, a)
     if isinstance(a, Eye) or isinstance(b, Eye):
         other = b if isinstance(a, Eye) else a
         return add(Value(identity_like(other.data)) if other.is_array else Value(1), other)
@@ -145,6 +174,11 @@ def matmul(a: Value, b: Value) -> Value:
         return b
     if isinstance(b, Eye):
         return a
+    if isinstance(b, OnesRow) and a.is_array and a.shape[1] == 1:
+        return Spread(a.data)
+    if isinstance(b, OnesColumn) and a.is_array and a.shape[1] != 1:
+        ones = sp.ones(a.shape[1], 1) if is_symbolic(a.data) else np.ones((a.shape[1], 1))
+        return Value(a.data * ones if is_symbolic(a.data) else a.data @ ones)
     if a.is_array and b.is_array and a.shape[1] != b.shape[0] and (1, 1) in (tuple(a.shape), tuple(b.shape)):
         return Value(as_scalar(a.data) * as_scalar(b.data))  # a scalar model value (a 1 x 1) scales: (a - y) x
     if a.is_array and b.is_array:
@@ -158,6 +192,7 @@ def hadamard(a: Value, b: Value) -> Value:
     """The entrywise product ``a ⊙ b`` of equal shapes (or a scalar multiple); nothing absorbs."""
     if a is NOTHING or b is NOTHING:
         return NOTHING
+    a, b = widened(a, b), widened(b, a)
     x, y = data(a), data(b)
     if a.is_array and b.is_array:
         if a.shape != b.shape:
@@ -196,4 +231,4 @@ def final(claimed: Value, truth):
         return identity_like(truth) if is_array(truth) else 1
     if claimed is NOTHING:
         return 0 * truth
-    return claimed.data
+    return widened(claimed, Value(truth)).data
