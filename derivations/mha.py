@@ -61,7 +61,7 @@ def attention_block(m: Model, A, causal: bool = False, output: str = "Y") -> sp.
 
 def model(causal: bool = False) -> Model:
     m = Model("mha", latex_names=LATEX_NAMES)
-    X, G = m.input("X", N, D), m.input("G", N, D)
+    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the weights
     m.loss(sum_entries(hadamard(G, attention_block(m, X, causal))))
     return m
 
@@ -89,11 +89,11 @@ GRADIENTS_TEXT = (
     r"Per head these are the gradients of single-head attention: $\bar V_h = P_h^\top \bar O_h$, $\bar Q_h = "
     r"\bar S_h K_h / \sqrt{d_h}$, $\bar K_h = \bar S_h^\top Q_h / \sqrt{d_h}$, put side by side. The three projections "
     r"read the same $X$, so $\bar X$ is the sum of three shares, and each bias collects its adjoint summed over the "
-    r"tokens ($\mathbf{1}^\top \bar Q$); the key bias's is zero, since every row of $\bar S$ sums to zero (a "
+    r"tokens ($\bar Q^\top \mathbf{1}$); the key bias's is zero, since every row of $\bar S$ sums to zero (a "
     r"softmax does not change when all its inputs move together).",
     r"헤드마다 보면 한 헤드 어텐션의 기울기 $\bar V_h = P_h^\top \bar O_h$, $\bar Q_h = \bar S_h K_h / \sqrt{d_h}$, "
     r"$\bar K_h = \bar S_h^\top Q_h / \sqrt{d_h}$를 옆으로 나란히 붙인 것입니다. 세 사영이 같은 $X$를 읽으므로 "
-    r"$\bar X$는 세 몫의 합이고, 각 편향은 자기 수반을 토큰에 대해 더한 값($\mathbf{1}^\top \bar Q$)을 받습니다. "
+    r"$\bar X$는 세 몫의 합이고, 각 편향은 자기 수반을 토큰에 대해 더한 값($\bar Q^\top \mathbf{1}$)을 받습니다. "
     r"키 편향의 기울기는 0입니다. $\bar S$의 각 행의 합이 0이기 때문입니다(소프트맥스는 입력이 함께 움직여도 "
     r"변하지 않습니다).")
 

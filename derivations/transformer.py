@@ -38,8 +38,8 @@ def layer_norm(m: Model, name: str, normalised: str, X, gamma, beta):
 
 def model(causal: bool = False) -> Model:
     m = Model("transformer", latex_names=LATEX_NAMES)
+    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the parameters
     gamma_1, beta_1 = m.param("gamma_1", D), m.param("beta_1", D)
-    X = m.input("X", N, D)
     A = layer_norm(m, "A", "Xhat", X, gamma_1, beta_1)
     Y = m.let("Y", X + attention_block(m, A, causal, output="M"))
     gamma_2, beta_2 = m.param("gamma_2", D), m.param("beta_2", D)
@@ -47,7 +47,7 @@ def model(causal: bool = False) -> Model:
     B = layer_norm(m, "B", "Yhat", Y, gamma_2, beta_2)
     R = m.let("R", relu(projection(m, "U", B, W_1, b_1)))
     Z = m.let("Z", Y + R @ W_2.T + repeat_rows(b_2, N))
-    m.loss(sum_entries(hadamard(m.input("G", N, D), Z)))
+    m.loss(sum_entries(hadamard(G, Z)))
     return m
 
 
