@@ -79,10 +79,18 @@ def heads_text(options) -> str:
                r"$P_h V_h$는 옆으로 나란히 붙이고($\operatorname{concat}_h$), 출력 사영이 이를 섞습니다.")
 
 
-def mha_model_section(d, options) -> Section:
+def tokens_model_section(d, options, text: str) -> Section:
+    """The model section with ``text`` (on rows as tokens) after the sizes, instead of the sentence on layouts."""
     section = model_section(d, options)
     sizes = section.text.split(". ")[0] + "."
-    return Section(section.title, sizes + heads_text(options), section.steps)
+    return Section(section.title, sizes + text, section.steps)
+
+
+def tokens_document(der: Derivation, options, sections) -> Document:
+    """The document of ``sections(der, options)``; rows are tokens, so both layouts print the model as written (a
+    layout transposes vectors)."""
+    options = replace(options, layout="column")
+    return Document(*der.heading(options), sections(der, options), tags=("deep-learning", "attention", "transformer"))
 
 
 GRADIENTS_TEXT = (
@@ -99,14 +107,10 @@ GRADIENTS_TEXT = (
 
 
 def document(der: Derivation, options) -> Document:
-    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
-    options = replace(options, layout="column")
-    sections = (
-        mha_model_section(der, options),
-        adjoint_section(der, options),
-        gradients_section(der, options, text=say(options, *GRADIENTS_TEXT)),
-    )
-    return Document(*der.heading(options), sections, tags=("deep-learning", "attention", "transformer"))
+    return tokens_document(der, options, lambda d, o: (
+        tokens_model_section(d, o, heads_text(o)),
+        adjoint_section(d, o),
+        gradients_section(d, o, text=say(o, *GRADIENTS_TEXT))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,20 +178,26 @@ def split_attention(p: dict) -> dict:
     return {**out, "W_o": p["out_proj.weight"].grad.numpy(), "b_o": p["out_proj.bias"].grad.numpy()}
 
 
-def causal_check(d, arrays) -> Row:
-    """causal=True: the export against central differences and against torch (heads at the numeric size)."""
-    module, options = d.load_module(), {"causal": True, "heads": d.torch_reference.heads}
-    grads = module.grad(**arrays, **options)
-    checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **options), arrays, k))
-              for k in ("X", "W_q", "W_k", "W_v", "b_q")]
-    rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
-    return Row("dL/d(X, W_q, W_k, W_v, b_q), causal=True", None, rel, mx, close, torch_agreement(d, arrays, grads))
+def keyword_check(options: dict, names: tuple):
+    """A check (for ``extra_checks``) of the export called with the keywords ``options`` (heads: the numeric size's)
+    against central differences (the gradients of ``names``) and against torch (every gradient)."""
+
+    def check(d, arrays) -> Row:
+        module, keywords = d.load_module(), {**options, "heads": d.torch_reference.heads}
+        grads = module.grad(**arrays, **keywords)
+        checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **keywords), arrays, k))
+                  for k in names]
+        rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
+        quantity = f"dL/d({', '.join(names)}), " + ", ".join(f"{k}={v}" for k, v in options.items())
+        return Row(quantity, None, rel, mx, close, torch_agreement(d, arrays, grads, options))
+
+    return check
 
 
-def torch_agreement(d, arrays, grads) -> str:
-    """``torch ok 4e-16`` (the largest absolute difference over every gradient), causal; "-" without torch."""
+def torch_agreement(d, arrays, grads, options) -> str:
+    """``torch ok 4e-16`` (the largest absolute difference over every gradient); "-" without torch."""
     try:
-        torch_grads = d.torch_reference(arrays, causal=True)
+        torch_grads = d.torch_reference(arrays, **options)
     except ImportError:
         return "-"
     checks = [compare(grads[k], torch_grads[k]) for k in arrays]
@@ -212,6 +222,6 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=MhaReference(SIZES.numeric[heads]),
-        extra_checks=(causal_check,),
+        extra_checks=(keyword_check({"causal": True}, ("X", "W_q", "W_k", "W_v", "b_q")),),
         module_extras=MHA_FROM_TORCH,
     )
