@@ -1,14 +1,17 @@
 """Benchmark: the exported pre-norm Transformer block (forward and every gradient) against a hand-written NumPy
 block and torch's ``nn.TransformerEncoderLayer`` with autograd, float64, one process, one thread; medians of
-interleaved rounds, ratios measured in the same run.
+interleaved rounds, ratios measured in the same run, by the wall clock and by the process's CPU time (on a shared
+machine the wall clock also counts the time other processes hold the CPU; with one thread each, CPU time is the work).
 
     python benchmarks/bench_transformer.py [--quick] [--check]
 
-``--check`` first compares the three contenders' gradients (max relative error, per argument).
+``--check`` first compares the three contenders' gradients with torch's.
 """
 from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -70,22 +73,35 @@ def check(torch, module, layer, a, heads):
         print(f"{label}: max error against torch over {len(names)} gradients (relative where |g| > 1): {worst:.2e}")
 
 
+def cpu_times(fns: dict, rounds: int, per_round: int) -> dict:
+    """Median CPU seconds of this process per call of each contender, in interleaved rounds."""
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.process_time()
+            for _ in range(per_round):
+                fn()
+            times[name].append((time.process_time() - start) / per_round)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def main():
     quick = "--quick" in sys.argv
     torch = torch_threads()
     from symderive import derivation
 
     module = derivation("transformer").load_module()
-    rows = []
+    wall, cpu = [], []
     for size in SIZES:
         layer = torch_layer(torch, size["D"], size["heads"], size["F"])
         a = arguments(module, layer, size["N"], size["D"])
         if "--check" in sys.argv:
             check(torch, module, layer, a, size["heads"])
-        medians = measure(contenders(torch, module, layer, a, size["heads"]), rounds=5 if quick else 15,
-                          per_round=1 if quick else 3)
-        rows.append((", ".join(f"{k}={v}" for k, v in size.items()), medians))
-    print(ratio_table(rows, BASELINE))
+        label, fns = ", ".join(f"{k}={v}" for k, v in size.items()), contenders(torch, module, layer, a, size["heads"])
+        rounds, per_round = (5, 1) if quick else (15, 3)
+        wall.append((label, measure(fns, rounds, per_round)))
+        cpu.append((label, cpu_times(fns, rounds, per_round)))
+    print("wall clock:\n" + ratio_table(wall, BASELINE) + "\n\nCPU time:\n" + ratio_table(cpu, BASELINE))
 
 
 if __name__ == "__main__":

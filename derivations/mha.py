@@ -61,7 +61,7 @@ def attention_block(m: Model, A, causal: bool = False, output: str = "Y") -> sp.
 
 def model(causal: bool = False) -> Model:
     m = Model("mha", latex_names=LATEX_NAMES)
-    X, G = m.input("X", N, D), m.input("G", N, D)
+    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the weights
     m.loss(sum_entries(hadamard(G, attention_block(m, X, causal))))
     return m
 
@@ -79,34 +79,38 @@ def heads_text(options) -> str:
                r"$P_h V_h$는 옆으로 나란히 붙이고($\operatorname{concat}_h$), 출력 사영이 이를 섞습니다.")
 
 
-def mha_model_section(d, options) -> Section:
+def tokens_model_section(d, options, text: str) -> Section:
+    """The model section with ``text`` (on rows as tokens) after the sizes, instead of the sentence on layouts."""
     section = model_section(d, options)
     sizes = section.text.split(". ")[0] + "."
-    return Section(section.title, sizes + heads_text(options), section.steps)
+    return Section(section.title, sizes + text, section.steps)
+
+
+def tokens_document(der: Derivation, options, sections) -> Document:
+    """The document of ``sections(der, options)``; rows are tokens, so both layouts print the model as written (a
+    layout transposes vectors)."""
+    options = replace(options, layout="column")
+    return Document(*der.heading(options), sections(der, options), tags=("deep-learning", "attention", "transformer"))
 
 
 GRADIENTS_TEXT = (
     r"Per head these are the gradients of single-head attention: $\bar V_h = P_h^\top \bar O_h$, $\bar Q_h = "
     r"\bar S_h K_h / \sqrt{d_h}$, $\bar K_h = \bar S_h^\top Q_h / \sqrt{d_h}$, put side by side. The three projections "
     r"read the same $X$, so $\bar X$ is the sum of three shares, and each bias collects its adjoint summed over the "
-    r"tokens ($\mathbf{1}^\top \bar Q$); the key bias's is zero, since every row of $\bar S$ sums to zero (a "
+    r"tokens ($\bar Q^\top \mathbf{1}$); the key bias's is zero, since every row of $\bar S$ sums to zero (a "
     r"softmax does not change when all its inputs move together).",
     r"헤드마다 보면 한 헤드 어텐션의 기울기 $\bar V_h = P_h^\top \bar O_h$, $\bar Q_h = \bar S_h K_h / \sqrt{d_h}$, "
     r"$\bar K_h = \bar S_h^\top Q_h / \sqrt{d_h}$를 옆으로 나란히 붙인 것입니다. 세 사영이 같은 $X$를 읽으므로 "
-    r"$\bar X$는 세 몫의 합이고, 각 편향은 자기 수반을 토큰에 대해 더한 값($\mathbf{1}^\top \bar Q$)을 받습니다. "
+    r"$\bar X$는 세 몫의 합이고, 각 편향은 자기 수반을 토큰에 대해 더한 값($\bar Q^\top \mathbf{1}$)을 받습니다. "
     r"키 편향의 기울기는 0입니다. $\bar S$의 각 행의 합이 0이기 때문입니다(소프트맥스는 입력이 함께 움직여도 "
     r"변하지 않습니다).")
 
 
 def document(der: Derivation, options) -> Document:
-    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
-    options = replace(options, layout="column")
-    sections = (
-        mha_model_section(der, options),
-        adjoint_section(der, options),
-        gradients_section(der, options, text=say(options, *GRADIENTS_TEXT)),
-    )
-    return Document(*der.heading(options), sections, tags=("deep-learning", "attention", "transformer"))
+    return tokens_document(der, options, lambda d, o: (
+        tokens_model_section(d, o, heads_text(o)),
+        adjoint_section(d, o),
+        gradients_section(d, o, text=say(o, *GRADIENTS_TEXT))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,20 +178,26 @@ def split_attention(p: dict) -> dict:
     return {**out, "W_o": p["out_proj.weight"].grad.numpy(), "b_o": p["out_proj.bias"].grad.numpy()}
 
 
-def causal_check(d, arrays) -> Row:
-    """causal=True: the export against central differences and against torch (heads at the numeric size)."""
-    module, options = d.load_module(), {"causal": True, "heads": d.torch_reference.heads}
-    grads = module.grad(**arrays, **options)
-    checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **options), arrays, k))
-              for k in ("X", "W_q", "W_k", "W_v", "b_q")]
-    rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
-    return Row("dL/d(X, W_q, W_k, W_v, b_q), causal=True", None, rel, mx, close, torch_agreement(d, arrays, grads))
+def keyword_check(options: dict, names: tuple):
+    """A check (for ``extra_checks``) of the export called with the keywords ``options`` (heads: the numeric size's)
+    against central differences (the gradients of ``names``) and against torch (every gradient)."""
+
+    def check(d, arrays) -> Row:
+        module, keywords = d.load_module(), {**options, "heads": d.torch_reference.heads}
+        grads = module.grad(**arrays, **keywords)
+        checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **keywords), arrays, k))
+                  for k in names]
+        rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
+        quantity = f"dL/d({', '.join(names)}), " + ", ".join(f"{k}={v}" for k, v in options.items())
+        return Row(quantity, None, rel, mx, close, torch_agreement(d, arrays, grads, options))
+
+    return check
 
 
-def torch_agreement(d, arrays, grads) -> str:
-    """``torch ok 4e-16`` (the largest absolute difference over every gradient), causal; "-" without torch."""
+def torch_agreement(d, arrays, grads, options) -> str:
+    """``torch ok 4e-16`` (the largest absolute difference over every gradient); "-" without torch."""
     try:
-        torch_grads = d.torch_reference(arrays, causal=True)
+        torch_grads = d.torch_reference(arrays, **options)
     except ImportError:
         return "-"
     checks = [compare(grads[k], torch_grads[k]) for k in arrays]
@@ -212,6 +222,6 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=MhaReference(SIZES.numeric[heads]),
-        extra_checks=(causal_check,),
+        extra_checks=(keyword_check({"causal": True}, ("X", "W_q", "W_k", "W_v", "b_q")),),
         module_extras=MHA_FROM_TORCH,
     )

@@ -11,17 +11,21 @@ input unchanged, whatever the sublayers do to their share.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, hadamard, normalize_rows, relu, repeat_rows, sum_entries
-from symderive.derivations.mha import FROM_TORCH_LAYOUT, attention_block, projection, split_attention
+from symderive.derivations.mha import (
+    FROM_TORCH_LAYOUT,
+    attention_block,
+    keyword_check,
+    projection,
+    split_attention,
+    tokens_document,
+    tokens_model_section,
+)
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
-from symderive.matrix.sections import adjoint_section, gradients_section, model_section, tex
-from symderive.verify.numeric import central_differences, compare
-from symderive.verify.report import Row
+from symderive.matrix.sections import adjoint_section, gradients_section, tex
 
 N, D, F, heads = sp.symbols("N D F heads", integer=True, positive=True)
 TITLE = "A pre-norm Transformer block: every gradient, and the residual paths"
@@ -38,8 +42,8 @@ def layer_norm(m: Model, name: str, normalised: str, X, gamma, beta):
 
 def model(causal: bool = False) -> Model:
     m = Model("transformer", latex_names=LATEX_NAMES)
+    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the parameters
     gamma_1, beta_1 = m.param("gamma_1", D), m.param("beta_1", D)
-    X = m.input("X", N, D)
     A = layer_norm(m, "A", "Xhat", X, gamma_1, beta_1)
     Y = m.let("Y", X + attention_block(m, A, causal, output="M"))
     gamma_2, beta_2 = m.param("gamma_2", D), m.param("beta_2", D)
@@ -47,21 +51,18 @@ def model(causal: bool = False) -> Model:
     B = layer_norm(m, "B", "Yhat", Y, gamma_2, beta_2)
     R = m.let("R", relu(projection(m, "U", B, W_1, b_1)))
     Z = m.let("Z", Y + R @ W_2.T + repeat_rows(b_2, N))
-    m.loss(sum_entries(hadamard(m.input("G", N, D), Z)))
+    m.loss(sum_entries(hadamard(G, Z)))
     return m
 
 
-def block_model_section(d, options) -> Section:
-    section = model_section(d, options)
-    sizes = section.text.split(". ")[0] + "."
-    return Section(section.title, sizes + say(
-        options,
+def block_text(options) -> str:
+    return say(options,
         r" Rows are tokens. Each sublayer reads a normalised copy of its input ($A$, $B$) and adds what it computes "
         r"to the input itself: $Y = X + M$ with $M$ the multi-head attention of $A$ (heads $Q_h, K_h, V_h$ of "
         r"$d_h = D/H$ columns), and $Z = Y + R W_2^\top + \mathbf{1} b_2$ with the feed-forward layer's ReLU $R$.",
         r" 행이 토큰입니다. 각 부층은 입력을 정규화한 사본($A$, $B$)을 읽고, 계산한 값을 입력 자체에 더합니다. "
         r"$Y = X + M$에서 $M$은 $A$의 멀티헤드 어텐션(헤드 $Q_h, K_h, V_h$는 각각 $d_h = D/H$열)이고, "
-        r"$Z = Y + R W_2^\top + \mathbf{1} b_2$에서 $R$은 피드포워드 층의 ReLU입니다."), section.steps)
+        r"$Z = Y + R W_2^\top + \mathbf{1} b_2$에서 $R$은 피드포워드 층의 ReLU입니다.")
 
 
 def residual_steps(d, options) -> tuple[Step, ...]:
@@ -106,15 +107,11 @@ GRADIENTS_TEXT = (
 
 
 def document(der: Derivation, options) -> Document:
-    """The document; rows are tokens, so both layouts print the model as written (a layout transposes vectors)."""
-    options = replace(options, layout="column")
-    sections = (
-        block_model_section(der, options),
-        adjoint_section(der, options),
-        residual_section(der, options),
-        gradients_section(der, options, text=say(options, *GRADIENTS_TEXT)),
-    )
-    return Document(*der.heading(options), sections, tags=("deep-learning", "attention", "transformer"))
+    return tokens_document(der, options, lambda d, o: (
+        tokens_model_section(d, o, block_text(o)),
+        adjoint_section(d, o),
+        residual_section(d, o),
+        gradients_section(d, o, text=say(o, *GRADIENTS_TEXT))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,22 +170,6 @@ class EncoderLayerReference:
                 **{name: p[key].grad.numpy() for name, key in TORCH_NAMES.items()}}
 
 
-def options_check(d, arrays) -> Row:
-    """causal=True and eps=0.1: the export against central differences and against torch."""
-    module, options = d.load_module(), {"causal": True, "eps": 0.1, "heads": d.torch_reference.heads}
-    grads = module.grad(**arrays, **options)
-    checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **options), arrays, k))
-              for k in ("X", "W_q", "gamma_1", "gamma_2", "W_1")]
-    rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
-    try:
-        torch_grads = d.torch_reference(arrays, causal=True, eps=0.1)
-        agree = [compare(grads[k], torch_grads[k]) for k in arrays]
-        reference = f"torch {'ok' if all(c[2] for c in agree) else 'FAIL'} {max(c[1] for c in agree):.0e}"
-    except ImportError:
-        reference = "-"
-    return Row("dL/d(X, W_q, gamma_1, gamma_2, W_1), causal=True, eps=0.1", None, rel, mx, close, reference)
-
-
 SIZES = Sizes(small={N: 2, D: 2, F: 2, heads: 2}, numeric={N: 5, D: 6, F: 7, heads: 3},
               large={N: 16, D: 24, F: 32, heads: 4})
 
@@ -210,6 +191,6 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=EncoderLayerReference(SIZES.numeric[heads]),
-        extra_checks=(options_check,),
+        extra_checks=(keyword_check({"causal": True, "eps": 0.1}, ("X", "W_q", "gamma_1", "gamma_2", "W_1")),),
         module_extras=TRANSFORMER_FROM_TORCH,
     )

@@ -91,7 +91,7 @@ deffunction(
     kink="relu'(0) = 0, as PyTorch and JAX take it")
 deffunction(
     "step", scalar=step, derivative=lambda ans, z: sp.ZeroMatrix(*z.shape),
-    rule=r"[z > 0]' = 0 \text{ (almost everywhere)}", numpy="np.heaviside({}, 0.0)",
+    rule=r"[z > 0]' = 0 \text{ (almost everywhere)}", numpy="({} > 0.0).astype(np.float64)",
     reference=lambda x: np.where(x > 0, 1.0, 0.0),
     latex=r"\operatorname{step}", words=("step", "Heaviside"), torch=lambda torch, x: (x > 0).to(x.dtype),
     kink="step(0) = 0 and step'(0) = 0 (the jump is not differentiated)")

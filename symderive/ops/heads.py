@@ -243,8 +243,8 @@ def _head_count(heads, width):
     """``heads`` as a positive integer that divides the model's width D (a ValueError naming both otherwise)."""
     if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
         raise ValueError(f"heads must be a positive integer (the number of attention heads), not {heads!r}")
-    if width % heads:
-        raise ValueError(f"heads={heads} does not divide the width D = {width}: each head takes D / heads columns")
+    if width % heads or not width:
+        raise ValueError(f"heads={heads} does not divide the width D = {width} into heads of D / heads >= 1 columns")
     return int(heads)
 '''
 

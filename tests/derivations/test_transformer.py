@@ -108,7 +108,8 @@ def test_the_key_bias_gets_no_gradient():
 
 
 @pytest.mark.parametrize("name", ["mha", "transformer"])
-@pytest.mark.parametrize("heads, message", [(4, "heads=4 does not divide the width D = 6"), (0, "heads must be"),
+@pytest.mark.parametrize("heads, message", [(4, "heads=4 does not divide the width D = 6 into heads of"),
+                                            (0, "heads must be"),
                                             (2.0, "heads must be"), (True, "heads must be")])
 def test_heads_must_divide_the_width(name, heads, message):
     arguments = {n: np.ones([{"N": 3, "D": 6, "F": 5}[s] for s in dims]) for n, dims in module(name).SHAPES.items()}
@@ -153,3 +154,9 @@ def test_both_layouts_print_the_model_as_written(layout):
     """Rows are tokens: a layout would transpose vectors, and there are none to transpose."""
     block = derivation("transformer")
     assert block.to_latex("markdown", layout=layout) == block.to_latex("markdown")
+
+
+def test_a_width_of_zero_has_no_heads():
+    arguments = {n: np.ones([{"N": 3, "D": 0}[s] for s in dims]) for n, dims in module("mha").SHAPES.items()}
+    with pytest.raises(ValueError, match="heads=1 does not divide the width D = 0"):
+        module("mha").grad(**arguments, heads=1)
