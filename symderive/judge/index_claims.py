@@ -154,7 +154,7 @@ def counterexample(claim: IndexClaim, subject: IndexSubject, case: int, claimed,
 
 def case_text(subject: IndexSubject, case: int) -> str:
     values = subject.cases[case]
-    return ", ".join(f"{name}={values[s]}" for name, s in sorted(subject.sizes.items()) if s in values)
+    return ", ".join(f"{s.name}={values[s]}" for s in sorted(subject.sizes.values(), key=str) if s in values)
 
 
 def exact(claim: IndexClaim, subject: IndexSubject) -> bool:

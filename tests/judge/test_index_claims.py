@@ -25,10 +25,6 @@ GRAD_X = r"\frac{\partial L}{\partial X_{c,m,n}} = "
 SUMS_OIJ = r"\sum_{o=1}^{F}\sum_{i=1}^{A}\sum_{j=1}^{B} "
 
 
-def one(model, claim, **kwargs):
-    [result] = check(model=model, claims=[claim], **kwargs)
-    return result
-
 
 def fd(f, array):
     return central_differences(lambda a: f(a["a"]), {"a": array}, "a")
