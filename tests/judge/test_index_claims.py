@@ -105,6 +105,12 @@ def test_wrong_1d_gradients_are_named_with_the_corrected_formula(claim, named, c
     assert notes_results[r.correct].verdict == "equal"  # the corrected formula holds
 
 
+def test_a_claim_wrong_by_less_than_float64_sees_is_refuted_exactly():
+    """The meta-test: the numeric comparison alone would pass this claim; the exact check must not."""
+    [r] = check(model=NOTES, claims=[GRAD_V + r"\sum_{i=1}^{m} (1 + 10^{-11}) \sigma'(z_i) x_{i+j-1}"])
+    assert r.verdict == "not_equal" and "not exactly" in r.diagnosis, r
+
+
 def test_the_notes_formula_is_no_longer_refused_on_the_command_line(capsys):
     status = main(["check", "--model", NOTES[0], "--model", NOTES[1], "--range", "i: 1..m",
                    "--claim", GRAD_V + r"\sum_{i=1}^{m} \sigma'(z_i) x_{i+j-1}"])
@@ -170,6 +176,7 @@ UNREADABLE_2D = [
     (GRAD_X + r"\sum_{o=1}^{F} W_{o,c,m}", "W has 4 indices but is written with 3"),
     (GRAD_X + r"\sum_{o=1}^{F} U_{o,c,m,n}", "unknown symbol U"),
     (r"\frac{\partial L}{\partial Q_{c}} = 0", "not an array of the model"),
+    (GRAD_X + r"\sum_{a=1}^{99999}\sum_{b=1}^{99999} W_{1,c,1,1}", "more than 100000 terms for one entry"),
 ]
 
 
