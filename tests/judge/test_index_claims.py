@@ -228,6 +228,21 @@ def test_check_a_built_in_in_its_documented_notation(name, base, claim, holds):
         assert "stride" in r.diagnosis
 
 
+POOL = [r"P_{c,i,j} = \max_{p,q} X_{c,2i+p,2j+q}", r"L = \ell(P)"]
+POOL_DECLARED = {"shapes": ["X: C x M x N"], "ranges": ["p: 0..1", "q: 0..1", "i: 0..A-1", "j: 0..B-1", "c: 0..C-1"]}
+
+
+def test_max_pooling_typed_by_hand_with_its_mask_and_the_stride_forgotten_in_both_deltas():
+    """dL/dX_{c,m,n} = sum_{i,j,p,q} delta_{c,i,j} M_{c,i,j,p,q} [m = 2i+p] [n = 2j+q] (M the arg-max mask: the
+    derivative of a maximum is the one-hot of where it is taken)."""
+    right = (r"\frac{\partial L}{\partial X_{c,m,n}} = \sum_{i,j,p,q} \delta_{c,i,j} M_{c,i,j,p,q} "
+             r"\delta_{m, 2i+p} \delta_{n, 2j+q}")
+    wrong = right.replace("2i+p", "i+p").replace("2j+q", "j+q")
+    good, bad = check(model=POOL, claims=[right, wrong], **POOL_DECLARED)
+    assert good.verdict == "equal", good
+    assert bad.diagnosis.startswith("the stride or dilation 2 is missing") and r"\sum_{i,j,p,q}" in bad.correct, bad
+
+
 def document_gradients(name: str, base: int) -> list[str]:
     """Every equation of the built-in's document whose left side is a derivative of L."""
     text = derivation(name).to_latex("latex", index_base=base)
