@@ -7,6 +7,8 @@ the formula against central differences of a NumPy forward pass), so a verdict "
 agreeing with itself. Each wrong claim carries one deliberate mistake and must get that mistake's name."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symderive import check
 from symderive.cli import main
@@ -265,3 +267,18 @@ def test_the_command_line_checks_a_built_in_with_index_base_1(capsys):
     assert main(["check", "cnn", "--index-base", "1", "--claim", claim]) == 0
     assert "HOLDS" in capsys.readouterr().out
     assert main(["check", "cnn", "--range", "i: 1..m", "--claim", claim]) == 2
+
+
+CLAIM_PIECES = st.sampled_from([
+    r"\frac{\partial L}{\partial V_j}", r"\frac{\partial L}{\partial x_{n}}", "=", r"\sum_{i=1}^{m}", r"\sum_{j}",
+    r"\delta_i", r"\sigma'(\cdot)", r"\sigma'(z_i)", "x_{i+j-1}", "V_{n-i+1}", "h_i", "(1 - h_i)", "+", "-", "2",
+    r"\delta_{i,j}", "{", "}", "_", "^{2}", r"\tanh(", ")", "i'", "q", r"\frac{1}{k}", r"\max_{p,q}", r"\ell(h)",
+])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(CLAIM_PIECES, min_size=1, max_size=9).map(" ".join))
+def test_random_index_level_claims_get_a_verdict_or_an_error_never_a_crash(claim):
+    [r] = check(model=NOTES, claims=[claim])
+    assert r.verdict in ("equal", "not_equal", "error")
+    assert r.verdict != "error" or r.diagnosis
