@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from functools import singledispatch
 
+import sympy as sp
+
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
 from symderive.index.program import Contract, Pointwise, SoftmaxCrossEntropy, Tensor, WindowMax, tensors_of
@@ -115,11 +117,16 @@ def index_ranges(program) -> dict:
     return ranges
 
 
+def over_one_denominator(e):
+    """``floor((H - K)/2) + 2`` rather than SymPy's ``floor(H/2 - K/2) + 2``."""
+    return sp.sympify(e).replace(sp.floor, lambda x: sp.floor(sp.together(x), evaluate=False))
+
+
 def derived_text(derived, options) -> str:
     """`` where $N_1 = \\lfloor ... \\rfloor + 1$`` for the sizes computed from others."""
     if not derived:
         return ""
-    formulas = ", ".join(f"${symbol_latex(d.symbol)} = {expr_latex(d.expr)}$" for d in derived)
+    formulas = ", ".join(f"${symbol_latex(d.symbol)} = {expr_latex(over_one_denominator(d.expr))}$" for d in derived)
     return say(options, f"The sizes computed from the others: {formulas}. ",
                f"다른 크기에서 계산되는 크기: {formulas}. ")
 
