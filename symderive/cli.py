@@ -108,8 +108,8 @@ def model_arguments(p) -> None:
                    help="a definition: \\delta_t = \\frac{\\partial L}{\\partial h_t} names an adjoint; "
                         "claims may use any")
     p.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
-    p.add_argument("--range", dest="ranges", action="append", default=[], metavar="RANGE",
-                   help="an index-level model's index range, 'i: 1..m' or 'o: 0..F-1'")
+    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="RANGE",
+                   help="an index-level model's index range, 'LETTER: FIRST..LAST' (e.g. 'i: 1..m', 'o: 0..F-1')")
     p.add_argument("--name", dest="model_name", metavar="NAME",
                    help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
 
@@ -157,10 +157,13 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--force", action="store_true", help="overwrite existing plot files")
     claims = sub.add_parser("check", help="judge a hand-derived gradient written in LaTeX "
                                          "(exit 0 all hold, 1 one does not, 2 bad input)")
-    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru)")
+    claims.add_argument("name", nargs="?", help="a built-in derivation to check against (dense, rnn, lstm, gru, "
+                                               "conv1d, conv2d, pool2d, cnn)")
     model_arguments(claims)
     claims.add_argument("--claim", action="append", default=[], help="'DERIVATIVE = EXPRESSION' in LaTeX")
     claims.add_argument("--json", action="store_true", help="one JSON object per claim (and per error)")
+    claims.add_argument("--index-base", type=int, choices=(0, 1),
+                        help="an index-level model's indices count from 0 or 1 (default: as written; 0 for a built-in)")
     return p
 
 
@@ -208,7 +211,8 @@ def cmd_check(args) -> int:
     equations = model_equations(args)
     if args.model_name is not None and not equations:
         raise OptionError("--name names a model given with --model or --model-file")
-    results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name)
+    results = check(model=equations, claims=args.claim, where=args.where, shapes=args.shape, derivation=args.name,
+                    ranges=args.ranges, index_base=args.index_base)
     for r in results:
         print(json.dumps(r.to_json(), ensure_ascii=False) if args.json else describe(r))
     if any(r.verdict == "error" for r in results):

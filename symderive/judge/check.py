@@ -23,13 +23,13 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
 from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
+from symderive.index.engine import IndexEngine
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
 from symderive.judge.diagnose import (
     UNEXPLAINED,
@@ -38,10 +38,14 @@ from symderive.judge.diagnose import (
     factor_order_trial,
     symbol_transpose_trial,
 )
+from symderive.judge.index_judge import judge_index, read_index_where
+from symderive.judge.index_subject import subject_of_index_derivation, subject_of_index_model
 from symderive.judge.notation import written
 from symderive.judge.point import Point, case_text, size_cases
+from symderive.judge.result import ClaimResult
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
+from symderive.latex.index_model import build_index_model, looks_index_level
 
 SYMBOLIC_SECONDS = 5.0
 REPEAT_SECONDS = 0.25
@@ -50,43 +54,6 @@ TOO_SMALL = ("equal in float64 but not exactly: the claim differs from the deriv
              "for float64 to see")
 NOT_FINITE = ("the claim is not finite at this point: its value has an infinite or undefined (NaN) entry "
               "where the derivative is finite")
-
-
-@dataclass
-class ClaimResult:
-    """The verdict on one claim: "equal", "not_equal" or "error"."""
-
-    claim: str
-    verdict: str
-    diagnosis: str = ""
-    max_rel_error: float | None = None
-    counterexample: dict | None = None
-    method: str = ""
-    correct: str = ""
-    compared: int = 0  # the entries compared numerically (the evidence of "equal": never 0)
-
-    @property
-    def holds(self) -> bool:
-        return self.verdict == "equal"
-
-    def to_json(self) -> dict:
-        """The result as JSON values (an infinite or undefined number as the text "inf", "-inf", "nan")."""
-        return {"claim": self.claim, "verdict": self.verdict, "diagnosis": self.diagnosis,
-                "max_rel_error": json_number(self.max_rel_error), "counterexample": json_numbers(self.counterexample),
-                "method": self.method, "correct": self.correct}
-
-
-def json_number(x):
-    return str(x) if isinstance(x, float) and not math.isfinite(x) else x
-
-
-def json_numbers(x):
-    """``x`` (nested dicts and lists) with every infinite or undefined float as text."""
-    if isinstance(x, dict):
-        return {k: json_numbers(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [json_numbers(v) for v in x]
-    return json_number(x)
 
 
 @contextlib.contextmanager
@@ -267,13 +234,17 @@ def exact_outcome(claimed, truth, atoms: set) -> str:
 # The entry point.
 
 
-def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list[ClaimResult]:
+def check(model=None, claims=(), where=(), shapes=None, derivation=None, ranges=None,
+          index_base=None) -> list[ClaimResult]:
     r"""Judge each hand-derived claim against the model (LaTeX equations) or a built-in derivation.
 
         >>> check(model=[r"z = W x + b", r"a = \sigma(z)", r"L = \frac{1}{2}\|a - y\|^2"],
         ...       claims=[r"\frac{\partial L}{\partial W} = ((a - y) \odot a \odot (1 - a)) x^T"])
 
-    ``shapes`` maps names to sizes (``{"W_{hh}": "n x n"}``) or is a list of ``'NAME: n x d'``.
+    ``shapes`` maps names to sizes (``{"W_{hh}": "n x n"}``) or is a list of ``'NAME: n x d'``. An index-level
+    model (``h_i = \sigma(\sum_{j=1}^{k} V_j x_{i+j-1})``) or built-in (conv1d, conv2d, pool2d, cnn) is judged
+    entry by entry (:mod:`symderive.judge.index_judge`); ``ranges`` (``['i: 1..m']``) and ``index_base`` (0 or 1:
+    how the claims count, for a built-in; how the model does, for equations) are for those.
     Errors in the model raise :class:`~symderive.errors.SymderiveError`; a claim that cannot be read
     gets the verdict "error" with the reason.
     """
@@ -281,17 +252,37 @@ def check(model=None, claims=(), where=(), shapes=None, derivation=None) -> list
     declared = [f"{k}: {v}" for k, v in shapes.items()] if isinstance(shapes, dict) else as_list(shapes or [])
     if derivation is not None and declared:
         raise ModelError("shapes are declared for a model given as equations; a built-in derivation has its own")
-    if derivation is not None:
-        subject = subject_of_derivation(built_in(derivation) if isinstance(derivation, str) else derivation)
+    if derivation is not None and ranges:
+        raise ModelError("ranges are declared for a model given as equations; a built-in derivation has its own")
+    d = built_in(derivation) if isinstance(derivation, str) else derivation
+    if not claims and (d is not None or model):
+        raise ModelError("give at least one claim (--claim '\\frac{\\partial L}{\\partial W} = ...')")
+    if d is not None and isinstance(d.engine, IndexEngine) or d is None and model and looks_index_level(model):
+        return index_check(d, model, claims, where, declared, ranges, index_base)
+    if ranges:
+        raise ModelError("--range declares the range of an index of an index-level model (h_i = ..., "
+                         "Y_{o,i,j} = ...); this model is matrix-level")
+    if d is not None:
+        subject = subject_of_derivation(d)
     elif model:
         subject = subject_of_latex(list(model), declared)
     else:
         raise ModelError("give the model's equations (--model) or the name of a built-in derivation")
     read_where(subject, list(where))
-    if not claims:
-        raise ModelError("give at least one claim (--claim '\\frac{\\partial L}{\\partial W} = ...')")
     judge = Judge(subject)
     return [judge.judge(text) for text in claims]
+
+
+def index_check(d, model, claims, where, shapes, ranges, index_base) -> list[ClaimResult]:
+    """The claims judged against an index-level built-in (in its documented notation, indices from
+    ``index_base``) or model of equations."""
+    if d is not None:
+        subjects = subject_of_index_derivation(d, index_base or 0)
+    else:
+        subjects = [subject_of_index_model(build_index_model(list(model), shapes, ranges, index_base))]
+    for subject in subjects:
+        read_index_where(subject, list(where))
+    return [judge_index(subjects, text) for text in claims]
 
 
 def as_list(x):

@@ -13,9 +13,11 @@ import sympy as sp
 
 from symderive.errors import LatexParseError
 from symderive.latex.parsed import IDENTITY, ONES, Context, index_symbol, indexed, matrix_symbol, transpose
-from symderive.latex.tokens import TRANSPOSES, Cursor, Token, split_top, text_of
+from symderive.latex.tokens import TRANSPOSES, Cursor, Token, closing, split_top, text_of
 from symderive.latex.words import CALLABLE_LETTERS, GREEK
 
+#: spacing commands skipped in an index (``\\delta_{m',\\, S i + p}``)
+SPACES = frozenset({r"\,", r"\;", r"\!", r"\:", "~"})
 INDEX_LETTERS = frozenset({"i", "j", "k", "l", "s", "t", "tau", "T"})
 FONTS_BOLD = frozenset({"mathbf", "boldsymbol", "bm", "mathbfit", "vec", "pmb"})
 FONTS_PLAIN = frozenset({"mathrm", "mathit", "mathsf", "mathnormal", "text", "textrm", "operatorname", "mathcal",
@@ -201,8 +203,8 @@ def subscript_indices(tokens: list[Token], ctx: Context):
         return index_expressions(tokens, ctx)
     if "," in texts:
         return index_expressions(tokens, ctx)
-    if ctx.index_level and letters and (len(letters) == 1 or all(x in ctx.bound for x in letters)):
-        return index_expressions(tokens, ctx)  # x_{2i}, b_o, x_{ij}: indices (an index-level model)
+    if ctx.index_level and letters and all(x in ctx.bound for x in letters):
+        return index_expressions(tokens, ctx)  # x_{2i}, b_o, x_{ij}: indices of bound letters (index level)
     if len(letters) > 1 and len(set(letters)) == 1:  # W_{ii}, b_{hh}: a label (PyTorch's W_ii), not a diagonal
         return None
     if letters and all(x in index_like for x in letters) and len(letters) == len(texts):
@@ -223,7 +225,10 @@ def index_expression(tokens: list[Token], ctx: Context):
     if not tokens:
         raise LatexParseError("an index is missing here", ctx.source, 0)
     total, sign, term, expect_term = sp.S.Zero, 1, None, True
-    for tok in tokens + [Token("+", tokens[-1].pos + 1)]:
+    tokens = tokens + [Token("+", tokens[-1].pos + 1)]
+    k, last = 0, None
+    while k < len(tokens):
+        tok, k = tokens[k], k + 1
         text = tok.text
         if text in ("+", "-"):
             if term is None and not expect_term:
@@ -232,10 +237,28 @@ def index_expression(tokens: list[Token], ctx: Context):
                 total += sign * term
             sign, term, expect_term = (1 if text == "+" else -1) * (sign if term is None else 1), None, False
             continue
-        factor = index_factor(tok, ctx)
+        if text in ("'", "_") and last is not None:  # o' (a primed letter), S_{h} (a size with a label)
+            label, k = ("'", k) if text == "'" else index_label(tokens, k, ctx)
+            renamed = index_symbol(last.name + ("'" if text == "'" else "_" + label))
+            term, last = term.subs(last, renamed), renamed
+            continue
+        if text == "(":  # S (i - 1): a bracketed index expression is one factor
+            end = closing(tokens, k - 1, ctx.source)
+            factor, k = index_expression(tokens[k:end], ctx), end + 1
+        else:
+            factor = index_factor(tok, ctx)
         if factor is not None:
             term = factor if term is None else term * factor
+            last = factor if isinstance(factor, sp.Symbol) else None
     return total
+
+
+def index_label(tokens: list[Token], k: int, ctx: Context) -> tuple[str, int]:
+    """The label after ``_`` in an index (``S_{h}``, ``S_h``) as the atom reader names it, and where it ends."""
+    if tokens[k].text == "{":
+        end = closing(tokens, k, ctx.source)
+        return text_of(tokens[k + 1:end]).replace("\\", "").replace(" ", ""), end + 1
+    return tokens[k].text.lstrip("\\"), k + 1
 
 
 def index_factor(tok: Token, ctx: Context):
@@ -245,6 +268,6 @@ def index_factor(tok: Token, ctx: Context):
         return sp.Integer(int(text))
     if text.isalpha() or text[1:] in GREEK:
         return index_symbol(text.lstrip("\\"))
-    if text in ("{", "}"):
+    if text in ("{", "}") or text in SPACES:
         return None
     raise LatexParseError(f"{text!r} cannot appear in an index (only letters, numbers, + and -)", ctx.source, tok.pos)

@@ -1,9 +1,11 @@
 """Names in parsed model equations: which symbol is a variable, its name, and its time step."""
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
-from symderive.latex.parsed import IDENTITY, ONES
+from symderive.latex.parsed import IDENTITY, ONES, index_symbol, indexed
 from symderive.ops.nodes import t
 
 
@@ -37,3 +39,16 @@ def relabel(expr):
                         and (len(e.indices) != 1 or time_offset(e.indices[0]) is None),
                         as_label)
 
+
+
+def as_entry(e):
+    """``b_o`` read as a label but meant as an entry (an index-level left side): ``b[o]``; the wrt of a
+    derivative alike (``\\partial b_{o}``); anything else unchanged."""
+    if isinstance(e, sp.Function) and type(e).__name__ == "partial":
+        return e.func(e.args[0], as_entry(e.args[1]))
+    if isinstance(e, sp.Symbol) and not e.is_commutative and "_" in e.name:
+        head, label = e.name.split("_", 1)
+        letters = re.findall(r"[a-z]'*", label)
+        if head and letters and "".join(letters) == label and len(letters) <= 6:
+            return indexed(head, *(index_symbol(x) for x in letters))
+    return e

@@ -30,6 +30,7 @@ from symderive.latex.antlr import run_parser
 from symderive.latex.atoms import AtomReading
 from symderive.latex.calls import CallReading
 from symderive.latex.constructs import CONSTRUCTS, ConstructReading
+from symderive.latex.names import as_entry
 from symderive.latex.parsed import Context, concat
 from symderive.latex.tokens import EQUALS, HADAMARD, PRODUCT, Token, split_top, tokenize
 
@@ -148,8 +149,11 @@ def read_sides(source: str, index_level: bool) -> tuple[list, Context]:
         if not side:
             raise LatexParseError("one side of '=' is empty", source, tokens[0].pos)
         out.append(Reader(ctx, side).parse())
-        if index_level and isinstance(out[-1], sp.Indexed):
-            ctx.bound.update(i.name for i in out[-1].indices if isinstance(i, sp.Symbol))
+        if index_level and not ctx.bound & {"_left"}:  # the left side's letters are bound for the right side
+            out[-1] = as_entry(out[-1]) if len(out) == 1 else out[-1]
+            ctx.bound.update(s.name for e in sp.preorder_traversal(out[-1]) if isinstance(e, sp.Indexed)
+                             for s in sp.Add(*e.indices).free_symbols)
+            ctx.bound.add("_left")
     return out, ctx
 
 
