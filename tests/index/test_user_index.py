@@ -136,6 +136,13 @@ def test_verify_fails_when_the_derived_formula_is_wrong():
     assert rows["dL/dX"].allclose
 
 
+def test_claims_about_a_typed_model_are_judged_with_its_ranges():
+    d = latex_depthwise()
+    right = r"\frac{\partial L}{\partial W_{c,p,q}} = \sum_{i,j} G_{c,i,j} X_{c, 2i+p-1, 2j+q-1}"
+    flipped = r"\frac{\partial L}{\partial W_{c,p,q}} = \sum_{i,j} G_{c,i,j} X_{c, 2i-p+1, 2j-q+1}"
+    assert [r.verdict for r in d.check([right, flipped])] == ["equal", "not_equal"]
+
+
 # -- the document ----------------------------------------------------------------------------------------------
 
 
