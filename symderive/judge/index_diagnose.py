@@ -16,7 +16,7 @@ import sympy as sp
 
 from symderive.errors import SymderiveError
 from symderive.judge.compare import REL_TOL
-from symderive.judge.index_claims import IndexClaim, compare
+from symderive.judge.index_claims import IndexClaim, compare, failing
 from symderive.judge.index_latex import IndexClaimPrinter, claim_latex, index_text
 from symderive.judge.index_subject import IndexSubject
 from symderive.latex.parsed import Sum
@@ -28,10 +28,12 @@ UNEXPLAINED = "no usual mistake (an index off by one, a flipped kernel, a forgot
 def diagnose(claim: IndexClaim, subject: IndexSubject, envs: list) -> tuple[str, str]:
     """``(diagnosis, corrected formula)``: the first usual mistake whose correction makes the claim hold."""
     printer = IndexClaimPrinter(latex_names(subject), claim.implicit)
+    wrong = failing(claim, subject, envs[0])  # a correction must fix these entries first
     for describe, rhs in mistakes(claim, subject):
         try:
-            if (compare(claim, subject, envs, rhs, first=True).worst > REL_TOL
-                    or compare(claim, subject, envs, rhs).worst > REL_TOL):
+            if failing(claim, subject, envs[0], rhs, at=wrong, most=1):
+                continue
+            if compare(claim, subject, envs, rhs).worst > REL_TOL:
                 continue
         except (SymderiveError, ArithmeticError):  # a change that cannot be evaluated explains nothing
             continue
@@ -108,6 +110,12 @@ def flips(rhs, e: sp.Indexed, subject: IndexSubject):
             new = with_index(new, k, sp.expand(array.origins[k] + last - e.indices[k]))
         yield (change("the kernel is flipped", e, new, " (a convolution written where the model has a "
                       "cross-correlation, or the reverse)"), replaced(rhs, e, new))
+    for k, index in enumerate(e.indices):  # V_{i-n+1} for V_{n-i+1}: the difference of two letters reversed
+        if len(sp.expand(index).free_symbols - set(sizes.values())) > 1:
+            new = with_index(e, k, sp.expand(2 * array.origins[k] - index))
+            yield (change("the kernel is flipped", e, new, " (the difference of the indices is reversed: a "
+                          "convolution written where the model has a cross-correlation, or the reverse)"),
+                   replaced(rhs, e, new))
 
 
 def reversed_letters(rhs, e: sp.Indexed, claim: IndexClaim, subject: IndexSubject):

@@ -240,7 +240,8 @@ def subject_of_index_derivation(d, index_base: int = 0) -> list[IndexSubject]:
         sizes = {size_name(symbol_latex(s)) or s.name: s for s in symbols}
         upstream = next((t for t in program.ops[-1].reads if t not in program.arguments), None)
         out.append(IndexSubject(program, backward, names, adjoints, sizes, cases, index_base,
-                                activations_of(program), latex_name(upstream.tex) if upstream else "", tag=tag,
+                                activations_of(program), latex_name(upstream.tex) if upstream else "",
+                                tag=tag if len(engine.variants) > 1 else "",
                                 roles=size_roles(program), letters=summed_letters(program, index_base, sizes)))
     return out
 
