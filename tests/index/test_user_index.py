@@ -252,6 +252,23 @@ def test_relu_then_max_pooling_typed_in_latex_agrees_with_torch():
     assert r"\max_{p,q} A_{c, 2 i + p, 2 j + q}" in d.to_latex("markdown")
 
 
+def test_an_abstract_loss_takes_its_gradient_as_an_array():
+    """The README's 2-D convolution counted from 1, with L = \\ell(Y): delta is an input of the export (not a
+    one-hot target), and the gradients are conv2d's with stride 2 and padding 1 (2i + p - 3 from 1 is
+    2i + p - 1 from 0)."""
+    torch = pytest.importorskip("torch")
+    eqs = [r"Y_{o,i,j} = \sum_{c=1}^{C} \sum_{p=1}^{K} \sum_{q=1}^{K} W_{o,c,p,q} X_{c, 2i+p-3, 2j+q-3} + b_o",
+           r"L = \ell(Y)"]
+    d = sd.derive(eqs, shapes=["X: C x M x N", "W: F x C x K x K", "Y: F x A x B"])
+    X, W, b = RNG.standard_normal((2, 9, 8)), RNG.standard_normal((3, 2, 3, 3)), RNG.standard_normal(3)
+    delta = RNG.standard_normal((3, 5, 4))
+    tX, tW, tb = (torch.tensor(a, requires_grad=True) for a in (X, W, b))
+    Y = torch.nn.functional.conv2d(tX[None], tW, tb, stride=2, padding=1)[0]
+    (Y * torch.tensor(delta)).sum().backward()
+    want = {"X": tX.grad.numpy(), "W": tW.grad.numpy(), "b": tb.grad.numpy(), "delta": Y.detach().numpy()}
+    assert_close(d.load_module().grad(X=X, W=W, b=b, delta=delta), want)
+
+
 def test_an_elementwise_function_of_another_shape_is_refused():
     eqs = [r"A_{c,i,j} = \operatorname{relu}(X_{c,i,j})", r"L = \sum_{c,i,j} G_{c,i,j} A_{c,i,j}"]
     with pytest.raises(sd.ModelError, match="needs the same shape"):
