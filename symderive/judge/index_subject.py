@@ -176,17 +176,24 @@ def summed_letters(program: IndexProgram, base: int, sizes: dict) -> dict:
     return out
 
 
+def accesses(program: IndexProgram) -> list:
+    """Every entry the program's operations read (the factors of its sums, the window a maximum reads)."""
+    out = []
+    for op in program.ops:
+        out += [f for term in getattr(op, "terms", ()) for f in term.factors]
+        out += [op.read] if hasattr(op, "read") else []
+    return out
+
+
 def size_roles(program: IndexProgram) -> dict:
     """Each size symbol's role: a ``stride`` multiplies a letter in an index, a ``padding`` is added to one,
     any other is a ``size``."""
     roles = {}
-    for op in program.ops:
-        for term in getattr(op, "terms", ()):
-            for f in term.factors:
-                for e in f.index:
-                    for s in sp.expand(e).free_symbols:
-                        if s.is_positive:
-                            roles.setdefault(s, "padding" if sp.expand(e).coeff(s).is_number else "stride")
+    for f in accesses(program):
+        for e in f.index:
+            for s in sp.expand(e).free_symbols:
+                if s.is_positive:
+                    roles.setdefault(s, "padding" if sp.expand(e).coeff(s).is_number else "stride")
     return roles
 
 

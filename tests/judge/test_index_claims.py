@@ -7,6 +7,8 @@ the formula against central differences of a NumPy forward pass), so a verdict "
 agreeing with itself. Each wrong claim carries one deliberate mistake and must get that mistake's name."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symderive import check
 from symderive.cli import main
@@ -228,6 +230,21 @@ def test_check_a_built_in_in_its_documented_notation(name, base, claim, holds):
         assert "stride" in r.diagnosis
 
 
+POOL = [r"P_{c,i,j} = \max_{p,q} X_{c,2i+p,2j+q}", r"L = \ell(P)"]
+POOL_DECLARED = {"shapes": ["X: C x M x N"], "ranges": ["p: 0..1", "q: 0..1", "i: 0..A-1", "j: 0..B-1", "c: 0..C-1"]}
+
+
+def test_max_pooling_typed_by_hand_with_its_mask_and_the_stride_forgotten_in_both_deltas():
+    """dL/dX_{c,m,n} = sum_{i,j,p,q} delta_{c,i,j} M_{c,i,j,p,q} [m = 2i+p] [n = 2j+q] (M the arg-max mask: the
+    derivative of a maximum is the one-hot of where it is taken)."""
+    right = (r"\frac{\partial L}{\partial X_{c,m,n}} = \sum_{i,j,p,q} \delta_{c,i,j} M_{c,i,j,p,q} "
+             r"\delta_{m, 2i+p} \delta_{n, 2j+q}")
+    wrong = right.replace("2i+p", "i+p").replace("2j+q", "j+q")
+    good, bad = check(model=POOL, claims=[right, wrong], **POOL_DECLARED)
+    assert good.verdict == "equal", good
+    assert bad.diagnosis.startswith("the stride or dilation 2 is missing") and r"\sum_{i,j,p,q}" in bad.correct, bad
+
+
 def document_gradients(name: str, base: int) -> list[str]:
     """Every equation of the built-in's document whose left side is a derivative of L."""
     text = derivation(name).to_latex("latex", index_base=base)
@@ -250,3 +267,18 @@ def test_the_command_line_checks_a_built_in_with_index_base_1(capsys):
     assert main(["check", "cnn", "--index-base", "1", "--claim", claim]) == 0
     assert "HOLDS" in capsys.readouterr().out
     assert main(["check", "cnn", "--range", "i: 1..m", "--claim", claim]) == 2
+
+
+CLAIM_PIECES = st.sampled_from([
+    r"\frac{\partial L}{\partial V_j}", r"\frac{\partial L}{\partial x_{n}}", "=", r"\sum_{i=1}^{m}", r"\sum_{j}",
+    r"\delta_i", r"\sigma'(\cdot)", r"\sigma'(z_i)", "x_{i+j-1}", "V_{n-i+1}", "h_i", "(1 - h_i)", "+", "-", "2",
+    r"\delta_{i,j}", "{", "}", "_", "^{2}", r"\tanh(", ")", "i'", "q", r"\frac{1}{k}", r"\max_{p,q}", r"\ell(h)",
+])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(CLAIM_PIECES, min_size=1, max_size=9).map(" ".join))
+def test_random_index_level_claims_get_a_verdict_or_an_error_never_a_crash(claim):
+    [r] = check(model=NOTES, claims=[claim])
+    assert r.verdict in ("equal", "not_equal", "error")
+    assert r.verdict != "error" or r.diagnosis
