@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-import sympy as sp
-
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
-from symderive.index.program import Contract, Pointwise, SoftmaxCrossEntropy, Tensor, WindowMax, tensors_of
+from symderive.index.program import (
+    Contract,
+    Pointwise,
+    SoftmaxCrossEntropy,
+    Tensor,
+    WindowMax,
+    over_one_denominator,
+    tensors_of,
+)
 from symderive.index.render import (
     access_latex,
     base_of,
@@ -115,11 +121,6 @@ def index_ranges(program) -> dict:
         for t in getattr(op, "terms", ()):
             ranges.update({v: n for v, n in t.sums if v not in ranges})
     return ranges
-
-
-def over_one_denominator(e):
-    """``floor((H - K)/2) + 2`` rather than SymPy's ``floor(H/2 - K/2) + 2``."""
-    return sp.sympify(e).replace(sp.floor, lambda x: sp.floor(sp.together(x), evaluate=False))
 
 
 def derived_text(derived, options) -> str:

@@ -306,6 +306,25 @@ def test_export_names_its_arrays_sizes_and_bad_shapes():
         module.grad(X=np.ones((3, 1, 1)), W=np.ones((3, 5, 5)), b=np.ones(3), G=np.ones((3, 1, 1)))
 
 
+def test_output_sizes_given_as_formulas_are_computed_and_checked():
+    """Ranges written with letters (i: 0..M-1) and M given as a formula: M is computed from X and W, and a G of
+    another size is refused with the formula and its value."""
+    from dataclasses import replace
+
+    from symderive.index import output_size
+
+    program = latex_depthwise().program
+    sizes = {s.name: s for t in program.arguments for s in t.dims}
+    M, N, H, V, K = (sizes[n] for n in ("M", "N", "H", "V", "K"))
+    d = sd.derive(replace(program, derived_sizes={M: output_size(H, K, 2, 1), N: output_size(V, K, 2, 1)}))
+    arrays = depthwise_arrays()
+    _, want = depthwise_loops(**arrays, stride=2, padding=1)
+    assert_close(d.load_module().grad(**arrays), want)
+    with pytest.raises(ValueError, match=r"G: expected shape \(C, M, N\) with M = floor\(\(H - K\)/2\) \+ 2 = "
+                                         r"floor\(\(9 - 3\)/2\) \+ 2 = 5"):
+        d.load_module().grad(**{**arrays, "G": np.ones((3, 3, 3))})
+
+
 def test_a_size_named_like_a_tensor_is_refused():
     H_, K_ = sd.index_sizes("X K")
     i_, p_ = sd.indices("i p")
