@@ -325,6 +325,18 @@ def test_output_sizes_given_as_formulas_are_computed_and_checked():
         d.load_module().grad(**{**arrays, "G": np.ones((3, 3, 3))})
 
 
+def test_an_argument_nothing_reads_has_a_zero_gradient():
+    n, = sd.index_sizes("n")
+    i_, = sd.indices("i")
+    x, unused, L = sd.tensor("x", "n"), sd.tensor("u", "n"), sd.tensor("L", "")
+    program = sd.IndexProgram("unused", (sd.Contract(L, (), (sd.Term((x[i_], x[i_]), sums=((i_, n),)),)),),
+                              (x, unused), L)
+    module = sd.derive(program).load_module()
+    values = RNG.standard_normal(4)
+    grads = module.grad(x=values, u=np.ones(4))
+    assert np.allclose(grads["x"], 2 * values) and np.array_equal(grads["u"], np.zeros(4))
+
+
 def test_a_size_named_like_a_tensor_is_refused():
     H_, K_ = sd.index_sizes("X K")
     i_, p_ = sd.indices("i p")
