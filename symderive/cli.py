@@ -111,8 +111,8 @@ def model_arguments(p) -> None:
                    help="a definition: \\delta_t = \\frac{\\partial L}{\\partial h_t} names an adjoint; "
                         "claims may use any")
     p.add_argument("--shape", action="append", default=[], help="'NAME: ROWS x COLS', 'NAME: SIZE' or 'NAME: 1'")
-    p.add_argument("--range", dest="ranges", action="append", default=[], metavar="RANGE",
-                   help="an index-level model's index range, 'i: 1..m' or 'o: 0..F-1'")
+    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="RANGE",
+                   help="an index-level model's index range, 'LETTER: FIRST..LAST' (e.g. 'i: 1..m', 'o: 0..F-1')")
     p.add_argument("--name", dest="model_name", metavar="NAME",
                    help=f"the model's name (document title, module docstring; default {DEFAULT_NAME!r})")
 

@@ -152,7 +152,7 @@ def index_fields(model, where=(), shapes=None, ranges=None, sizes=None, fields=N
                                     name=name or DEFAULT_NAME).program
         fields.setdefault("judge_claims", lambda claims, more=(): judge(
             claims, [*as_texts(where, "where"), *as_texts(more, "where")], model=equations,
-            shapes=declarations(shapes)))
+            shapes=declarations(shapes), ranges=as_texts(ranges, "ranges")))
     defaults = {str(k): v for k, v in program.options}
     engine, reference = user_index_engine(program, sizes, program.derived_sizes, defaults)
     fields.setdefault("torch_reference", reference)

@@ -153,6 +153,8 @@ def collect(tensor: Tensor, users, adjoints, program) -> AdjointOf:
             index = index or (op.index,)
             p, y, k = op.probs, op.target, op.index
             shares.append(PointwiseShare(op, entry(p, (k,)) - entry(y, (k,)), r"\sum_k y_k = 1"))
+    if index is None:  # read by no operation: its gradient is 0 (no share)
+        index = gradient_index(tensor, [], set())
     shares, index = tidy(tuple(shares), index)
     return AdjointOf(tensor, adjoint_tensor(tensor), index, shares)
 

@@ -18,7 +18,15 @@ from functools import singledispatch
 
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
-from symderive.index.program import Contract, Pointwise, SoftmaxCrossEntropy, Tensor, WindowMax, tensors_of
+from symderive.index.program import (
+    Contract,
+    Pointwise,
+    SoftmaxCrossEntropy,
+    Tensor,
+    WindowMax,
+    over_one_denominator,
+    tensors_of,
+)
 from symderive.index.render import (
     access_latex,
     base_of,
@@ -119,7 +127,7 @@ def derived_text(derived, options) -> str:
     """`` where $N_1 = \\lfloor ... \\rfloor + 1$`` for the sizes computed from others."""
     if not derived:
         return ""
-    formulas = ", ".join(f"${symbol_latex(d.symbol)} = {expr_latex(d.expr)}$" for d in derived)
+    formulas = ", ".join(f"${symbol_latex(d.symbol)} = {expr_latex(over_one_denominator(d.expr))}$" for d in derived)
     return say(options, f"The sizes computed from the others: {formulas}. ",
                f"다른 크기에서 계산되는 크기: {formulas}. ")
 

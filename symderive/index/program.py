@@ -183,6 +183,11 @@ def output_size(n_in, kernel, stride=1, padding=0, dilation=1):
     return sp.floor((n_in + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
 
 
+def over_one_denominator(e):
+    """``floor((H - K)/2) + 2`` rather than SymPy's ``floor(H/2 - K/2) + 2`` (for people to read)."""
+    return sp.sympify(e).replace(sp.floor, lambda x: sp.floor(sp.together(x), evaluate=False))
+
+
 def map_sizes(obj, mapping: dict):
     """``obj`` (a program, an op, a term, a tensor, or a tuple of them) with every size ``xreplace``-d by
     ``mapping`` (e.g. ``{floor((H + 2 - K)/2) + 1: H_out, 3: K_1}``) where it stands for a size: the tensors'

@@ -18,7 +18,7 @@ import sympy as sp
 from symderive.document.document import Section, Step
 from symderive.document.prose import say
 from symderive.index.derive import AdjointOf, Definition, PointwiseShare, Share
-from symderive.index.program import Access, Tensor, Term
+from symderive.index.program import Access, Tensor, Term, index_symbols
 from symderive.matrix.latex_printer import GREEK
 from symderive.ops.registry import ACTIVATIONS
 
@@ -54,7 +54,11 @@ def base_of(options) -> int:
 
 
 def is_index_variable(v, order=()) -> bool:
-    return v in set(order) or v.name.rstrip("'") in VARIABLE_ORDER
+    """An index variable (shifted by one with index base 1), not a size: in ``order``, one of the usual letters,
+    or a lower-case symbol made by :func:`~symderive.index.program.index_symbols` (a user's ``a0``, ``l``)."""
+    if v in set(order) or v.name.rstrip("'") in VARIABLE_ORDER:
+        return True
+    return bool(v.is_integer and v.is_nonnegative and not v.is_positive and v.name[:1].islower())
 
 
 def signed_join(pieces) -> str:
@@ -193,7 +197,7 @@ def definition_steps(d: Definition, options=None) -> list[Step]:
                               "보폭(stride)으로 건너뛰며 읽는 인자들을 먼저 하나의 배열로 곱해 둡니다:")))
         return steps
     strided = dict(d.strides)
-    u = {axis: sp.Symbol(f"u_{i.name}", integer=True) for axis, i in enumerate(d.index) if axis in strided}
+    u = {axis: index_symbols(f"u_{i.name}")[0] for axis, i in enumerate(d.index) if axis in strided}
     names = [index_latex(u[axis], (), options) if axis in strided else symbol_latex(i)
              for axis, i in enumerate(d.index)]
     read = [index_latex(u[axis] / strided[axis], (), options) if axis in strided else symbol_latex(i)

@@ -32,6 +32,7 @@ from symderive.index.program import (
     SoftmaxCrossEntropy,
     WindowMax,
     map_sizes,
+    over_one_denominator,
     tensors_of,
 )
 
@@ -171,7 +172,8 @@ def derived_in_order(formulas: dict) -> list[DerivedSize]:
         if not ready:
             raise ModelError(f"the sizes {', '.join(map(str, pending))} are defined through each other")
         for s in sorted(ready, key=lambda s: s.name):
-            out.append(DerivedSize(s, pending.pop(s)))
+            expr = pending.pop(s)
+            out.append(DerivedSize(s, expr, sp.sstr(over_one_denominator(expr))))
             done.add(s)
     return out
 

@@ -5,12 +5,13 @@ external reference of verification (:mod:`symderive.verify.torch_index`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.index.engine import Cases, IndexEngine
-from symderive.index.program import IndexProgram, Pointwise, WindowMax
+from symderive.index.program import IndexProgram, Pointwise, SoftmaxCrossEntropy, WindowMax
 from symderive.index.sizes import SizePlan, default_cases, plan_sizes
 from symderive.verify.torch_index import PrintedIndexProgram
 
@@ -24,6 +25,7 @@ def user_index_engine(program: IndexProgram, sizes=None, derived: Mapping | None
     :class:`~symderive.index.engine.Cases` or ``{"symbolic": [case, ...], "numeric": [case, ...]}`` with
     each case a dict of sizes and options by symbol or by name (default: :func:`default_cases`)."""
     check_program(program)
+    program = with_targets_constant(program)
     plan = plan_sizes(program, derived, defaults)
     engine = IndexEngine(
         variants=((program.name, plan.program),),
@@ -49,6 +51,15 @@ def check_program(program: IndexProgram) -> None:
             raise ModelError(f"{op.out.name} = {op.fname}({op.arg.name}) entry by entry needs the same shape, "
                              f"but {op.out.name} has {op.out.dims} and {op.arg.name} has {op.arg.dims} "
                              "(give their indices ranges of the same sizes)")
+
+
+def with_targets_constant(program: IndexProgram) -> IndexProgram:
+    """Only a class target (of a softmax cross-entropy) stays constant: the exported module takes it as a one-hot
+    vector or a class index, the checks draw it one-hot. Any other constant (the given upstream gradient
+    ``\\delta`` of an abstract loss ``L = \\ell(Y)``) is an array like the others, differentiated as the
+    built-ins' ``G`` is (``dL/d\\delta = Y``) and drawn at random by the checks."""
+    targets = {op.target for op in program.ops if isinstance(op, SoftmaxCrossEntropy)}
+    return replace(program, constants=tuple(t for t in program.constants if t in targets))
 
 
 def cases_of(sizes, plan: SizePlan) -> Cases:

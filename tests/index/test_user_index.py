@@ -136,6 +136,13 @@ def test_verify_fails_when_the_derived_formula_is_wrong():
     assert rows["dL/dX"].allclose
 
 
+def test_claims_about_a_typed_model_are_judged_with_its_ranges():
+    d = latex_depthwise()
+    right = r"\frac{\partial L}{\partial W_{c,p,q}} = \sum_{i,j} G_{c,i,j} X_{c, 2i+p-1, 2j+q-1}"
+    flipped = r"\frac{\partial L}{\partial W_{c,p,q}} = \sum_{i,j} G_{c,i,j} X_{c, 2i-p+1, 2j-q+1}"
+    assert [r.verdict for r in d.check([right, flipped])] == ["equal", "not_equal"]
+
+
 # -- the document ----------------------------------------------------------------------------------------------
 
 
@@ -245,6 +252,23 @@ def test_relu_then_max_pooling_typed_in_latex_agrees_with_torch():
     assert r"\max_{p,q} A_{c, 2 i + p, 2 j + q}" in d.to_latex("markdown")
 
 
+def test_an_abstract_loss_takes_its_gradient_as_an_array():
+    """The README's 2-D convolution counted from 1, with L = \\ell(Y): delta is an input of the export (not a
+    one-hot target), and the gradients are conv2d's with stride 2 and padding 1 (2i + p - 3 from 1 is
+    2i + p - 1 from 0)."""
+    torch = pytest.importorskip("torch")
+    eqs = [r"Y_{o,i,j} = \sum_{c=1}^{C} \sum_{p=1}^{K} \sum_{q=1}^{K} W_{o,c,p,q} X_{c, 2i+p-3, 2j+q-3} + b_o",
+           r"L = \ell(Y)"]
+    d = sd.derive(eqs, shapes=["X: C x M x N", "W: F x C x K x K", "Y: F x A x B"])
+    X, W, b = RNG.standard_normal((2, 9, 8)), RNG.standard_normal((3, 2, 3, 3)), RNG.standard_normal(3)
+    delta = RNG.standard_normal((3, 5, 4))
+    tX, tW, tb = (torch.tensor(a, requires_grad=True) for a in (X, W, b))
+    Y = torch.nn.functional.conv2d(tX[None], tW, tb, stride=2, padding=1)[0]
+    (Y * torch.tensor(delta)).sum().backward()
+    want = {"X": tX.grad.numpy(), "W": tW.grad.numpy(), "b": tb.grad.numpy(), "delta": Y.detach().numpy()}
+    assert_close(d.load_module().grad(X=X, W=W, b=b, delta=delta), want)
+
+
 def test_an_elementwise_function_of_another_shape_is_refused():
     eqs = [r"A_{c,i,j} = \operatorname{relu}(X_{c,i,j})", r"L = \sum_{c,i,j} G_{c,i,j} A_{c,i,j}"]
     with pytest.raises(sd.ModelError, match="needs the same shape"):
@@ -280,6 +304,37 @@ def test_export_names_its_arrays_sizes_and_bad_shapes():
         module.grad(**{**arrays, "G": RNG.standard_normal((3, 4, 4))})
     with pytest.raises(ValueError, match="the output would be empty"):
         module.grad(X=np.ones((3, 1, 1)), W=np.ones((3, 5, 5)), b=np.ones(3), G=np.ones((3, 1, 1)))
+
+
+def test_output_sizes_given_as_formulas_are_computed_and_checked():
+    """Ranges written with letters (i: 0..M-1) and M given as a formula: M is computed from X and W, and a G of
+    another size is refused with the formula and its value."""
+    from dataclasses import replace
+
+    from symderive.index import output_size
+
+    program = latex_depthwise().program
+    sizes = {s.name: s for t in program.arguments for s in t.dims}
+    M, N, H, V, K = (sizes[n] for n in ("M", "N", "H", "V", "K"))
+    d = sd.derive(replace(program, derived_sizes={M: output_size(H, K, 2, 1), N: output_size(V, K, 2, 1)}))
+    arrays = depthwise_arrays()
+    _, want = depthwise_loops(**arrays, stride=2, padding=1)
+    assert_close(d.load_module().grad(**arrays), want)
+    with pytest.raises(ValueError, match=r"G: expected shape \(C, M, N\) with M = floor\(\(H - K\)/2\) \+ 2 = "
+                                         r"floor\(\(9 - 3\)/2\) \+ 2 = 5"):
+        d.load_module().grad(**{**arrays, "G": np.ones((3, 3, 3))})
+
+
+def test_an_argument_nothing_reads_has_a_zero_gradient():
+    n, = sd.index_sizes("n")
+    i_, = sd.indices("i")
+    x, unused, L = sd.tensor("x", "n"), sd.tensor("u", "n"), sd.tensor("L", "")
+    program = sd.IndexProgram("unused", (sd.Contract(L, (), (sd.Term((x[i_], x[i_]), sums=((i_, n),)),)),),
+                              (x, unused), L)
+    module = sd.derive(program).load_module()
+    values = RNG.standard_normal(4)
+    grads = module.grad(x=values, u=np.ones(4))
+    assert np.allclose(grads["x"], 2 * values) and np.array_equal(grads["u"], np.zeros(4))
 
 
 def test_a_size_named_like_a_tensor_is_refused():
