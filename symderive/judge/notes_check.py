@@ -23,7 +23,6 @@ from symderive.latex.names import base_name
 from symderive.latex.notes_file import Equation, Side, equations_of, read_notes
 
 HOLDS, DOES_NOT_HOLD, NOT_CHECKED, ERROR = "holds", "does_not_hold", "not_checked", "error"
-INDEX_LEVEL = "a claim about an index-level (convolution) model: not judged from a notes file yet"
 
 
 @dataclass
@@ -77,7 +76,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
         if item.display:  # an annotation 'skip' or 'other' is about the next display formula
             skip = other = False
     for model in models.models:
-        model.shapes = list(models.shapes)
+        model.shapes, model.ranges = list(models.shapes), list(models.ranges)
     for claim in pending:
         judge_claim(claim)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
@@ -89,8 +88,8 @@ def apply_annotation(annotation, models: Models, skip: bool, other: bool) -> tup
     formula skipped or listed as other."""
     if annotation.kind == "model":
         models.annotate(annotation.value)
-    elif annotation.kind == "shape":
-        models.shapes.append(annotation.value)
+    elif annotation.kind in ("shape", "range"):
+        getattr(models, annotation.kind + "s").append(annotation.value)
     return skip or annotation.kind == "skip", other or annotation.kind == "other"
 
 
@@ -152,10 +151,6 @@ def inline_definition(reading: Reading, models: Models, adjoints: set) -> list[E
 
 def judge_claim(claim: Pending) -> None:
     """Judge each step of a claim (see the module's docstring)."""
-    if claim.model.index_level:
-        for entry in claim.entries:
-            entry.verdict, entry.reason = NOT_CHECKED, INDEX_LEVEL
-        return
     try:
         judge = judge_of(claim.model)
     except SymderiveError as e:

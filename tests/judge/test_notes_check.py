@@ -32,36 +32,36 @@ def test_the_korean_study_post_line_by_line(korean_post):
     assert table(korean_post) == [
         (15, MODEL, NOT_CHECKED), (21, MODEL, NOT_CHECKED),   # the convolution and its abstract loss
         (24, DEFINITION, NOT_CHECKED),                       # inline: delta_{i,j} = dL/dY_{i,j}
-        (27, CLAIM, NOT_CHECKED),                            # an index-level claim (see test_conv_claim...)
-        (36, MODEL, NOT_CHECKED), (37, MODEL, NOT_CHECKED), (38, MODEL, NOT_CHECKED),  # the RNN, rows
-        (47, CLAIM, HOLDS),          # O_t = H_t W2 + b2, so dL/dW2 = sum_t H_t^T dL/dO_t
-        (54, CLAIM, HOLDS),          # b2 is added to every O_t: dL/db2 = sum_t dL/dO_t
-        (55, CLAIM, WRONG),          # ... which is not twice itself
-        (61, DEFINITION, NOT_CHECKED),                       # inline: delta_t = dL/dH_t
-        (64, CLAIM, HOLDS),          # H_{t+1} = tanh(... + H_t W_hh ...): the row form of the adjoint recurrence
-        (68, CLAIM, WRONG),          # the row form needs H_{t-1}^T (a 1 x n row cannot multiply a 1 x n row)
-        (76, OTHER, NOT_CHECKED),    # a probability factorization
-        (85, MODEL, NOT_CHECKED), (86, MODEL, NOT_CHECKED), (87, MODEL, NOT_CHECKED),  # d2l's f, g, l
-        (95, CLAIM, HOLDS),          # L is the mean of the l(y_t, o_t)
-        (96, CLAIM, HOLDS),          # the chain rule through o_t = g(h_t, w_o)
-        (103, CLAIM, HOLDS),         # d2l (9.7.7): the recurrence unrolled
-        (109, CLAIM, WRONG),         # the sum stops at t - 2: the term i = t - 1 is missing from t = 2 on
+        (27, CLAIM, HOLDS),          # Y_{i,j} has K_{p,q} X_{i+p-1,j+q-1}: dL/dK_{p,q} = sum_{i,j} delta_{i,j} X_{...}
+        (34, CLAIM, HOLDS),          # X_{a,c} is in Y_{a-p+1,c-q+1} with K_{p,q} (delta is 0 outside its range)
+        (35, CLAIM, WRONG),          # X_{i+p, ...}: the first index off by one
+        (45, MODEL, NOT_CHECKED), (46, MODEL, NOT_CHECKED), (47, MODEL, NOT_CHECKED),  # the RNN, rows
+        (56, CLAIM, HOLDS),          # O_t = H_t W2 + b2, so dL/dW2 = sum_t H_t^T dL/dO_t
+        (63, CLAIM, HOLDS),          # b2 is added to every O_t: dL/db2 = sum_t dL/dO_t
+        (64, CLAIM, WRONG),          # ... which is not twice itself
+        (70, DEFINITION, NOT_CHECKED),                       # inline: delta_t = dL/dH_t
+        (73, CLAIM, HOLDS),          # H_{t+1} = tanh(... + H_t W_hh ...): the row form of the adjoint recurrence
+        (77, CLAIM, WRONG),          # the row form needs H_{t-1}^T (a 1 x n row cannot multiply a 1 x n row)
+        (85, OTHER, NOT_CHECKED),    # a probability factorization
+        (94, MODEL, NOT_CHECKED), (95, MODEL, NOT_CHECKED), (96, MODEL, NOT_CHECKED),  # d2l's f, g, l
+        (104, CLAIM, HOLDS),         # L is the mean of the l(y_t, o_t)
+        (105, CLAIM, HOLDS),         # the chain rule through o_t = g(h_t, w_o)
+        (112, CLAIM, HOLDS),         # d2l (9.7.7): the recurrence unrolled
+        (118, CLAIM, WRONG),         # the sum stops at t - 2: the term i = t - 1 is missing from t = 2 on
     ]
 
 
 def test_the_korean_post_says_why(korean_post):
     by_line = {e.line: e for e in korean_post}
-    assert "factor of 1/2" in by_line[55].diagnosis
-    assert "transpose is missing" in by_line[68].diagnosis
-    assert "t = 2" in by_line[109].diagnosis and "holds for t = 1 only" in by_line[109].diagnosis
-    assert "probability" in by_line[76].reason
-    assert {by_line[n].reason for n in (36, 37, 38)} == {"model 2"} and by_line[85].reason == "model 3"
-    assert summary(korean_post) == "21 equations: 8 model, 2 definitions, 6 hold, 3 do not hold, 2 not checked"
-
-
-def test_windows_line_endings_change_nothing(korean_post):
-    crlf = (FILES / "study_post_ko.md").read_text(encoding="utf-8").replace("\n", "\r\n")
-    assert table(checked("study_post_ko.md", crlf)) == table(korean_post)
+    assert "off by one" in by_line[35].diagnosis
+    assert by_line[35].correct == r"\sum_{i} \sum_{j} \delta_{i, j} X_{i + p - 1, j + q - 1}"
+    assert "factor of 1/2" in by_line[64].diagnosis
+    assert "transpose is missing" in by_line[77].diagnosis and r"\mathbf{H}_{t-1}^{\top}" in by_line[77].correct
+    assert "t = 2" in by_line[118].diagnosis and "holds for t = 1 only" in by_line[118].diagnosis
+    assert by_line[118].correct.startswith(r"\frac{\partial f(x_{t}, h_{t-1}, w_{h})}{\partial w_{h}} + \sum_{i=1}^{t-1}")
+    assert "probability" in by_line[85].reason
+    assert {by_line[n].reason for n in (45, 46, 47)} == {"model 2"} and by_line[94].reason == "model 3"
+    assert summary(korean_post) == "23 equations: 8 model, 2 definitions, 8 hold, 4 do not hold, 1 not checked"
 
 
 def test_a_latex_document_with_annotations():
@@ -136,6 +136,11 @@ def test_models_are_kept_apart_by_what_they_define():
     entries = check_notes(TWO_MODELS, "md")
     assert [(e.line, e.verdict) for e in entries if e.kind == CLAIM] == [(8, HOLDS), (16, HOLDS)]
     assert [e.reason for e in entries if e.kind == MODEL] == ["model 1"] * 3 + ["model 2"] * 3
+
+
+def test_windows_line_endings_and_a_byte_order_mark_change_nothing():
+    crlf = "\ufeff" + TWO_MODELS.replace("\n", "\r\n")
+    assert table(check_notes(crlf, "md")) == table(check_notes(TWO_MODELS, "md"))
 
 
 def test_an_annotation_settles_which_model_a_claim_is_about():
