@@ -139,8 +139,8 @@ def annotation(words: str, line: int) -> Annotation:
     """An annotation from its words (``model rnn``); an unknown word is bad input naming the line."""
     kind, _, value = words.partition(" ")
     if kind not in ANNOTATIONS:
-        raise LatexParseError(f"line {line}: unknown annotation 'symderive: {words}' (known: "
-                              f"{', '.join(ANNOTATIONS)}: model NAME, skip, other, shape NAME: ROWS x COLS, range i: 1..m)")
+        raise LatexParseError(f"line {line}: unknown annotation 'symderive: {words}' (known: model NAME, skip, "
+                              "other, shape NAME: ROWS x COLS, range i: 1..m)")
     value = value.strip()
     if kind in ("model", "shape", "range") and not value:
         raise LatexParseError(f"line {line}: 'symderive: {kind}' needs a value (model NAME, shape W: n x d, "

@@ -58,7 +58,8 @@ def test_the_korean_post_says_why(korean_post):
     assert "factor of 1/2" in by_line[64].diagnosis
     assert "transpose is missing" in by_line[77].diagnosis and r"\mathbf{H}_{t-1}^{\top}" in by_line[77].correct
     assert "t = 2" in by_line[118].diagnosis and "holds for t = 1 only" in by_line[118].diagnosis
-    assert by_line[118].correct.startswith(r"\frac{\partial f(x_{t}, h_{t-1}, w_{h})}{\partial w_{h}} + \sum_{i=1}^{t-1}")
+    d2l = r"\frac{\partial f(x_{t}, h_{t-1}, w_{h})}{\partial w_{h}} + \sum_{i=1}^{t-1}"
+    assert by_line[118].correct.startswith(d2l)
     assert "probability" in by_line[85].reason
     assert {by_line[n].reason for n in (45, 46, 47)} == {"model 2"} and by_line[94].reason == "model 3"
     assert summary(korean_post) == "23 equations: 8 model, 2 definitions, 8 hold, 4 do not hold, 1 not checked"
