@@ -57,7 +57,8 @@ class Formula:
 
 @dataclass(frozen=True)
 class Annotation:
-    """``<!-- symderive: KIND VALUE -->`` on ``line``: ``model NAME``, ``skip``, ``other``, ``shape NAME: n x d``."""
+    """``<!-- symderive: KIND VALUE -->`` on ``line``: ``model NAME``, ``skip``, ``other``, ``shape NAME: n x d``,
+    ``range i: 1..m``."""
 
     line: int
     kind: str

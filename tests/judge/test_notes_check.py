@@ -166,3 +166,12 @@ def test_a_claim_no_model_knows_is_not_checked_and_a_broken_claim_is_an_error():
     first, second = check_notes(text, "md")
     assert (first.verdict, first.reason) == (NOT_CHECKED, "no model in the file defines its symbols")
     assert second.kind == CLAIM and second.verdict == "error" and "cannot be read" in second.diagnosis
+
+
+def test_an_lstm_section_is_one_model_and_its_gate_gradients_are_judged():
+    entries = checked("lstm_en.md")
+    assert table(entries) == [(line, MODEL, NOT_CHECKED) for line in range(5, 12)] + [
+        (17, CLAIM, HOLDS),   # h_t = o_t * tanh(c_t): dL/do_t = dL/dh_t * tanh(c_t)
+        (19, CLAIM, WRONG),   # c_t = f_t * c_{t-1} + ...: dL/df_t = dL/dc_t * c_{t-1}, not * c_t
+    ]
+    assert "c_{t - 1}" in entries[-1].diagnosis and entries[-1].correct.endswith(r"\odot c_{t-1}")
