@@ -77,6 +77,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
             skip = other = False
     for model in models.models:
         model.shapes, model.ranges = list(models.shapes), list(models.ranges)
+    adopt_orphans(models)
     for claim in pending:
         judge_claim(claim)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
@@ -103,12 +104,15 @@ def place(reading: Reading, models: Models, adjoints: set, pending: list) -> lis
                           for k in range(2, len(eq.sides))]
     if reading.kind == DEFINITION:
         model = models.of(reading.names, eq.line)
+        adjoints.add(base_name(reading.sides[0]))
+        entry = Entry(eq.line, DEFINITION, f"{eq.sides[0].text} = {eq.sides[1].text}",
+                      reason="no model in the file uses its symbols")
         if model is not None:
             model.definitions.append(reading)
-        adjoints.add(base_name(reading.sides[0]))
-        entries = [Entry(eq.line, DEFINITION, f"{eq.sides[0].text} = {eq.sides[1].text}",
-                         reason=model.label() if model else "no model in the file uses its symbols")]
-        return entries + queue(reading, models, pending, anchor=1)
+            entry.reason = model.label()
+        else:
+            models.orphans.append((reading, entry))
+        return [entry] + queue(reading, models, pending, anchor=1)
     if reading.kind == CLAIM:
         models.last_claim_line = eq.line
         return queue(reading, models, pending, anchor=0)
@@ -147,6 +151,17 @@ def inline_definition(reading: Reading, models: Models, adjoints: set) -> list[E
     for entry in entries:
         entry.inline, entry.defines = True, base_name(reading.sides[0])
     return entries
+
+
+def adopt_orphans(models: Models) -> None:
+    """Definitions written before any model that uses their symbols (in the prose above the model), given to the
+    model whose symbols they use most, now that every model is complete."""
+    models.annotated = None
+    for reading, entry in models.orphans:
+        model = models.of(reading.names, reading.equation.line)
+        if model is not None:
+            model.definitions.append(reading)
+            entry.reason = model.label()
 
 
 def judge_claim(claim: Pending) -> None:

@@ -85,6 +85,7 @@ class Models:
         self.last_claim_line = 0
         self.shapes: list[str] = []  # every 'symderive: shape' of the file; a model takes those of its symbols
         self.ranges: list[str] = []  # every 'symderive: range' (an index-level model takes them all)
+        self.orphans: list = []  # (definition, its entry) met before any model that uses its symbols
 
     def annotate(self, name: str) -> None:
         """``symderive: model NAME``: what follows belongs to the model NAME (new, or one named before)."""

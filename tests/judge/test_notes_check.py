@@ -175,3 +175,26 @@ def test_an_lstm_section_is_one_model_and_its_gate_gradients_are_judged():
         (19, CLAIM, WRONG),   # c_t = f_t * c_{t-1} + ...: dL/df_t = dL/dc_t * c_{t-1}, not * c_t
     ]
     assert "c_{t - 1}" in entries[-1].diagnosis and entries[-1].correct.endswith(r"\odot c_{t-1}")
+
+
+def test_a_definition_in_the_prose_above_its_model_is_used():
+    text = (r"Let $\delta_t = \frac{\partial L}{\partial h_t}$ throughout." "\n\n"
+            r"$$h_t = \tanh(W h_{t-1} + U x_t)$$" "\n" r"$$L = \sum_{t=1}^{T} \ell(h_t, y_t)$$" "\n\n"
+            r"$$\frac{\partial L}{\partial W} = \sum_{t=1}^{T} (\delta_t \odot (1 - h_t^2)) h_{t-1}^\top$$" "\n")
+    assert [(e.line, e.kind, e.verdict, e.reason) for e in check_notes(text, "md")] == [
+        (1, DEFINITION, NOT_CHECKED, "model 1"), (3, MODEL, NOT_CHECKED, "model 1"),
+        (4, MODEL, NOT_CHECKED, "model 1"), (6, CLAIM, HOLDS, None)]  # h_t = tanh(W h_{t-1} + ...): BPTT for W
+
+
+def test_d2l_loss_written_with_its_arguments_and_a_name_the_model_does_not_have():
+    text = "\n".join([r"$$h_t = f(x_t, h_{t-1}, w_h)$$", r"$$o_t = g(h_t, w_o)$$",
+                      r"$$L(x_1, \ldots, x_T, w_h, w_o) = \frac{1}{T}\sum_{t=1}^{T} l(y_t, o_t)$$",
+                      r"$$\frac{\partial L}{\partial w_h} = \frac{1}{T}\sum_{t=1}^T \frac{\partial l(y_t, o_t)}"
+                      r"{\partial w_h}$$",
+                      r"$$\frac{\partial Q}{\partial w_h} = 0$$"])
+    entries = check_notes(text, "md")
+    assert [(e.line, e.kind, e.verdict) for e in entries] == [
+        (1, MODEL, NOT_CHECKED), (2, MODEL, NOT_CHECKED), (3, MODEL, NOT_CHECKED),
+        (4, CLAIM, HOLDS),       # L is the mean of the l(y_t, o_t), so its derivative is the mean of theirs
+        (5, CLAIM, "error")]     # Q is nothing of the model's: refused, not judged as a constant
+    assert "unknown symbol Q" in entries[-1].diagnosis
