@@ -82,7 +82,8 @@ __version__ = "0.1.0"
 
 def check(model: str | Sequence[str] | None = None, claims: str | Sequence[str] = (), where: str | Sequence[str] = (),
           shapes: Mapping[str, str] | Sequence[str] | None = None,
-          derivation: str | Derivation | None = None) -> list[ClaimResult]:
+          derivation: str | Derivation | None = None, ranges: Sequence[str] | None = None,
+          index_base: int | None = None) -> list[ClaimResult]:
     r"""Judge hand-derived gradients written in LaTeX, one :class:`~symderive.judge.check.ClaimResult` per claim.
 
     The subject is either ``model``, forward equations in LaTeX whose last one defines the loss, or a built-in
@@ -91,9 +92,12 @@ def check(model: str | Sequence[str] | None = None, claims: str | Sequence[str] 
     sets of sizes and symbolically at the first, else "not_equal" with a diagnosis (a missing transpose, a missing
     ``1 - h^2``, ...), or "error" with the reason it could not be read. ``where`` adds definitions used in the
     claims (``\delta_t = ...``); ``shapes`` gives sizes (``{"W_{hh}": "n x n"}`` or ``["W_{hh}: n x n"]``).
-    A model that cannot be read raises :class:`SymderiveError`.
+    A model that cannot be read raises :class:`SymderiveError`. An index-level model (``h_i = \sigma(\sum_{j=1}^{k}
+    V_j x_{i+j-1})``) or built-in (conv1d, conv2d, pool2d, cnn) is judged entry by entry, with ``ranges``
+    (``["i: 1..m"]``) and ``index_base`` (0 or 1) for its indices.
     """
-    return judge(model=model, claims=claims, where=where, shapes=shapes, derivation=derivation)
+    return judge(model=model, claims=claims, where=where, shapes=shapes, derivation=derivation, ranges=ranges,
+                 index_base=index_base)
 
 
 def parse_latex(source: str) -> sympy.Basic:

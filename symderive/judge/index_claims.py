@@ -96,6 +96,22 @@ def compiled(claim: IndexClaim, subject: IndexSubject, rhs=None):
     return Compiler(subject, scope, claim.implicit).compile(claim.rhs if rhs is None else rhs)
 
 
+def failing(claim: IndexClaim, subject: IndexSubject, env, rhs=None, at=None, most: int = 8) -> list:
+    """Up to ``most`` positions of the first case (of ``at``, default every one) where the claim (or ``rhs``)
+    differs from the derivative."""
+    value = compiled(claim, subject, rhs)
+    truth = env[subject.adjoints[claim.name].key]
+    scale = max(float(np.max(np.abs(truth))) if truth.size else 0.0, 1e-300)
+    out = []
+    for position in np.ndindex(truth.shape) if at is None else at:
+        claimed = plain(value(binding(claim, subject, env, 0, position)))
+        if not abs(claimed - truth[position]) <= REL_TOL * scale:
+            out.append(position)
+            if len(out) >= most:
+                break
+    return out
+
+
 def compare(claim: IndexClaim, subject: IndexSubject, envs: list, rhs=None, first: bool = False) -> Comparison:
     """The claim (or ``rhs`` in its place) against the derivative at every entry of both cases (the first
     only with ``first``)."""
@@ -138,7 +154,7 @@ def counterexample(claim: IndexClaim, subject: IndexSubject, case: int, claimed,
 
 def case_text(subject: IndexSubject, case: int) -> str:
     values = subject.cases[case]
-    return ", ".join(f"{name}={values[s]}" for name, s in sorted(subject.sizes.items()) if s in values)
+    return ", ".join(f"{s.name}={values[s]}" for s in sorted(subject.sizes.values(), key=str) if s in values)
 
 
 def exact(claim: IndexClaim, subject: IndexSubject) -> bool:

@@ -16,9 +16,9 @@ import sympy as sp
 
 from symderive.errors import SymderiveError
 from symderive.judge.compare import REL_TOL
-from symderive.judge.index_claims import IndexClaim, compare
+from symderive.judge.index_claims import IndexClaim, compare, failing
 from symderive.judge.index_latex import IndexClaimPrinter, claim_latex, index_text
-from symderive.judge.index_subject import IndexSubject
+from symderive.judge.index_subject import IndexSubject, accesses
 from symderive.latex.parsed import Sum
 
 UNEXPLAINED = "no usual mistake (an index off by one, a flipped kernel, a forgotten stride, a transposed pair, " \
@@ -28,10 +28,12 @@ UNEXPLAINED = "no usual mistake (an index off by one, a flipped kernel, a forgot
 def diagnose(claim: IndexClaim, subject: IndexSubject, envs: list) -> tuple[str, str]:
     """``(diagnosis, corrected formula)``: the first usual mistake whose correction makes the claim hold."""
     printer = IndexClaimPrinter(latex_names(subject), claim.implicit)
+    wrong = failing(claim, subject, envs[0])  # a correction must fix these entries first
     for describe, rhs in mistakes(claim, subject):
         try:
-            if (compare(claim, subject, envs, rhs, first=True).worst > REL_TOL
-                    or compare(claim, subject, envs, rhs).worst > REL_TOL):
+            if failing(claim, subject, envs[0], rhs, at=wrong, most=1):
+                continue
+            if compare(claim, subject, envs, rhs).worst > REL_TOL:
                 continue
         except (SymderiveError, ArithmeticError):  # a change that cannot be evaluated explains nothing
             continue
@@ -51,10 +53,24 @@ def replaced(rhs, old, new):
     return rhs.xreplace({old: new})
 
 
-def with_index(e: sp.Indexed, axis: int, value) -> sp.Indexed:
-    indices = list(e.indices)
+def with_index(e, axis: int, value):
+    """The entry (or Kronecker's delta) ``e`` with the index along ``axis`` replaced by ``value``."""
+    indices = list(indices_of(e))
     indices[axis] = value
-    return e.base[tuple(indices)]
+    return rebuilt(e, indices)
+
+
+def indices_of(e) -> tuple:
+    return tuple(e.indices) if isinstance(e, sp.Indexed) else tuple(e.args)
+
+
+def rebuilt(e, indices):
+    return e.base[tuple(indices)] if isinstance(e, sp.Indexed) else sp.KroneckerDelta(*indices)
+
+
+def deltas_of(rhs) -> list:
+    """Kronecker's deltas with an index expression (``\\delta_{m, 2i+p}``: where a stride can be forgotten)."""
+    return sorted({e for e in sp.preorder_traversal(rhs) if isinstance(e, sp.KroneckerDelta)}, key=sp.default_sort_key)
 
 
 def mistakes(claim: IndexClaim, subject: IndexSubject):
@@ -66,9 +82,10 @@ def mistakes(claim: IndexClaim, subject: IndexSubject):
         yield from flips(rhs, e, subject)
     for e in entries_of(rhs):
         yield from reversed_letters(rhs, e, claim, subject)
-    for e in entries_of(rhs):
+    for e in entries_of(rhs) + deltas_of(rhs):
         yield from strides(rhs, e, subject, claim.letters)
-    for e in entries_of(rhs):
+    yield from strides_everywhere(rhs, subject, claim.letters)
+    for e in entries_of(rhs) + deltas_of(rhs):
         yield from off_by_one(rhs, e)
     for s in sorted({x for x in sp.preorder_traversal(rhs) if isinstance(x, Sum)}, key=sp.default_sort_key):
         yield from sum_bounds(rhs, s, claim)
@@ -108,6 +125,12 @@ def flips(rhs, e: sp.Indexed, subject: IndexSubject):
             new = with_index(new, k, sp.expand(array.origins[k] + last - e.indices[k]))
         yield (change("the kernel is flipped", e, new, " (a convolution written where the model has a "
                       "cross-correlation, or the reverse)"), replaced(rhs, e, new))
+    for k, index in enumerate(e.indices):  # V_{i-n+1} for V_{n-i+1}: the difference of two letters reversed
+        if len(sp.expand(index).free_symbols - set(sizes.values())) > 1:
+            new = with_index(e, k, sp.expand(2 * array.origins[k] - index))
+            yield (change("the kernel is flipped", e, new, " (the difference of the indices is reversed: a "
+                          "convolution written where the model has a cross-correlation, or the reverse)"),
+                   replaced(rhs, e, new))
 
 
 def reversed_letters(rhs, e: sp.Indexed, claim: IndexClaim, subject: IndexSubject):
@@ -131,24 +154,32 @@ def reader_sizes(subject: IndexSubject) -> dict:
     return {s: sp.Symbol(name, integer=True) for name, s in subject.sizes.items()}
 
 
-def model_strides(subject: IndexSubject) -> list:
-    """The factors the model multiplies its letters by in an index (strides, dilations), as a claim writes them."""
+def model_strides(subject: IndexSubject) -> dict:
+    """The factors the model multiplies its letters by in an index (strides, dilations), as a claim writes them,
+    each with the names of the letters it multiplies."""
     sizes = reader_sizes(subject)
-    out = []
-    for op in subject.program.ops:
-        for term in getattr(op, "terms", ()):
-            for f in term.factors:
-                for i in f.index:
-                    for v in sp.expand(i).free_symbols:
-                        c = sp.expand(i).coeff(v)
-                        if not v.is_positive and c not in (0, 1, -1) and c.subs(sizes) not in out:
-                            out.append(c.subs(sizes))
+    out = {}
+    for f in accesses(subject.program):
+        for i in f.index:
+            for v in sp.expand(i).free_symbols:
+                c = sp.expand(i).coeff(v)
+                if not v.is_positive and c not in (0, 1, -1):
+                    out.setdefault(c.subs(sizes), set()).add(v.name)
     return out
 
 
-def strides(rhs, e: sp.Indexed, subject: IndexSubject, free=()):
+def strided(index, s, letters: set, subject: IndexSubject, free) -> sp.Expr:
+    """``index`` with each of its letters the model multiplies by ``s`` (any summed letter if none is named so)
+    multiplied by ``s``."""
+    candidates = [v for v in index.free_symbols if v.name not in subject.sizes and v not in free
+                  and sp.expand(index).coeff(v) in (1, -1)]
+    named = [v for v in candidates if v.name in letters]
+    return sp.expand(index.subs({v: s * v for v in (named or candidates)}, simultaneous=True))
+
+
+def strides(rhs, e, subject: IndexSubject, free=()):
     factors = model_strides(subject)
-    for k, index in enumerate(e.indices):
+    for k, index in enumerate(indices_of(e)):
         for v in sorted(index.free_symbols, key=str):
             if sp.expand(index).coeff(v) not in (1, -1) or v.name in subject.sizes or v in free:
                 continue
@@ -156,30 +187,45 @@ def strides(rhs, e: sp.Indexed, subject: IndexSubject, free=()):
                 new = with_index(e, k, sp.expand(index.subs(v, s * v)))
                 yield (change(f"the stride or dilation {sp.latex(s)} is missing", e, new), replaced(rhs, e, new))
     windows = window_axes(e)
-    for s in factors if len(windows) > 1 else ():  # forgotten along every axis of the window
-        indices = [sp.expand(i.subs({v: s * v for v in i.free_symbols if v.name not in subject.sizes and v not in free
-                                     and sp.expand(i).coeff(v) in (1, -1)}, simultaneous=True))
-                   if k in windows else i for k, i in enumerate(e.indices)]
-        new = e.base[tuple(indices)]
+    for s, letters in factors.items() if len(windows) > 1 else ():  # forgotten along every axis of the window
+        new = rebuilt(e, [strided(i, s, letters, subject, free) if k in windows else i
+                          for k, i in enumerate(indices_of(e))])
         if new != e:
             yield (change(f"the stride or dilation {sp.latex(s)} is missing", e, new), replaced(rhs, e, new))
 
 
-def off_by_one(rhs, e: sp.Indexed):
-    for k, index in enumerate(e.indices):
+def strides_everywhere(rhs, subject: IndexSubject, free=()):
+    """A stride forgotten in every index expression of the claim at once (``\\delta_{m, i+p} \\delta_{n, j+q}``)."""
+    for s, letters in model_strides(subject).items():
+        mapping = {}
+        for e in sp.preorder_traversal(rhs):
+            if isinstance(e, (sp.Indexed, sp.KroneckerDelta)):
+                new = rebuilt(e, [strided(i, s, letters, subject, free) if isinstance(sp.expand(i), sp.Add) else i
+                                  for i in indices_of(e)])
+                if new != e:
+                    mapping[e] = new
+        if len(mapping) > 1:
+            def describe(printer, s=s, mapping=mapping):
+                pairs = "; ".join(f"{printer.doprint(a)} should be {printer.doprint(b)}" for a, b in mapping.items())
+                return f"the stride or dilation {sp.latex(s)} is missing: {pairs}"
+            yield describe, rhs.xreplace(mapping)
+
+
+def off_by_one(rhs, e):
+    for k, index in enumerate(indices_of(e)):
         for d in (1, -1):
             new = with_index(e, k, sp.expand(index + d))
             yield change("an index off by one", e, new), replaced(rhs, e, new)
     windows = window_axes(e)
     if len(windows) > 1:  # the same slip along every axis of the window
         for d in (1, -1):
-            new = e.base[tuple(sp.expand(i + d) if k in windows else i for k, i in enumerate(e.indices))]
+            new = rebuilt(e, [sp.expand(i + d) if k in windows else i for k, i in enumerate(indices_of(e))])
             yield change("indices off by one", e, new), replaced(rhs, e, new)
 
 
-def window_axes(e: sp.Indexed) -> list[int]:
+def window_axes(e) -> list[int]:
     """The axes read at an expression (a position in a window: ``2i + p - 3``), not at a bare letter."""
-    return [k for k, i in enumerate(e.indices) if isinstance(sp.expand(i), sp.Add)]
+    return [k for k, i in enumerate(indices_of(e)) if isinstance(sp.expand(i), sp.Add)]
 
 
 def sum_bounds(rhs, s: Sum, claim: IndexClaim):

@@ -13,7 +13,7 @@ numbers and symbols for the exact check (the same code).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -22,7 +22,7 @@ from symderive.latex.parsed import DOT_ARGUMENT, ONES, Sum, partial
 from symderive.latex.words import activation_of
 from symderive.ops.registry import ACTIVATIONS
 
-#: the most terms one sum of a claim may add at a size case (a bound written wrong cannot run for ever)
+#: the most terms the sums of a claim may add for one entry (a bound written wrong cannot run for ever)
 MAX_TERMS = 100_000
 
 
@@ -79,9 +79,10 @@ class Binding:
     sizes: dict
     letters: dict
     symbolic: bool = False
+    budget: list = field(default_factory=lambda: [MAX_TERMS])  # terms left for this entry, all sums together
 
     def bind(self, name: str, value: int) -> Binding:
-        return Binding(self.arrays, self.sizes, {**self.letters, name: value}, self.symbolic)
+        return Binding(self.arrays, self.sizes, {**self.letters, name: value}, self.symbolic, self.budget)
 
 
 class Compiler:
@@ -309,8 +310,10 @@ def loop(compiled, spans, b: Binding):
     """The sum of ``compiled`` over the letters of ``spans`` (outermost first), counting the terms."""
     (name, lo, hi), rest = spans[0], spans[1:]
     first, last = int(lo(b)), int(hi(b))
-    if last - first + 1 > MAX_TERMS:
-        raise ModelError(f"the sum over {name} has {last - first + 1} terms at these sizes (at most {MAX_TERMS})")
+    b.budget[0] -= max(0, last - first + 1)
+    if b.budget[0] < 0:
+        raise ModelError(f"the sums of the claim add more than {MAX_TERMS} terms for one entry at these sizes "
+                         f"(the sum over {name} has {last - first + 1})")
     terms = [loop(compiled, rest, b.bind(name, k)) if rest else compiled(b.bind(name, k))
              for k in range(first, last + 1)]
     if b.symbolic:  # one Add of all terms, not one per term

@@ -36,7 +36,7 @@ def verdict(subject: IndexSubject, text: str) -> ClaimResult:
         comparison = compare(claim, subject, envs)
     where = f"at every value of {', '.join(map(str, claim.letters)) or 'the entry'} (edges included), "
     method = where + "float64, at " + "; ".join(case_text(subject, k) for k in range(len(subject.cases)))
-    method = (f"the {subject.tag} variant: " if subject.tag and len(subject.tag) else "") + method
+    method = (f"the {subject.tag} variant: " if subject.tag else "") + method
     if comparison.worst > REL_TOL:
         diagnosis, correct = diagnose(claim, subject, envs)
         return ClaimResult(text, "not_equal", diagnosis, comparison.worst, comparison.counterexample, method,

@@ -37,12 +37,15 @@ class IndexClaimPrinter(LatexPrinter):
         return rf"\delta_{{{index_text(e.args[0], self)},\, {index_text(e.args[1], self)}}}"
 
     def _print_Sum(self, e):
-        head = ""
+        head, letters = "", []
         for v, lo, hi in reversed(e.limits):
-            if v.name in self.implicit:
-                head += rf"\sum_{{{v.name}}} "
-            else:
-                head += rf"\sum_{{{v.name}={index_text(lo, self)}}}^{{{index_text(hi, self)}}} "
+            if v.name in self.implicit:  # \sum_{c,p,q}: letters without bounds written together
+                letters.append(v.name)
+                continue
+            head += rf"\sum_{{{','.join(letters)}}} " if letters else ""
+            letters = []
+            head += rf"\sum_{{{v.name}={index_text(lo, self)}}}^{{{index_text(hi, self)}}} "
+        head += rf"\sum_{{{','.join(letters)}}} " if letters else ""
         body = self._print(e.function)
         return head + (rf"\left({body}\right)" if isinstance(e.function, sp.Add) else body)
 

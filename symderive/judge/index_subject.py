@@ -176,17 +176,24 @@ def summed_letters(program: IndexProgram, base: int, sizes: dict) -> dict:
     return out
 
 
+def accesses(program: IndexProgram) -> list:
+    """Every entry the program's operations read (the factors of its sums, the window a maximum reads)."""
+    out = []
+    for op in program.ops:
+        out += [f for term in getattr(op, "terms", ()) for f in term.factors]
+        out += [op.read] if hasattr(op, "read") else []
+    return out
+
+
 def size_roles(program: IndexProgram) -> dict:
     """Each size symbol's role: a ``stride`` multiplies a letter in an index, a ``padding`` is added to one,
     any other is a ``size``."""
     roles = {}
-    for op in program.ops:
-        for term in getattr(op, "terms", ()):
-            for f in term.factors:
-                for e in f.index:
-                    for s in sp.expand(e).free_symbols:
-                        if s.is_positive:
-                            roles.setdefault(s, "padding" if sp.expand(e).coeff(s).is_number else "stride")
+    for f in accesses(program):
+        for e in f.index:
+            for s in sp.expand(e).free_symbols:
+                if s.is_positive:
+                    roles.setdefault(s, "padding" if sp.expand(e).coeff(s).is_number else "stride")
     return roles
 
 
@@ -240,7 +247,8 @@ def subject_of_index_derivation(d, index_base: int = 0) -> list[IndexSubject]:
         sizes = {size_name(symbol_latex(s)) or s.name: s for s in symbols}
         upstream = next((t for t in program.ops[-1].reads if t not in program.arguments), None)
         out.append(IndexSubject(program, backward, names, adjoints, sizes, cases, index_base,
-                                activations_of(program), latex_name(upstream.tex) if upstream else "", tag=tag,
+                                activations_of(program), latex_name(upstream.tex) if upstream else "",
+                                tag=tag if len(engine.variants) > 1 else "",
                                 roles=size_roles(program), letters=summed_letters(program, index_base, sizes)))
     return out
 

@@ -234,7 +234,8 @@ class Builder:
             raise ModelError(f"\\max over a window takes one entry (\\max_{{p,q}} X_{{c,2i+p,2j+q}}): {eq.source!r}")
         variables = self.variables(k)
         window = tuple((variables[v][0], variables[v][2]) for v in rhs.args[1:])
-        mask = Tensor(f"mask_{out.name}", out.dims + tuple(n for _, n in window))
+        mask = Tensor(f"mask_{out.name}", out.dims + tuple(n for _, n in window),
+                      "M" if "M" not in self.tensors else "")  # a claim reads the arg-max mask as M
         self.ops.append(WindowMax(out, index, window, self.access(k, read.base.label.name, read.indices), mask))
 
     def terms(self, k: int, expr, eq: IndexEquation) -> list[Term]:

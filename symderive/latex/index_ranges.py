@@ -90,13 +90,14 @@ def resolve(equations: list[IndexEquation], ranges: dict, shapes: dict, base: in
             count = len(indices)
             axes = r.axes.setdefault(name, [None] * count)
             if len(axes) != count and indices:
-                raise ModelError(f"{tensor_latex(name)} has {len(axes)} indices but is written with {count} in "
-                                 f"{eq.source!r}")
+                few, many = sorted((len(axes), count))
+                raise ModelError(f"{tensor_latex(name)} is written with {few} and with {many} indices (in "
+                                 f"{eq.source!r}): an array has one number of indices")
+            if name in r.counts and len(r.counts[name]) != count:
+                raise ModelError(f"{tensor_latex(name)} is declared with {len(r.counts[name])} axes but written "
+                                 f"with {count} indices in {eq.source!r}")
     settle(r)
     for name, counts in r.counts.items():  # declared axes no letter gave a first index: from the base
-        if len(counts) != len(r.axes.get(name, counts)):
-            raise ModelError(f"{tensor_latex(name)} is declared with {len(counts)} axes but written with "
-                             f"{len(r.axes[name])} indices")
         axes = r.axes.get(name, counts)
         r.axes[name] = [a or (sp.Integer(base), as_size(base + n - 1)) for a, n in zip(axes, counts)]
     settle(r)
