@@ -20,7 +20,7 @@ from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Read
 from symderive.judge.notes_judges import judge_of
 from symderive.judge.notes_models import Models
 from symderive.latex.names import base_name
-from symderive.latex.notes_file import Equation, Side, equations_of, read_notes
+from symderive.latex.notes_file import Annotation, Equation, Side, equations_of, read_notes
 
 HOLDS, DOES_NOT_HOLD, NOT_CHECKED, ERROR = "holds", "does_not_hold", "not_checked", "error"
 
@@ -62,7 +62,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
     adjoints: set = set()
     skip = other = False
     for item in notes.in_order():
-        if not hasattr(item, "text"):
+        if isinstance(item, Annotation):
             skip, other = apply_annotation(item, models, skip, other)
             continue
         for equation in equations_of(item):
@@ -80,6 +80,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
     adopt_orphans(models)
     for claim in pending:
         judge_claim(claim)
+    mark_refused_definitions(models, entries)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
     return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
 
@@ -162,6 +163,14 @@ def adopt_orphans(models: Models) -> None:
         if model is not None:
             model.definitions.append(reading)
             entry.reason = model.label()
+
+
+def mark_refused_definitions(models: Models, entries: list) -> None:
+    """A definition its model could not take (``\\delta = ...`` of a value it does not have) is an error, with why."""
+    refused = {line: message for model in models.models for line, message in model.refused.items()}
+    for entry in entries:
+        if entry.kind == DEFINITION and entry.line in refused:
+            entry.verdict, entry.diagnosis = ERROR, refused[entry.line]
 
 
 def judge_claim(claim: Pending) -> None:

@@ -31,8 +31,11 @@ class MatrixJudge:
     def __init__(self, model):
         texts = [readable(t) for t in model.texts]
         subject = subject_of_latex(texts, declared_shapes(model))
-        read_where(subject, [readable(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
-                             for d in model.definitions])
+        for d in model.definitions:
+            try:
+                read_where(subject, [readable(f"{d.equation.sides[0].text} = {d.equation.sides[1].text}")])
+            except SymderiveError as e:
+                model.refused[d.equation.line] = f"the model cannot take this definition: {e}"
         self.subject, self.judge_ = subject, Judge(subject)
         self.names = adjoint_names(model.definitions)
 

@@ -35,6 +35,7 @@ class NotesModel:
     definitions: list = field(default_factory=list)
     shapes: list = field(default_factory=list)
     ranges: list = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # line of a definition the model could not take -> why
     judge: object = None  # built when its first claim is judged (symderive.judge.notes_judges.judge_of)
 
     @property

@@ -198,3 +198,12 @@ def test_d2l_loss_written_with_its_arguments_and_a_name_the_model_does_not_have(
         (4, CLAIM, HOLDS),       # L is the mean of the l(y_t, o_t), so its derivative is the mean of theirs
         (5, CLAIM, "error")]     # Q is nothing of the model's: refused, not judged as a constant
     assert "unknown symbol Q" in entries[-1].diagnosis
+
+
+def test_a_definition_the_model_cannot_take_is_an_error_and_the_rest_is_still_judged():
+    text = "\n".join([r"$$z = W x$$", r"$$L = \frac{1}{2}\|z\|^2$$", r"$$\delta = \frac{\partial L}{\partial z}$$",
+                      r"$$\gamma_{t-1} = \frac{\partial L}{\partial z}$$",
+                      r"$$\frac{\partial L}{\partial W} = \delta x^\top$$"])
+    entries = check_notes(text, "md")
+    assert [(e.line, e.verdict) for e in entries[2:]] == [(3, NOT_CHECKED), (4, "error"), (5, HOLDS)]
+    assert "index a definition by letters" in entries[3].diagnosis
