@@ -207,3 +207,14 @@ def test_a_definition_the_model_cannot_take_is_an_error_and_the_rest_is_still_ju
     entries = check_notes(text, "md")
     assert [(e.line, e.verdict) for e in entries[2:]] == [(3, NOT_CHECKED), (4, "error"), (5, HOLDS)]
     assert "index a definition by letters" in entries[3].diagnosis
+
+
+def test_a_korean_latex_document():
+    entries = checked("softmax_ko.tex")
+    assert table(entries) == [
+        (8, MODEL, NOT_CHECKED), (9, MODEL, NOT_CHECKED), (10, MODEL, NOT_CHECKED),  # gather*, one a line
+        (14, CLAIM, WRONG),       # dL/do = (1^T y) softmax(o) - y: softmax(o) - y only for targets summing to 1
+        (18, CLAIM, HOLDS),       # o = W x + b: dL/dW = dL/do x^T
+        (21, OTHER, NOT_CHECKED),  # % symderive: other
+    ]
+    assert entries[3].correct == r"\left(\mathbf{1}^{\top} y\right) \hat{y} - y"
