@@ -25,7 +25,7 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from symderive.errors import ModelError
+from symderive.errors import ModelError, UnknownSymbolError
 from symderive.judge.compare import REL_TOL
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import hadamard, partial, transpose
@@ -61,6 +61,12 @@ class AbstractModel:
     @property
     def defined(self) -> set:
         return {base_name(lhs) for lhs, _ in self.equations}
+
+    @property
+    def names(self) -> set:
+        """Every name of a value the equations define or use."""
+        return {base_name(a) for lhs, rhs in self.equations for side in (lhs, rhs)
+                for a in side.atoms(sp.Symbol, sp.Indexed) if is_variable(a)}
 
     @property
     def functions(self) -> dict:
@@ -143,10 +149,19 @@ class Instance:
         self.rng, self.inputs = rng, {}
 
     def input(self, key: tuple) -> float:
-        """The value of an input (``("x", 3)``, ``("w_h", None)``), drawn when first asked."""
+        """The value of an input (``("x", 3)``, ``("w_h", None)``), drawn when first asked; a name the model does
+        not use is refused (a claim about it would silently see a constant)."""
+        if key[0] not in self.model.names:
+            raise UnknownSymbolError(key[0], sorted(self.model.names))
         if key not in self.inputs:
             self.inputs[key] = float(self.rng.uniform(-1.0, 1.0))
         return self.inputs[key]
+
+    def function(self, name: str) -> GenericFunction:
+        """The instance of the abstract function ``name``; one the model does not use is refused."""
+        if name not in self.functions:
+            raise UnknownSymbolError(f"{name}(...)", sorted(self.functions), "a claim (a function)")
+        return self.functions[name]
 
     def run(self, free: tuple | None = None) -> dict:
         """The forward values ``{(name, step): Dual}``; with ``free`` the key of an input or a defined value, that
@@ -228,7 +243,7 @@ class Evaluation:
         (a product), or a registered activation."""
         args = [self.value(a) for a in e.args]
         if is_abstract_call(e):
-            return self.instance.functions[type(e).__name__](*args)
+            return self.instance.function(type(e).__name__)(*args)
         if isinstance(e, transpose):
             return args[0]
         if isinstance(e, hadamard):
@@ -255,7 +270,7 @@ class Evaluation:
             raise ModelError("a derivative inside a derivative is not judged in an abstract model")
         if is_abstract_call(of) and wrt in of.args:
             at = np.array([self.value(a).value for a in of.args])
-            return float(self.instance.functions[type(of).__name__].value_and_gradient(at)[1][of.args.index(wrt)])
+            return float(self.instance.function(type(of).__name__).value_and_gradient(at)[1][of.args.index(wrt)])
         if not is_variable(wrt):
             raise ModelError(f"a derivative is taken with respect to a value of the model, not {wrt}")
         key = self.key(wrt)
@@ -290,7 +305,7 @@ def judge_abstract(model: AbstractModel, lhs, rhs) -> tuple[bool, str]:
             try:
                 left = Evaluation(instance, base, {}, binding).value(lhs).value
                 right = Evaluation(instance, base, {}, binding).value(rhs).value
-            except (IndexError, KeyError):
+            except IndexError:  # a step outside 0..T at this value of the letters
                 continue
             compared += 1
             if not abs(left - right) <= REL_TOL * max(1.0, abs(left)):

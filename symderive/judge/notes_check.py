@@ -20,10 +20,9 @@ from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Read
 from symderive.judge.notes_judges import judge_of
 from symderive.judge.notes_models import Models
 from symderive.latex.names import base_name
-from symderive.latex.notes_file import Equation, Side, equations_of, read_notes
+from symderive.latex.notes_file import Annotation, Equation, Side, equations_of, read_notes
 
 HOLDS, DOES_NOT_HOLD, NOT_CHECKED, ERROR = "holds", "does_not_hold", "not_checked", "error"
-INDEX_LEVEL = "a claim about an index-level (convolution) model: not judged from a notes file yet"
 
 
 @dataclass
@@ -63,7 +62,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
     adjoints: set = set()
     skip = other = False
     for item in notes.in_order():
-        if not hasattr(item, "text"):
+        if isinstance(item, Annotation):
             skip, other = apply_annotation(item, models, skip, other)
             continue
         for equation in equations_of(item):
@@ -77,9 +76,11 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
         if item.display:  # an annotation 'skip' or 'other' is about the next display formula
             skip = other = False
     for model in models.models:
-        model.shapes = list(models.shapes)
+        model.shapes, model.ranges = list(models.shapes), list(models.ranges)
+    adopt_orphans(models)
     for claim in pending:
         judge_claim(claim)
+    mark_refused_definitions(models, entries)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
     return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
 
@@ -89,8 +90,8 @@ def apply_annotation(annotation, models: Models, skip: bool, other: bool) -> tup
     formula skipped or listed as other."""
     if annotation.kind == "model":
         models.annotate(annotation.value)
-    elif annotation.kind == "shape":
-        models.shapes.append(annotation.value)
+    elif annotation.kind in ("shape", "range"):
+        getattr(models, annotation.kind + "s").append(annotation.value)
     return skip or annotation.kind == "skip", other or annotation.kind == "other"
 
 
@@ -104,12 +105,15 @@ def place(reading: Reading, models: Models, adjoints: set, pending: list) -> lis
                           for k in range(2, len(eq.sides))]
     if reading.kind == DEFINITION:
         model = models.of(reading.names, eq.line)
+        adjoints.add(base_name(reading.sides[0]))
+        entry = Entry(eq.line, DEFINITION, f"{eq.sides[0].text} = {eq.sides[1].text}",
+                      reason="no model in the file uses its symbols")
         if model is not None:
             model.definitions.append(reading)
-        adjoints.add(base_name(reading.sides[0]))
-        entries = [Entry(eq.line, DEFINITION, f"{eq.sides[0].text} = {eq.sides[1].text}",
-                         reason=model.label() if model else "no model in the file uses its symbols")]
-        return entries + queue(reading, models, pending, anchor=1)
+            entry.reason = model.label()
+        else:
+            models.orphans.append((reading, entry))
+        return [entry] + queue(reading, models, pending, anchor=1)
     if reading.kind == CLAIM:
         models.last_claim_line = eq.line
         return queue(reading, models, pending, anchor=0)
@@ -150,12 +154,27 @@ def inline_definition(reading: Reading, models: Models, adjoints: set) -> list[E
     return entries
 
 
+def adopt_orphans(models: Models) -> None:
+    """Definitions written before any model that uses their symbols (in the prose above the model), given to the
+    model whose symbols they use most, now that every model is complete."""
+    models.annotated = None
+    for reading, entry in models.orphans:
+        model = models.of(reading.names, reading.equation.line)
+        if model is not None:
+            model.definitions.append(reading)
+            entry.reason = model.label()
+
+
+def mark_refused_definitions(models: Models, entries: list) -> None:
+    """A definition its model could not take (``\\delta = ...`` of a value it does not have) is an error, with why."""
+    refused = {line: message for model in models.models for line, message in model.refused.items()}
+    for entry in entries:
+        if entry.kind == DEFINITION and entry.line in refused:
+            entry.verdict, entry.diagnosis = ERROR, refused[entry.line]
+
+
 def judge_claim(claim: Pending) -> None:
     """Judge each step of a claim (see the module's docstring)."""
-    if claim.model.index_level:
-        for entry in claim.entries:
-            entry.verdict, entry.reason = NOT_CHECKED, INDEX_LEVEL
-        return
     try:
         judge = judge_of(claim.model)
     except SymderiveError as e:

@@ -19,7 +19,7 @@ from sympy.core.function import AppliedUndef
 
 from symderive.errors import SymderiveError
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.notes_file import Equation, readable
+from symderive.latex.notes_file import Equation, Side, readable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 
@@ -37,6 +37,8 @@ NOT_CHECKED = (
 #: relations other than = (outside braces), which make a statement that is not an equation
 RELATION = re.compile(r"\\(?:approx|leq?|geq?|neq?|propto|sim|simeq|in|to|mapsto|Rightarrow|iff|equiv|subset(?:eq)?|"
                       r"ll|gg)(?![A-Za-z])|[<>]")
+#: a loss written with its arguments, ``L(x_1, \ldots, w_h)``
+LOSS_CALL = re.compile(r"(L|J|\\mathcal\s*\{\s*L\s*\})\s*(?:\\left\s*)?\(.*\)", re.DOTALL)
 #: derivative signs: an equation with one is about derivatives, so not reading it is an error, not "other"
 DERIVATIVE_SIGNS = re.compile(r"\\partial|\\nabla|\\frac\s*\{\s*d")
 
@@ -60,6 +62,7 @@ class Reading:
 
 def classify(equation: Equation, adjoints: set) -> Reading:
     """What ``equation`` is; ``adjoints`` are the names defined as derivatives so far (``delta``)."""
+    equation = loss_without_arguments(equation)
     text = equation.text
     reason = not_checked_reason(text, len(equation.sides))
     if reason:
@@ -71,6 +74,16 @@ def classify(equation: Equation, adjoints: set) -> Reading:
             return Reading(equation, CLAIM, error=f"cannot be read: {e}")
         return Reading(equation, OTHER, reason=f"not read as a model's mathematics ({first_line(e)})")
     return Reading(equation, kind_of(sides, adjoints), sides, reason=reason_of(sides, adjoints))
+
+
+def loss_without_arguments(equation: Equation) -> Equation:
+    r"""``L(x_1, \ldots, x_T, w_h) = \frac{1}{T}\sum_t l(y_t, o_t)`` (d2l writes the loss with its arguments) as
+    ``L = ...``."""
+    first = equation.sides[0]
+    match = LOSS_CALL.fullmatch(first.text)
+    if len(equation.sides) < 2 or not match:
+        return equation
+    return Equation((Side(first.line, match.group(1)), *equation.sides[1:]))
 
 
 def not_checked_reason(text: str, count: int) -> str:

@@ -14,9 +14,12 @@ from symderive.judge.abstract import bptt_formula, judge_abstract
 from symderive.judge.check import ClaimResult, Judge
 from symderive.judge.compare import read_claim
 from symderive.judge.diagnose import correct_formula
+from symderive.judge.index_judge import judge_index, read_index_where
+from symderive.judge.index_subject import subject_of_index_model
 from symderive.judge.subject import read_where, subject_of_latex
+from symderive.latex.index_model import build_index_model
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.notes_file import readable
+from symderive.latex.notes_file import readable, top_level_parts
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
 from symderive.latex.shapes import split_declaration
@@ -28,8 +31,11 @@ class MatrixJudge:
     def __init__(self, model):
         texts = [readable(t) for t in model.texts]
         subject = subject_of_latex(texts, declared_shapes(model))
-        read_where(subject, [readable(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
-                             for d in model.definitions])
+        for d in model.definitions:
+            try:
+                read_where(subject, [readable(f"{d.equation.sides[0].text} = {d.equation.sides[1].text}")])
+            except SymderiveError as e:
+                model.refused[d.equation.line] = f"the model cannot take this definition: {e}"
         self.subject, self.judge_ = subject, Judge(subject)
         self.names = adjoint_names(model.definitions)
 
@@ -82,6 +88,38 @@ class AbstractJudge:
         return side.xreplace(replace)
 
 
+class IndexJudge:
+    r"""Claims about a model written entry by entry (a convolution), judged as ``check --model`` judges them.
+
+    A definition of a two-index ``\delta_{i,j}`` (notes' name for ``\partial L / \partial Y_{i,j}``) would read as
+    Kronecker's delta, so in this model's texts ``\delta`` is spelt ``\delta^{\ast}`` and spelt back in a
+    corrected formula."""
+
+    def __init__(self, model):
+        self.spell = {"delta"} & {base_name(d.sides[0]) for d in model.definitions
+                                  if isinstance(d.sides[0], sp.Indexed) and len(d.sides[0].indices) == 2}
+        read = build_index_model([self.spelt(t) for t in model.texts], declared_shapes(model), model.ranges or None)
+        self.subjects = [subject_of_index_model(read)]
+        read_index_where(self.subjects[0], [self.spelt(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
+                                            for d in model.definitions])
+
+    def spelt(self, text: str) -> str:
+        return re.sub(r"\\delta(?![A-Za-z])", r"\\delta^{\\ast}", readable(text)) if self.spell else readable(text)
+
+    def judge(self, text: str) -> ClaimResult:
+        try:
+            result = judge_index(self.subjects, self.spelt(text))
+        except (AttributeError, TypeError, ValueError, IndexError) as e:  # a claim the index checker trips on
+            return ClaimResult(text, "error", f"the index-level checker failed on this claim ({type(e).__name__}: "
+                                              f"{e}); please report it")
+        result.claim = text
+        if self.spell:
+            result.correct = re.sub(r"\\delta\s*[\^_]\s*\{?\s*(?:\\ast|\*)\s*\}?", r"\\delta", result.correct or "")
+        if result.correct:  # the index checker writes the whole claim; the notes' correction is its right side
+            result.correct = top_level_parts(result.correct, "=")[-1][1].strip()
+        return result
+
+
 def adjoint_names(definitions) -> dict:
     r"""``{"h": r"\delta"}`` for each definition ``\delta_t = \frac{\partial L}{\partial h_t}`` of the notes: the
     name the notes give the adjoint the engine writes ``\bar{h}``."""
@@ -104,7 +142,8 @@ def named_adjoints(latex: str, names: dict) -> str:
 def judge_of(model):
     """The judge of ``model`` (built once, kept on the model)."""
     if model.judge is None:
-        model.judge = AbstractJudge(model) if model.abstract else MatrixJudge(model)
+        kind = IndexJudge if model.index_level else AbstractJudge if model.abstract else MatrixJudge
+        model.judge = kind(model)
     return model.judge
 
 

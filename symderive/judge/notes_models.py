@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
-
 from symderive.judge.abstract import AbstractModel, has_abstract_call
-from symderive.latex.names import base_name, time_offset
+from symderive.latex.index_model import looks_index_level
+from symderive.latex.names import base_name
+from symderive.latex.notes_file import readable
 
 #: names a scalar loss is written with
 LOSS_NAMES = frozenset({"L", "J", "E", "loss", "Loss"})
@@ -34,6 +34,8 @@ class NotesModel:
     equations: list = field(default_factory=list)
     definitions: list = field(default_factory=list)
     shapes: list = field(default_factory=list)
+    ranges: list = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # line of a definition the model could not take -> why
     judge: object = None  # built when its first claim is judged (symderive.judge.notes_judges.judge_of)
 
     @property
@@ -59,11 +61,9 @@ class NotesModel:
 
     @property
     def index_level(self) -> bool:
-        """A model written entry by entry (``Y_{i,j} = \\sum_a \\sum_b X_{i+a,j+b} K_{a,b}``): a left side with
-        more than one index, or with an index that is not a time step."""
-        return any(isinstance(r.sides[0], sp.Indexed) and (len(r.sides[0].indices) > 1
-                                                           or time_offset(r.sides[0].indices[0]) is None)
-                   for r in self.equations)
+        """A model written entry by entry (``Y_{i,j} = \\sum_p \\sum_q K_{p,q} X_{i+p-1,j+q-1}``), judged by the
+        index-level checker."""
+        return looks_index_level([readable(t) for t in self.texts])
 
     @property
     def texts(self) -> list[str]:
@@ -85,6 +85,8 @@ class Models:
         self.annotated: NotesModel | None = None
         self.last_claim_line = 0
         self.shapes: list[str] = []  # every 'symderive: shape' of the file; a model takes those of its symbols
+        self.ranges: list[str] = []  # every 'symderive: range' (an index-level model takes them all)
+        self.orphans: list = []  # (definition, its entry) met before any model that uses its symbols
 
     def annotate(self, name: str) -> None:
         """``symderive: model NAME``: what follows belongs to the model NAME (new, or one named before)."""

@@ -8,7 +8,8 @@ document is read into the formulas it shows, in order, each with the 1-based lin
   :func:`equations_of`); inline ``$...$`` and ``\(...\)`` are kept apart (:attr:`Formula.display` False),
   read only for the definitions a claim needs;
 * annotations in comments, ``<!-- symderive: model rnn -->`` in Markdown and ``% symderive: model rnn``
-  in LaTeX (``skip``, ``other``, ``shape W_H: n x n``, ``model NAME``), as :class:`Annotation` with their line.
+  in LaTeX (``skip``, ``other``, ``shape W_H: n x n``, ``range i: 1..m``, ``model NAME``), as :class:`Annotation`
+  with their line.
 
 What is not mathematics is masked before the math is looked for, keeping every line break so that positions
 keep their lines: front matter, fenced and inline code (Markdown), ``%`` comments and the preamble (LaTeX).
@@ -26,7 +27,7 @@ FORMATS = ("md", "tex")
 #: display environments (each also starred)
 DISPLAY_ENVIRONMENTS = ("equation", "align", "gather", "multline", "eqnarray", "flalign", "alignat", "displaymath")
 #: the words an annotation may start with
-ANNOTATIONS = ("model", "skip", "other", "shape")
+ANNOTATIONS = ("model", "skip", "other", "shape", "range")
 
 _ENVS = "|".join(re.escape(e) for e in DISPLAY_ENVIRONMENTS)
 MATH = re.compile(
@@ -56,7 +57,8 @@ class Formula:
 
 @dataclass(frozen=True)
 class Annotation:
-    """``<!-- symderive: KIND VALUE -->`` on ``line``: ``model NAME``, ``skip``, ``other``, ``shape NAME: n x d``."""
+    """``<!-- symderive: KIND VALUE -->`` on ``line``: ``model NAME``, ``skip``, ``other``, ``shape NAME: n x d``,
+    ``range i: 1..m``."""
 
     line: int
     kind: str
@@ -138,11 +140,12 @@ def annotation(words: str, line: int) -> Annotation:
     """An annotation from its words (``model rnn``); an unknown word is bad input naming the line."""
     kind, _, value = words.partition(" ")
     if kind not in ANNOTATIONS:
-        raise LatexParseError(f"line {line}: unknown annotation 'symderive: {words}' (known: "
-                              f"{', '.join(ANNOTATIONS)}: model NAME, skip, other, shape NAME: ROWS x COLS)")
+        raise LatexParseError(f"line {line}: unknown annotation 'symderive: {words}' (known: model NAME, skip, "
+                              "other, shape NAME: ROWS x COLS, range i: 1..m)")
     value = value.strip()
-    if kind in ("model", "shape") and not value:
-        raise LatexParseError(f"line {line}: 'symderive: {kind}' needs a value (model NAME, shape W: n x d)")
+    if kind in ("model", "shape", "range") and not value:
+        raise LatexParseError(f"line {line}: 'symderive: {kind}' needs a value (model NAME, shape W: n x d, "
+                              "range i: 1..m)")
     return Annotation(line, kind, value)
 
 

@@ -24,7 +24,7 @@ PIECE = st.one_of(PROSE, st.tuples(DELIMITERS, FORMULAS, st.sampled_from([" ", "
     lambda p: p[0][0] + p[2] + p[1] + p[2] + p[0][1]), st.text(max_size=30))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pieces=st.lists(PIECE, max_size=10), front=st.booleans(), newline=st.sampled_from(["\n", "\r\n", "\r"]),
        fmt=st.sampled_from(["md", "tex"]))
 def test_random_notes_give_a_report_or_our_error(pieces, front, newline, fmt):
