@@ -75,7 +75,7 @@ def test_a_softmax_vjp_reads_as_its_rule_is_written():
     s = m.let("s", sd.softmax(m.let("z", W @ x)))
     m.loss(sd.squared_norm(m.let("u", sd.tanh(s)) - y) / 2)
     text = sd.derive(m).to_latex("markdown")
-    vjp = r"s \odot \left(\bar{s} - \left(\bar{s}^{\top} s\right) 1\right)"
+    vjp = r"s \odot \left(\bar{s} - \left(\bar{s}^{\top} s\right) \mathbf{1}\right)"
     assert r"\bar{z} = \frac{\partial L}{\partial z} = " + vjp in text
     assert r"\left(u - y\right) \odot s \odot \left(1 - u \odot u\right)" in text  # the residual first
 
