@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from symderive import Derivation, Model, Sizes, attention_scale, derive, hadamard, repeat_rows, softmax, sum_entries
+from symderive.derivations.keywords import keyword_check
 from symderive.document.document import Document, Section, Step
 from symderive.document.prose import say
 from symderive.matrix.derive import derive as derive_backward
@@ -22,7 +23,7 @@ from symderive.matrix.derive import inline
 from symderive.matrix.sections import adjoint_section, gradients_section, model_section, tex
 from symderive.ops.row_identities import ONES_TRANSPOSE, ROWSUM_PRODUCT, SOFTMAX_ROWSUM, softmax_values
 from symderive.ops.rows import RowSum
-from symderive.verify.numeric import central_differences, compare
+from symderive.verify.numeric import compare
 from symderive.verify.report import Row
 
 N, M, d_k, d_v = sp.symbols("N M d_k d_v", integer=True, positive=True)
@@ -149,23 +150,6 @@ class SdpaReference:
         return {k: v.grad.numpy() for k, v in a.items()}
 
 
-def causal_check(d, arrays) -> Row:
-    """causal=True and a scale of one's own: the export against central differences and against torch."""
-    module, options = d.load_module(), {"causal": True, "scale": 0.3}
-    grads = module.grad(**arrays, **options)
-    checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **options), arrays, k))
-              for k in ("Q", "K", "V")]
-    rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
-    reference = "-"
-    try:
-        torch_grads = SdpaReference()(arrays, **options)
-        worst = max(compare(grads[k], torch_grads[k])[0] for k in arrays)
-        reference = f"torch {'ok' if worst < 1e-9 else 'FAIL'} {worst:.0e}"
-    except ImportError:
-        pass
-    return Row("dL/d(Q, K, V), causal=True, scale=0.3", None, rel, mx, close, reference)
-
-
 def flash_check(d, arrays) -> Row:
     """``rowsum(P̄ ⊙ P) = rowsum(Ō ⊙ O)`` on the exported values."""
     values = d.load_module()._backward(*d.load_module()._prepare(**arrays))
@@ -194,6 +178,6 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=SdpaReference(),
-        extra_checks=(causal_check, flash_check),
+        extra_checks=(keyword_check({"causal": True, "scale": 0.3}, SdpaReference(), ("Q", "K", "V")), flash_check),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 import sympy as sp
 
 from symderive import Derivation, Model, Sizes, derive, hadamard, normalize_rows, repeat_rows, sum_entries
+from symderive.derivations.keywords import keyword_check
 from symderive.document.document import Document, Section
 from symderive.document.prose import say
 from symderive.matrix.sections import adjoint_section, gradients_section, model_section
@@ -96,4 +97,5 @@ def build() -> Derivation:
         keep=frozenset({"X_hat", "Y"}),
         build_document=document,
         torch_reference=LayerNormReference(),
+        extra_checks=(keyword_check({"eps": 0.1}, LayerNormReference()),),
     )

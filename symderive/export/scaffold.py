@@ -23,7 +23,7 @@ def _sigmoid(x):
 
 def _softmax(z):
     """Softmax over each vector's entries (the last axis), exp(z - max z) / sum exp(z - max z): no overflow."""
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True, initial=-np.inf))
     return e / np.sum(e, axis=-1, keepdims=True)
 ''',
     "_softmax_rows(": '''
@@ -42,9 +42,26 @@ def _softmax_rows(S, causal):
 
 
 def _normalize_rows(X, eps):
-    """Each row minus its mean, over sqrt(its biased variance + eps)."""
-    centred = X - np.mean(X, axis=-1, keepdims=True)
-    return centred / np.sqrt(np.mean(centred * centred, axis=-1, keepdims=True) + eps)
+    """Each row minus its mean, over sqrt(its biased variance + eps) (rows of no entries stay empty)."""
+    width = max(X.shape[-1], 1)
+    centred = X - np.sum(X, axis=-1, keepdims=True) / width
+    return centred / np.sqrt(np.sum(centred * centred, axis=-1, keepdims=True) / width + eps)
+''',
+    "_row_mean(": '''
+
+
+def _row_mean(A):
+    """The mean of each row, kept as a column (0 for rows of no entries)."""
+    return np.sum(A, axis=-1, keepdims=True) / max(A.shape[-1], 1)
+''',
+    "_inv_std(": '''
+
+
+def _inv_std(X, eps):
+    """1 / sqrt(the biased variance of each row + eps), kept as a column."""
+    width = max(X.shape[-1], 1)
+    centred = X - np.sum(X, axis=-1, keepdims=True) / width
+    return 1.0 / np.sqrt(np.sum(centred * centred, axis=-1, keepdims=True) / width + eps)
 ''',
     "_logsoftmax(": '''
 

@@ -304,7 +304,7 @@ class RowPrinter(NumPyPrinter):
         return f"np.sum({self._print(e.arg)}, axis=-1, keepdims=True)"
 
     def _print_RowMean(self, e):
-        return f"np.mean({self._print(e.arg)}, axis=-1, keepdims=True)"
+        return f"_row_mean({self._print(e.arg)})"
 
     def _print_SoftmaxRows(self, e):
         """``_softmax_rows(S, causal)``: each row's softmax, masked causally when asked (the export's helper)."""
@@ -315,7 +315,7 @@ class RowPrinter(NumPyPrinter):
         return f"_normalize_rows({self._print(e.arg)}, {self._print(e.eps)})"
 
     def _print_InvStd(self, e):
-        return f"(1.0 / np.sqrt(np.var({self._print(e.arg)}, axis=-1, keepdims=True) + {self._print(e.eps)}))"
+        return f"_inv_std({self._print(e.arg)}, {self._print(e.eps)})"
 
     def _print_SumEntries(self, e):
         """``1^T v`` of each vector, kept as an axis of length 1 so that it scales a vector of every step."""
