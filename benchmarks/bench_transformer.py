@@ -9,7 +9,6 @@ machine the wall clock also counts the time other processes hold the CPU; with o
 """
 from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
-import statistics
 import sys
 import time
 
@@ -73,18 +72,6 @@ def check(torch, module, layer, a, heads):
         print(f"{label}: max error against torch over {len(names)} gradients (relative where |g| > 1): {worst:.2e}")
 
 
-def cpu_times(fns: dict, rounds: int, per_round: int) -> dict:
-    """Median CPU seconds of this process per call of each contender, in interleaved rounds."""
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.process_time()
-            for _ in range(per_round):
-                fn()
-            times[name].append((time.process_time() - start) / per_round)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def main():
     quick = "--quick" in sys.argv
     torch = torch_threads()
@@ -100,7 +87,7 @@ def main():
         label, fns = ", ".join(f"{k}={v}" for k, v in size.items()), contenders(torch, module, layer, a, size["heads"])
         rounds, per_round = (5, 1) if quick else (15, 3)
         wall.append((label, measure(fns, rounds, per_round)))
-        cpu.append((label, cpu_times(fns, rounds, per_round)))
+        cpu.append((label, measure(fns, rounds, per_round, clock=time.process_time)))
     print("wall clock:\n" + ratio_table(wall, BASELINE) + "\n\nCPU time:\n" + ratio_table(cpu, BASELINE))
 
 

@@ -28,11 +28,10 @@ from symderive import (
     softmax,
     sum_entries,
 )
+from symderive.derivations.keywords import keyword_check
 from symderive.document.document import Document, Section
 from symderive.document.prose import say
 from symderive.matrix.sections import adjoint_section, gradients_section, model_section
-from symderive.verify.numeric import central_differences, compare
-from symderive.verify.report import Row
 
 N, D, heads = sp.symbols("N D heads", integer=True, positive=True)
 TITLE = "Multi-head self-attention: heads, projections and their gradients"
@@ -150,14 +149,14 @@ class MhaReference:
     description = "torch.nn.MultiheadAttention (batch_first self-attention) with autograd"
 
     def __init__(self, heads: int):
-        self.heads = heads
+        self.heads = heads  # the heads of the numeric checks' size (the harness passes arrays only)
 
-    def __call__(self, arrays, causal: bool = False) -> dict:
+    def __call__(self, arrays, causal: bool = False, heads: int | None = None) -> dict:
         import numpy as np
         import torch  # only when torch is asked for (it is optional)
 
         D = arrays["X"].shape[1]
-        layer = torch.nn.MultiheadAttention(D, self.heads, batch_first=True, dtype=torch.float64)
+        layer = torch.nn.MultiheadAttention(D, heads or self.heads, batch_first=True, dtype=torch.float64)
         state = {"in_proj_weight": np.concatenate([arrays[f"W_{c}"] for c in "qkv"]),
                  "in_proj_bias": np.concatenate([arrays[f"b_{c}"] for c in "qkv"]),
                  "out_proj.weight": arrays["W_o"], "out_proj.bias": arrays["b_o"]}
@@ -178,32 +177,6 @@ def split_attention(p: dict) -> dict:
     return {**out, "W_o": p["out_proj.weight"].grad.numpy(), "b_o": p["out_proj.bias"].grad.numpy()}
 
 
-def keyword_check(options: dict, names: tuple):
-    """A check (for ``extra_checks``) of the export called with the keywords ``options`` (heads: the numeric size's)
-    against central differences (the gradients of ``names``) and against torch (every gradient)."""
-
-    def check(d, arrays) -> Row:
-        module, keywords = d.load_module(), {**options, "heads": d.torch_reference.heads}
-        grads = module.grad(**arrays, **keywords)
-        checks = [compare(grads[k], central_differences(lambda a: module.loss(**a, **keywords), arrays, k))
-                  for k in names]
-        rel, mx, close = max(c[0] for c in checks), max(c[1] for c in checks), all(c[2] for c in checks)
-        quantity = f"dL/d({', '.join(names)}), " + ", ".join(f"{k}={v}" for k, v in options.items())
-        return Row(quantity, None, rel, mx, close, torch_agreement(d, arrays, grads, options))
-
-    return check
-
-
-def torch_agreement(d, arrays, grads, options) -> str:
-    """``torch ok 4e-16`` (the largest absolute difference over every gradient); "-" without torch."""
-    try:
-        torch_grads = d.torch_reference(arrays, **options)
-    except ImportError:
-        return "-"
-    checks = [compare(grads[k], torch_grads[k]) for k in arrays]
-    return f"torch {'ok' if all(c[2] for c in checks) else 'FAIL'} {max(c[1] for c in checks):.0e}"
-
-
 SIZES = Sizes(small={N: 2, D: 2, heads: 2}, numeric={N: 5, D: 6, heads: 3}, large={N: 32, D: 48, heads: 4})
 
 
@@ -222,6 +195,7 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=MhaReference(SIZES.numeric[heads]),
-        extra_checks=(keyword_check({"causal": True}, ("X", "W_q", "W_k", "W_v", "b_q")),),
+        extra_checks=(keyword_check({"causal": True, "heads": SIZES.numeric[heads]}, MhaReference(SIZES.numeric[heads]),
+                                    ("X", "W_q", "W_k", "W_v", "b_q")),),
         module_extras=MHA_FROM_TORCH,
     )

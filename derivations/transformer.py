@@ -145,14 +145,14 @@ class EncoderLayerReference:
     description = "torch.nn.TransformerEncoderLayer (norm_first, relu, dropout 0, batch_first) with autograd"
 
     def __init__(self, heads: int):
-        self.heads = heads
+        self.heads = heads  # the heads of the numeric checks' size (the harness passes arrays only)
 
-    def __call__(self, arrays, causal: bool = False, eps: float = 1e-5) -> dict:
+    def __call__(self, arrays, causal: bool = False, eps: float = 1e-5, heads: int | None = None) -> dict:
         import numpy as np
         import torch  # only when torch is asked for (it is optional)
 
         (N, D), F = arrays["X"].shape, arrays["W_1"].shape[0]
-        layer = torch.nn.TransformerEncoderLayer(d_model=D, nhead=self.heads, dim_feedforward=F, dropout=0.0,
+        layer = torch.nn.TransformerEncoderLayer(d_model=D, nhead=heads or self.heads, dim_feedforward=F, dropout=0.0,
                                                  activation="relu", batch_first=True, norm_first=True,
                                                  layer_norm_eps=eps, dtype=torch.float64)
         state = {key: arrays[name] for name, key in TORCH_NAMES.items()}
@@ -191,6 +191,8 @@ def build() -> Derivation:
         keep=KEEP,
         build_document=document,
         torch_reference=EncoderLayerReference(SIZES.numeric[heads]),
-        extra_checks=(keyword_check({"causal": True, "eps": 0.1}, ("X", "W_q", "gamma_1", "gamma_2", "W_1")),),
+        extra_checks=(keyword_check({"causal": True, "eps": 0.1, "heads": SIZES.numeric[heads]},
+                                    EncoderLayerReference(SIZES.numeric[heads]),
+                                    ("X", "W_q", "gamma_1", "gamma_2", "W_1")),),
         module_extras=TRANSFORMER_FROM_TORCH,
     )

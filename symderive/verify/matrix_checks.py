@@ -49,11 +49,6 @@ def evaluator_loss(program: Program, truncation: Truncation, at: dict):
     return f
 
 
-def size_keywords(program: Program, sizes: dict) -> dict:
-    """The keywords of the exported functions that give a size no array has (``heads``), at ``sizes``."""
-    return {o.keyword: sizes[o.value] for o in options_of(program) if o.value in sizes}
-
-
 @dataclass(frozen=True)
 class SizeKeyword:
     """A required keyword of the exported functions that sets a size (``heads``): at least ``minimum``."""
@@ -66,6 +61,11 @@ class SizeKeyword:
 def size_options(program: Program) -> tuple[SizeKeyword, ...]:
     """The program's keywords that set a size (an option whose value is a size symbol)."""
     return tuple(SizeKeyword(o.keyword, (o.value,)) for o in options_of(program) if isinstance(o.value, sp.Symbol))
+
+
+def size_keywords(program: Program, sizes: dict) -> dict:
+    """The keywords of the exported functions that give a size no array has (``heads``), at ``sizes``."""
+    return {k.keyword: sizes[k.symbols[0]] for k in size_options(program)}
 
 
 def reference_gradient(program: Program, bw, arrays: dict, truncation: Truncation = FULL, sizes=None) -> dict:
