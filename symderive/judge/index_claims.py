@@ -162,7 +162,7 @@ def exact(claim: IndexClaim, subject: IndexSubject) -> bool:
     for a polynomial model; exact numbers, or 50 digits where exp appears, otherwise)."""
     env = subject.run(0, symbolic=True)
     value = compiled(claim, subject)
-    truth = env[subject.adjoints[claim.name].key]
+    truth = np.asarray(env[subject.adjoints[claim.name].key], dtype=object)  # a scalar's is one SymPy number
     for position in np.ndindex(truth.shape):
         claimed = plain(value(binding(claim, subject, env, 0, position, symbolic=True)))
         diff = sp.expand(sp.sympify(claimed - truth[position]))

@@ -122,6 +122,19 @@ def test_the_notes_formula_is_no_longer_refused_on_the_command_line(capsys):
     assert "DOES NOT HOLD" in capsys.readouterr().out
 
 
+SCALAR_BIAS = [r"Y_{i,j} = \sum_{p,q} W_{p,q} X_{i+p,j+q} + b", r"L = \sum_{i,j} G_{i,j} Y_{i,j}"]
+SCALAR_RANGES = ["i: 0..m-1", "j: 0..n-1", "p: 0..k-1", "q: 0..k-1"]
+
+
+@pytest.mark.parametrize("right, holds", [(r"\sum_i\sum_j \frac{\partial L}{\partial Y_{i,j}}", True),
+                                          (r"\sum_{i,j} G_{i,j}", True), (r"\sum_{i,j} G_{i,j+1}", False)])
+def test_a_claim_about_a_scalar_parameter_is_judged(right, holds):
+    """dL/db of a bias added to every entry is the sum of G (by hand: each Y_{i,j} has b with coefficient 1);
+    the exact check of a 0-D gradient crashed (an AttributeError from a SymPy number's missing shape)."""
+    [r] = check(model=SCALAR_BIAS, ranges=SCALAR_RANGES, claims=[r"\frac{\partial L}{\partial b} = " + right])
+    assert r.verdict == ("equal" if holds else "not_equal"), r
+
+
 # -- a 2-D multi-channel convolution with stride 2 and padding 1 ------------------------------------------------
 
 def conv(W, X, b, A, B):
