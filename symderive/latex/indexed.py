@@ -18,7 +18,7 @@ import sympy as sp
 
 from symderive.errors import LatexParseError, ModelError
 from symderive.latex.atoms import index_expression
-from symderive.latex.parsed import Context, index_symbol
+from symderive.latex.parsed import Context
 from symderive.latex.reader import read_sides
 from symderive.latex.tokens import tokenize
 from symderive.latex.words import GREEK
@@ -153,8 +153,3 @@ def as_size(e) -> sp.Expr:
     """An expression of the parse with its letters as size symbols (positive integers)."""
     e = sp.sympify(e)
     return e.subs({s: size_symbol(s.name) for s in e.free_symbols}, simultaneous=True)
-
-
-def letter(name: str) -> sp.Symbol:
-    """The symbol the reader gives an index letter."""
-    return index_symbol(name)
