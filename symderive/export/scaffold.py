@@ -18,6 +18,21 @@ def _sigmoid(x):
     """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 ''',
+    "_outer(": '''
+
+
+def _outer(a, b):
+    """a b^T of each example (leading axes are examples): out[..., i, j] = a[..., i] b[..., j]."""
+    return a[..., :, None] * b[..., None, :]
+''',
+    "_outer_sum(": '''
+
+
+def _outer_sum(a, b):
+    """sum over every leading axis (steps and examples) of a b^T, as one matrix product."""
+    rows = int(np.prod(a.shape[:-1]))
+    return a.reshape(rows, a.shape[-1]).T @ b.reshape(rows, b.shape[-1])
+''',
     "_softmax(": '''
 
 
@@ -123,12 +138,80 @@ def _dims(arrays):
     return dims
 '''
 
+BATCH_AXIS = '''
+
+
+def _batched_names(arrays):
+    """The arguments of BATCH given with a leading batch axis B, after checking that the data ("steps",
+    "data") are batched all or none and give one B (a "shared" argument has a batch axis only with them)."""
+    batched = [name for name in BATCH if arrays[name].ndim == len(SHAPES[name]) + 1]
+    data = [name for name in BATCH if BATCH[name] != "shared"]
+    given = [name for name in data if name in batched]
+    if given and len(given) < len(data):
+        odd = next(name for name in data if name not in batched)
+        raise ValueError(f"{odd}: expected a batch of shape (B, {_expected(odd)[1:]} as {given[0]} of shape "
+                         f"{arrays[given[0]].shape}, got shape {arrays[odd].shape}")
+    if not given:  # one example: an extra axis is a wrong shape, which _dims reports
+        return []
+    if arrays[given[0]].shape[0] == 0:
+        raise ValueError(f"{given[0]}: the batch is empty (B = 0), got shape {arrays[given[0]].shape}")
+    for name in batched:
+        if arrays[name].shape[0] != arrays[given[0]].shape[0]:
+            raise ValueError(f"{name}: expected a batch of B = {arrays[given[0]].shape[0]} examples "
+                             f"(as in {given[0]} of shape {arrays[given[0]].shape}), got shape {arrays[name].shape}")
+    return batched
+
+
+def _examples(arrays):
+    """The arrays as the generated code reads them, and the sizes of one example (``_dims``) with ``_B``
+    and ``_batched`` (the arguments given with a batch axis). The code keeps the examples on the axis after
+    a sequence's steps ((T, B, ...)) and first for other data ((B, ...)); one example is a batch of B = 1;
+    a "shared" argument given without a batch axis stays as it is (one for the whole batch)."""
+    batched = _batched_names(arrays)
+    try:
+        sizes = _dims({name: a[0] if name in batched else a for name, a in arrays.items()})
+    except ValueError as error:
+        raise ValueError(f"{error} (the shape of one example of the batch)" if batched else str(error)) from None
+    sizes["_B"] = arrays[batched[0]].shape[0] if batched else 1
+    sizes["_batched"] = batched
+    out = dict(arrays)
+    for name, kind in BATCH.items():
+        if kind != "shared" or name in batched:
+            a = arrays[name] if name in batched else arrays[name][None]
+            out[name] = np.ascontiguousarray(np.moveaxis(a, 0, 1)) if kind == "steps" else a
+    return out, sizes
+
+
+def _per_example(value, sizes, steps):
+    """A value of the code's layout in the caller's: steps after the batch axis ((B, T, ...)) when
+    ``steps``; without the batch axis for one example."""
+    value = np.moveaxis(value, 1, 0) if steps else value
+    return value if sizes["_batched"] else value[0]
+
+
+def _gradient(name, value, sizes):
+    """dL/d(name) in the argument's own layout: a sequence's steps back after the batch axis, and every
+    axis the argument was given without summed away (a parameter's, or a shared initial state's, sum
+    over the examples; one example's batch of one)."""
+    value = np.moveaxis(value, 1, 0) if BATCH.get(name) == "steps" else np.asarray(value, dtype=np.float64)
+    own = len(SHAPES[name]) + (name in sizes["_batched"])
+    while value.ndim > own:
+        value = value.sum(axis=0)
+    return value
+'''
+
+BATCH_DOC = ("# SHAPES: the axes of each argument for one example. The arguments in BATCH take an optional\n"
+             "# leading batch axis B (a minibatch): \"steps\" sequences (B, T, ...) and \"data\" (B, ...), given\n"
+             "# batched all or none; a \"shared\" initial state either (B, ...) or one for every example. The loss\n"
+             "# is the sum over the batch; a parameter's gradient the sum of the examples' gradients.")
+
+
 LOSS_DOC = '    """The scalar loss L."""'
 
 
-def preamble(doc: str, shapes: dict, imports: tuple[str, ...] = ("import numpy as np",)) -> list[str]:
-    """The module's first lines: the docstring, the imports and ``SHAPES``."""
-    return [f'r"""{doc}"""', *imports, "", f"SHAPES = {shapes!r}"]
+def preamble(doc: str, shapes: dict, batch: dict, imports: tuple[str, ...] = ("import numpy as np",)) -> list[str]:
+    """The module's first lines: the docstring, the imports, ``SHAPES`` and ``BATCH`` (see ``BATCH_DOC``)."""
+    return [f'r"""{doc}"""', *imports, "", BATCH_DOC, f"SHAPES = {shapes!r}", f"BATCH = {batch!r}"]
 
 
 def arrays_line(args) -> str:

@@ -91,6 +91,6 @@ def window_max(view, window):
 
 
 def softmax(z):
-    """exp(z) / sum(exp(z)), computed with the maximum subtracted."""
-    e = np.exp(z - np.max(z))
-    return e / np.sum(e)
+    """exp(z) / sum(exp(z)) over the last axis (each example's logits), computed with the maximum subtracted."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
+from symderive.export.scaffold import (
+    ARGUMENTS,
+    BATCH_AXIS,
+    HELPER_MARK,
+    LOSS_DOC,
+    arrays_line,
+    place_helpers,
+    preamble,
+    unpack,
+)
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
-from symderive.model.program import Program, arguments, is_fixed, key, shapes
+from symderive.model.program import Program, arguments, initial_arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
@@ -52,8 +61,8 @@ def stored_size(v):
 
 
 def allocation(d: Def) -> str:
-    """Rows 0..T+1 of a value (a row per step; one number per step for a scalar)."""
-    return "np.zeros(T + 2)" if d.size is None else f"np.zeros((T + 2, {code(d.size)}))"
+    """Rows 0..T+1 of a value, each the value of every example of the batch (a row of _B numbers for a scalar)."""
+    return "np.zeros((T + 2, _B))" if d.size is None else f"np.zeros((T + 2, _B, {code(d.size)}))"
 
 
 def reads(expr, names, same_step: bool) -> set[str]:
@@ -93,10 +102,10 @@ class Emitter:
         self.lines.append("    " * depth + line)
 
     def batch(self, lo=1, hi=T):
-        return printer(slice_index(self.base, lo, hi), self.base, batched=True)
+        return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True)
 
     def step(self, at=t):
-        return printer(step_index(self.base, at), self.base)
+        return printer(step_index(self.base, at), self.base, examples=True)
 
 
 def total(printer_, exprs) -> str:
@@ -143,7 +152,7 @@ def every_step(d: Def, code_: str, terms) -> str:
     """``code_`` of terms computed for all steps; terms that read no step (``dL/dL = 1``) are repeated."""
     if any(e.atoms(TimeVar) for e in terms):
         return code_
-    return f"np.full({'T' if d.size is None else f'(T, {code(d.size)})'}, {code_})"
+    return f"np.full({'(T, _B)' if d.size is None else f'(T, _B, {code(d.size)})'}, {code_})"
 
 
 def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
@@ -247,20 +256,27 @@ def _carries(T, truncate, truncate_mode):
 def module_source(program: Program, bw: Backward, doc: str) -> str:
     """The text of a standalone module implementing the program and its derived gradients."""
     args = [identifier(key(v)) for v in arguments(program)]
-    body = [*preamble(doc, shapes(program)), HELPER_MARK, ARGUMENTS.rstrip()]
+    body = [*preamble(doc, shapes(program), batch_kinds(program)), HELPER_MARK, ARGUMENTS.rstrip(), BATCH_AXIS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
     body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
     return place_helpers("\n".join(body) + "\n")
 
 
+def batch_kinds(program: Program) -> dict:
+    """The arguments that take a batch axis: the data ("steps" for sequences, else "data") and the initial
+    states ("shared": one for the whole batch, or one per example)."""
+    data = {key(v): "steps" if isinstance(v, TimeVar) else "data" for v in program.inputs}
+    return data | {key(v): "shared" for v in initial_arguments(program)}
+
+
 def prepare_fn(args) -> str:
-    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
+    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return _examples(arrays)"
 
 
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
-    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + ["_B"]
     return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 
@@ -288,7 +304,8 @@ def public_fns(program: Program, bw: Backward, args) -> str:
            f'    """{doc_fwd}: {", ".join(values)}."""',
            f"    _args, _sizes = _prepare({sig})",
            *(["    T = _sizes['T']"] if program.recurrent else []),
-           f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
+           f"    return {{name: _per_example(value{rows}, _sizes, {program.recurrent}) "
+           "for name, value in _forward(_args, _sizes).items()}",
            f"\n\ndef loss({sig}):",
            LOSS_DOC,
            f"    _args, _sizes = _prepare({sig})",
@@ -336,7 +353,8 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
               *header(program),
               unpack(values + adjoints, "_adjoints"),
               "    return {"]
-    lines += [f"        {identifier(g.var)!r}: {gradient_code(program, em, g)}," for g in bw.grads]
+    lines += [f"        {name!r}: _gradient({name!r}, {gradient_code(program, em, g)}, _sizes),"
+              for name, g in ((identifier(g.var), g) for g in bw.grads)]
     lines.append("    }")
     if program.recurrent:
         names = {identifier(a.adjoint.name): key(a.adjoint)[len(ADJOINT_PREFIX):] for a in bw.steps}
@@ -346,7 +364,8 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
                   f"    _args, _sizes = _prepare({sig})",
                   f"    _adjoints = _backward(_args, _sizes{call_extra})",
                   "    T = _sizes['T']",
-                  "    return {" + ", ".join(f"{v!r}: _adjoints[{a!r}][1:T + 1]" for a, v in names.items()) + "}"]
+                  "    return {" + ", ".join(f"{v!r}: _per_example(_adjoints[{a!r}][1:T + 1], _sizes, True)"
+                                        for a, v in names.items()) + "}"]
     return "\n".join(lines)
 
 
