@@ -383,7 +383,7 @@ def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> li
     from_arrays = {n for names in shapes.values() for n in names}
     class_index, target_sum = target_code(program, shapes)
     prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
-               "    _arrays, _sizes = _examples(arrays)", *target_sum,
+               "    _arrays, _sizes = _examples(arrays, True)", *target_sum,
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]

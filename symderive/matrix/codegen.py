@@ -25,6 +25,7 @@ from symderive.export.scaffold import (
 )
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
+from symderive.matrix.steps import emit_loop, local_name, reads, step_locals, term_kinds, total
 from symderive.model.program import Program, arguments, initial_arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 
@@ -62,11 +63,7 @@ def stored_size(v):
 
 def allocation(d: Def) -> str:
     """Rows 0..T+1 of a value, each the value of every example of the batch (a row of _B numbers for a scalar)."""
-    return "np.zeros((T + 2, _B))" if d.size is None else f"np.zeros((T + 2, _B, {code(d.size)}))"
-
-
-def reads(expr, names, same_step: bool) -> set[str]:
-    return {v.name for v in expr.atoms(TimeVar) if v.name in names and (v.offset == 0) == same_step}
+    return "np.zeros((T + 2, *_batch))" if d.size is None else f"np.zeros((T + 2, *_batch, {code(d.size)}))"
 
 
 def split(defs: list[Def]) -> tuple[list[Def], list[Def], list[Def]]:
@@ -104,24 +101,16 @@ class Emitter:
     def batch(self, lo=1, hi=T):
         return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True)
 
-    def step(self, at=t):
-        return printer(step_index(self.base, at), self.base, examples=True)
+    def step(self, at=t, local=frozenset()):
+        """The printer of one step; a value in ``local`` is the step's local (see ``steps.emit_loop``)."""
+        index = step_index(self.base, at)
+        return printer(lambda v: local_name(v.name) if v.name in local and v.offset == 0 else index(v),
+                       self.base, examples=True)
 
 
-def total(printer_, exprs) -> str:
-    return " + ".join(printer_.doprint(e) for e in exprs) if exprs else "0.0"
-
-
-def term_kinds(d: Def, loop_names: set[str]) -> tuple[list, list, list]:
-    """The terms of a loop value: (hoisted: read no loop value, computed for all steps before the loop;
-    same: read a loop value of this step; cross: read a loop value of the neighbouring step)."""
-    hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
-    same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
-    return hoisted, same, [e for e, cross in d.terms if cross]
-
-
-def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
-    """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
+def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=frozenset()):
+    """Allocation, before-loop, loop and after-loop code of one recurrent phase; ``kept``: the values read
+    after the phase (by the gradients, the loss, the backward pass), which the lean loop stores too."""
     before, loop, after = split(defs)
     for d in defs:
         em.emit(f"{identifier(d.name)} = {allocation(d)}")
@@ -137,22 +126,35 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
     loop, invariants = hoist_invariants(loop, loop_names)
     for expr, name in invariants.items():
         em.emit(f"{name} = {em.batch().doprint(expr)}")
+    after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
+    local = step_locals(loop, loop_names, set(kept) | after_reads)
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
         emit_window(em, loop, loop_names)
         em.emit("else:")
-        emit_loop(em, loop, loop_names, "range(T, 0, -1)", depth=2, masked=True)
+        lean_or_full(em, loop, loop_names, "range(T, 0, -1)", 2, True, local)
     else:
-        emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
+        lean_or_full(em, loop, loop_names, "range(1, T + 1)", 1, False, local)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def lean_or_full(em, loop, loop_names, steps, depth, masked, local):
+    """The loop; with step locals, a lean loop (``_lean``: for ``grad``) and the full one."""
+    if not local:
+        emit_loop(em, loop, loop_names, steps, depth, masked)
+        return
+    em.emit("if _lean:", depth)
+    emit_loop(em, loop, loop_names, steps, depth + 1, masked, local)
+    em.emit("else:", depth)
+    emit_loop(em, loop, loop_names, steps, depth + 1, masked)
 
 
 def every_step(d: Def, code_: str, terms) -> str:
     """``code_`` of terms computed for all steps; terms that read no step (``dL/dL = 1``) are repeated."""
     if any(e.atoms(TimeVar) for e in terms):
         return code_
-    return f"np.full({'(T, _B)' if d.size is None else f'(T, _B, {code(d.size)})'}, {code_})"
+    return f"np.full({'(T, *_batch)' if d.size is None else f'(T, *_batch, {code(d.size)})'}, {code_})"
 
 
 def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
@@ -192,20 +194,6 @@ def is_invariant(e, loop_names) -> bool:
         return False
     values = e.atoms(TimeVar)
     return bool(values) and all(v.offset == 0 and v.name not in loop_names for v in values)
-
-
-def emit_loop(em, loop, loop_names, steps, depth, masked):
-    if masked:
-        em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
-    em.emit(f"for t in {steps}:", depth)
-    p = em.step()
-    for d in loop:
-        hoisted, same, cross = term_kinds(d, loop_names)
-        parts = [f"_pre_{identifier(d.name)}[t - 1]"] if hoisted else []
-        parts += [p.doprint(e) for e in same]
-        if cross:
-            parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
-        em.emit(f"{identifier(d.name)}[t] = {' + '.join(parts) or '0.0'}", depth + 1)
 
 
 def emit_window(em, loop, loop_names):
@@ -259,7 +247,7 @@ def module_source(program: Program, bw: Backward, doc: str) -> str:
     body = [*preamble(doc, shapes(program), batch_kinds(program)), HELPER_MARK, ARGUMENTS.rstrip(), BATCH_AXIS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
-    body += [prepare_fn(args), forward_fn(program), public_fns(program, bw, args)]
+    body += [prepare_fn(args), forward_fn(program, bw), public_fns(program, bw, args)]
     return place_helpers("\n".join(body) + "\n")
 
 
@@ -271,26 +259,36 @@ def batch_kinds(program: Program) -> dict:
 
 
 def prepare_fn(args) -> str:
-    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return _examples(arrays)"
+    return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return _examples(arrays, False)"
 
 
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
-    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + ["_B"]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + ["_batch"] * program.recurrent
     return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 
-def forward_fn(program: Program) -> str:
+def read_names(exprs) -> set[str]:
+    """The names of the step values the expressions read (at any step)."""
+    return {v.name for e in exprs for v in sp.sympify(e).atoms(TimeVar)}
+
+
+def forward_fn(program: Program, bw: Backward) -> str:
+    """``_forward``: every value, stacked over steps; with ``_lean``, only those read after the step that
+    computes them (by the backward pass, the gradients, the loss) are stored."""
     em = Emitter(program)
     names = [identifier(key(a.target)) for a in program.assignments]
     if program.recurrent:
         initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items() if not is_fixed(v)]
-        emit_phase(em, forward_defs(program), backward=False, initial=initial)
+        kept = read_names([term.expr for a in bw.steps for term in a.terms] + [g.value() for g in bw.grads if g.terms]
+                          + [program.loss])
+        emit_phase(em, forward_defs(program), backward=False, initial=initial, kept=kept)
     else:
         for a in program.assignments:
             em.emit(f"{identifier(key(a.target))} = {em.step().doprint(a.expr)}")
     ret = ", ".join(f"{n!r}: {n}" for n in names)
-    return "\n\ndef _forward(_args, _sizes):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"])
+    lines = header(program) + em.lines + [f"    return {{{ret}}}"]
+    return "\n\ndef _forward(_args, _sizes, _lean=False):\n" + "\n".join(lines)
 
 
 def public_fns(program: Program, bw: Backward, args) -> str:
@@ -332,13 +330,13 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
     adjoints = [identifier(a.adjoint.name) for a in bw.steps]
     extra = ", truncate=None, truncate_mode=\"blocks\"" if program.recurrent else ""
     call_extra = ", truncate, truncate_mode" if program.recurrent else ""
-    lines = [f"\n\ndef _backward(_args, _sizes{extra}):",
-             "    _values = _forward(_args, _sizes)",
+    lines = [f"\n\ndef _backward(_args, _sizes{extra}, _lean=False):",
+             "    _values = _forward(_args, _sizes, _lean)",
              *header(program),
              *filter(None, [unpack(values, "_values")])]
     if program.recurrent:
         lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
-        emit_phase(em, backward_defs(bw), backward=True)
+        emit_phase(em, backward_defs(bw), backward=True, kept=read_names(g.value() for g in bw.grads if g.terms))
     else:
         for step_def in bw.steps:
             em.emit(f"{identifier(step_def.adjoint.name)} = {total(em.step(), [term.expr for term in step_def.terms])}")
@@ -349,7 +347,7 @@ def grad_fn(program: Program, bw: Backward, sig: str) -> str:
               *(TRUNCATION_DOC if program.recurrent else []),
               '    """',
               f"    _args, _sizes = _prepare({sig})",
-              f"    _adjoints = _backward(_args, _sizes{call_extra})",
+              f"    _adjoints = _backward(_args, _sizes{call_extra}, _lean=True)",
               *header(program),
               unpack(values + adjoints, "_adjoints"),
               "    return {"]

@@ -80,7 +80,7 @@ class RowPrinter(NumPyPrinter):
     printer used for ``TimeSum`` bodies (the same expression over steps lo..hi at once)."""
 
     _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False,
-                         "examples": False}
+                         "examples": False, "steps": False}
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": False, **(settings or {})})
@@ -138,7 +138,16 @@ class RowPrinter(NumPyPrinter):
         """``r M1 ... Mk`` (a row vector times matrices) -> ``(r @ M1 @ ... @ Mk)``."""
         if len(factors) == 1:
             return self.vector(factors[0])
-        return "(" + self.vector(factors[0]) + "".join(" @ " + self.matrix(f) for f in factors[1:]) + ")"
+        return self.chain(self.vector(factors[0]), [self.matrix(f) for f in factors[1:]])
+
+    def chain(self, first: str, matrices: list[str]) -> str:
+        """``(first @ M1 @ ... @ Mk)``; over steps and examples (settings ``steps`` and ``examples``) each
+        product is ``_mm``, one matrix product of all the rows at once."""
+        if self._settings["steps"] and self._settings["examples"]:
+            for m in matrices:
+                first = f"_mm({first}, {m})"
+            return first
+        return "(" + first + "".join(" @ " + m for m in matrices) + ")"
 
     def vector(self, v) -> str:
         """A row or column vector; its transpose is stored alike (one row per step)."""
@@ -170,8 +179,7 @@ class RowPrinter(NumPyPrinter):
     def column_product(self, factors) -> str:
         if len(factors) == 1:
             return self._print(factors[0])
-        return ("(" + self._print(factors[-1])
-                + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")")
+        return self.chain(self._print(factors[-1]), [self.transposed(f) for f in reversed(factors[:-1])])
 
     def transposed(self, m) -> str:
         """Code for M^T of a time-invariant matrix M."""
@@ -303,6 +311,7 @@ def printer(index, storage_base, batched: bool = False, examples: bool = False) 
     every value has an axis of examples after the steps (a minibatch), so scalars of a step are vectors."""
     def batch(lo, hi):
         return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True,
-                           "examples": examples})
+                           "examples": examples, "steps": True})
 
-    return RowPrinter({"index": index, "batch": batch, "batched": batched or examples, "examples": examples})
+    return RowPrinter({"index": index, "batch": batch, "batched": batched or examples, "examples": examples,
+                       "steps": batched})
