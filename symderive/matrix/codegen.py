@@ -25,7 +25,18 @@ from symderive.export.scaffold import (
 )
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
-from symderive.matrix.steps import emit_loop, local_name, reads, step_locals, term_kinds, total
+from symderive.matrix.stacks import gate_storage, stack_products, storage_lines
+from symderive.matrix.steps import (
+    Loop,
+    emit_loop,
+    fused_into,
+    local_name,
+    only_product,
+    reads,
+    step_locals,
+    term_kinds,
+    total,
+)
 from symderive.model.program import Program, arguments, initial_arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 
@@ -101,53 +112,73 @@ class Emitter:
     def batch(self, lo=1, hi=T):
         return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True)
 
-    def step(self, at=t, local=frozenset()):
-        """The printer of one step; a value in ``local`` is the step's local (see ``steps.emit_loop``)."""
-        index = step_index(self.base, at)
-        return printer(lambda v: local_name(v.name) if v.name in local and v.offset == 0 else index(v),
-                       self.base, examples=True)
+    def step(self, at=t, local=frozenset(), spelled=None):
+        """The printer of one step; a value in ``local`` is the step's local (see ``steps.emit_loop``), a
+        placeholder in ``spelled`` is spelled so (see ``stacks``)."""
+        index, spelled = step_index(self.base, at), spelled or {}
+
+        def spell(v):
+            if v.name in spelled:
+                return spelled[v.name]
+            return local_name(v.name) if v.name in local and v.offset == 0 else index(v)
+
+        return printer(spell, self.base, examples=True)
 
 
 def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=frozenset()):
     """Allocation, before-loop, loop and after-loop code of one recurrent phase; ``kept``: the values read
     after the phase (by the gradients, the loss, the backward pass), which the lean loop stores too."""
     before, loop, after = split(defs)
-    for d in defs:
-        em.emit(f"{identifier(d.name)} = {allocation(d)}")
+    loop_names = {d.name for d in loop}
+    hoisted_loop, invariants = hoist_invariants(loop, loop_names)
+    after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
+    local = step_locals(hoisted_loop, loop_names, set(kept) | after_reads)
+    stacked, stacking = stack_products(hoisted_loop, em.step(), loop_names - local)
+    gate_storage(stacking, fused_into(stacked, local), lambda name: only_product(stacked, name, loop_names))
+    allocate(em, defs, stacking)
     for line in initial:
         em.emit(line)
     for d in before:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
-    loop_names = {d.name for d in loop}
     for d in loop:
         hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
             em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
-    loop, invariants = hoist_invariants(loop, loop_names)
     for expr, name in invariants.items():
         em.emit(f"{name} = {em.batch().doprint(expr)}")
-    after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
-    local = step_locals(loop, loop_names, set(kept) | after_reads)
+    loop = Loop(stacked, loop_names, stacking)
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
-        emit_window(em, loop, loop_names)
+        emit_window(em, hoisted_loop, loop_names)
         em.emit("else:")
-        lean_or_full(em, loop, loop_names, "range(T, 0, -1)", 2, True, local)
+        lean_or_full(em, loop, "range(T, 0, -1)", 2, True, local)
     else:
-        lean_or_full(em, loop, loop_names, "range(1, T + 1)", 1, False, local)
+        lean_or_full(em, loop, "range(1, T + 1)", 1, False, local)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
 
 
-def lean_or_full(em, loop, loop_names, steps, depth, masked, local):
+def allocate(em: Emitter, defs: list[Def], stacking):
+    """Rows 0..T+1 of every value; the values stored side by side (see ``stacks``) as views of one array."""
+    groups = storage_lines(stacking, lambda size: allocation(Def("", size, ())))
+    member = {name: group for group, members in stacking.storage.items() for name, _ in members}
+    for d in defs:
+        if d.name not in member:
+            em.emit(f"{identifier(d.name)} = {allocation(d)}")
+        elif member[d.name] in groups:  # the group's first member in the order of computation
+            for line in groups.pop(member[d.name]):
+                em.emit(line)
+
+
+def lean_or_full(em, loop, steps, depth, masked, local):
     """The loop; with step locals, a lean loop (``_lean``: for ``grad``) and the full one."""
     if not local:
-        emit_loop(em, loop, loop_names, steps, depth, masked)
+        emit_loop(em, loop, steps, depth, masked)
         return
     em.emit("if _lean:", depth)
-    emit_loop(em, loop, loop_names, steps, depth + 1, masked, local)
+    emit_loop(em, loop, steps, depth + 1, masked, local)
     em.emit("else:", depth)
-    emit_loop(em, loop, loop_names, steps, depth + 1, masked)
+    emit_loop(em, loop, steps, depth + 1, masked)
 
 
 def every_step(d: Def, code_: str, terms) -> str:

@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import sympy as sp
 
-from symderive.matrix.numpy_printer import identifier
+from symderive.matrix.numpy_printer import code, identifier
 from symderive.ops.nodes import TimeVar
 from symderive.ops.registry import ACTIVATIONS
 
@@ -47,18 +48,29 @@ def local_name(name: str) -> str:
     return f"_{identifier(name)}_t"
 
 
-def emit_loop(em, loop, loop_names, steps, depth, masked, local=frozenset()):
+@dataclass(frozen=True)
+class Loop:
+    """The values a step loop computes (in order), their names, and their stacked products."""
+
+    defs: list
+    names: set
+    stacking: object
+
+
+def emit_loop(em, loop: Loop, steps, depth, masked, local=frozenset()):
     """``for t in steps:`` computing every loop value; the values in ``local`` as locals of the step."""
     if masked:
         em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
-    p = em.step(local=local)
-    fused = fused_into(loop, local)
-    body = []
-    for d in loop:
-        body += step_lines(d, loop_names, p, masked, local, fused)
+    p = em.step(local=local, spelled=loop.stacking.spelled)
+    fused = fused_into(loop.defs, local)
+    body, done = step_top(loop, fused, p)
+    for d in loop.defs:
+        body += [] if d.name in done else step_lines(d, loop.names, p, masked, local, fused)
     for source, reader in fused.items():  # the hoisted part of a fused local, in its reader's rows
-        if term_kinds(next(d for d in loop if d.name == source), loop_names)[0]:
+        if term_kinds(next(d for d in loop.defs if d.name == source), loop.names)[0]:
             em.emit(f"{identifier(reader)}[1:T + 1] = _pre_{identifier(source)}", depth)
+    for line in loop.stacking.before + gate_scaling(loop, fused):
+        em.emit(line, depth)
     transposes = sorted(set(TRANSPOSE.findall("\n".join(body))))
     for name in transposes:  # bound once, not looked up at every step
         em.emit(f"_{name}_T = {name}.T", depth)
@@ -142,3 +154,64 @@ def update_in_place(d, row: str, local: str, p) -> str:
 def row_name(name: str) -> str:
     """The local holding row t of a stored value updated in place."""
     return f"_{identifier(name)}_row"
+
+
+def only_product(loop, name: str, loop_names) -> bool:
+    """Is the value a hoisted part plus one placeholder of a stacked product (``pre + W h_{t-1}``)?"""
+    d = next(d for d in loop if d.name == name)
+    hoisted, same, cross = term_kinds(d, loop_names)
+    return bool(hoisted) and not same and len(cross) == 1 and isinstance(cross[0], TimeVar)
+
+
+def step_top(loop: Loop, fused: dict, p) -> tuple[list[str], set[str]]:
+    """The lines at the top of a step (the stacked products), and the values they already compute: with
+    the gates stored side by side (``gates``), the product is added to all of them in place and each run
+    of neighbours with the same activation is one call."""
+    lines, done = [], set()
+    for line, (name, vector, members) in zip(loop.stacking.top, loop.stacking.shared):
+        group = loop.stacking.gates.get(name) if fused else None
+        if group is None:
+            lines.append(line)
+            continue
+        row = f"{group}_row"
+        lines += [f"{row} = {group}[t]", f"{row} += {vector} @ _W{name}"]
+        readers = [next(d for d in loop.defs if d.name == fused[m]) for m, _ in members]
+        start, runs = sp.S.Zero, []
+        for d, (member, size) in zip(readers, members):
+            function = in_place_function(d.terms[0][0])
+            if runs and runs[-1][0] == function:
+                runs[-1][2] += size
+            else:
+                runs.append([function, start, size])
+            start += size
+            done |= {member, d.name}
+        lines += activation_lines(row, runs)
+    return lines, done
+
+
+def activation_lines(row: str, runs: list) -> list[str]:
+    """Each run ``[function, start, size]`` of the gates applied in place. When every function is tanh or
+    the logistic function, one tanh covers the row: the logistic gates' pre-activations were halved
+    (see ``gate_scaling``) and sigmoid(a) = (1 + tanh(a/2)) / 2 finishes them in two in-place updates."""
+    blocks = [(function, f"{row}[..., {code(begin)}:{code(begin + size)}]") for function, begin, size in runs]
+    if {function for function, _ in blocks} <= {"np.tanh", "_sigmoid"}:
+        return [f"np.tanh({row}, {row})"] + [line for function, block in blocks if function == "_sigmoid"
+                                             for line in (f"{block} += 1.0", f"{block} *= 0.5")]
+    return [f"{function}({block}, {block})" for function, block in blocks]
+
+
+def gate_scaling(loop: Loop, fused: dict) -> list[str]:
+    """Before the loop: halve the logistic gates' weights and pre-activations (see ``activation_lines``)."""
+    lines = []
+    for name, _, members in loop.stacking.shared:
+        group = loop.stacking.gates.get(name)
+        if group is None or not fused:
+            continue
+        functions = [in_place_function(next(d for d in loop.defs if d.name == fused[m]).terms[0][0])
+                     for m, _ in members]
+        if set(functions) <= {"np.tanh", "_sigmoid"} and "_sigmoid" in functions:
+            scale = ", ".join(f"np.full({code(size)}, {0.5 if f == '_sigmoid' else 1.0})"
+                              for f, (_, size) in zip(functions, members))
+            lines += [f"_W{name} = _W{name} * np.concatenate([{scale}])",
+                      f"{group}[1:T + 1] *= np.concatenate([{scale}])"]
+    return lines
