@@ -215,7 +215,7 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
 
 
 def kernel_source() -> str:
-    names = ["affine_view", "affine_einsum", "dilate", "window_max", "softmax"]
+    names = ["affine_view", "affine_einsum", "contract_pair", "summed_alone", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
