@@ -130,12 +130,13 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
     after the phase (by the gradients, the loss, the backward pass), which the lean loop stores too."""
     before, loop, after = split(defs)
     loop_names = {d.name for d in loop}
-    hoisted_loop, invariants = hoist_invariants(loop, loop_names)
     after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
-    local = step_locals(hoisted_loop, loop_names, set(kept) | after_reads)
-    stacked, stacking = stack_products(hoisted_loop, em.step(), loop_names - local)
-    gate_storage(stacking, fused_into(stacked, local), lambda name: only_product(stacked, name, loop_names))
-    allocate(em, defs, stacking)
+    local = step_locals(hoist_invariants(loop, loop_names)[0], loop_names, set(kept) | after_reads)
+    full = loop_plan(em, loop, loop_names, local, "_inv", gates=False)
+    lean = loop_plan(em, inline_products(loop, local), loop_names, local, "_invl") if local else full
+    if any(lean.stacking.storage.get(k) != v for k, v in full.stacking.storage.items()):
+        lean = loop_plan(em, loop, loop_names, local, "_invl")  # without inlining: the same stacks as full
+    allocate(em, defs, lean.stacking)
     for line in initial:
         em.emit(line)
     for d in before:
@@ -144,18 +145,49 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
         hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
             em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
-    for expr, name in invariants.items():
-        em.emit(f"{name} = {em.batch().doprint(expr)}")
-    loop = Loop(stacked, loop_names, stacking)
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
-        emit_window(em, hoisted_loop, loop_names)
+        window, invariants = hoist_invariants(loop, loop_names)
+        for expr, name in invariants.items():
+            em.emit(f"{name} = {em.batch().doprint(expr)}", 2)
+        emit_window(em, window, loop_names)
         em.emit("else:")
-        lean_or_full(em, loop, "range(T, 0, -1)", 2, True, local)
+        lean_or_full(em, lean, full, "range(T, 0, -1)", 2, True, local)
     else:
-        lean_or_full(em, loop, "range(1, T + 1)", 1, False, local)
+        lean_or_full(em, lean, full, "range(1, T + 1)", 1, False, local)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def loop_plan(em: Emitter, loop: list[Def], loop_names: set[str], local, prefix: str, gates=True) -> Loop:
+    """The loop's values with invariants hoisted (named ``prefix`` + a number) and products stacked (the
+    values not ``local`` to a step can be stored side by side); ``gates``: the lean loop's gates too."""
+    hoisted, invariants = hoist_invariants(loop, loop_names, prefix)
+    stacked, stacking = stack_products(hoisted, em.step(), loop_names - set(local))
+    if local and gates:
+        gate_storage(stacking, fused_into(stacked, local), lambda name: only_product(stacked, name, loop_names))
+    return Loop(stacked, loop_names, stacking, invariants)
+
+
+def inline_products(loop: list[Def], local) -> list[Def]:
+    """The loop with each step local that is a Hadamard product read by one Hadamard product put into it
+    (``a ⊙ (b ⊙ c)``, one product whose invariant factors ``hoist_invariants`` then groups)."""
+    out = list(loop)
+    for d in loop:
+        product = d.terms[0][0] if len(d.terms) == 1 and not d.terms[0][1] else None
+        if d.name not in local or not isinstance(product, sp.HadamardProduct):
+            continue
+        users = [r for r in out if any(d.name in reads(e, {d.name}, True) | reads(e, {d.name}, False)
+                                       for e, _ in r.terms)]
+        if len(users) != 1 or len(users[0].terms) != 1 or users[0].terms[0][1]:
+            continue
+        user, (e, _) = users[0], users[0].terms[0]
+        value = TimeVar(d.name, t, *d.terms[0][0].shape)
+        if not isinstance(e, sp.HadamardProduct) or value not in e.args:
+            continue
+        merged = sp.HadamardProduct(*[a for a in e.args if a != value], *d.terms[0][0].args)
+        out = [Def(r.name, r.size, ((merged, False),)) if r is user else r for r in out if r is not d]
+    return out
 
 
 def allocate(em: Emitter, defs: list[Def], stacking):
@@ -170,15 +202,15 @@ def allocate(em: Emitter, defs: list[Def], stacking):
                 em.emit(line)
 
 
-def lean_or_full(em, loop, steps, depth, masked, local):
+def lean_or_full(em, lean: Loop, full: Loop, steps, depth, masked, local):
     """The loop; with step locals, a lean loop (``_lean``: for ``grad``) and the full one."""
     if not local:
-        emit_loop(em, loop, steps, depth, masked)
+        emit_loop(em, full, steps, depth, masked)
         return
     em.emit("if _lean:", depth)
-    emit_loop(em, loop, steps, depth + 1, masked, local)
+    emit_loop(em, lean, steps, depth + 1, masked, local)
     em.emit("else:", depth)
-    emit_loop(em, loop, steps, depth + 1, masked)
+    emit_loop(em, full, steps, depth + 1, masked)
 
 
 def every_step(d: Def, code_: str, terms) -> str:
@@ -188,13 +220,13 @@ def every_step(d: Def, code_: str, terms) -> str:
     return f"np.full({'(T, *_batch)' if d.size is None else f'(T, *_batch, {code(d.size)})'}, {code_})"
 
 
-def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
+def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv") -> tuple[list[Def], dict]:
     """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
-    arrays computed for all steps at once before it; the loop reads their rows."""
+    arrays computed for all steps at once before it (named ``prefix`` + a number); the loop reads their rows."""
     found: dict = {}
 
     def hoisted(e):
-        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, *e.shape)
+        return TimeVar(found.setdefault(e, f"{prefix}{len(found)}"), t, *e.shape)
 
     def walk(e):
         if is_invariant(e, loop_names):
@@ -215,8 +247,9 @@ def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], 
 
 
 def is_current_value(e, loop_names) -> bool:
-    """A value of the current step computed outside the loop (``o_t`` in the backward pass)."""
-    return isinstance(e, TimeVar) and e.offset == 0 and e.name not in loop_names
+    """A value computed outside the loop (``o_t`` or ``c_{t-1}`` in the backward pass): its rows of all steps
+    can be read at once."""
+    return isinstance(e, TimeVar) and e.name not in loop_names
 
 
 def is_invariant(e, loop_names) -> bool:

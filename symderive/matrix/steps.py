@@ -55,12 +55,15 @@ class Loop:
     defs: list
     names: set
     stacking: object
+    invariants: dict  # expression -> the name of its array over all steps, computed before the loop
 
 
 def emit_loop(em, loop: Loop, steps, depth, masked, local=frozenset()):
     """``for t in steps:`` computing every loop value; the values in ``local`` as locals of the step."""
     if masked:
         em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
+    for expr, name in loop.invariants.items():
+        em.emit(f"{name} = {em.batch().doprint(expr)}", depth)
     p = em.step(local=local, spelled=loop.stacking.spelled)
     fused = fused_into(loop.defs, local)
     body, done = step_top(loop, fused, p)
