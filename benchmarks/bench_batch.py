@@ -1,7 +1,7 @@
 """Benchmark: minibatches (B=32) of the exported RNN, LSTM and GRU gradients against torch.nn.RNN/LSTM/GRU
 (batch_first=True) with autograd, float64, one thread; medians of interleaved rounds, ratio to torch.
 
-    python benchmarks/bench_batch.py [--quick]
+    python benchmarks/bench_batch.py [--quick] [rnn] [lstm] [gru]
 """
 from harness import ratio_table, measure, torch_threads  # noqa: I001  (pins threads before NumPy)
 
@@ -50,7 +50,8 @@ def main():
 
     quick = "--quick" in sys.argv
     torch = torch_threads()
-    for name in MODULES:
+    chosen = [name for name in MODULES if name in sys.argv] or list(MODULES)
+    for name in chosen:
         module = derivation(name).load_module()
         rows = []
         for size in SIZES:
