@@ -79,7 +79,8 @@ class RowPrinter(NumPyPrinter):
     ``index(var: TimeVar) -> str`` spells a time-indexed value; ``batch(lo, hi)`` returns the
     printer used for ``TimeSum`` bodies (the same expression over steps lo..hi at once)."""
 
-    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False}
+    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False,
+                         "examples": False, "steps": False}
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": False, **(settings or {})})
@@ -109,7 +110,7 @@ class RowPrinter(NumPyPrinter):
         left, right = split_outer(factors)
         body = self.column_code(left)
         if right:
-            body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
+            body = self.outer(body, self._print(column(MatMul(*right).doit())))
         return body if coeff == 1 else f"({self._print(coeff)} * {body})"
 
     def matrix_product(self, factors) -> str | None:
@@ -163,7 +164,16 @@ class RowPrinter(NumPyPrinter):
         """``r M1 ... Mk`` (a row vector times matrices) -> ``(r @ M1 @ ... @ Mk)``."""
         if len(factors) == 1:
             return self.vector(factors[0])
-        return "(" + self.vector(factors[0]) + "".join(" @ " + self.matrix(f) for f in factors[1:]) + ")"
+        return self.chain(self.vector(factors[0]), [self.matrix(f) for f in factors[1:]])
+
+    def chain(self, first: str, matrices: list[str]) -> str:
+        """``(first @ M1 @ ... @ Mk)``; over steps and examples (settings ``steps`` and ``examples``) each
+        product is ``_mm``, one matrix product of all the rows at once."""
+        if self._settings["steps"] and self._settings["examples"]:
+            for m in matrices:
+                first = f"_mm({first}, {m})"
+            return first
+        return "(" + first + "".join(" @ " + m for m in matrices) + ")"
 
     def vector(self, v) -> str:
         """A row or column vector; its transpose is stored alike (one row per step)."""
@@ -195,8 +205,7 @@ class RowPrinter(NumPyPrinter):
     def column_product(self, factors) -> str:
         if len(factors) == 1:
             return self._print(factors[0])
-        return ("(" + self._print(factors[-1])
-                + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")")
+        return self.chain(self._print(factors[-1]), [self.transposed(f) for f in reversed(factors[:-1])])
 
     def transposed(self, m) -> str:
         """Code for M^T of a time-invariant matrix M."""
@@ -255,10 +264,18 @@ class RowPrinter(NumPyPrinter):
             column_code = batch.column_code(left)
             if scalars:
                 column_code = f"(({' * '.join(scalars)})[..., None] * {column_code})"
-            code = f"({column_code}.T @ {batch.row_product(right)})"
+            code = self.outer_sum(column_code, batch.row_product(right))
         else:
-            code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
+            code = self.outer_sum(batch.column_product(left), batch._print(column(MatMul(*right).doit())))
         return code if coeff == 1 else f"({self._print(coeff)} * {code})"
+
+    def outer(self, a: str, b: str) -> str:
+        """``a b^T``; with a batch axis of examples (setting ``examples``), of each example."""
+        return f"_outer({a}, {b})" if self._settings["examples"] else f"np.outer({a}, {b})"
+
+    def outer_sum(self, a: str, b: str) -> str:
+        """``sum_t a_t b_t^T`` as one matrix product; with a batch axis, summed over the examples too."""
+        return f"_outer_sum({a}, {b})" if self._settings["examples"] else f"({a}.T @ {b})"
 
     def column_code(self, factors) -> str:
         """``M1 ... Mk v`` as :meth:`column_product`; a transposed row vector alone is the row's storage."""
@@ -352,9 +369,12 @@ def code(e) -> str:
     return sp.pycode(sp.expand(e))
 
 
-def printer(index, storage_base, batched: bool = False) -> RowPrinter:
-    """The printer of one step (``index`` spells ``v_t``), or of steps at once (``batched``)."""
+def printer(index, storage_base, batched: bool = False, examples: bool = False) -> RowPrinter:
+    """The printer of one step (``index`` spells ``v_t``), or of steps at once (``batched``); ``examples``:
+    every value has an axis of examples after the steps (a minibatch), so scalars of a step are vectors."""
     def batch(lo, hi):
-        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True})
+        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True,
+                           "examples": examples, "steps": True})
 
-    return RowPrinter({"index": index, "batch": batch, "batched": batched})
+    return RowPrinter({"index": index, "batch": batch, "batched": batched or examples, "examples": examples,
+                       "steps": batched})
