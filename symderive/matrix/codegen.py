@@ -102,6 +102,7 @@ class Emitter:
     def __init__(self, program: Program):
         self.lines: list[str] = []
         self.inputs = {key(v) for v in program.inputs}
+        self.weights = frozenset(key(v) for v in program.params)
 
     def base(self, name: str) -> int:
         """Row of step 1 minus 1: data arrays start at step 1, padded arrays at step 0."""
@@ -111,7 +112,7 @@ class Emitter:
         self.lines.append("    " * depth + line)
 
     def batch(self, lo=1, hi=T):
-        return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True)
+        return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True, weights=self.weights)
 
     def step(self, at=t, local=frozenset(), spelled=None):
         """The printer of one step; a value in ``local`` is the step's local (see ``steps.emit_loop``), a
@@ -123,7 +124,7 @@ class Emitter:
                 return spelled[v.name]
             return local_name(v.name) if v.name in local and v.offset == 0 else index(v)
 
-        return printer(spell, self.base, examples=True)
+        return printer(spell, self.base, examples=True, weights=self.weights)
 
 
 def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=frozenset()):
@@ -270,7 +271,7 @@ def emit_window(em, loop, loop_names):
             return f"cur_{identifier(v.name)}" if v.offset == 0 else f"prev_{identifier(v.name)}[1:]"
         return slice_index(em.base, 1, T - M)(v)
 
-    p = printer(index, em.base, batched=True)
+    p = printer(index, em.base, batched=True, weights=em.weights)
     for d in loop:
         hoisted, same, cross = term_kinds(d, loop_names)
         seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"

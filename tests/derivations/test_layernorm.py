@@ -82,8 +82,8 @@ def test_verify_passes_three_ways():
 
 def test_the_document_has_the_compact_backward():
     text = sd.derivation("layernorm").to_latex("markdown")
-    assert (r"\bar{\hat X} - \left(\operatorname{mean}\left(\bar{\hat X} \odot \hat X\right) \mathbf{1}^{\top}\right)"
-            r" \odot \hat X - \operatorname{mean}\left(\bar{\hat X}\right) \mathbf{1}^{\top}") in text
+    assert (r"\bar{\hat X} - \hat X \odot \left(\operatorname{mean}\left(\bar{\hat X} \odot \hat X\right) "
+            r"\mathbf{1}^{\top}\right) - \operatorname{mean}\left(\bar{\hat X}\right) \mathbf{1}^{\top}") in text
     assert r"\frac{1}{\sqrt{\operatorname{var}\left(X\right) + \epsilon}}" in text
 
 
