@@ -123,7 +123,8 @@ class RowPrinter(NumPyPrinter):
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].cols == 1 and is_row(factors[1]):
             return self._print(factors[1])  # a row is stored as (m,): it broadcasts over rows
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].rows == 1:
-            return f"np.sum({self._print(factors[1])}, axis=-2)"  # 1^T A: each example's column sums
+            axis = -1 if is_vector(factors[1]) else -2  # 1^T v: a vector's entries (its last axis); 1^T A: A's rows
+            return f"np.sum({self._print(factors[1])}, axis={axis})"
         if len(factors) == 2 and isinstance(factors[1], sp.OneMatrix) and factors[1].cols == 1:
             return f"np.sum({self._print(factors[0])}, axis=-1)"  # A 1: a vector, stored as (n,)
         if any(1 in f.shape for f in factors):
