@@ -53,6 +53,7 @@ fuzz: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
+	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_conv.py
 	$(BIN)/python benchmarks/bench_parse.py
 

@@ -1,9 +1,10 @@
 """Exported conv2d forward + gradient against a straightforward NumPy im2col implementation and
 torch.nn.functional.conv2d autograd (C=16, O=32, H=W=64, K=3, S=1, P=1, float64, one thread).
 Prints medians and ratios measured in one run."""
+from harness import measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+
 import numpy as np
 
-from harness import measure, ratio_table, torch_threads
 from symderive import derivation
 
 
@@ -54,7 +55,7 @@ def main():
         fns["torch conv2d autograd"] = torch_step
     baseline = "torch conv2d autograd" if torch is not None else "NumPy im2col"
     print("conv2d forward + gradient, C=16, O=32, H=W=64, K=3, S=1, P=1, float64, one thread; ratio to", baseline)
-    print(ratio_table([("C=16, O=32, H=W=64", measure(fns, rounds=7, per_round=3))], baseline))
+    print(ratio_table([("C=16, O=32, H=W=64", measure(fns, rounds=15, per_round=3))], baseline))
 
 
 if __name__ == "__main__":

@@ -8,28 +8,36 @@ import numpy as np
 
 
 def forward(W_hh, W_xh, b_h, W_hy, b_y, h0, x):
+    """Hidden states (row 0 is h0) and outputs: one product and one tanh per step, written in place."""
     T, n = x.shape[0], W_hh.shape[0]
     h = np.empty((T + 1, n))
     h[0] = h0
-    pre = x @ W_xh.T + b_h
+    np.matmul(x, W_xh.T, out=h[1:])
+    h[1:] += b_h
+    W_hh_T = W_hh.T
     for t in range(T):
-        h[t + 1] = np.tanh(pre[t] + W_hh @ h[t])
+        row = h[t + 1]
+        row += h[t] @ W_hh_T
+        np.tanh(row, out=row)
     return h, h[1:] @ W_hy.T + b_y
 
 
 def grad(W_hh, W_xh, b_h, W_hy, b_y, h0, x, y):
-    """Full BPTT, as a careful hand-written version does it: one matrix product per weight."""
+    """Full BPTT, as a careful hand-written version does it: the input products of every step at once,
+    one product per step each way, tanh and the adjoint updated in place in preallocated rows, no
+    step value stored that nothing reads, one matrix product per weight gradient."""
     h, o = forward(W_hh, W_xh, b_h, W_hy, b_y, h0, x)
-    do = o - y
-    dh_out = do @ W_hy
-    T, n = x.shape[0], W_hh.shape[0]
-    dz = np.empty((T, n))
-    carry = np.zeros(n)
-    for t in range(T - 1, -1, -1):
-        dz[t] = (dh_out[t] + carry) * (1.0 - h[t + 1] ** 2)
-        carry = W_hh.T @ dz[t]
+    do = np.subtract(o, y, out=o)
+    dz = do @ W_hy  # dL/dh_t from the output, then dL/dz_t in place
+    slope = h[1:] * h[1:]
+    np.subtract(1.0, slope, out=slope)  # 1 - h_t^2
+    dz[-1] *= slope[-1]
+    for t in range(x.shape[0] - 2, -1, -1):
+        row = dz[t]
+        row += dz[t + 1] @ W_hh
+        row *= slope[t]
     return {"W_hh": dz.T @ h[:-1], "W_xh": dz.T @ x, "b_h": dz.sum(0), "W_hy": do.T @ h[1:],
-            "b_y": do.sum(0), "h0": carry, "x": dz @ W_xh, "y": -do}
+            "b_y": do.sum(0), "h0": dz[0] @ W_hh, "x": dz @ W_xh, "y": -do}
 
 
 def grad_truncated(W_hh, W_xh, b_h, W_hy, b_y, h0, x, y, K, mode):

@@ -25,7 +25,7 @@ TITLE = "Layer norm: the compact backward pass"
 def model() -> Model:
     m = Model("layernorm", latex_names={"X_hat": r"\hat X", "d_X_hat": r"\bar{\hat X}", "gamma": r"\gamma",
                                         "beta": r"\beta", "d_gamma": r"\bar\gamma", "d_beta": r"\bar\beta"})
-    X, gamma, beta = m.param("X", N, D), m.param("gamma", D), m.param("beta", D)
+    X, gamma, beta = m.input("X", N, D), m.param("gamma", D), m.param("beta", D)
     G = m.input("G", N, D)
     X_hat = m.let("X_hat", normalize_rows(X))
     Y = m.let("Y", hadamard(X_hat, repeat_rows(gamma, N)) + repeat_rows(beta, N))

@@ -60,7 +60,7 @@ def attention_block(m: Model, A, causal: bool = False, output: str = "Y") -> sp.
 
 def model(causal: bool = False) -> Model:
     m = Model("mha", latex_names=LATEX_NAMES)
-    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the weights
+    X, G = m.input("X", N, D), m.input("G", N, D)  # data (a batch axis may lead); declared first: X, G, the weights
     m.loss(sum_entries(hadamard(G, attention_block(m, X, causal))))
     return m
 

@@ -42,7 +42,7 @@ def layer_norm(m: Model, name: str, normalised: str, X, gamma, beta):
 
 def model(causal: bool = False) -> Model:
     m = Model("transformer", latex_names=LATEX_NAMES)
-    X, G = m.param("X", N, D), m.param("G", N, D)  # arguments in the contract's order: X, G, then the parameters
+    X, G = m.input("X", N, D), m.input("G", N, D)  # data (a batch axis may lead); declared first: X, G, the weights
     gamma_1, beta_1 = m.param("gamma_1", D), m.param("beta_1", D)
     A = layer_norm(m, "A", "Xhat", X, gamma_1, beta_1)
     Y = m.let("Y", X + attention_block(m, A, causal, output="M"))

@@ -14,9 +14,38 @@ HELPER_MARK = "# <helpers>"  # where the helpers the module calls go (see ``plac
 HELPERS = {
     "_sigmoid(": '''
 
-def _sigmoid(x):
-    """The logistic function, computed stably as (1 + tanh(x/2)) / 2."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+def _sigmoid(x, out=None):
+    """The logistic function, computed stably as (1 + tanh(x/2)) / 2 (into ``out`` when given)."""
+    if out is None:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+''',
+    "_outer(": '''
+
+
+def _outer(a, b):
+    """a b^T of each example (leading axes are examples): out[..., i, j] = a[..., i] b[..., j]."""
+    return a[..., :, None] * b[..., None, :]
+''',
+    "_outer_sum(": '''
+
+
+def _outer_sum(a, b):
+    """sum over every leading axis (steps and examples) of a b^T, as one matrix product."""
+    rows = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))
+    return a.reshape(rows, a.shape[-1]).T @ b.reshape(rows, b.shape[-1])
+''',
+    "_mm(": '''
+
+
+def _mm(a, m):
+    """a @ m for a stack of rows (steps, examples): one matrix product of all the rows at once."""
+    count = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))
+    return (a.reshape(count, a.shape[-1]) @ m).reshape(*a.shape[:-1], m.shape[-1])
 ''',
     "_softmax(": '''
 
@@ -78,6 +107,8 @@ ARGUMENTS = '''
 def _real(name, value):
     \"\"\"The argument as a float64 array. Booleans and integers convert; complex numbers, strings and other
     objects are a TypeError, a ragged nesting a ValueError, each naming the argument.\"\"\"
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        return value
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
@@ -139,6 +170,9 @@ def _tie(dim, values, arrays):
 def _dims(arrays):
     \"\"\"Sizes read off the arrays. A size takes the value most arguments give it, so a ValueError names
     the argument whose shape disagrees, the expected and the actual shape (a tie names every argument in it).\"\"\"
+    dims = _agreed(arrays)
+    if dims is not None:  # every argument agrees (the usual call): no votes to count
+        return _checked(dims, {dim: next(n for n in SHAPES if dim in SHAPES[n]) for dim in dims}, arrays)
     votes = _votes(arrays)
     dims = {dim: _majority(values) for dim, values in votes.items()}
     for name, names in SHAPES.items():
@@ -148,7 +182,25 @@ def _dims(arrays):
     for dim, value in dims.items():
         if value is None:
             raise ValueError(_tie(dim, votes[dim], arrays))
-    source = {dim: votes[dim][value][0] for dim, value in dims.items()}
+    return _checked(dims, {dim: votes[dim][value][0] for dim, value in dims.items()}, arrays)
+
+
+def _agreed(arrays):
+    \"\"\"The sizes when every argument has as many axes as SHAPES names and they agree on every size, else None.\"\"\"
+    dims = {}
+    for name, names in SHAPES.items():
+        shape = arrays[name].shape
+        if len(shape) != len(names):
+            return None
+        for dim, actual in zip(names, shape):
+            if dims.setdefault(dim, actual) != actual:
+                return None
+    return dims
+
+
+def _checked(dims, source, arrays):
+    \"\"\"``dims`` after checking that a compound size is the sum of its parts and that there is a step
+    (``source``: the argument each size was read from, named by the messages).\"\"\"
     for name in dims:  # a compound size (a concatenation) must be the sum of its parts
         parts = name.split(" + ")
         if len(parts) > 1 and all(p in dims for p in parts) and sum(dims[p] for p in parts) != dims[name]:
@@ -160,12 +212,87 @@ def _dims(arrays):
     return dims
 '''
 
+BATCH_AXIS = '''
+
+
+def _batched_names(arrays):
+    """The arguments of BATCH given with a leading batch axis B, after checking that the data ("steps",
+    "data") are batched all or none and give one B (a "shared" argument has a batch axis only with them)."""
+    batched = [name for name in BATCH if arrays[name].ndim == len(SHAPES[name]) + 1]
+    data = [name for name in BATCH if BATCH[name] != "shared"]
+    given = [name for name in data if name in batched]
+    if given and len(given) < len(data):
+        odd = next(name for name in data if name not in batched)
+        raise ValueError(f"{odd}: expected a batch of shape (B, {_expected(odd)[1:]} as {given[0]} of shape "
+                         f"{arrays[given[0]].shape}, got shape {arrays[odd].shape}")
+    if not given:  # one example: an extra axis is a wrong shape, which _dims reports
+        return []
+    if arrays[given[0]].shape[0] == 0:
+        raise ValueError(f"{given[0]}: the batch is empty (B = 0), got shape {arrays[given[0]].shape}")
+    for name in batched:
+        if arrays[name].shape[0] != arrays[given[0]].shape[0]:
+            raise ValueError(f"{name}: expected a batch of B = {arrays[given[0]].shape[0]} examples "
+                             f"(as in {given[0]} of shape {arrays[given[0]].shape}), got shape {arrays[name].shape}")
+    return batched
+
+
+def _examples(arrays, one_as_batch):
+    """The arrays as the generated code reads them, and the sizes of one example (``_dims``) with ``_B``,
+    ``_batch`` (the batch axis of the code's arrays: ``(B,)``, or ``()`` for one example) and ``_batched``
+    (the arguments given with a batch axis). The code keeps the examples on the axis after a sequence's
+    steps ((T, B, ...)) and first for other data ((B, ...)); one example is a batch of B = 1 when
+    ``one_as_batch``, else it keeps its own shape; a "shared" argument given without a batch axis stays
+    as it is (one for the whole batch)."""
+    batched = _batched_names(arrays)
+    try:
+        sizes = _dims({name: a[0] if name in batched else a for name, a in arrays.items()})
+    except ValueError as error:
+        raise ValueError(f"{error} (the shape of one example of the batch)" if batched else str(error)) from None
+    sizes["_B"] = arrays[batched[0]].shape[0] if batched else 1
+    sizes["_batch"] = (sizes["_B"],) if batched or one_as_batch else ()
+    sizes["_batched"] = batched
+    out = dict(arrays)
+    for name, kind in BATCH.items():
+        if name in batched or kind != "shared" and one_as_batch:
+            a = arrays[name] if name in batched else arrays[name][None]
+            out[name] = np.ascontiguousarray(a.swapaxes(0, 1)) if kind == "steps" else a
+    return out, sizes
+
+
+def _per_example(value, sizes, steps):
+    """A value of the code's layout in the caller's: steps after the batch axis ((B, T, ...)) when
+    ``steps``; without the batch axis for one example."""
+    if sizes["_batched"]:
+        return value.swapaxes(0, 1) if steps else value
+    return value[0] if sizes["_batch"] else value
+
+
+def _gradient(name, value, sizes):
+    """dL/d(name) in the argument's own layout: a sequence's steps back after the batch axis, and every
+    axis the argument was given without summed away (a parameter's, or a shared initial state's, sum
+    over the examples; one example's batch of one)."""
+    value = np.asarray(value, dtype=np.float64)
+    if name not in BATCH and value.ndim == len(SHAPES[name]):
+        return value
+    value = value.swapaxes(0, 1) if BATCH.get(name) == "steps" and sizes["_batched"] else value
+    own = len(SHAPES[name]) + (name in sizes["_batched"])
+    while value.ndim > own:
+        value = value[0] if value.shape[0] == 1 else value.sum(axis=0)
+    return value
+'''
+
+BATCH_DOC = ("# SHAPES: the axes of each argument for one example. The arguments in BATCH take an optional\n"
+             "# leading batch axis B (a minibatch): \"steps\" sequences (B, T, ...) and \"data\" (B, ...), given\n"
+             "# batched all or none; a \"shared\" initial state either (B, ...) or one for every example. The loss\n"
+             "# is the sum over the batch; a parameter's gradient the sum of the examples' gradients.")
+
+
 LOSS_DOC = '    """The scalar loss L."""'
 
 
-def preamble(doc: str, shapes: dict, imports: tuple[str, ...] = ("import numpy as np",)) -> list[str]:
-    """The module's first lines: the docstring, the imports and ``SHAPES``."""
-    return [f'r"""{doc}"""', *imports, "", f"SHAPES = {shapes!r}"]
+def preamble(doc: str, shapes: dict, batch: dict, imports: tuple[str, ...] = ("import numpy as np",)) -> list[str]:
+    """The module's first lines: the docstring, the imports, ``SHAPES`` and ``BATCH`` (see ``BATCH_DOC``)."""
+    return [f'r"""{doc}"""', *imports, "", BATCH_DOC, f"SHAPES = {shapes!r}", f"BATCH = {batch!r}"]
 
 
 def arrays_line(args) -> str:

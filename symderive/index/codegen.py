@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
+from symderive.export.scaffold import (
+    ARGUMENTS,
+    BATCH_AXIS,
+    HELPER_MARK,
+    LOSS_DOC,
+    arrays_line,
+    place_helpers,
+    preamble,
+    unpack,
+)
 from symderive.index import kernels
 from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
 from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
@@ -89,18 +98,38 @@ class Letters:
         return self.map[v]
 
 
+EXAMPLE = sp.Symbol("_example", integer=True, nonnegative=True)  # the batch axis, first in every per-example array
+
+
+def per_example_arguments(program: IndexProgram) -> list[str]:
+    """The arguments that take a batch axis: the input (the first argument) and what the loss reads beside
+    the values (the upstream gradient G, the target y); the others are parameters, shared by the batch."""
+    loss_op = program.producer(program.loss)
+    names = {a.name for a in program.arguments}
+    read = {f.tensor.name for t in getattr(loss_op, "terms", ()) for f in t.factors}
+    read |= {op_input.name for op_input in (getattr(loss_op, "target", None),) if op_input is not None}
+    return [a.name for a in program.arguments if a.name in read & names or a == program.arguments[0]]
+
+
 class Emitter:
     def __init__(self, program: IndexProgram):
         self.program = program
         self.letters = Letters()
         self.lines: list[str] = []
+        self.batched: set[str] = set(per_example_arguments(program))  # names of the arrays with a batch axis
+
+    def mark(self, out: str, reads) -> bool:
+        """Record that ``out`` has a batch axis when any of the arrays it ``reads`` has one."""
+        if any(name in self.batched for name in reads):
+            self.batched.add(out)
+        return out in self.batched
 
     def emit(self, line: str, depth: int = 1):
         self.lines.append("    " * depth + line)
 
     def axes(self, access: Access, variables: set) -> str:
         """Each index of ``access`` as ``{letter: coefficient, "": offset}`` over the index ``variables``."""
-        out = []
+        out = ["{" + repr(self.letters(EXAMPLE)) + ": 1}"] if access.tensor.name in self.batched else []
         for e in access.index:
             e = sp.expand(e)
             items = {self.letters(v): e.coeff(v) for v in sorted(e.free_symbols, key=lambda s: s.name)
@@ -116,49 +145,64 @@ class Emitter:
         """``{letter: number of values}`` of each variable."""
         return "{" + ", ".join(f"{self.letters(v)!r}: {size_code(n)}" for v, n in ranges.items()) + "}"
 
-    def einsum(self, out_index, sums, factors, coeff=1) -> str:
-        ranges = dict(sums)
+    def einsum(self, out_index, sums, factors, coeff=1, out=None) -> str:
+        """``out[out_index] = coeff sum_{sums} prod(factors)``; the batch axis is free when ``out`` (a name)
+        has one, summed over otherwise (the loss, and a parameter's gradient, is the sum over the examples)."""
+        batched = out in self.batched
+        read = any(f.tensor.name in self.batched for f in factors)
+        ranges = dict(sums) | ({EXAMPLE: sp.Symbol("_B")} if batched or read else {})
+        out_index = (EXAMPLE, *out_index) if batched else tuple(out_index)
         variables = set(out_index) | set(ranges)
         spec = "".join(self.letters(v) for v in out_index)
         args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in factors)
         call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args})"
         return call if coeff == 1 else f"{size_code(coeff)} * {call}"
 
-    def term(self, out_index, out_dims, term: Term) -> str:
-        return self.einsum(out_index, list(zip(out_index, out_dims)) + list(term.sums), term.factors, term.coeff)
+    def term(self, out_index, out_dims, term: Term, out: str) -> str:
+        return self.einsum(out_index, list(zip(out_index, out_dims)) + list(term.sums), term.factors, term.coeff, out)
 
 
 def forward_lines(em: Emitter, program: IndexProgram):
     for op in program.ops:
         if isinstance(op, Contract):
-            value = " + ".join(em.term(op.index, op.out.dims, t) for t in op.terms)
+            if op.out != program.loss:  # the loss is the sum over the batch
+                em.mark(op.out.name, [f.tensor.name for t in op.terms for f in t.factors])
+            value = " + ".join(em.term(op.index, op.out.dims, t, op.out.name) for t in op.terms)
             em.emit(f"{op.out.name} = {'float(' + value + ')' if not op.index else value}")
         elif isinstance(op, Pointwise):
+            em.mark(op.out.name, [op.arg.name])
             em.emit(f"{op.out.name} = {ACTIVATIONS[op.fname].numpy.format(op.arg.name)}")
         elif isinstance(op, WindowMax):
-            variables = list(op.index) + [v for v, _ in op.window]
-            ranges = dict(zip(op.index, op.out.dims)) | dict(op.window)
+            batch = [EXAMPLE] if em.mark(op.out.name, [op.read.tensor.name]) else []
+            em.mark(op.mask.name, [op.read.tensor.name])
+            variables = batch + list(op.index) + [v for v, _ in op.window]
+            ranges = dict(zip(op.index, op.out.dims)) | dict(op.window) | ({EXAMPLE: sp.Symbol("_B")} if batch else {})
             letters = "".join(em.letters(v) for v in variables)
             em.emit(f"{op.mask.name}, {op.out.name} = window_max(affine_view({op.read.tensor.name}, "
                     f"{em.axes(op.read, set(variables))}, {letters!r}, {em.ranges(ranges)}), {len(op.window)})")
         elif isinstance(op, SoftmaxCrossEntropy):
             z, y = op.logits.name, op.target.name
+            em.mark(op.probs.name, [z])
             em.emit(f"{op.probs.name} = softmax({z})")
-            em.emit(f"{op.out.name} = float(np.max({z}) + np.log(np.sum(np.exp({z} - np.max({z}))))"
-                    f" - np.dot({y}, {z}))")
+            em.emit(f"{op.out.name} = float(np.sum(np.max({z}, axis=-1) + np.log(np.sum(np.exp({z} - np.max({z}, "
+                    f"axis=-1, keepdims=True)), axis=-1)) - np.sum({y} * {z}, axis=-1)))")
 
 
 def definition_lines(em: Emitter, d: Definition):
     if d.kind == "product":
-        em.emit(f"{d.out.name} = {em.einsum(d.index, list(zip(d.index, d.out.dims)), d.factors)}")
+        em.mark(d.out.name, [f.tensor.name for f in d.factors])
+        em.emit(f"{d.out.name} = {em.einsum(d.index, list(zip(d.index, d.out.dims)), d.factors, out=d.out.name)}")
         return
     for inner in d.factors:
         definition_lines(em, inner)
-    strides = "{" + ", ".join(f"{axis}: {size_code(s)}" for axis, s in d.strides) + "}"
+    shift = int(em.mark(d.out.name, [d.of.name]))  # the axes of a batched array move one along
+    strides = "{" + ", ".join(f"{axis + shift}: {size_code(s)}" for axis, s in d.strides) + "}"
     em.emit(f"{d.out.name} = dilate({d.of.name}, {strides})")
 
 
 def adjoint_lines(em: Emitter, a: AdjointOf):
+    """``d_A`` = the sum of its shares; it has a batch axis when A has one (a parameter's sums the examples)."""
+    em.mark(a.adjoint.name, [a.tensor.name])
     parts = []
     for share in a.shares:
         if isinstance(share, PointwiseShare):
@@ -166,12 +210,12 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
             continue
         for d in share.definitions:
             definition_lines(em, d)
-        parts += [em.term(a.index, a.tensor.dims, t) for t in share.result]
+        parts += [em.term(a.index, a.tensor.dims, t, a.adjoint.name) for t in share.result]
     em.emit(f"{a.adjoint.name} = {' + '.join(parts) or f'np.zeros_like({a.tensor.name})'}")
 
 
 def kernel_source() -> str:
-    names = ["affine_view", "affine_einsum", "dilate", "window_max", "softmax"]
+    names = ["affine_view", "affine_einsum", "contract_pair", "summed_alone", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
@@ -220,10 +264,11 @@ def _formula(text, values):
 
 
 def target_code(program: IndexProgram, shapes: dict) -> tuple[list[str], list[str]]:
-    """A class target may be given as an integer class index (made one-hot before the sizes are read,
-    once the argument that fixes its length has the right number of axes); a vector must sum to 1
-    (checked after the sizes)."""
+    """A class target may be given as an integer class index, or for a batch as a vector of them (made
+    one-hot before the sizes are read, once the argument that fixes its length has the right number of
+    axes); a vector must sum to 1, each example's (checked after the sizes)."""
     before, after = [], []
+    lead = program.arguments[0].name
     for t in program.constants:
         (dim,) = shapes[t.name]
         other = next(a for a, names in shapes.items() if a != t.name and dim in names)
@@ -234,10 +279,17 @@ def target_code(program: IndexProgram, shapes: dict) -> tuple[list[str], list[st
                    f"or not 0 <= {t.name} < {dim}:",
                    f"            raise ValueError(f\"{t.name}: a class index must be an integer in 0..{{{dim} - 1}}, "
                    f"got {{{t.name}!r}}\")",
-                   f"        {target} = np.eye({dim})[int({t.name})]"]
-        after += [f"    if abs(float(np.sum({target})) - 1.0) > 1e-9:",
+                   f"        {target} = np.eye({dim})[int({t.name})]",
+                   f"    elif {target}.ndim == 1 and arrays[{lead!r}].ndim == {len(shapes[lead]) + 1} "
+                   f"and arrays[{other!r}].ndim == {len(shapes[other])}:",
+                   f"        {dim}, _indices = arrays[{other!r}].shape[{axis}], np.asarray({t.name})",
+                   f"        if _indices.dtype.kind not in 'iu' or not np.all((0 <= _indices) & (_indices < {dim})):",
+                   f"            raise ValueError(f\"{t.name}: the class indices of a batch must be integers in "
+                   f"0..{{{dim} - 1}}, got {{{t.name}!r}}\")",
+                   f"        {target} = np.eye({dim})[_indices]"]
+        after += [f"    if np.any(np.abs(np.sum({target}, axis=-1) - 1.0) > 1e-9):",
                   f"        raise ValueError(f\"{t.name}: the target must be one-hot (or sum to 1), or a class index; "
-                  f"its entries sum to {{float(np.sum({target}))}}\")"]
+                  f"its entries sum to {{np.sum({target}, axis=-1)}}\")"]
     return before, after
 
 
@@ -277,8 +329,10 @@ def derived_sources(derived, shapes: dict) -> list[list[str]]:
     return out
 
 
-def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str, unpack: list[str]) -> list[str]:
-    """``_forward{suffix}`` (every value) and ``_backward{suffix}`` (the gradients) of one program."""
+def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
+                      unpack: list[str]) -> tuple[list[str], set[str]]:
+    """``_forward{suffix}`` (every value) and ``_backward{suffix}`` (the gradients) of one program, and the
+    names of the values with a batch axis."""
     em = Emitter(program)
     forward_lines(em, program)
     values = [op.out.name for op in program.ops] + [op.mask.name for op in program.ops if isinstance(op, WindowMax)] \
@@ -290,9 +344,9 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str, unp
         adjoint_lines(em, a)
     bwd = [f"\n\ndef _backward{suffix}(_args, _sizes):", *unpack, f"    _values = _forward{suffix}(_args, _sizes)",
            f"    {', '.join(values)} = " + ", ".join(f"_values[{v!r}]" for v in values), *em.lines,
-           "    return {" + ", ".join(f"{a.tensor.name!r}: {a.adjoint.name}" for a in bw.adjoints
-                                   if a.tensor in program.differentiated) + "}"]
-    return fwd + bwd
+           "    return {" + ", ".join(f"{a.tensor.name!r}: _gradient({a.tensor.name!r}, {a.adjoint.name}, _sizes)"
+                                   for a in bw.adjoints if a.tensor in program.differentiated) + "}"]
+    return fwd + bwd, em.batched & set(values)
 
 
 def module_source(variants, doc: str, options, derived, shapes, variant_keyword: str = "") -> str:
@@ -307,14 +361,17 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
         keywords.append(f"{variant_keyword}={variants[0][0]!r}")
     sig, call = ", ".join(args + keywords), ", ".join(args + [o.keyword for o in options])
     size_names = sorted({n for names in shapes.values() for n in names})
-    all_sizes = size_names + [str(s) for o in options for s in o.symbols] + [str(d.symbol) for d in derived]
+    all_sizes = size_names + [str(s) for o in options for s in o.symbols] + [str(d.symbol) for d in derived] + ["_B"]
     unpacked = [unpack(args, "_args"), unpack(all_sizes, "_sizes")]
-    functions = []
+    functions, per_example = [], set()
     for tag, p, bw in variants:
-        functions += variant_functions(p, bw, f"_{tag}" if len(variants) > 1 else "", unpacked)
+        lines, batched = variant_functions(p, bw, f"_{tag}" if len(variants) > 1 else "", unpacked)
+        functions, per_example = functions + lines, per_example | batched
     dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
-    body = [*preamble(doc, shapes, ("import numpy as np", "from numpy.lib.stride_tricks import as_strided")), "", "",
-            kernel_source().rstrip(), ARGUMENTS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
+    batch = {name: "data" for name in per_example_arguments(program)}
+    body = [*preamble(doc, shapes, batch, ("import numpy as np", "from numpy.lib.stride_tricks import as_strided")),
+            f"_PER_EXAMPLE = {tuple(sorted(per_example))!r}  # the values with a batch axis", "", "",
+            kernel_source().rstrip(), ARGUMENTS.rstrip(), BATCH_AXIS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
     lines = (body + prepare_fn(program, call, options, derived, shapes) + functions + dispatch
              + public_fns(sig, call, calls, program.loss.name))
     return place_helpers("\n".join(lines) + "\n")
@@ -326,13 +383,13 @@ def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> li
     from_arrays = {n for names in shapes.values() for n in names}
     class_index, target_sum = target_code(program, shapes)
     prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
-               "    _sizes = _dims(arrays)", *target_sum,
+               "    _arrays, _sizes = _examples(arrays, True)", *target_sum,
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]
     for ds, sources in zip(derived, derived_sources(derived, shapes)):
         prepare += derived_size_code(ds, shapes, sources)
-    return prepare + ["    return arrays, _sizes"]
+    return prepare + ["    return _arrays, _sizes"]
 
 
 def variant_dispatch(tags: list[str], variant_keyword: str) -> tuple[list[str], tuple[str, str]]:
@@ -354,8 +411,11 @@ def public_fns(sig: str, call: str, calls: tuple[str, str], loss_name: str) -> l
     """``forward``, ``loss`` and ``grad``: each prepares the arguments and calls the variant's function."""
     fwd_call, bwd_call = calls
     return [f"\n\ndef forward({sig}):",
-            '    """Every value of the forward pass, keyed by name (the loss is "L")."""',
-            f"    return {fwd_call}(*_prepare({call}))",
+            '    """Every value of the forward pass, keyed by name (the loss is "L"); with a batch, one per',
+            '    example."""',
+            f"    _args, _sizes = _prepare({call})",
+            "    return {name: _per_example(value, _sizes, False) if name in _PER_EXAMPLE else value",
+            f"            for name, value in {fwd_call}(_args, _sizes).items()}}",
             f"\n\ndef loss({sig}):",
             LOSS_DOC,
             f"    return {fwd_call}(*_prepare({call}))[{loss_name!r}]",

@@ -58,11 +58,43 @@ def affine_einsum(out, ranges, *factors):
         specs.append("".join(variables))
     read = set("".join(specs))
     inner = "".join(v for v in out if v in read)
-    result = np.einsum(",".join(specs) + "->" + inner, *views, optimize=len(views) > 1)
+    if len(views) == 2 and not set(specs[0]) & set(specs[1]) & set(inner):
+        result = contract_pair(views, specs, inner)
+    else:
+        result = np.einsum(",".join(specs) + "->" + inner, *views, optimize=len(views) > 1)
     if inner != out:
         shape = [ranges[v] for v in out]
         result = np.broadcast_to(np.expand_dims(result, [k for k, v in enumerate(out) if v not in read]), shape)
     return np.array(result, dtype=np.float64)
+
+
+def contract_pair(views, specs, inner):
+    """``einsum(a, b -> inner)`` as one matrix product, A[free of a, summed] @ B[summed, free of b], each view
+    copied once in the order the product reads it (for a convolution's window view that copy is im2col;
+    ``np.einsum`` on strided views was 10x slower)."""
+    (a, b), (sa, sb) = views, specs
+    a, sa = summed_alone(a, sa, sb, inner)
+    b, sb = summed_alone(b, sb, sa, inner)
+    summed = [v for v in sa if v in sb]
+    free_a, free_b = [v for v in sa if v not in summed], [v for v in sb if v not in summed]
+    size = int(np.prod([a.shape[sa.index(v)] for v in summed]))
+    rows = np.ascontiguousarray(a.transpose([sa.index(v) for v in free_a + summed]))
+    cols = np.ascontiguousarray(b.transpose([sb.index(v) for v in summed + free_b]))
+    shape = [a.shape[sa.index(v)] for v in free_a] + [b.shape[sb.index(v)] for v in free_b]
+    if size == 0:  # an empty sum
+        result = np.zeros(shape)
+    else:
+        result = (rows.reshape(rows.size // size, size) @ cols.reshape(size, cols.size // size)).reshape(shape)
+    order = free_a + free_b
+    return result.transpose([order.index(v) for v in inner])
+
+
+def summed_alone(view, spec, other, inner):
+    """The view summed over the variables only it reads (and the output does not), and its variables."""
+    alone = [k for k, v in enumerate(spec) if v not in other and v not in inner]
+    if not alone:
+        return view, spec
+    return view.sum(axis=tuple(alone)), "".join(v for k, v in enumerate(spec) if k not in alone)
 
 
 def dilate(array, strides):
@@ -94,6 +126,6 @@ def window_max(view, window):
 
 
 def softmax(z):
-    """exp(z) / sum(exp(z)), computed with the maximum subtracted."""
-    e = np.exp(z - np.max(z))
-    return e / np.sum(e)
+    """exp(z) / sum(exp(z)) over the last axis (each example's logits), computed with the maximum subtracted."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)

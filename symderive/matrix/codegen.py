@@ -13,10 +13,31 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symderive.export.scaffold import ARGUMENTS, HELPER_MARK, LOSS_DOC, arrays_line, place_helpers, preamble, unpack
+from symderive.export.scaffold import (
+    ARGUMENTS,
+    BATCH_AXIS,
+    HELPER_MARK,
+    LOSS_DOC,
+    arrays_line,
+    place_helpers,
+    preamble,
+    unpack,
+)
 from symderive.matrix.derive import ADJOINT_PREFIX, Backward
 from symderive.matrix.numpy_printer import code, identifier, printer, slice_index, step_index
-from symderive.model.program import Program, arguments, is_fixed, key, shapes
+from symderive.matrix.stacks import gate_storage, stack_products, storage_lines
+from symderive.matrix.steps import (
+    Loop,
+    emit_loop,
+    fused_into,
+    local_name,
+    only_product,
+    reads,
+    step_locals,
+    term_kinds,
+    total,
+)
+from symderive.model.program import Program, arguments, initial_arguments, is_fixed, key, shapes
 from symderive.ops.nodes import T, TimeVar, t
 from symderive.ops.rows import options_of
 
@@ -53,12 +74,8 @@ def stored_size(v):
 
 
 def allocation(d: Def) -> str:
-    """Rows 0..T+1 of a value (a row per step; one number per step for a scalar)."""
-    return "np.zeros(T + 2)" if d.size is None else f"np.zeros((T + 2, {code(d.size)}))"
-
-
-def reads(expr, names, same_step: bool) -> set[str]:
-    return {v.name for v in expr.atoms(TimeVar) if v.name in names and (v.offset == 0) == same_step}
+    """Rows 0..T+1 of a value, each the value of every example of the batch (a row of _B numbers for a scalar)."""
+    return "np.zeros((T + 2, *_batch))" if d.size is None else f"np.zeros((T + 2, *_batch, {code(d.size)}))"
 
 
 def split(defs: list[Def]) -> tuple[list[Def], list[Def], list[Def]]:
@@ -85,6 +102,7 @@ class Emitter:
     def __init__(self, program: Program):
         self.lines: list[str] = []
         self.inputs = {key(v) for v in program.inputs}
+        self.weights = frozenset(key(v) for v in program.params)
 
     def base(self, name: str) -> int:
         """Row of step 1 minus 1: data arrays start at step 1, padded arrays at step 0."""
@@ -94,66 +112,123 @@ class Emitter:
         self.lines.append("    " * depth + line)
 
     def batch(self, lo=1, hi=T):
-        return printer(slice_index(self.base, lo, hi), self.base, batched=True)
+        return printer(slice_index(self.base, lo, hi), self.base, batched=True, examples=True, weights=self.weights)
 
-    def step(self, at=t):
-        return printer(step_index(self.base, at), self.base)
+    def step(self, at=t, local=frozenset(), spelled=None):
+        """The printer of one step; a value in ``local`` is the step's local (see ``steps.emit_loop``), a
+        placeholder in ``spelled`` is spelled so (see ``stacks``)."""
+        index, spelled = step_index(self.base, at), spelled or {}
 
+        def spell(v):
+            if v.name in spelled:
+                return spelled[v.name]
+            return local_name(v.name) if v.name in local and v.offset == 0 else index(v)
 
-def total(printer_, exprs) -> str:
-    return " + ".join(printer_.doprint(e) for e in exprs) if exprs else "0.0"
-
-
-def term_kinds(d: Def, loop_names: set[str]) -> tuple[list, list, list]:
-    """The terms of a loop value: (hoisted: read no loop value, computed for all steps before the loop;
-    same: read a loop value of this step; cross: read a loop value of the neighbouring step)."""
-    hoisted = [e for e, cross in d.terms if not cross and not reads(e, loop_names, True)]
-    same = [e for e, cross in d.terms if not cross and reads(e, loop_names, True)]
-    return hoisted, same, [e for e, cross in d.terms if cross]
+        return printer(spell, self.base, examples=True, weights=self.weights)
 
 
-def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=()):
-    """Allocation, before-loop, loop and after-loop code of one recurrent phase."""
+def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=frozenset()):
+    """Allocation, before-loop, loop and after-loop code of one recurrent phase; ``kept``: the values read
+    after the phase (by the gradients, the loss, the backward pass), which the lean loop stores too."""
     before, loop, after = split(defs)
-    for d in defs:
-        em.emit(f"{identifier(d.name)} = {allocation(d)}")
+    loop_names = {d.name for d in loop}
+    after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
+    local = step_locals(hoist_invariants(loop, loop_names)[0], loop_names, set(kept) | after_reads)
+    full = loop_plan(em, loop, loop_names, local, "_inv", gates=False)
+    lean = loop_plan(em, inline_products(loop, local), loop_names, local, "_invl") if local else full
+    if any(lean.stacking.storage.get(k) != v for k, v in full.stacking.storage.items()):
+        lean = loop_plan(em, loop, loop_names, local, "_invl")  # without inlining: the same stacks as full
+    allocate(em, defs, lean.stacking)
     for line in initial:
         em.emit(line)
     for d in before:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
-    loop_names = {d.name for d in loop}
     for d in loop:
         hoisted = term_kinds(d, loop_names)[0]
         if hoisted:
             em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
-    loop, invariants = hoist_invariants(loop, loop_names)
-    for expr, name in invariants.items():
-        em.emit(f"{name} = {em.batch().doprint(expr)}")
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
-        emit_window(em, loop, loop_names)
+        window, invariants = hoist_invariants(loop, loop_names)
+        for expr, name in invariants.items():
+            em.emit(f"{name} = {em.batch().doprint(expr)}", 2)
+        emit_window(em, window, loop_names)
         em.emit("else:")
-        emit_loop(em, loop, loop_names, "range(T, 0, -1)", depth=2, masked=True)
+        lean_or_full(em, lean, full, "range(T, 0, -1)", 2, True, local)
     else:
-        emit_loop(em, loop, loop_names, "range(1, T + 1)", depth=1, masked=False)
+        lean_or_full(em, lean, full, "range(1, T + 1)", 1, False, local)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
+
+
+def loop_plan(em: Emitter, loop: list[Def], loop_names: set[str], local, prefix: str, gates=True) -> Loop:
+    """The loop's values with invariants hoisted (named ``prefix`` + a number) and products stacked (the
+    values not ``local`` to a step can be stored side by side); ``gates``: the lean loop's gates too."""
+    hoisted, invariants = hoist_invariants(loop, loop_names, prefix)
+    stacked, stacking = stack_products(hoisted, em.step(), loop_names - set(local))
+    if local and gates:
+        gate_storage(stacking, fused_into(stacked, local), lambda name: only_product(stacked, name, loop_names))
+    return Loop(stacked, loop_names, stacking, invariants)
+
+
+def inline_products(loop: list[Def], local) -> list[Def]:
+    """The loop with each step local that is a Hadamard product read by one Hadamard product put into it
+    (``a ⊙ (b ⊙ c)``, one product whose invariant factors ``hoist_invariants`` then groups)."""
+    out = list(loop)
+    for d in loop:
+        product = d.terms[0][0] if len(d.terms) == 1 and not d.terms[0][1] else None
+        if d.name not in local or not isinstance(product, sp.HadamardProduct):
+            continue
+        users = [r for r in out if any(d.name in reads(e, {d.name}, True) | reads(e, {d.name}, False)
+                                       for e, _ in r.terms)]
+        if len(users) != 1 or len(users[0].terms) != 1 or users[0].terms[0][1]:
+            continue
+        user, (e, _) = users[0], users[0].terms[0]
+        value = TimeVar(d.name, t, *d.terms[0][0].shape)
+        if not isinstance(e, sp.HadamardProduct) or value not in e.args:
+            continue
+        merged = sp.HadamardProduct(*[a for a in e.args if a != value], *d.terms[0][0].args)
+        out = [Def(r.name, r.size, ((merged, False),)) if r is user else r for r in out if r is not d]
+    return out
+
+
+def allocate(em: Emitter, defs: list[Def], stacking):
+    """Rows 0..T+1 of every value; the values stored side by side (see ``stacks``) as views of one array."""
+    groups = storage_lines(stacking, lambda size: allocation(Def("", size, ())))
+    member = {name: group for group, members in stacking.storage.items() for name, _ in members}
+    for d in defs:
+        if d.name not in member:
+            em.emit(f"{identifier(d.name)} = {allocation(d)}")
+        elif member[d.name] in groups:  # the group's first member in the order of computation
+            for line in groups.pop(member[d.name]):
+                em.emit(line)
+
+
+def lean_or_full(em, lean: Loop, full: Loop, steps, depth, masked, local):
+    """The loop; with step locals, a lean loop (``_lean``: for ``grad``) and the full one."""
+    if not local:
+        emit_loop(em, full, steps, depth, masked)
+        return
+    em.emit("if _lean:", depth)
+    emit_loop(em, lean, steps, depth + 1, masked, local)
+    em.emit("else:", depth)
+    emit_loop(em, full, steps, depth + 1, masked)
 
 
 def every_step(d: Def, code_: str, terms) -> str:
     """``code_`` of terms computed for all steps; terms that read no step (``dL/dL = 1``) are repeated."""
     if any(e.atoms(TimeVar) for e in terms):
         return code_
-    return f"np.full({'T' if d.size is None else f'(T, {code(d.size)})'}, {code_})"
+    return f"np.full({'(T, *_batch)' if d.size is None else f'(T, *_batch, {code(d.size)})'}, {code_})"
 
 
-def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], dict]:
+def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv") -> tuple[list[Def], dict]:
     """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
-    arrays computed for all steps at once before it; the loop reads their rows."""
+    arrays computed for all steps at once before it (named ``prefix`` + a number); the loop reads their rows."""
     found: dict = {}
 
     def hoisted(e):
-        return TimeVar(found.setdefault(e, f"_inv{len(found)}"), t, *e.shape)
+        return TimeVar(found.setdefault(e, f"{prefix}{len(found)}"), t, *e.shape)
 
     def walk(e):
         if is_invariant(e, loop_names):
@@ -174,8 +249,9 @@ def hoist_invariants(loop: list[Def], loop_names: set[str]) -> tuple[list[Def], 
 
 
 def is_current_value(e, loop_names) -> bool:
-    """A value of the current step computed outside the loop (``o_t`` in the backward pass)."""
-    return isinstance(e, TimeVar) and e.offset == 0 and e.name not in loop_names
+    """A value computed outside the loop (``o_t`` or ``c_{t-1}`` in the backward pass): its rows of all steps
+    can be read at once."""
+    return isinstance(e, TimeVar) and e.name not in loop_names
 
 
 def is_invariant(e, loop_names) -> bool:
@@ -184,20 +260,6 @@ def is_invariant(e, loop_names) -> bool:
         return False
     values = e.atoms(TimeVar)
     return bool(values) and all(v.offset == 0 and v.name not in loop_names for v in values)
-
-
-def emit_loop(em, loop, loop_names, steps, depth, masked):
-    if masked:
-        em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
-    em.emit(f"for t in {steps}:", depth)
-    p = em.step()
-    for d in loop:
-        hoisted, same, cross = term_kinds(d, loop_names)
-        parts = [f"_pre_{identifier(d.name)}[t - 1]"] if hoisted else []
-        parts += [p.doprint(e) for e in same]
-        if cross:
-            parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
-        em.emit(f"{identifier(d.name)}[t] = {' + '.join(parts) or '0.0'}", depth + 1)
 
 
 def emit_window(em, loop, loop_names):
@@ -209,7 +271,7 @@ def emit_window(em, loop, loop_names):
             return f"cur_{identifier(v.name)}" if v.offset == 0 else f"prev_{identifier(v.name)}[1:]"
         return slice_index(em.base, 1, T - M)(v)
 
-    p = printer(index, em.base, batched=True)
+    p = printer(index, em.base, batched=True, weights=em.weights)
     for d in loop:
         hoisted, same, cross = term_kinds(d, loop_names)
         seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
@@ -248,20 +310,28 @@ def _carries(T, truncate, truncate_mode):
 def module_source(program: Program, bw: Backward, doc: str) -> str:
     """The text of a standalone module implementing the program and its derived gradients."""
     args = [identifier(key(v)) for v in arguments(program)]
-    body = [*preamble(doc, shapes(program)), HELPER_MARK, ARGUMENTS.rstrip()]
+    body = [*preamble(doc, shapes(program), batch_kinds(program)), HELPER_MARK, ARGUMENTS.rstrip(), BATCH_AXIS.rstrip()]
     if program.recurrent:
         body.append(TRUNCATION.rstrip())
-    body += [prepare_fn(args, options_of(program)), forward_fn(program), public_fns(program, bw, args)]
+    body += [prepare_fn(args, options_of(program)), forward_fn(program, bw), public_fns(program, bw, args)]
     return place_helpers("\n".join(body) + "\n")
 
 
+def batch_kinds(program: Program) -> dict:
+    """The arguments that take a batch axis: the data ("steps" for sequences, else "data") and the initial
+    states ("shared": one for the whole batch, or one per example)."""
+    data = {key(v): "steps" if isinstance(v, TimeVar) else "data" for v in program.inputs}
+    return data | {key(v): "shared" for v in initial_arguments(program)}
+
+
 def prepare_fn(args, options=()) -> str:
-    """``_prepare``: the arrays and their sizes, and each option's number computed from its keyword."""
+    """``_prepare``: the arrays in the code's layout (a batch axis read off, :func:`_examples`) and their sizes,
+    and each option's number computed from its keyword."""
     if not options:
-        return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return arrays, _dims(arrays)"
+        return f"\n\ndef _prepare({', '.join(args)}):\n{arrays_line(args)}\n    return _examples(arrays, False)"
     sizes = sorted({str(s) for o in options for s in o.value.free_symbols} - {o.keyword for o in options})
-    return "\n".join([f"\n\ndef _prepare({signature(args, options)}):", arrays_line(args), "    _sizes = _dims(arrays)",
-                      *filter(None, [unpack(sizes, "_sizes")]),
+    return "\n".join([f"\n\ndef _prepare({signature(args, options)}):", arrays_line(args),
+                      "    arrays, _sizes = _examples(arrays, False)", *filter(None, [unpack(sizes, "_sizes")]),
                       *(f"    _sizes[{o.keyword!r}] = {o.code}" for o in options), "    return arrays, _sizes"])
 
 
@@ -275,22 +345,32 @@ def signature(args, options, call: bool = False) -> str:
 
 def header(program: Program, extra=()) -> list[str]:
     names = [identifier(key(v)) for v in arguments(program)]
-    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()]
+    dims = ["T"] * program.recurrent + [str(s) for s in program.dims()] + ["_batch"] * program.recurrent
     dims += [o.keyword for o in options_of(program) if o.keyword not in dims]
     return [line for line in (unpack(names, "_args"), unpack(dims, "_sizes"), *extra) if line]
 
 
-def forward_fn(program: Program) -> str:
+def read_names(exprs) -> set[str]:
+    """The names of the step values the expressions read (at any step)."""
+    return {v.name for e in exprs for v in sp.sympify(e).atoms(TimeVar)}
+
+
+def forward_fn(program: Program, bw: Backward) -> str:
+    """``_forward``: every value, stacked over steps; with ``_lean``, only those read after the step that
+    computes them (by the backward pass, the gradients, the loss) are stored."""
     em = Emitter(program)
     names = [identifier(key(a.target)) for a in program.assignments]
     if program.recurrent:
         initial = [f"{identifier(s)}[0] = {identifier(v.name)}" for s, v in program.states.items() if not is_fixed(v)]
-        emit_phase(em, forward_defs(program), backward=False, initial=initial)
+        kept = read_names([term.expr for a in bw.steps for term in a.terms] + [g.value() for g in bw.grads if g.terms]
+                          + [program.loss])
+        emit_phase(em, forward_defs(program), backward=False, initial=initial, kept=kept)
     else:
         for a in program.assignments:
             em.emit(f"{identifier(key(a.target))} = {em.step().doprint(a.expr)}")
     ret = ", ".join(f"{n!r}: {n}" for n in names)
-    return "\n\ndef _forward(_args, _sizes):\n" + "\n".join(header(program) + em.lines + [f"    return {{{ret}}}"])
+    lines = header(program) + em.lines + [f"    return {{{ret}}}"]
+    return "\n\ndef _forward(_args, _sizes, _lean=False):\n" + "\n".join(lines)
 
 
 def public_fns(program: Program, bw: Backward, args) -> str:
@@ -304,7 +384,8 @@ def public_fns(program: Program, bw: Backward, args) -> str:
            f'    """{doc_fwd}: {", ".join(values)}."""',
            f"    _args, _sizes = _prepare({call})",
            *(["    T = _sizes['T']"] if program.recurrent else []),
-           f"    return {{name: value{rows} for name, value in _forward(_args, _sizes).items()}}",
+           f"    return {{name: _per_example(value{rows}, _sizes, {program.recurrent}) "
+           "for name, value in _forward(_args, _sizes).items()}",
            f"\n\ndef loss({sig}):",
            LOSS_DOC,
            f"    _args, _sizes = _prepare({call})",
@@ -331,13 +412,13 @@ def grad_fn(program: Program, bw: Backward, sig: str, call: str) -> str:
     adjoints = [identifier(a.adjoint.name) for a in bw.steps]
     extra = ", truncate=None, truncate_mode=\"blocks\"" if program.recurrent else ""
     call_extra = ", truncate, truncate_mode" if program.recurrent else ""
-    lines = [f"\n\ndef _backward(_args, _sizes{extra}):",
-             "    _values = _forward(_args, _sizes)",
+    lines = [f"\n\ndef _backward(_args, _sizes{extra}, _lean=False):",
+             "    _values = _forward(_args, _sizes, _lean)",
              *header(program),
              *filter(None, [unpack(values, "_values")])]
     if program.recurrent:
         lines.append("    truncate = _truncation(truncate, truncate_mode, T)")
-        emit_phase(em, backward_defs(bw), backward=True)
+        emit_phase(em, backward_defs(bw), backward=True, kept=read_names(g.value() for g in bw.grads if g.terms))
     else:
         for step_def in bw.steps:
             em.emit(f"{identifier(step_def.adjoint.name)} = {total(em.step(), [term.expr for term in step_def.terms])}")
@@ -348,11 +429,12 @@ def grad_fn(program: Program, bw: Backward, sig: str, call: str) -> str:
               *(TRUNCATION_DOC if program.recurrent else []),
               '    """',
               f"    _args, _sizes = _prepare({call})",
-              f"    _adjoints = _backward(_args, _sizes{call_extra})",
+              f"    _adjoints = _backward(_args, _sizes{call_extra}, _lean=True)",
               *header(program),
               unpack(values + adjoints, "_adjoints"),
               "    return {"]
-    lines += [f"        {identifier(g.var)!r}: {gradient_code(program, em, g)}," for g in bw.grads]
+    lines += [f"        {name!r}: _gradient({name!r}, {gradient_code(program, em, g)}, _sizes),"
+              for name, g in ((identifier(g.var), g) for g in bw.grads)]
     lines.append("    }")
     if program.recurrent:
         names = {identifier(a.adjoint.name): key(a.adjoint)[len(ADJOINT_PREFIX):] for a in bw.steps}
@@ -362,7 +444,8 @@ def grad_fn(program: Program, bw: Backward, sig: str, call: str) -> str:
                   f"    _args, _sizes = _prepare({call})",
                   f"    _adjoints = _backward(_args, _sizes{call_extra})",
                   "    T = _sizes['T']",
-                  "    return {" + ", ".join(f"{v!r}: _adjoints[{a!r}][1:T + 1]" for a, v in names.items()) + "}"]
+                  "    return {" + ", ".join(f"{v!r}: _per_example(_adjoints[{a!r}][1:T + 1], _sizes, True)"
+                                        for a, v in names.items()) + "}"]
     return "\n".join(lines)
 
 

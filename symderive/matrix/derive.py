@@ -200,7 +200,7 @@ def step_adjoint(v, terms) -> AdjointDef:
 
 
 def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
-    """Gradients of the loss for every argument: parameters, inputs and initial states."""
+    """Gradients of the loss for every argument: parameters, inputs and initial states (or in ``program.order``)."""
     grads = []
     for p in program.params:
         terms = tuple(Term(sum_over_time(term.expr, program), term.source, term.rules)
@@ -213,6 +213,8 @@ def argument_grads(program: Program, shares) -> tuple[AdjointDef, ...]:
             continue
         terms = tuple(term for term in shares.get(state, ()) if term.shift == 1)
         grads.append(AdjointDef(key(initial), adjoint_symbol(initial), terms, "initial"))
+    if program.order:  # the arguments' own order (see Program.order)
+        grads.sort(key=lambda g: program.order.index(g.var))
     return tuple(grads)
 
 

@@ -79,7 +79,8 @@ class RowPrinter(NumPyPrinter):
     ``index(var: TimeVar) -> str`` spells a time-indexed value; ``batch(lo, hi)`` returns the
     printer used for ``TimeSum`` bodies (the same expression over steps lo..hi at once)."""
 
-    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False}
+    _default_settings = {**NumPyPrinter._default_settings, "index": None, "batch": None, "batched": False,
+                         "examples": False, "steps": False, "weights": frozenset()}
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": False, **(settings or {})})
@@ -109,7 +110,7 @@ class RowPrinter(NumPyPrinter):
         left, right = split_outer(factors)
         body = self.column_code(left)
         if right:
-            body = f"np.outer({body}, {self._print(column(MatMul(*right).doit()))})"
+            body = self.outer(body, self._print(column(MatMul(*right).doit())))
         return body if coeff == 1 else f"({self._print(coeff)} * {body})"
 
     def matrix_product(self, factors) -> str | None:
@@ -122,7 +123,8 @@ class RowPrinter(NumPyPrinter):
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].cols == 1 and is_row(factors[1]):
             return self._print(factors[1])  # a row is stored as (m,): it broadcasts over rows
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].rows == 1:
-            return f"np.sum({self._print(factors[1])}, axis=0)"
+            axis = -1 if is_vector(factors[1]) else -2  # 1^T v: a vector's entries (its last axis); 1^T A: A's rows
+            return f"np.sum({self._print(factors[1])}, axis={axis})"
         if len(factors) == 2 and isinstance(factors[1], sp.OneMatrix) and factors[1].cols == 1:
             return f"np.sum({self._print(factors[0])}, axis=-1)"  # A 1: a vector, stored as (n,)
         if any(1 in f.shape for f in factors):
@@ -130,10 +132,17 @@ class RowPrinter(NumPyPrinter):
         return "(" + " @ ".join(self.matrix_operand(f) for f in factors) + ")"
 
     def matrix_operand(self, f) -> str:
-        """A factor of a product of matrices (a transpose ``A.T``, a sum in parentheses)."""
+        """A factor of a product of matrices (a transpose, a sum in parentheses)."""
         if isinstance(f, Transpose):
-            return f"{self.matrix_operand(f.arg)}.T"
+            return self.swapped(f.arg)
         return self._print(f)
+
+    def swapped(self, m) -> str:
+        """``M^T``: a weight's ``W.T``; anything else may carry a leading batch axis (examples), so its last
+        two axes swap (``A.swapaxes(-1, -2)``, a view, as ``.T`` of one example)."""
+        operand = self.matrix_operand(m)
+        weight = isinstance(m, sp.MatrixSymbol) and m.name in self._settings["weights"]
+        return f"{operand}.T" if weight else f"{operand}.swapaxes(-1, -2)"
 
     def scalar_product(self, coeff, factors) -> str:
         """The scalars (1 x 1 factors, inner products ``r M c``) times what remains, a vector or matrix:
@@ -163,7 +172,16 @@ class RowPrinter(NumPyPrinter):
         """``r M1 ... Mk`` (a row vector times matrices) -> ``(r @ M1 @ ... @ Mk)``."""
         if len(factors) == 1:
             return self.vector(factors[0])
-        return "(" + self.vector(factors[0]) + "".join(" @ " + self.matrix(f) for f in factors[1:]) + ")"
+        return self.chain(self.vector(factors[0]), [self.matrix(f) for f in factors[1:]])
+
+    def chain(self, first: str, matrices: list[str]) -> str:
+        """``(first @ M1 @ ... @ Mk)``; over steps and examples (settings ``steps`` and ``examples``) each
+        product is ``_mm``, one matrix product of all the rows at once."""
+        if self._settings["steps"] and self._settings["examples"]:
+            for m in matrices:
+                first = f"_mm({first}, {m})"
+            return first
+        return "(" + first + "".join(" @ " + m for m in matrices) + ")"
 
     def vector(self, v) -> str:
         """A row or column vector; its transpose is stored alike (one row per step)."""
@@ -179,7 +197,7 @@ class RowPrinter(NumPyPrinter):
         """A vector's transpose is the vector (row and column vectors are stored alike, one row per step)."""
         if is_scalar(e) or 1 in e.arg.shape:
             return self._print(e.arg)
-        return super()._print_Transpose(e)
+        return self.swapped(e.arg)
 
     def _print_Identity(self, e):
         return "1.0" if is_scalar(e) else super()._print_Identity(e)
@@ -195,8 +213,7 @@ class RowPrinter(NumPyPrinter):
     def column_product(self, factors) -> str:
         if len(factors) == 1:
             return self._print(factors[0])
-        return ("(" + self._print(factors[-1])
-                + "".join(" @ " + self.transposed(f) for f in reversed(factors[:-1])) + ")")
+        return self.chain(self._print(factors[-1]), [self.transposed(f) for f in reversed(factors[:-1])])
 
     def transposed(self, m) -> str:
         """Code for M^T of a time-invariant matrix M."""
@@ -255,10 +272,18 @@ class RowPrinter(NumPyPrinter):
             column_code = batch.column_code(left)
             if scalars:
                 column_code = f"(({' * '.join(scalars)})[..., None] * {column_code})"
-            code = f"({column_code}.T @ {batch.row_product(right)})"
+            code = self.outer_sum(column_code, batch.row_product(right))
         else:
-            code = f"({batch.column_product(left)}.T @ {batch._print(column(MatMul(*right).doit()))})"
+            code = self.outer_sum(batch.column_product(left), batch._print(column(MatMul(*right).doit())))
         return code if coeff == 1 else f"({self._print(coeff)} * {code})"
+
+    def outer(self, a: str, b: str) -> str:
+        """``a b^T``; with a batch axis of examples (setting ``examples``), of each example."""
+        return f"_outer({a}, {b})" if self._settings["examples"] else f"np.outer({a}, {b})"
+
+    def outer_sum(self, a: str, b: str) -> str:
+        """``sum_t a_t b_t^T`` as one matrix product; with a batch axis, summed over the examples too."""
+        return f"_outer_sum({a}, {b})" if self._settings["examples"] else f"({a}.T @ {b})"
 
     def column_code(self, factors) -> str:
         """``M1 ... Mk v`` as :meth:`column_product`; a transposed row vector alone is the row's storage."""
@@ -281,20 +306,20 @@ class RowPrinter(NumPyPrinter):
         return f"_logsoftmax({self._print(e.arg)})"
 
     def _print_HeadStack(self, e):
-        """``stack_h(A_h B_h^T)`` as an array (heads, N, M): one batched product (``_heads``: the export's helper)."""
+        """``stack_h(A_h B_h^T)`` as an array (..., heads, N, M): one batched product (``_heads``: a helper)."""
         heads = self._print(e.heads)
-        return f"(_heads({self._print(e.a)}, {heads}) @ _heads({self._print(e.b)}, {heads}).transpose(0, 2, 1))"
+        return f"(_heads({self._print(e.a)}, {heads}) @ _heads({self._print(e.b)}, {heads}).swapaxes(-1, -2))"
 
     def _print_HeadScale(self, e):
         return f"(1.0 / np.sqrt({self._print(e.width)} / {self._print(e.count)}))"
 
     def _print_HeadConcat(self, e):
-        """``concat_h(P_h B_h)``: the stack P is an array (heads, N, M)."""
+        """``concat_h(P_h B_h)``: the stack P is an array (..., heads, N, M)."""
         return f"_merge_heads({self._print(e.a)} @ _heads({self._print(e.b)}, {self._print(e.heads)}))"
 
     def _print_HeadConcatT(self, e):
-        """``concat_h(P_h^T A_h)``: the stack P is an array (heads, N, M)."""
-        return (f"_merge_heads({self._print(e.a)}.transpose(0, 2, 1) @ "
+        """``concat_h(P_h^T A_h)``: the stack P is an array (..., heads, N, M)."""
+        return (f"_merge_heads({self._print(e.a)}.swapaxes(-1, -2) @ "
                 f"_heads({self._print(e.b)}, {self._print(e.heads)}))")
     def _print_Option(self, e):
         """A keyword argument of the exported functions, bound by its name."""
@@ -352,9 +377,13 @@ def code(e) -> str:
     return sp.pycode(sp.expand(e))
 
 
-def printer(index, storage_base, batched: bool = False) -> RowPrinter:
-    """The printer of one step (``index`` spells ``v_t``), or of steps at once (``batched``)."""
+def printer(index, storage_base, batched: bool = False, examples: bool = False, weights=frozenset()) -> RowPrinter:
+    """The printer of one step (``index`` spells ``v_t``), or of steps at once (``batched``); ``examples``:
+    every value has an axis of examples after the steps (a minibatch), so scalars of a step are vectors;
+    ``weights``: the names of the parameters (never batched: their transposes are ``W.T``)."""
     def batch(lo, hi):
-        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True})
+        return RowPrinter({"index": slice_index(storage_base, lo, hi), "batch": batch, "batched": True,
+                           "examples": examples, "steps": True, "weights": weights})
 
-    return RowPrinter({"index": index, "batch": batch, "batched": batched})
+    return RowPrinter({"index": index, "batch": batch, "batched": batched or examples, "examples": examples,
+                       "steps": batched, "weights": weights})

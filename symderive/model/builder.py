@@ -43,8 +43,9 @@ __all__ = ["Model", "apply", "tanh", "sigmoid", "relu", "softplus", "exp", "log"
 
 
 class Model:
-    """A model under construction: sizes, parameters, data, states, named values and a loss, in the
-    order they are declared (the order of the exported functions' arguments)."""
+    """A model under construction: sizes, parameters, data, states, named values and a loss. A model that is
+    not recurrent takes its arguments in the order they are declared (data first, then weights, as attention
+    writes ``X, G, W_q, ...``); a recurrent one its parameters, initial states, then data (PyTorch's order)."""
 
     def __init__(self, name: str, latex_names: dict | None = None):
         self.name, self.latex_names = name, dict(latex_names or {})
@@ -54,12 +55,14 @@ class Model:
         self.assignments: list[Assign] = []
         self._loss = None
         self._names: set[str] = set()
+        self._order: list[str] = []  # every name in the order declared
 
     def _declare(self, name: str) -> str:
         """``name``, refused when the model has a value of that name already."""
         if name in self._names:
             raise ModelError(f"{self.name} has a value named {name} already (every value needs a name of its own)")
         self._names.add(name)
+        self._order.append(name)
         return name
 
     # -- declarations -------------------------------------------------------------------------
@@ -127,9 +130,11 @@ class Model:
         if self._loss is None:
             raise ModelError(f"the model {self.name} has no loss: call m.loss(...)")
         assignments, loss = fuse_log_softmax(tuple(self.assignments), self._loss)
+        given = {key(v) for v in (*self.params, *self.inputs)}
+        declared = () if self.recurrent else tuple(name for name in self._order if name in given)
         return Program(name=self.name, assignments=assignments, params=tuple(self.params),
                        inputs=tuple(self.inputs), loss=loss, states=dict(self.states),
-                       latex_names=dict(self.latex_names))
+                       latex_names=dict(self.latex_names), order=declared)
 
 
 def initial_value(m: Model, name: str, rows, cols, initial):

@@ -33,7 +33,8 @@ class Program:
     (``h -> h0``) or a fixed zero matrix (``h_0 = 0``); ``loss`` is the scalar loss of one step, so that
     ``L = sum_{t=1}^{T} loss`` (a mean over steps is a loss of one step divided by ``T``), or of the
     whole model if not recurrent. A 1 x 1 value is a scalar.
-    ``latex_names`` overrides how identifiers print (``{"dh": r"\\delta"}``).
+    ``latex_names`` overrides how identifiers print (``{"dh": r"\\delta"}``). ``order`` names the arguments in
+    the order the exported functions take them (empty: parameters, initial states, then data).
     """
 
     name: str
@@ -43,6 +44,7 @@ class Program:
     loss: sp.Expr
     states: dict = field(default_factory=dict)
     latex_names: dict = field(default_factory=dict)
+    order: tuple[str, ...] = ()
 
     def __post_init__(self):
         check_program(self)
@@ -160,8 +162,12 @@ def initial_arguments(p: Program) -> list:
 
 
 def arguments(p: Program) -> list:
-    """The arguments of the model's functions: parameters, initial states (unless fixed), then data."""
-    return [*p.params, *initial_arguments(p), *p.inputs]
+    """The arguments of the model's functions: in ``p.order`` when it names them, else parameters, initial
+    states (unless fixed), then data."""
+    default = [*p.params, *initial_arguments(p), *p.inputs]
+    if not p.order:
+        return default
+    return sorted(default, key=lambda v: p.order.index(key(v)))
 
 
 def size_names(v) -> tuple[str, ...]:

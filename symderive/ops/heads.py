@@ -226,15 +226,16 @@ HELPERS["_heads("] = '''
 
 
 def _heads(m, heads):
-    """(N, heads * E) -> (heads, N, E): the blocks of columns of every head as a leading axis (a view)."""
-    return m.reshape(m.shape[0], heads, m.shape[1] // heads).transpose(1, 0, 2)
+    """(..., N, heads * E) -> (..., heads, N, E): the blocks of columns of every head as an axis before the rows
+    (a view; the leading axes, a batch of examples, stay)."""
+    return m.reshape(*m.shape[:-1], heads, m.shape[-1] // heads).swapaxes(-2, -3)
 '''
 HELPERS["_merge_heads("] = '''
 
 
 def _merge_heads(m):
-    """(heads, N, E) -> (N, heads * E): the heads side by side, head h in columns h E .. (h + 1) E - 1."""
-    return m.transpose(1, 0, 2).reshape(m.shape[1], m.shape[0] * m.shape[2])
+    """(..., heads, N, E) -> (..., N, heads * E): the heads side by side, head h in columns h E .. (h + 1) E - 1."""
+    return m.swapaxes(-2, -3).reshape(*m.shape[:-3], m.shape[-2], m.shape[-3] * m.shape[-1])
 '''
 HELPERS["_head_count("] = '''
 

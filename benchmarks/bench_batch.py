@@ -1,0 +1,70 @@
+"""Benchmark: minibatches (B=32) of the exported RNN, LSTM and GRU gradients against torch.nn.RNN/LSTM/GRU
+(batch_first=True) with autograd, float64, one thread; medians of interleaved rounds, ratio to torch.
+
+    python benchmarks/bench_batch.py [--quick] [rnn] [lstm] [gru]
+"""
+from harness import ratio_table, measure, torch_threads  # noqa: I001  (pins threads before NumPy)
+
+import sys
+
+import numpy as np
+
+B = 32
+SIZES = [dict(n=64, d=32, q=16, T=50), dict(n=256, d=128, q=16, T=100)]
+MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def batch_arrays(name, n, d, q, T, seed=0):
+    """Random arguments of the export at these sizes, x and y with a batch axis, h0/c0 one per example."""
+    from symderive import derivation
+    from symderive.verify.matrix_checks import random_arguments
+
+    der = derivation(name)
+    named = {"n": n, "H": n, "d": d, "q": q, "T": T}
+    sizes = {s: named[str(s)] for s in (*der.program.dims(), *der.sizes.small)}
+    one = random_arguments(der.program, sizes, seed=seed)
+    rng = np.random.default_rng(seed)
+    kinds = der.load_module().BATCH
+    return {k: rng.standard_normal((B, *v.shape)) * 0.5 if k in kinds else v for k, v in one.items()}
+
+
+def torch_run(torch, name, a):
+    """torch.nn.<RNN|LSTM|GRU>(batch_first=True), output layer and the summed squared error, autograd."""
+    n, d = a["W_hy"].shape[1], a["x"].shape[-1]
+    layer = getattr(torch.nn, MODULES[name])(d, n, batch_first=True, dtype=torch.float64)
+    p = {k: torch.tensor(a[k], requires_grad=True) for k in ("x", "h0", "W_hy", "b_y", *(("c0",) * (name == "lstm")))}
+    y = torch.tensor(a["y"])
+    weights = [*p.values(), *layer.parameters()]
+
+    def run():
+        state = (p["h0"][None], p["c0"][None]) if name == "lstm" else p["h0"][None]
+        hs, _ = layer(p["x"], state)
+        loss = 0.5 * ((hs @ p["W_hy"].T + p["b_y"] - y) ** 2).sum()
+        return torch.autograd.grad(loss, weights)
+
+    return run
+
+
+def main():
+    from symderive import derivation
+
+    quick = "--quick" in sys.argv
+    torch = torch_threads()
+    chosen = [name for name in MODULES if name in sys.argv] or list(MODULES)
+    for name in chosen:
+        module = derivation(name).load_module()
+        rows = []
+        for size in SIZES:
+            a = batch_arrays(name, **size)
+            fns = {"symderive export": lambda module=module, a=a: module.grad(**a)}
+            if torch is not None:
+                fns[f"torch nn.{MODULES[name]} autograd"] = torch_run(torch, name, a)
+            label = ", ".join(f"{k}={v}" for k, v in size.items() if k != "q")
+            rows.append((f"B={B}, {label}", measure(fns, rounds=5 if quick else 11, per_round=2 if quick else 5)))
+        baseline = f"torch nn.{MODULES[name]} autograd" if torch is not None else "symderive export"
+        print(f"\n{name}, B={B}, float64, one thread; ratio to {baseline}:\n")
+        print(ratio_table(rows, baseline))
+
+
+if __name__ == "__main__":
+    main()
