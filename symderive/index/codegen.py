@@ -14,6 +14,7 @@ view one product makes (im2col) serves every later product that reads the same v
 from __future__ import annotations
 
 import inspect
+import re
 import string
 
 import sympy as sp
@@ -237,12 +238,25 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
     em.lines = []
     for a in bw.adjoints:
         adjoint_lines(em, a)
+    em.lines = live_lines(em.lines, {a.adjoint.name for a in bw.adjoints if a.tensor in program.differentiated})
     bwd = [f"\n\ndef _backward{suffix}(_args, _sizes):", *unpack, "    _cache = {}  # the im2col copies, made once",
            f"    _values = _forward{suffix}(_args, _sizes, _cache)",
            f"    {', '.join(values)} = " + ", ".join(f"_values[{v!r}]" for v in values), *em.lines,
            "    return {" + ", ".join(f"{a.tensor.name!r}: _gradient({a.tensor.name!r}, {a.adjoint.name}, _sizes)"
                                    for a in bw.adjoints if a.tensor in program.differentiated) + "}"]
     return fwd + bwd, em.batched & set(values)
+
+
+def live_lines(lines: list[str], needed: set[str]) -> list[str]:
+    """The assignments ``name = ...`` that the ``needed`` names read, directly or through each other (an
+    adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
+    kept = []
+    for line in reversed(lines):
+        target, expr = line.strip().split(" = ", 1)
+        if target in needed:
+            kept.append(line)
+            needed = needed | set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
+    return kept[::-1]
 
 
 def module_source(variants, doc: str, options, derived, shapes, variant_keyword: str = "") -> str:

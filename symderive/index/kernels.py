@@ -44,8 +44,10 @@ def affine_view(array, axes, variables, ranges):
     ``axes[k]`` is the index along axis k: a dict ``{variable: coefficient, "": constant}``.
     The array is zero-padded first so that every index the view reads exists."""
     pads = affine_pads(array.shape, axes, ranges)
-    if any(p != (0, 0) for p in pads):
-        array = np.pad(array, pads)
+    if any(p != (0, 0) for p in pads):  # zeros around a copy (np.pad does the same, 3x slower)
+        padded = np.zeros([n + before + after for n, (before, after) in zip(array.shape, pads)], dtype=array.dtype)
+        padded[tuple(slice(before, before + n) for n, (before, _) in zip(array.shape, pads))] = array
+        array = padded
     array = np.ascontiguousarray(array)
     offset, strides = affine_strides(array, axes, pads, variables)
     shape = [ranges[v] for v in variables]
