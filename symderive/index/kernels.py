@@ -74,12 +74,14 @@ def contraction(out, ranges, factors, cache=None, last=()):
     """:func:`affine_einsum`'s value, possibly a view; with two factors, ``last`` names the variables
     the product should lay out innermost where it can."""
     views, specs, keys = [], [], []
-    for array, axes in factors:
-        array = np.asarray(array, dtype=np.float64)
+    for given, axes in factors:
+        array = np.asarray(given, dtype=np.float64)
         variables = []
         for index in axes:
             variables += [v for v in index if v and index[v] != 0 and v not in variables]
-        keys.append((id(array), repr(axes), "".join(variables), tuple(ranges[v] for v in variables)))
+        # keyed by the caller's array (alive all through the caller); a converted copy is not kept
+        keys.append((id(array), repr(axes), "".join(variables), tuple(ranges[v] for v in variables))
+                    if array is given else None)
         if cache is not None and keys[-1] in cache:  # the same view, copied by an earlier product
             views.append(cache[keys[-1]][0])
             specs.append(cache[keys[-1]][1])

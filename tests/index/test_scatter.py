@@ -92,3 +92,15 @@ def test_a_depthwise_convolution_exports_a_scatter_that_matches_torch(tmp_path):
     np.testing.assert_allclose(got["X"], x.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got["W"], w.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got["G"], y.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_converted_array_is_not_kept():
+    # An argument that is not a float64 array is converted to a new array, which may die and leave its id
+    # to another: its copy must not be found again by id.
+    X, W = np.arange(2 * 6).reshape(2, 6), np.ones((3, 2, 2))
+    cache = {}
+    Y = affine_einsum("oi", {"o": 3, "c": 2, "i": 5, "p": 2}, (W, [{"o": 1}, {"c": 1}, {"p": 1}]),
+                      (X, [{"c": 1}, {"i": 1, "p": 1}]), cache=cache)
+    assert cache == {}  # (W is read as it is: no copy of it either)
+    expected = (X[:, :5] + X[:, 1:]).sum(axis=0)  # Y[o, i] = sum_c (X[c, i] + X[c, i + 1])
+    np.testing.assert_array_equal(Y, np.stack([expected] * 3))
