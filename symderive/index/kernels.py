@@ -196,7 +196,7 @@ def kept_variables(axes, out, ranges):
     for v in sorted(out, key=lambda v: -ranges[v]):
         if not any(v in index and any(w in index for w in kept) for index in axes):
             kept.append(v)
-    return [v for v in out if v in kept]
+    return sorted(kept, key=lambda v: min(k for k, index in enumerate(axes) if v in index))  # A's axis order
 
 
 def dilate(array, strides):
