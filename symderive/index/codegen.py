@@ -4,12 +4,18 @@ Every derived index formula ``sum_{vars} coeff * prod_k A_k[affine indices]`` be
 :func:`symderive.kernels.affine_einsum` (strided views + ``np.einsum``: no Python loop over
 positions); a dilation becomes :func:`symderive.kernels.dilate`, the arg-max mask and the maximum of max
 pooling :func:`symderive.kernels.window_max`. The kernels are copied into the module, which needs NumPy only.
+
+The gradient of a tensor read through a window (``X[c, S i + D p - P]``) is not the eliminated gather
+over a dilated, padded copy of the upstream gradient but the scatter of the chain rule before
+elimination (:func:`symderive.kernels.affine_scatter`, col2im): one matrix product onto the window's
+positions, added back slice by slice. ``_backward`` hands ``_forward`` a cache, so the copy of a window
+view one product makes (im2col) serves every later product that reads the same view (the weight gradient).
 """
 from __future__ import annotations
 
 import inspect
+import re
 import string
-from dataclasses import dataclass
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -19,7 +25,6 @@ from symderive.export.scaffold import (
     BATCH_AXIS,
     HELPER_MARK,
     LOSS_DOC,
-    arrays_line,
     place_helpers,
     preamble,
     unpack,
@@ -27,46 +32,15 @@ from symderive.export.scaffold import (
 from symderive.index import kernels
 from symderive.index.derive import AdjointOf, Definition, IndexBackward, PointwiseShare
 from symderive.index.program import Access, Contract, IndexProgram, Pointwise, SoftmaxCrossEntropy, Term, WindowMax
+from symderive.index.sizes_code import (  # noqa: F401  (DerivedSize, Option: the derivations import them from here)
+    OPTION_HELPERS,
+    DerivedSize,
+    Option,
+    prepare_fn,
+    signature_default,
+    size_code,
+)
 from symderive.ops.nodes import ACTIVATIONS
-
-
-@dataclass(frozen=True)
-class Option:
-    """A keyword argument of the exported functions that sets size symbols (``stride=1`` or a pair).
-
-    ``default`` is an int, or the keyword of another option whose values it copies (pooling's
-    ``stride=None`` is the kernel size); ``minimum`` is the smallest allowed value."""
-
-    keyword: str
-    symbols: tuple
-    default: object
-    minimum: int
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class DerivedSize:
-    """A size computed from others (an output size), with the quantities a failure message names."""
-
-    symbol: sp.Symbol
-    expr: sp.Expr
-    text: str = ""  # the formula as people write it, in the size names (default: SymPy's spelling)
-    hint: tuple = ()  # ((what, expression), (what, expression)): "the first is larger than the second"
-
-
-class SizePrinter(PythonCodePrinter):
-    """Size arithmetic as Python integers: ``floor(a / b)`` prints as ``(a) // (b)``."""
-
-    def _print_floor(self, e):
-        num, den = sp.fraction(sp.together(e.args[0]))
-        return f"(({self._print(num)}) // ({self._print(den)}))"
-
-    def _print_Symbol(self, e):
-        return e.name
-
-
-def size_code(expr) -> str:
-    return SizePrinter().doprint(sp.sympify(expr))
 
 
 class ElementPrinter(PythonCodePrinter):
@@ -155,8 +129,24 @@ class Emitter:
         variables = set(out_index) | set(ranges)
         spec = "".join(self.letters(v) for v in out_index)
         args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in factors)
-        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args})"
+        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args}, cache=_cache)"
         return call if coeff == 1 else f"{size_code(coeff)} * {call}"
+
+    def scatter(self, a: AdjointOf, chain: Term) -> str:
+        """``d_A`` of one read ``A[e(v)]`` as a scatter (:func:`affine_scatter`): T[v] = the chain's product
+        summed over the variables no index e holds, added at A[e(v)], instead of a gather over a dilated,
+        padded copy of the upstream gradient."""
+        read = tuple(e for _, e in chain.deltas)
+        own = [v for v in dict(chain.sums) if any(v in sp.expand(e).free_symbols for e in read)]
+        batched = a.adjoint.name in self.batched
+        ranges = dict(chain.sums) | ({EXAMPLE: sp.Symbol("_B")} if batched or any(
+            f.tensor.name in self.batched for f in chain.factors) else {})
+        variables = set(ranges)
+        spec = "".join(self.letters(v) for v in ([EXAMPLE] if batched else []) + own)
+        args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in chain.factors)
+        call = (f"affine_scatter(np.shape({a.tensor.name}), {self.axes(Access(a.adjoint, read), variables)}, "
+                f"{spec!r}, {self.ranges(ranges)}, {args}, cache=_cache)")
+        return call if chain.coeff == 1 else f"{size_code(chain.coeff)} * {call}"
 
     def term(self, out_index, out_dims, term: Term, out: str) -> str:
         return self.einsum(out_index, list(zip(out_index, out_dims)) + list(term.sums), term.factors, term.coeff, out)
@@ -208,125 +198,31 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
         if isinstance(share, PointwiseShare):
             parts.append(ElementPrinter().doprint(share.expr))
             continue
+        if windowed(share):
+            parts += [em.scatter(a, chain) for chain in share.chain]
+            continue
         for d in share.definitions:
             definition_lines(em, d)
         parts += [em.term(a.index, a.tensor.dims, t, a.adjoint.name) for t in share.result]
     em.emit(f"{a.adjoint.name} = {' + '.join(parts) or f'np.zeros_like({a.tensor.name})'}")
 
 
+def windowed(share) -> bool:
+    """Whether a share reads its tensor through a window (an index of several variables, or a stride): its
+    adjoint is then a scatter (col2im), not a gather over a dilated copy of the upstream gradient."""
+    if len(share.chain) != 1 or any(t.deltas for t in share.result):
+        return False
+    reads = [sp.expand(e) for _, e in share.chain[0].deltas]
+    summed = set(dict(share.chain[0].sums))
+    return any(len(e.free_symbols & summed) > 1 or any(abs(e.coeff(v)) != 1 for v in e.free_symbols & summed)
+               for e in reads)
+
+
 def kernel_source() -> str:
-    names = ["affine_view", "affine_einsum", "contract_pair", "summed_alone", "dilate", "window_max", "softmax"]
+    names = ["affine_pads", "affine_strides", "affine_view", "affine_einsum", "contraction", "contract_pair",
+             "memory_order", "grouped_order", "as_matrix", "summed_alone", "affine_scatter", "kept_variables",
+             "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
-
-
-def option_code(options) -> list[str]:
-    """Check the keyword options and bind their size symbols."""
-    lines = []
-    for o in options:
-        names = ", ".join(map(str, o.symbols)) + ("," if len(o.symbols) == 1 else "")
-        fallback = "None"
-        if isinstance(o.default, str):
-            fallback = "(" + ", ".join(map(str, option_named(options, o.default).symbols)) + ",)"
-        lines.append(f"    {names} = _option({o.keyword!r}, {o.keyword}, {len(o.symbols)}, {o.minimum}, {fallback})")
-    return lines
-
-
-def option_named(options, keyword) -> Option:
-    return next(o for o in options if o.keyword == keyword)
-
-
-def signature_default(o: Option):
-    return o.default if isinstance(o.default, int) else None
-
-
-OPTION_HELPERS = '''
-
-def _option(keyword, value, n, minimum, default):
-    """An int or a tuple of n ints, each at least ``minimum`` (None: the default tuple)."""
-    if value is None:
-        if default is None:
-            raise ValueError(f"{keyword} must be given")
-        return default
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-    if len(values) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in values):
-        raise ValueError(f"{keyword} must be an integer" + (f" or a tuple of {n} integers" if n > 1 else "")
-                         + f", got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{keyword} must be at least {minimum}, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
-def _formula(text, values):
-    """``text`` with every size name replaced by its value."""
-    import re
-    return re.sub(r"[A-Za-z_][A-Za-z_0-9]*", lambda m: str(values.get(m.group(), m.group())), text)
-'''
-
-
-def target_code(program: IndexProgram, shapes: dict) -> tuple[list[str], list[str]]:
-    """A class target may be given as an integer class index, or for a batch as a vector of them (made
-    one-hot before the sizes are read, once the argument that fixes its length has the right number of
-    axes); a vector must sum to 1, each example's (checked after the sizes)."""
-    before, after = [], []
-    lead = program.arguments[0].name
-    for t in program.constants:
-        (dim,) = shapes[t.name]
-        other = next(a for a, names in shapes.items() if a != t.name and dim in names)
-        axis, target = shapes[other].index(dim), f"arrays[{t.name!r}]"
-        before += [f"    if {target}.ndim == 0 and arrays[{other!r}].ndim == {len(shapes[other])}:",
-                   f"        {dim} = arrays[{other!r}].shape[{axis}]",
-                   f"        if isinstance({t.name}, bool) or not isinstance({t.name}, (int, np.integer)) "
-                   f"or not 0 <= {t.name} < {dim}:",
-                   f"            raise ValueError(f\"{t.name}: a class index must be an integer in 0..{{{dim} - 1}}, "
-                   f"got {{{t.name}!r}}\")",
-                   f"        {target} = np.eye({dim})[int({t.name})]",
-                   f"    elif {target}.ndim == 1 and arrays[{lead!r}].ndim == {len(shapes[lead]) + 1} "
-                   f"and arrays[{other!r}].ndim == {len(shapes[other])}:",
-                   f"        {dim}, _indices = arrays[{other!r}].shape[{axis}], np.asarray({t.name})",
-                   f"        if _indices.dtype.kind not in 'iu' or not np.all((0 <= _indices) & (_indices < {dim})):",
-                   f"            raise ValueError(f\"{t.name}: the class indices of a batch must be integers in "
-                   f"0..{{{dim} - 1}}, got {{{t.name}!r}}\")",
-                   f"        {target} = np.eye({dim})[_indices]"]
-        after += [f"    if np.any(np.abs(np.sum({target}, axis=-1) - 1.0) > 1e-9):",
-                  f"        raise ValueError(f\"{t.name}: the target must be one-hot (or sum to 1), or a class index; "
-                  f"its entries sum to {{np.sum({target}, axis=-1)}}\")"]
-    return before, after
-
-
-def derived_size_code(ds: DerivedSize, shapes: dict, sources: list[str]) -> list[str]:
-    """Compute a derived size; an empty output, or an argument holding the size with another value, is a
-    ValueError naming the arguments the size is computed from (``sources``) or the one that holds it."""
-    name = str(ds.symbol)
-    formula = size_code(ds.expr)
-    shown = ds.text or sp.sstr(ds.expr)
-    hint = " is larger than ".join(f"{text} = {{_formula({sp.sstr(e)!r}, _sizes)}} = {{{size_code(e)}}}"
-                                   for text, e in ds.hint)
-    origin = ", ".join(f"{k} of shape {{arrays[{k!r}].shape}}" for k in sources)
-    hint = f" ({hint})" if hint else ""
-    lines = [f"    _value = {formula}",
-             "    if _value < 1:",
-             f"        raise ValueError(f\"{origin or 'these options'}: {name} = {shown} = "
-             f"{{_formula({shown!r}, _sizes)}} = {{_value}}: the output would be empty{hint}\")"]
-    holder = next((k for k, names in shapes.items() if name in names), None)
-    if holder:
-        expected = "(" + ", ".join(shapes[holder]) + ")"
-        lines += [f"    if _sizes[{name!r}] != _value:",
-                  f"        raise ValueError(f\"{holder}: expected shape {expected} with {name} = {shown} = "
-                  f"{{_formula({shown!r}, _sizes)}} = {{_value}} "
-                  f"for {origin + ' and ' if origin else ''}these options, got shape {{arrays[{holder!r}].shape}}\")"]
-    lines.append(f"    _sizes[{name!r}] = {name} = _value")
-    return lines
-
-
-def derived_sources(derived, shapes: dict) -> list[list[str]]:
-    """For each derived size, the arguments whose sizes it is computed from (through earlier derived sizes too)."""
-    feeds, out = {}, []
-    from_arrays = {n for names in shapes.values() for n in names}
-    for ds in derived:
-        feeds[str(ds.symbol)] = set().union(*({str(s)} & from_arrays | feeds.get(str(s), set())
-                                             for s in ds.expr.free_symbols))
-        out.append([k for k, names in shapes.items() if feeds[str(ds.symbol)] & set(names)])
-    return out
 
 
 def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
@@ -337,16 +233,30 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
     forward_lines(em, program)
     values = [op.out.name for op in program.ops] + [op.mask.name for op in program.ops if isinstance(op, WindowMax)] \
         + [op.probs.name for op in program.ops if isinstance(op, SoftmaxCrossEntropy)]
-    fwd = [f"\n\ndef _forward{suffix}(_args, _sizes):", *unpack, *em.lines,
+    fwd = [f"\n\ndef _forward{suffix}(_args, _sizes, _cache=None):", *unpack, *em.lines,
            "    return {" + ", ".join(f"{v!r}: {v}" for v in values) + "}"]
     em.lines = []
     for a in bw.adjoints:
         adjoint_lines(em, a)
-    bwd = [f"\n\ndef _backward{suffix}(_args, _sizes):", *unpack, f"    _values = _forward{suffix}(_args, _sizes)",
+    em.lines = live_lines(em.lines, {a.adjoint.name for a in bw.adjoints if a.tensor in program.differentiated})
+    bwd = [f"\n\ndef _backward{suffix}(_args, _sizes):", *unpack, "    _cache = {}  # the im2col copies, made once",
+           f"    _values = _forward{suffix}(_args, _sizes, _cache)",
            f"    {', '.join(values)} = " + ", ".join(f"_values[{v!r}]" for v in values), *em.lines,
            "    return {" + ", ".join(f"{a.tensor.name!r}: _gradient({a.tensor.name!r}, {a.adjoint.name}, _sizes)"
                                    for a in bw.adjoints if a.tensor in program.differentiated) + "}"]
     return fwd + bwd, em.batched & set(values)
+
+
+def live_lines(lines: list[str], needed: set[str]) -> list[str]:
+    """The assignments ``name = ...`` that the ``needed`` names read, directly or through each other (an
+    adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
+    kept = []
+    for line in reversed(lines):
+        target, expr = line.strip().split(" = ", 1)
+        if target in needed:
+            kept.append(line)
+            needed = needed | set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
+    return kept[::-1]
 
 
 def module_source(variants, doc: str, options, derived, shapes, variant_keyword: str = "") -> str:
@@ -369,27 +279,13 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
         functions, per_example = functions + lines, per_example | batched
     dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
     batch = {name: "data" for name in per_example_arguments(program)}
-    body = [*preamble(doc, shapes, batch, ("import numpy as np", "from numpy.lib.stride_tricks import as_strided")),
+    body = [*preamble(doc, shapes, batch, ("import itertools", "import numpy as np",
+                                            "from numpy.lib.stride_tricks import as_strided")),
             f"_PER_EXAMPLE = {tuple(sorted(per_example))!r}  # the values with a batch axis", "", "",
             kernel_source().rstrip(), ARGUMENTS.rstrip(), BATCH_AXIS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
     lines = (body + prepare_fn(program, call, options, derived, shapes) + functions + dispatch
              + public_fns(sig, call, calls, program.loss.name))
     return place_helpers("\n".join(lines) + "\n")
-
-
-def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> list[str]:
-    """``_prepare``: the arrays, the sizes read off them, the checked options and the derived sizes."""
-    args = [a.name for a in program.arguments]
-    from_arrays = {n for names in shapes.values() for n in names}
-    class_index, target_sum = target_code(program, shapes)
-    prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
-               "    _arrays, _sizes = _examples(arrays, True)", *target_sum,
-               *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
-               *option_code(options),
-               *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]
-    for ds, sources in zip(derived, derived_sources(derived, shapes)):
-        prepare += derived_size_code(ds, shapes, sources)
-    return prepare + ["    return _arrays, _sizes"]
 
 
 def variant_dispatch(tags: list[str], variant_keyword: str) -> tuple[list[str], tuple[str, str]]:

@@ -80,9 +80,10 @@ def test_matches_torch_with_infinities_and_nan(pool2d, kernel, stride):
             out = pool2d.forward(X, G, kernel_size=kernel, stride=stride)
             dX = pool2d.grad(X, G, kernel_size=kernel, stride=stride)["X"]
         np.testing.assert_array_equal(out["Y"], y.detach().numpy())
-        # Overlapping windows add in another order than torch's: the same entries, equal to rounding.
+        # Overlapping windows add in another order than torch's: the same entries, equal to rounding (an
+        # entry sums up to 6 entries of G, each of size ~1: a few units of 2^-53 absolute, however small the sum).
         np.testing.assert_array_equal(dX != 0, x.grad.numpy() != 0)
-        np.testing.assert_allclose(dX, x.grad.numpy(), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(dX, x.grad.numpy(), rtol=1e-14, atol=1e-14)
 
 
 def test_cnn_pools_infinite_features():
