@@ -19,6 +19,7 @@ from symderive.judge.check import ClaimResult
 from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Reading, classify
 from symderive.judge.notes_judges import judge_of
 from symderive.judge.notes_models import Models
+from symderive.judge.notes_ranges import notes_hint
 from symderive.latex.names import base_name
 from symderive.latex.notes_file import Annotation, Equation, Side, equations_of, read_notes
 
@@ -79,7 +80,7 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
         model.shapes, model.ranges = list(models.shapes), list(models.ranges)
     adopt_orphans(models)
     for claim in pending:
-        judge_claim(claim)
+        judge_claim(claim, fmt)
     mark_refused_definitions(models, entries)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
     return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
@@ -173,13 +174,14 @@ def mark_refused_definitions(models: Models, entries: list) -> None:
             entry.verdict, entry.diagnosis = ERROR, refused[entry.line]
 
 
-def judge_claim(claim: Pending) -> None:
+def judge_claim(claim: Pending, fmt: str) -> None:
     """Judge each step of a claim (see the module's docstring)."""
     try:
         judge = judge_of(claim.model)
     except SymderiveError as e:
         for entry in claim.entries:
-            entry.verdict, entry.diagnosis = ERROR, f"its model ({claim.model.label()}) cannot be read: {e}"
+            entry.verdict, entry.diagnosis = ERROR, f"its model ({claim.model.label()}) cannot be read: " + notes_hint(
+                str(e), fmt)
         return
     sides = claim.reading.equation.sides
     anchor = sides[claim.anchor].text

@@ -1,0 +1,58 @@
+"""Notes files a user trial found mishandled: a convolution whose output range is left unsaid, unclosed display
+math, a formula that does not parse, malformed annotations, errors in the summary, a second ``--fix``."""
+from __future__ import annotations
+
+import sympy as sp
+
+from symderive.judge.notes_check import check_notes
+from symderive.judge.notes_ranges import inferred_ranges, letter_span, notes_hint
+from symderive.latex.index_ranges import written_bounds
+from symderive.latex.indexed import read_index_equation
+
+CONV = r"""{annotation}
+
+$$
+Y_{{i,j}} = \sum_{{p=1}}^{{k}}\sum_{{q=1}}^{{k}} K_{{p,q}} X_{{i+p-1,j+q-1}} + b
+$$
+
+$$
+L = \ell(Y)
+$$
+
+Define $\delta_{{i,j}} = \frac{{\partial L}}{{\partial Y_{{i,j}}}}$.
+
+$$
+\frac{{\partial L}}{{\partial K_{{p,q}}}} = \sum_{{i}} \sum_{{j}} \delta_{{i,j}} X_{{{read}}}
+$$
+"""
+
+
+def claim_of(entries):
+    return [e for e in entries if e.kind == "claim"][0]
+
+
+def test_valid_convolution_range_inferred_from_the_annotated_shape():
+    # dL/dK_{p,q} = sum_{i,j} dL/dY_{i,j} * dY_{i,j}/dK_{p,q} = sum_{i,j} delta_{i,j} X_{i+p-1,j+q-1} (by hand)
+    text = CONV.format(annotation="<!-- symderive: shape X: M x N -->", read="i+p-1, j+q-1")
+    assert claim_of(check_notes(text, "md")).verdict == "holds"
+    wrong = CONV.format(annotation="<!-- symderive: shape X: M x N -->", read="i+p, j+q-1")
+    entry = claim_of(check_notes(wrong, "md"))
+    assert entry.verdict == "does_not_hold" and "off by one" in entry.diagnosis
+
+
+def test_inferred_range_is_the_valid_convolution():
+    # X_{i+p-1} with p = 1..k inside 1..M: i + k - 1 <= M, so i = 1..M-k+1 (n = M - k + 1 entries, X's size follows)
+    eq = read_index_equation(r"Y_{i} = \sum_{p=1}^{k} K_{p} X_{i+p-1}")
+    i, k, m = sp.symbols("i k M")
+    lo, hi, name = letter_span(eq.letters[0], eq.rhs, written_bounds(eq.rhs, eq.implicit), {"X": [m]}, 1)
+    assert (lo, sp.expand(sp.sympify(str(hi)) - (m - k + 1)), name) == (1, 0, "X")
+    ranges, shapes = inferred_ranges([r"Y_{i} = \sum_{p=1}^{k} K_{p} X_{i+p-1}"], ["X: M"], [])
+    assert ranges == ["i: 1..1 + n - 1"] and shapes == []  # a size of its own; X's follows from the reads
+
+
+def test_unsaid_range_asks_for_the_annotation_not_a_flag():
+    entry = claim_of(check_notes(CONV.format(annotation="", read="i+p-1, j+q-1"), "md"))
+    assert entry.verdict == "error"
+    assert "<!-- symderive: range i: 1..n -->" in entry.diagnosis and "--range" not in entry.diagnosis
+    tex = notes_hint("declare it (--range 'i: 1..n')", "tex")
+    assert tex == "declare it (the annotation % symderive: range i: 1..n)"
