@@ -118,6 +118,8 @@ def place(reading: Reading, models: Models, adjoints: set, pending: list) -> lis
     if reading.kind == CLAIM:
         models.last_claim_line = eq.line
         return queue(reading, models, pending, anchor=0)
+    if reading.error:
+        return [Entry(eq.line, OTHER, eq.text, verdict=ERROR, diagnosis=reading.error)]
     return [Entry(eq.line, OTHER, eq.text, reason=reading.reason)]
 
 

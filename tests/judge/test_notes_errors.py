@@ -2,10 +2,12 @@
 math, a formula that does not parse, malformed annotations, errors in the summary, a second ``--fix``."""
 from __future__ import annotations
 
+import pytest
 import sympy as sp
 
 from symderive.judge.notes_check import check_notes
 from symderive.judge.notes_ranges import inferred_ranges, letter_span, notes_hint
+from symderive.judge.notes_report import exit_status, summary
 from symderive.latex.index_ranges import written_bounds
 from symderive.latex.indexed import read_index_equation
 
@@ -56,3 +58,20 @@ def test_unsaid_range_asks_for_the_annotation_not_a_flag():
     assert "<!-- symderive: range i: 1..n -->" in entry.diagnosis and "--range" not in entry.diagnosis
     tex = notes_hint("declare it (--range 'i: 1..n')", "tex")
     assert tex == "declare it (the annotation % symderive: range i: 1..n)"
+
+
+@pytest.mark.parametrize("formula, message", [
+    (r"a &= \sigma(Wx", "this ( is never closed"),
+    (r"a &= \sigmoid(W x)", "unknown command"),
+])
+def test_a_formula_that_does_not_parse_is_an_error_with_its_line(formula, message):
+    text = "\\begin{document}\n\\begin{align}\n" + formula + " \\\\\nL &= a\n\\end{align}\n\\end{document}\n"
+    entries = check_notes(text, "tex")
+    wrong = [e for e in entries if e.verdict == "error"]
+    assert [e.line for e in wrong] == [3] and message in wrong[0].diagnosis and "^" in wrong[0].diagnosis
+    assert exit_status(entries) == 1 and summary(entries).endswith("1 cannot be checked")
+
+
+def test_parsed_mathematics_that_is_no_model_stays_other():
+    entries = check_notes("$$\n\\sigma'(u) = \\sigma(u)(1 - \\sigma(u))\n$$\n", "md")
+    assert [(e.kind, e.verdict) for e in entries] == [("other", "not_checked")]
