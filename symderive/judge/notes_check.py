@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symderive.errors import SymderiveError
+from symderive.errors import LatexParseError, SymderiveError
 from symderive.judge.check import ClaimResult
 from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Reading, classify
 from symderive.judge.notes_judges import judge_of
@@ -59,7 +59,7 @@ class Pending:
 def check_notes(text: str, fmt: str) -> list[Entry]:
     """Every equation of the notes ``text`` (``fmt`` "md" or "tex"), judged, in the order of the file."""
     notes = read_notes(text, fmt)
-    models, entries, pending = Models(), [], []
+    models, entries, pending = Models(), unclosed_entries(notes), []
     adjoints: set = set()
     skip = other = False
     for item in notes.in_order():
@@ -84,6 +84,15 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
     mark_refused_definitions(models, entries)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
     return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
+
+
+def unclosed_entries(notes) -> list[Entry]:
+    """An error per display block never closed; bad input (exit 2) when nothing else can be read."""
+    if notes.unclosed and not notes.formulas:
+        line, message = notes.unclosed[0]
+        raise LatexParseError(f"line {line}: {message}")
+    return [Entry(line, OTHER, message.split(" is never")[0].removeprefix("this "), verdict=ERROR, diagnosis=message)
+            for line, message in notes.unclosed]
 
 
 def apply_annotation(annotation, models: Models, skip: bool, other: bool) -> tuple[bool, bool]:

@@ -37,6 +37,7 @@ MATH = re.compile(
     r"|(?<![\\$])\$(?P<inline>[^$]+?)(?<![\\$])\$"
     r"|\\\((?P<paren>.+?)\\\)",
     re.DOTALL)
+OPENER = re.compile(rf"\$\$|\\\[|\\begin\{{(?P<env>(?:{_ENVS})\*?)\}}")
 FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n.*?\n\1[ \t]*(\n|\Z)", re.DOTALL)
 FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.DOTALL | re.MULTILINE)
 CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
@@ -71,6 +72,7 @@ class NotesText:
 
     formulas: tuple
     annotations: tuple
+    unclosed: tuple = ()  # (line, what) of each display block opened and never closed
 
     def in_order(self) -> list:
         """Formulas and annotations interleaved as the file has them (an annotation before a formula on its line)."""
@@ -103,7 +105,20 @@ def read_notes(text: str, fmt: str) -> NotesText:
             continue
         group = kind if kind != "env" else "body"
         formulas.append(Formula(line_of(starts, match.start(group)), inner, kind not in ("inline", "paren")))
-    return NotesText(tuple(formulas), tuple(annotations))
+    return NotesText(tuple(formulas), tuple(annotations), unclosed_blocks(masked, starts))
+
+
+def unclosed_blocks(masked: str, starts: list[int]) -> tuple:
+    r"""``(line, message)`` of every display opener (``$$``, ``\[``, ``\begin{align}``) left once every closed
+    formula is blanked: a block never closed, which would otherwise be dropped without a word."""
+    rest = blanked(MATH, masked)
+    return tuple((line_of(starts, m.start()), f"this {m.group(0)} is never closed (no {closer(m)} after it); the "
+                  "formula is not read") for m in OPENER.finditer(rest))
+
+
+def closer(match: re.Match) -> str:
+    opened = match.group(0)
+    return "$$" if opened == "$$" else r"\]" if opened == r"\[" else rf"\end{{{match.group('env')}}}"
 
 
 def masked_markdown(text: str) -> tuple[str, list]:

@@ -2,9 +2,12 @@
 math, a formula that does not parse, malformed annotations, errors in the summary, a second ``--fix``."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sympy as sp
 
+from symderive.errors import LatexParseError
 from symderive.judge.notes_check import check_notes
 from symderive.judge.notes_ranges import inferred_ranges, letter_span, notes_hint
 from symderive.judge.notes_report import exit_status, summary
@@ -75,3 +78,19 @@ def test_a_formula_that_does_not_parse_is_an_error_with_its_line(formula, messag
 def test_parsed_mathematics_that_is_no_model_stays_other():
     entries = check_notes("$$\n\\sigma'(u) = \\sigma(u)(1 - \\sigma(u))\n$$\n", "md")
     assert [(e.kind, e.verdict) for e in entries] == [("other", "not_checked")]
+
+
+@pytest.mark.parametrize("text, fmt, line, opener", [
+    ("$$\nh = \\tanh(W x\n", "md", 1, "$$"),
+    ("\\begin{document}\nsee\n\\[ h = W x\n\\end{document}\n", "tex", 3, r"\["),
+    ("\\begin{document}\n\n\\begin{align}\nh &= W x\n\\end{document}\n", "tex", 3, r"\begin{align}"),
+])
+def test_an_unclosed_block_alone_is_bad_input_naming_its_line(text, fmt, line, opener):
+    with pytest.raises(LatexParseError, match=rf"line {line}: this {re.escape(opener)} is never closed"):
+        check_notes(text, fmt)
+
+
+def test_an_unclosed_block_after_a_readable_one_is_a_counted_error():
+    entries = check_notes("$$\nh = W x\n$$\n\ntext\n$$\nL = h\n", "md")
+    assert [(e.line, e.verdict) for e in entries] == [(2, "not_checked"), (6, "error")]
+    assert exit_status(entries) == 1 and summary(entries).endswith("1 cannot be checked")
