@@ -21,7 +21,9 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from symderive.errors import LatexParseError
+from symderive.errors import LatexParseError, SymderiveError
+from symderive.latex.indexed import read_index_shape, read_range
+from symderive.latex.shapes import split_declaration
 
 FORMATS = ("md", "tex")
 #: display environments (each also starred)
@@ -161,7 +163,28 @@ def annotation(words: str, line: int) -> Annotation:
     if kind in ("model", "shape", "range") and not value:
         raise LatexParseError(f"line {line}: 'symderive: {kind}' needs a value (model NAME, shape W: n x d, "
                               "range i: 1..m)")
+    problem = annotation_problem(kind, value)
+    if problem:
+        raise LatexParseError(f"line {line}: 'symderive: {words}': {problem}")
     return Annotation(line, kind, value)
+
+
+def annotation_problem(kind: str, value: str) -> str:
+    """What is wrong with an annotation's value ("" when nothing): ``skip`` and ``other`` take none, a model's
+    name is one word, a range reads as ``i: 1..m`` and a shape as ``W: n x d`` (or ``X: C x M x N``)."""
+    if kind in ("skip", "other"):
+        return f"'{kind}' takes nothing after it (it is about the next formula)" if value else ""
+    if kind == "model":
+        return "" if re.fullmatch(r"[\w.-]+", value) else "a model's name is one word (model rnn)"
+    reads = (read_range,) if kind == "range" else (split_declaration, read_index_shape)
+    reasons = []
+    for read in reads:
+        try:
+            read(value)
+            return ""
+        except SymderiveError as e:
+            reasons.append(re.sub(r"^--\w+ '[^']*': ", "", getattr(e, "reason", str(e))))
+    return reasons[0]
 
 
 def blank_span(text: str, start: int, end: int) -> str:

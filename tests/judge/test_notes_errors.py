@@ -94,3 +94,23 @@ def test_an_unclosed_block_after_a_readable_one_is_a_counted_error():
     entries = check_notes("$$\nh = W x\n$$\n\ntext\n$$\nL = h\n", "md")
     assert [(e.line, e.verdict) for e in entries] == [(2, "not_checked"), (6, "error")]
     assert exit_status(entries) == 1 and summary(entries).endswith("1 cannot be checked")
+
+
+@pytest.mark.parametrize("annotation, message", [
+    ("range i: 1..", "LETTER: FIRST..LAST"),
+    ("skip extra", "'skip' takes nothing"),
+    ("other now", "'other' takes nothing"),
+    ("model rnn two", "one word"),
+    ("shape W n x n", "NAME: ROWS x COLS"),
+])
+@pytest.mark.parametrize("fmt, form", [("md", "<!-- symderive: {} -->"), ("tex", "% symderive: {}")])
+def test_a_malformed_annotation_is_refused_with_its_line(annotation, message, fmt, form):
+    text = "intro\n" + form.format(annotation) + "\n\\[ h = W x \\]\n"
+    with pytest.raises(LatexParseError, match=rf"line 2: 'symderive: {re.escape(annotation)}': .*{message}"):
+        check_notes(text, fmt)
+
+
+@pytest.mark.parametrize("annotation", ["range i: 1..m", "range o: 0..F-1", "shape X: C x M x N",
+                                        "shape W_{hh}: n x n", "model rnn", "skip", "other"])
+def test_a_wellformed_annotation_is_taken(annotation):
+    assert check_notes(f"<!-- symderive: {annotation} -->\n\n$$\nh = W x\n$$\n", "md")
