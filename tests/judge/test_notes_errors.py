@@ -114,3 +114,14 @@ def test_a_malformed_annotation_is_refused_with_its_line(annotation, message, fm
                                         "shape W_{hh}: n x n", "model rnn", "skip", "other"])
 def test_a_wellformed_annotation_is_taken(annotation):
     assert check_notes(f"<!-- symderive: {annotation} -->\n\n$$\nh = W x\n$$\n", "md")
+
+
+def test_a_refused_definition_is_counted_in_the_summary():
+    # L = h^T h / 2 gives dL/dh = h (by hand); the definition indexed by t+1 is refused by the model
+    text = ("$$\nh = \\tanh(W x)\n$$\n\n$$\nL = \\frac{1}{2} h^\\top h\n$$\n\n$$\n\\delta_{t+1} = "
+            "\\frac{\\partial L}{\\partial h}\n$$\n\n$$\n\\frac{\\partial L}{\\partial h} = h\n$$\n")
+    entries = check_notes(text, "md")
+    assert [(e.kind, e.verdict) for e in entries][2:] == [("definition", "error"), ("claim", "holds")]
+    assert summary(entries) == ("4 equations: 2 model, 0 definitions, 1 holds, 0 do not hold, 0 not checked, "
+                                "1 cannot be checked")
+    assert exit_status(entries) == 1
