@@ -7,6 +7,7 @@ import re
 import pytest
 import sympy as sp
 
+from symderive.cli import main
 from symderive.errors import LatexParseError
 from symderive.judge.notes_check import check_notes
 from symderive.judge.notes_ranges import inferred_ranges, letter_span, notes_hint
@@ -125,3 +126,15 @@ def test_a_refused_definition_is_counted_in_the_summary():
     assert summary(entries) == ("4 equations: 2 model, 0 definitions, 1 holds, 0 do not hold, 0 not checked, "
                                 "1 cannot be checked")
     assert exit_status(entries) == 1
+
+
+def test_a_second_fix_is_refused_before_the_report(tmp_path, capsys):
+    path = tmp_path / "notes.md"
+    path.write_text("$$z = W x$$\n$$L = \\frac{1}{2}\\|z\\|^2$$\n\n$$\\frac{\\partial L}{\\partial W} = z x$$\n",
+                    encoding="utf-8")
+    assert main(["check", str(path), "--fix"]) == 1
+    capsys.readouterr()
+    assert main(["check", str(path), "--fix"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "notes.fixed.md exists; pass --force" in err
+    assert main(["check", str(path), "--fix", "--force"]) == 1  # --force replaces it
