@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symderive.errors import SymderiveError
+from symderive.errors import LatexParseError, SymderiveError
 from symderive.judge.check import ClaimResult
 from symderive.judge.notes_classify import CLAIM, DEFINITION, MODEL, OTHER, Reading, classify
 from symderive.judge.notes_judges import judge_of
 from symderive.judge.notes_models import Models
+from symderive.judge.notes_ranges import notes_hint
 from symderive.latex.names import base_name
 from symderive.latex.notes_file import Annotation, Equation, Side, equations_of, read_notes
 
@@ -58,7 +59,7 @@ class Pending:
 def check_notes(text: str, fmt: str) -> list[Entry]:
     """Every equation of the notes ``text`` (``fmt`` "md" or "tex"), judged, in the order of the file."""
     notes = read_notes(text, fmt)
-    models, entries, pending = Models(), [], []
+    models, entries, pending = Models(), unclosed_entries(notes), []
     adjoints: set = set()
     skip = other = False
     for item in notes.in_order():
@@ -79,10 +80,19 @@ def check_notes(text: str, fmt: str) -> list[Entry]:
         model.shapes, model.ranges = list(models.shapes), list(models.ranges)
     adopt_orphans(models)
     for claim in pending:
-        judge_claim(claim)
+        judge_claim(claim, fmt)
     mark_refused_definitions(models, entries)
     used = set().union(*(p.reading.names for p in pending)) if pending else set()
     return sorted((e for e in entries if not e.inline or e.defines in used), key=lambda e: e.line)
+
+
+def unclosed_entries(notes) -> list[Entry]:
+    """An error per display block never closed; bad input (exit 2) when nothing else can be read."""
+    if notes.unclosed and not notes.formulas:
+        line, message = notes.unclosed[0]
+        raise LatexParseError(f"line {line}: {message}")
+    return [Entry(line, OTHER, message.split(" is never")[0].removeprefix("this "), verdict=ERROR, diagnosis=message)
+            for line, message in notes.unclosed]
 
 
 def apply_annotation(annotation, models: Models, skip: bool, other: bool) -> tuple[bool, bool]:
@@ -117,6 +127,8 @@ def place(reading: Reading, models: Models, adjoints: set, pending: list) -> lis
     if reading.kind == CLAIM:
         models.last_claim_line = eq.line
         return queue(reading, models, pending, anchor=0)
+    if reading.error:
+        return [Entry(eq.line, OTHER, eq.text, verdict=ERROR, diagnosis=reading.error)]
     return [Entry(eq.line, OTHER, eq.text, reason=reading.reason)]
 
 
@@ -173,13 +185,14 @@ def mark_refused_definitions(models: Models, entries: list) -> None:
             entry.verdict, entry.diagnosis = ERROR, refused[entry.line]
 
 
-def judge_claim(claim: Pending) -> None:
+def judge_claim(claim: Pending, fmt: str) -> None:
     """Judge each step of a claim (see the module's docstring)."""
     try:
         judge = judge_of(claim.model)
     except SymderiveError as e:
         for entry in claim.entries:
-            entry.verdict, entry.diagnosis = ERROR, f"its model ({claim.model.label()}) cannot be read: {e}"
+            entry.verdict, entry.diagnosis = ERROR, f"its model ({claim.model.label()}) cannot be read: " + notes_hint(
+                str(e), fmt)
         return
     sides = claim.reading.equation.sides
     anchor = sides[claim.anchor].text

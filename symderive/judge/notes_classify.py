@@ -7,7 +7,8 @@ r"""What each equation of a notes file is: a model equation, a definition, a cla
   or a name defined as one (``\delta_t = W^\top \delta_{t+1} ...``); each ``=`` of a chain is a step;
 * **other** is what is not about the model's derivatives: a probability factorization, an integral, an
   inequality, a statement about functions in general (``\sigma'(x) = \sigma(x)(1 - \sigma(x))``), text the
-  reader cannot read. It is listed as not checked, with the reason, and is never an error.
+  reader does not know. It is listed as not checked, with the reason, and is never an error; a formula that does
+  not parse (an unclosed bracket, an unknown command) is an error, with the parser's message.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from symderive.errors import SymderiveError
+from symderive.errors import LatexParseError, SymderiveError
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.notes_file import Equation, Side, readable
 from symderive.latex.parsed import partial
@@ -69,6 +70,8 @@ def classify(equation: Equation, adjoints: set) -> Reading:
         return Reading(equation, OTHER, reason=reason)
     try:
         sides = tuple(parse_one(side.text) for side in equation.sides)
+    except LatexParseError as e:  # a typo (an unclosed bracket, an unknown command) is an error, never other
+        return Reading(equation, CLAIM if DERIVATIVE_SIGNS.search(text) else OTHER, error=f"cannot be read: {e}")
     except SymderiveError as e:
         if DERIVATIVE_SIGNS.search(text):
             return Reading(equation, CLAIM, error=f"cannot be read: {e}")

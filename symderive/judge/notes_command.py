@@ -19,6 +19,8 @@ def check_file(name: str, fmt: str | None, as_json: bool, fix: str | None, force
     if name == "-" and fmt is None:
         raise OptionError("notes from standard input need --format md or --format tex")
     text = read_notes_text(name)
+    if fix is not None:  # a target that would be refused is refused before the report, not after it
+        target_free(name, fix, force)
     entries = check_notes(text, fmt or format_of(name))
     if as_json:
         print("[" + ",\n ".join(json.dumps(e.to_json(), ensure_ascii=False) for e in entries) + "]")
@@ -48,6 +50,13 @@ def fixed_path(name: str, fix: str, force: bool) -> Path:
     if name != "-" and path.resolve() == Path(name).resolve() and not force:
         raise OptionError(f"--fix {fix} would overwrite the notes themselves; pass --force to correct them in place")
     return path
+
+
+def target_free(name: str, fix: str, force: bool) -> None:
+    """Refuse a ``--fix`` target that exists (other than the notes themselves, which need --force anyway)."""
+    path = fixed_path(name, fix, force)
+    if path.exists() and not force:
+        raise OptionError(f"--fix: {path} exists; pass --force to overwrite it")
 
 
 def write_fixed(name: str, text: str, entries, fix: str, force: bool) -> None:

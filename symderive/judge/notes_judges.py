@@ -16,6 +16,7 @@ from symderive.judge.compare import read_claim
 from symderive.judge.diagnose import correct_formula
 from symderive.judge.index_judge import judge_index, read_index_where
 from symderive.judge.index_subject import subject_of_index_model
+from symderive.judge.notes_ranges import inferred_ranges
 from symderive.judge.subject import read_where, subject_of_latex
 from symderive.latex.index_model import build_index_model
 from symderive.latex.names import base_name, is_variable
@@ -98,7 +99,14 @@ class IndexJudge:
     def __init__(self, model):
         self.spell = {"delta"} & {base_name(d.sides[0]) for d in model.definitions
                                   if isinstance(d.sides[0], sp.Indexed) and len(d.sides[0].indices) == 2}
-        read = build_index_model([self.spelt(t) for t in model.texts], declared_shapes(model), model.ranges or None)
+        texts, shapes = [self.spelt(t) for t in model.texts], declared_shapes(model)
+        try:
+            read = build_index_model(texts, shapes, model.ranges or None)
+        except ModelError as e:  # a range the notes leave unsaid: inferred from an annotated input's shape
+            ranges, shapes = inferred_ranges(texts, shapes, model.ranges)
+            if "range of the index" not in str(e) or ranges == list(model.ranges):
+                raise
+            read = build_index_model(texts, shapes, ranges)
         self.subjects = [subject_of_index_model(read)]
         read_index_where(self.subjects[0], [self.spelt(d.equation.sides[0].text + " = " + d.equation.sides[1].text)
                                             for d in model.definitions])

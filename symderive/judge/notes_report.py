@@ -46,9 +46,10 @@ def report_lines(entries, file: str) -> list[str]:
 
 
 def summary(entries) -> str:
-    """``N equations: a model, b definition(s), c hold, d do(es) not hold, e not checked[, f cannot be checked]``."""
-    kinds = Counter(e.kind for e in entries)
-    verdicts = Counter(e.verdict for e in entries if e.kind in ("claim", "other"))
+    """``N equations: a model, b definition(s), c hold, d do(es) not hold, e not checked[, f cannot be checked]``;
+    an error of any kind (a definition the model cannot take, too) is counted once, as cannot be checked."""
+    kinds = Counter(e.kind for e in entries if e.verdict != "error")
+    verdicts = Counter(e.verdict for e in entries if e.kind in ("claim", "other") or e.verdict == "error")
     parts = [f"{kinds['model']} model", plural(kinds["definition"], "definition", "definitions"),
              plural(verdicts["holds"], "holds", "hold"), plural(verdicts["does_not_hold"], "does not hold",
                                                                  "do not hold"),

@@ -21,7 +21,9 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from symderive.errors import LatexParseError
+from symderive.errors import LatexParseError, SymderiveError
+from symderive.latex.indexed import read_index_shape, read_range
+from symderive.latex.shapes import split_declaration
 
 FORMATS = ("md", "tex")
 #: display environments (each also starred)
@@ -37,6 +39,7 @@ MATH = re.compile(
     r"|(?<![\\$])\$(?P<inline>[^$]+?)(?<![\\$])\$"
     r"|\\\((?P<paren>.+?)\\\)",
     re.DOTALL)
+OPENER = re.compile(rf"\$\$|\\\[|\\begin\{{(?P<env>(?:{_ENVS})\*?)\}}")
 FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n.*?\n\1[ \t]*(\n|\Z)", re.DOTALL)
 FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.DOTALL | re.MULTILINE)
 CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
@@ -71,6 +74,7 @@ class NotesText:
 
     formulas: tuple
     annotations: tuple
+    unclosed: tuple = ()  # (line, what) of each display block opened and never closed
 
     def in_order(self) -> list:
         """Formulas and annotations interleaved as the file has them (an annotation before a formula on its line)."""
@@ -103,7 +107,20 @@ def read_notes(text: str, fmt: str) -> NotesText:
             continue
         group = kind if kind != "env" else "body"
         formulas.append(Formula(line_of(starts, match.start(group)), inner, kind not in ("inline", "paren")))
-    return NotesText(tuple(formulas), tuple(annotations))
+    return NotesText(tuple(formulas), tuple(annotations), unclosed_blocks(masked, starts))
+
+
+def unclosed_blocks(masked: str, starts: list[int]) -> tuple:
+    r"""``(line, message)`` of every display opener (``$$``, ``\[``, ``\begin{align}``) left once every closed
+    formula is blanked: a block never closed, which would otherwise be dropped without a word."""
+    rest = blanked(MATH, masked)
+    return tuple((line_of(starts, m.start()), f"this {m.group(0)} is never closed (no {closer(m)} after it); the "
+                  "formula is not read") for m in OPENER.finditer(rest))
+
+
+def closer(match: re.Match) -> str:
+    opened = match.group(0)
+    return "$$" if opened == "$$" else r"\]" if opened == r"\[" else rf"\end{{{match.group('env')}}}"
 
 
 def masked_markdown(text: str) -> tuple[str, list]:
@@ -146,7 +163,28 @@ def annotation(words: str, line: int) -> Annotation:
     if kind in ("model", "shape", "range") and not value:
         raise LatexParseError(f"line {line}: 'symderive: {kind}' needs a value (model NAME, shape W: n x d, "
                               "range i: 1..m)")
+    problem = annotation_problem(kind, value)
+    if problem:
+        raise LatexParseError(f"line {line}: 'symderive: {words}': {problem}")
     return Annotation(line, kind, value)
+
+
+def annotation_problem(kind: str, value: str) -> str:
+    """What is wrong with an annotation's value ("" when nothing): ``skip`` and ``other`` take none, a model's
+    name is one word, a range reads as ``i: 1..m`` and a shape as ``W: n x d`` (or ``X: C x M x N``)."""
+    if kind in ("skip", "other"):
+        return f"'{kind}' takes nothing after it (it is about the next formula)" if value else ""
+    if kind == "model":
+        return "" if re.fullmatch(r"[\w.-]+", value) else "a model's name is one word (model rnn)"
+    reads = (read_range,) if kind == "range" else (split_declaration, read_index_shape)
+    reasons = []
+    for read in reads:
+        try:
+            read(value)
+            return ""
+        except SymderiveError as e:
+            reasons.append(re.sub(r"^--\w+ '[^']*': ", "", getattr(e, "reason", str(e))))
+    return reasons[0]
 
 
 def blank_span(text: str, start: int, end: int) -> str:
