@@ -128,8 +128,8 @@ class Emitter:
         out_index = (EXAMPLE, *out_index) if batched else tuple(out_index)
         variables = set(out_index) | set(ranges)
         spec = "".join(self.letters(v) for v in out_index)
-        args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in factors)
-        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args}, cache=_cache)"
+        args = "".join(f"({f.tensor.name}, {self.axes(f, variables)}), " for f in factors)
+        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args}cache=_cache)"
         return call if coeff == 1 else f"{size_code(coeff)} * {call}"
 
     def scatter(self, a: AdjointOf, chain: Term) -> str:
@@ -143,9 +143,9 @@ class Emitter:
             f.tensor.name in self.batched for f in chain.factors) else {})
         variables = set(ranges)
         spec = "".join(self.letters(v) for v in ([EXAMPLE] if batched else []) + own)
-        args = ", ".join(f"({f.tensor.name}, {self.axes(f, variables)})" for f in chain.factors)
+        args = "".join(f"({f.tensor.name}, {self.axes(f, variables)}), " for f in chain.factors)
         call = (f"affine_scatter(np.shape({a.tensor.name}), {self.axes(Access(a.adjoint, read), variables)}, "
-                f"{spec!r}, {self.ranges(ranges)}, {args}, cache=_cache)")
+                f"{spec!r}, {self.ranges(ranges)}, {args}cache=_cache)")
         return call if chain.coeff == 1 else f"{size_code(chain.coeff)} * {call}"
 
     def term(self, out_index, out_dims, term: Term, out: str) -> str:
