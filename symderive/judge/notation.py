@@ -51,7 +51,7 @@ def renamed(e, known: set, subject):
 def folded(name: str, indices: list, known: set):
     """``name`` with leading label letters of its subscript folded into the name (``a[o, t]`` is
     ``a_o[t]``), when that names something the subject knows; None if the name is unknown."""
-    while (name not in known and len(indices) > 1 and isinstance(indices[0], sp.Symbol)
+    while (name not in known and indices and isinstance(indices[0], sp.Symbol)
            and f"{name}_{indices[0]}" in known):
         name, indices = f"{name}_{indices[0]}", indices[1:]
     if name not in known:
