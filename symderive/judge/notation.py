@@ -38,6 +38,8 @@ def renamed(e, known: set, subject):
     """The subject's name for one symbol (``a_{o,t}`` -> ``a_o[t]``, ``\\bar{o}_t`` -> ``∂L/∂o_t``),
     or None to keep it."""
     name, indices = base_name(e), list(e.indices) if isinstance(e, sp.Indexed) else []
+    if subject.size_of(e) is not None:  # d_k: a size of the model, not d indexed by k
+        return subject.size_of(e)
     value = folded(name, indices, known)
     if value is not None:
         return value

@@ -69,8 +69,10 @@ def argument_shapes(subject: Subject, sizes: dict) -> str:
         layered = layered_latex(name)
         name = (layered[1:-1] if layered else name) + ("_t" if key(v) in subject.sequences else "")
         parts.append(f"{name}: {fmt(tuple(int(sp.sympify(d).xreplace(sizes)) for d in v.shape))}")
+    shaped = set().union(*(sp.sympify(d).free_symbols for v in arguments(subject.program) for d in v.shape))
+    alone = [f"{k}={v}" for k, v in sizes.items() if k not in shaped and str(k) != "T"]  # d_k of \sqrt{d_k}
     steps = [f"T={v}" for k, v in sizes.items() if str(k) == "T"]
-    return ", ".join(parts + steps)
+    return ", ".join(parts + alone + steps)
 
 
 def cross_entropy_targets(program) -> list[str]:
