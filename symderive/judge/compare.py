@@ -26,6 +26,9 @@ from symderive.latex.reader import parse_sides
 from symderive.ops.nodes import T
 
 REL_TOL = 1e-8
+#: a difference of a smaller norm is rounding in float64 at the O(1) random points (a derivative that is 0 in exact
+#: arithmetic, ``∂L/∂b_k`` of attention, comes out near 1e-17): the relative difference is taken to a scale >= this
+ABS_TOL = 1e-12
 #: the most free index letters a claim may have (each takes up to T + 1 values)
 MAX_FREE_INDICES = 3
 
@@ -135,12 +138,12 @@ def shape_of(x) -> tuple:
 
 
 def difference(claim, truth) -> float:
-    """Norm-relative difference (inf when the shapes differ)."""
+    """Norm-relative difference (inf when the shapes differ); below :data:`ABS_TOL` a difference is absolute."""
     a = conform(np.asarray(claim, dtype=float), np.asarray(truth, dtype=float))
     if a is None:
         return math.inf
     b = np.asarray(truth, dtype=float)
-    scale = max(float(np.linalg.norm(b)), float(np.linalg.norm(a)), 1e-300)
+    scale = max(float(np.linalg.norm(b)), float(np.linalg.norm(a)), ABS_TOL / REL_TOL)
     return float(np.linalg.norm(a - b)) / scale if (a.size and np.any(a - b)) else 0.0
 
 

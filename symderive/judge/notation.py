@@ -38,6 +38,8 @@ def renamed(e, known: set, subject):
     """The subject's name for one symbol (``a_{o,t}`` -> ``a_o[t]``, ``\\bar{o}_t`` -> ``∂L/∂o_t``),
     or None to keep it."""
     name, indices = base_name(e), list(e.indices) if isinstance(e, sp.Indexed) else []
+    if subject.size_of(e) is not None:  # d_k: a size of the model, not d indexed by k
+        return subject.size_of(e)
     value = folded(name, indices, known)
     if value is not None:
         return value
@@ -51,7 +53,7 @@ def renamed(e, known: set, subject):
 def folded(name: str, indices: list, known: set):
     """``name`` with leading label letters of its subscript folded into the name (``a[o, t]`` is
     ``a_o[t]``), when that names something the subject knows; None if the name is unknown."""
-    while (name not in known and len(indices) > 1 and isinstance(indices[0], sp.Symbol)
+    while (name not in known and indices and isinstance(indices[0], sp.Symbol)
            and f"{name}_{indices[0]}" in known):
         name, indices = f"{name}_{indices[0]}", indices[1:]
     if name not in known:

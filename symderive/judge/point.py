@@ -19,6 +19,7 @@ from symderive.latex.builder import HIDDEN_TARGET
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import Backward
 from symderive.model.program import arguments, initial_arguments, key
+from symderive.ops.heads import HeadProduct
 from symderive.ops.nodes import T
 from symderive.ops.softmax import LogSoftmax
 from symderive.verify.matrix_checks import random_arguments
@@ -26,15 +27,26 @@ from symderive.verify.symbolic import instantiate
 
 
 def size_cases(subject: Subject) -> list[dict]:
-    """Two cases with every size distinct (2, 3, 4, ... and 3, 4, 5, ...), T = 3 and 4."""
-    dims = subject.dims()
+    """Two cases with every size distinct (2, 3, 4, ... and 3, 4, 5, ...), T = 3 and 4. A number of attention
+    heads takes the smallest values and the width it splits is a multiple of it (``heads=2, D=2*3``): the heads
+    must divide the width."""
+    widths = head_widths(subject.program)
+    dims = sorted(subject.dims(), key=lambda d: d not in widths.values())
     cases = []
     for first, steps in ((2, 3), (3, 4)):
         sizes = {d: first + i for i, d in enumerate(dims)}
+        sizes.update({width: sizes[width] * sizes[count] for width, count in widths.items()})
         if subject.program.recurrent:
             sizes[T] = steps
         cases.append(sizes)
     return cases
+
+
+def head_widths(program) -> dict:
+    """``{D: heads}``: each width (a size) that a number of heads (a size) splits into blocks of columns."""
+    products = set().union(*(a.expr.atoms(HeadProduct) for a in program.assignments))
+    pairs = {(e.b.shape[1], e.count) for e in products}
+    return {w: c for w, c in pairs if isinstance(w, sp.Symbol) and isinstance(c, sp.Symbol)}
 
 
 def case_text(sizes: dict, subject: Subject | None = None) -> str:
@@ -57,8 +69,10 @@ def argument_shapes(subject: Subject, sizes: dict) -> str:
         layered = layered_latex(name)
         name = (layered[1:-1] if layered else name) + ("_t" if key(v) in subject.sequences else "")
         parts.append(f"{name}: {fmt(tuple(int(sp.sympify(d).xreplace(sizes)) for d in v.shape))}")
+    shaped = set().union(*(sp.sympify(d).free_symbols for v in arguments(subject.program) for d in v.shape))
+    alone = [f"{k}={v}" for k, v in sizes.items() if k not in shaped and str(k) != "T"]  # d_k of \sqrt{d_k}
     steps = [f"T={v}" for k, v in sizes.items() if str(k) == "T"]
-    return ", ".join(parts + steps)
+    return ", ".join(parts + alone + steps)
 
 
 def cross_entropy_targets(program) -> list[str]:

@@ -19,6 +19,7 @@ from symderive.latex.model import build_model
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import partial
 from symderive.latex.reader import parse_sides
+from symderive.latex.rewrites import size_name
 from symderive.matrix.derive import Backward, derive
 from symderive.model.program import Program, arguments, is_fixed, key
 from symderive.ops.nodes import TimeVar, t
@@ -70,6 +71,12 @@ class Subject:
 
     def dims(self) -> list:
         return self.program.dims()
+
+    def size_of(self, e) -> sp.Symbol | None:
+        """The size ``d_k`` that ``e`` spells (the reader's d indexed by k) as a claim reads a size (a number, not an
+        index letter), when the model has that size; else None."""
+        name = size_name(e)
+        return sp.Symbol(name, positive=True) if name and name in {d.name for d in self.dims()} else None
 
     @cached_property
     def options(self) -> dict:

@@ -15,6 +15,7 @@ from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.latex.converter import Converter
 from symderive.latex.losses import LossForm, read_loss
 from symderive.latex.names import base_name, is_variable, time_offset
+from symderive.latex.rewrites import is_size
 from symderive.latex.shapes import ShapeInference
 from symderive.latex.sizes import size_names
 from symderive.model.program import Assign, Program
@@ -149,6 +150,7 @@ class Builder(ShapeInference):
         params, inputs = self.arguments(final, assigned, loss.abstract, recurrent)
         latex = self.latex_names(final, states)
         program = assemble(assignments, params, inputs, value, states, latex)
+        refuse_sizes_alone(program)
         labels = {**{r: i for r, i in self.equations.identifiers.items() if r != i},
                   **{f"{s}_0": init.name for s, init in states.items() if isinstance(init, sp.MatrixSymbol)}}
         return LatexModel(program, final, loss_name, loss.step_loss, loss.abstract, self.notes, labels)
@@ -255,3 +257,13 @@ def assemble(assignments, params, inputs, loss, states, latex_names) -> Program:
         raise
     except Exception as e:  # SymPy's own shape checks
         raise ModelError(f"the model cannot be built: {e}") from None
+
+
+def refuse_sizes_alone(program: Program) -> None:
+    r"""A size the equations read (``\sqrt{d_k}``) must be the size of some shape, or nothing gives it a value."""
+    sizes = {s for a in program.assignments for s in a.expr.free_symbols if is_size(s)}
+    alone = sorted(str(s) for s in sizes - set(program.dims()))
+    if alone:
+        raise ModelError(f"{', '.join(alone)} is read as a size (\\sqrt{{{alone[0]}}}) but no shape has it: declare "
+                         f"one (--shape 'Q: N x {alone[0]}'), or scale a product of two matrices (Q K^\\top / "
+                         f"\\sqrt{{{alone[0]}}}: the size they contract over)")

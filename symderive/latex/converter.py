@@ -6,11 +6,12 @@ import sympy as sp
 from symderive.errors import ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable, time_offset
 from symderive.latex.parsed import concat, hadamard, is_plain_number, norm, transpose
-from symderive.latex.rewrites import entry_sum
+from symderive.latex.rewrites import ROW_SOFTMAX, entry_sum, is_size
 from symderive.latex.words import activation_of
-from symderive.model.builder import cross_entropy
+from symderive.model.builder import cross_entropy, softmax
 from symderive.model.scalars import times
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, TimeVar, t
+from symderive.ops.rows import scale_option
 from symderive.ops.softmax import LogSoftmax, Softmax, SumEntries
 
 
@@ -40,6 +41,8 @@ class Converter:
                 raise ModelError("a number in a model equation is finite and real, not "
                                  + ("infinite or undefined (a division by zero?)" if not e.is_finite else str(e)))
             return e
+        if is_size(e):  # d_k of \sqrt{d_k}: a number
+            return e
         if isinstance(e, sp.Indexed):
             return self.sequence_leaf(e)
         if is_variable(e):
@@ -61,7 +64,7 @@ class Converter:
         if isinstance(e, sp.Function) and type(e).__name__ == "diag":
             return sp.DiagMatrix(self.matrix(e.args[0], e))
         if isinstance(e, sp.Function) and type(e).__name__ in VECTOR_FUNCTIONS:
-            return VECTOR_FUNCTIONS[type(e).__name__](self.matrix(e.args[0], e))
+            return normalised(type(e).__name__, self.matrix(e.args[0], e))
         if isinstance(e, sp.Function) and type(e).__name__ == "CE":
             return cross_entropy_of([self.matrix(a, e) for a in e.args], e)
         if isinstance(e, sp.Function) and activation_of(type(e).__name__):
@@ -104,11 +107,13 @@ class Converter:
         return sp.MatAdd(*terms).doit() if shape is not None else sp.Add(*terms)
 
     def power_of(self, e):
-        """``\\|v\\|^2`` is a squared norm; a matrix's power is elementwise."""
+        """``\\|v\\|^2`` is a squared norm, ``1/\\sqrt{d_k}`` the option ``scale``; a matrix's power is elementwise."""
         if not (is_plain_number(e.exp) and e.exp.is_extended_real and e.exp.is_finite):
             raise ModelError(f"a power in a model equation is a real number: {e}")
         if isinstance(e.base, norm) and e.exp == 2:
             return SquaredNorm(self.matrix(e.base.args[0], e))
+        if is_size(e.base) and e.exp == -sp.S.Half:  # 1/\sqrt{d_k}: the scale of attention's scores, as built in
+            return scale_option(e.base)
         base = self(e.base)
         return sp.HadamardPower(base, e.exp) if is_matrix(base) else base ** e.exp
 
@@ -153,5 +158,13 @@ def cross_entropy_of(args, within):
     return cross_entropy(*args)
 
 
+def normalised(name: str, v):
+    r"""``\operatorname{softmax}(v)`` of a vector; of a matrix (rows are tokens, as in attention) or written
+    ``\operatorname{softmax}_{\text{row}}(S)``, the softmax of each row. Log-softmax takes a vector."""
+    if name == ROW_SOFTMAX or (name == "softmax" and 1 not in v.shape):
+        return softmax(v, rows=True)
+    return VECTOR_FUNCTIONS[name](v)
+
+
 #: functions of vectors, by the name the reader gives them
-VECTOR_FUNCTIONS = {"softmax": Softmax, "log_softmax": LogSoftmax}
+VECTOR_FUNCTIONS = {"softmax": Softmax, "log_softmax": LogSoftmax, ROW_SOFTMAX: Softmax}

@@ -5,7 +5,10 @@ r"""Spellings of a model equation read as the model language's own forms, before
 * ``\sum_k a_k b_k`` (a sum over an index other than t) is the sum of the entries of ``a \odot b``: the
   index k is dropped from every symbol it subscripts (``y_{t,k}`` is ``y_t``), a product of its terms is
   entrywise, and the entries of what is left are added (:class:`entry_sum`). So
-  ``-\sum_k y_k \log p_k`` reads as ``-\mathbf{1}^\top (y \odot \log p)``.
+  ``-\sum_k y_k \log p_k`` reads as ``-\mathbf{1}^\top (y \odot \log p)``;
+* ``\sqrt{d_k}`` (the root of d or n with a subscript: ``d_k``, ``d_{model}``, ``n_h``) is the root of the size
+  ``d_k``, the same size a shape declaration names (``--shape 'Q: N x d_k'``), not a value d indexed by k;
+* ``\operatorname{softmax}_{\text{row}}(S)`` (also ``rows``) is the softmax of each row of S (:data:`ROW_SOFTMAX`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from symderive.latex.parsed import hadamard, is_plain_number
 from symderive.ops.nodes import t
 
 EULER = "e"
+#: the letters a size is named by (``d_k``, ``n_h``), and the reader's name of a row-wise softmax
+SIZE_LETTERS = ("d", "n")
+ROW_SOFTMAX = "softmax_rows"
 
 
 class entry_sum(sp.Function):
@@ -42,7 +48,35 @@ def rewrite(expr):
         return sp.Function("log_softmax")(*expr.args[0].args)
     if isinstance(expr, sp.Sum) and expr.limits[0][0] != t:
         return sum_of_entries(expr)
+    if isinstance(expr, sp.Pow) and abs(expr.exp) == sp.S.Half and size_name(expr.base):
+        return sp.Pow(sp.Symbol(size_name(expr.base), integer=True, positive=True), expr.exp)
+    if is_row_softmax(expr):
+        return sp.Function(ROW_SOFTMAX)(*expr.args)
     return expr
+
+
+def is_size(e) -> bool:
+    """A size in a model equation (``d_k`` under a square root): a positive integer symbol, a number."""
+    return isinstance(e, sp.Symbol) and e.is_commutative and bool(e.is_integer) and bool(e.is_positive)
+
+
+def size_name(e) -> str | None:
+    """``d_k`` for ``d_k`` (read as d indexed by k) or ``d_{model}``: d or n with a subscript of letters; or None."""
+    if isinstance(e, sp.Indexed) and len(e.indices) == 1 and isinstance(e.indices[0], sp.Symbol):
+        name = f"{e.base.label}_{e.indices[0]}"
+    else:
+        name = e.name if isinstance(e, sp.Symbol) else ""
+    letter, _, subscript = name.partition("_")
+    return name if letter in SIZE_LETTERS and subscript.isalpha() and subscript != str(t) else None
+
+
+def is_row_softmax(expr) -> bool:
+    r"""``\operatorname{softmax}_{	ext{row}}(S)``, ``softmax_{rows}(S)``: a softmax subscripted row(s)."""
+    if not isinstance(expr, sp.Function) or len(expr.args) != 1:
+        return False
+    name = type(expr).__name__
+    subscript = name.partition("_")[2].replace(r"\text", "").strip("{} ")
+    return name.startswith("softmax_") and subscript in ("row", "rows")
 
 
 def is_exp(expr) -> bool:

@@ -15,7 +15,7 @@ from symderive.errors import LatexParseError, ModelError, ShapeMismatchError
 from symderive.latex.names import base_name, is_variable
 from symderive.latex.parsed import IDENTITY, ONES, concat, hadamard, is_plain_number, norm, transpose
 from symderive.latex.reader import parse_sides
-from symderive.latex.rewrites import entry_sum
+from symderive.latex.rewrites import entry_sum, is_size
 from symderive.latex.words import activation_of, activation_words
 
 
@@ -163,7 +163,7 @@ class ShapeInference:
 
     def shape(self, e):
         """The shape of a model expression (None for a scalar), unifying sizes on the way."""
-        if is_plain_number(e):
+        if is_plain_number(e) or is_size(e):
             return None
         if is_variable(e):
             return self.symbol_dims(e)
@@ -186,8 +186,9 @@ class ShapeInference:
         return shapes[0] if shapes else None
 
     def product_shape(self, e):
-        """``A B``: cols(A) = rows(B), scalars aside; the product is rows(A) x cols(B)."""
-        out = None
+        r"""``A B``: cols(A) = rows(B), scalars aside; the product is rows(A) x cols(B). A root of a size scaling a
+        product of two matrices (``Q K^\top / \sqrt{d_k}``) is the root of the size they contract over."""
+        out, inner = None, []
         for f in e.args:
             s = self.shape(f)
             if s is None:
@@ -196,9 +197,14 @@ class ShapeInference:
                 message = (f"shape mismatch in the product '{e}': {shape_text(self.shapes, out)} times "
                            f"{shape_text(self.shapes, s)} (in: {self.current})")
                 self.shapes.unify(out[1], s[0], message.replace("{", "{{").replace("}", "}}"))
-                out = (out[0], s[1])
+                out, inner = (out[0], s[1]), [*inner, s[0]]
             else:
                 out = s
+        roots = [f.base for f in e.args if isinstance(f, sp.Pow) and is_size(f.base) and abs(f.exp) == sp.S.Half]
+        if len(roots) == 1 and len(inner) == 1:
+            message = (f"the product scaled by the root of the size {roots[0]} contracts over a size "
+                       f"{{}}, not {{}} (in: {self.current.replace('{', '{{').replace('}', '}}')})")
+            self.shapes.unify(inner[0], roots[0], message)
         return out
 
     def operation_shape(self, e):
@@ -270,7 +276,7 @@ class ShapeInference:
 #: what needs more than scalars: a transpose, a norm, an entrywise product, a concatenation, a sum of entries
 NOT_SCALAR = (transpose, norm, hadamard, concat, entry_sum)
 #: the functions that normalise a vector's entries, by the reader's name
-NORMALISED = ("softmax", "log_softmax")
+NORMALISED = ("softmax", "log_softmax", "softmax_rows")
 #: functions of vectors
 VECTOR_FUNCTIONS = ("diag", "CE", *NORMALISED)
 
