@@ -31,18 +31,13 @@ from symderive.derivations import derivation as built_in
 from symderive.errors import ModelError, ShapeMismatchError, SymderiveError
 from symderive.index.engine import IndexEngine
 from symderive.judge.compare import REL_TOL, Claim, Comparison, compare_at, conform, pairs, read_claim
-from symderive.judge.diagnose import (
-    UNEXPLAINED,
-    correct_formula,
-    diagnose,
-    factor_order_trial,
-    symbol_transpose_trial,
-)
+from symderive.judge.diagnose import UNEXPLAINED, correct_formula, diagnose
 from symderive.judge.index_judge import judge_index, read_index_where
 from symderive.judge.index_subject import subject_of_index_derivation, subject_of_index_model
 from symderive.judge.notation import written
 from symderive.judge.point import Point, case_text, size_cases
 from symderive.judge.result import ClaimResult
+from symderive.judge.shape_mistakes import shape_diagnosis
 from symderive.judge.subject import Subject, read_where, subject_of_derivation, subject_of_latex
 from symderive.judge.values import NumericOnly, fmt, is_array
 from symderive.latex.index_model import build_index_model, looks_index_level
@@ -99,11 +94,8 @@ class Judge:
         claim = read_claim(text, self.subject)
         try:
             claim, comparison = self.laid_out(claim)
-        except ShapeMismatchError:  # a matrix not transposed, or factors in the wrong order, do not multiply
-            mistake = symbol_transpose_trial(claim, self.points) or factor_order_trial(claim, self.points)
-            if not mistake:
-                raise
-            return ClaimResult(text, "not_equal", mistake, math.inf, None, f"numeric, float64, at {self.sizes}")
+        except ShapeMismatchError as e:  # a matrix not transposed, or factors in the wrong order, do not multiply
+            return self.misshaped(text, claim, str(e))
         if comparison.not_finite is not None:
             return self.not_finite(text, comparison, self.method(claim, f"numeric, float64, at {self.sizes}"))
         if comparison.worst > REL_TOL:
@@ -166,10 +158,16 @@ class Judge:
         result.diagnosis = diagnose(claim, self.points)
         if comparison.misshaped and result.diagnosis == UNEXPLAINED:
             claimed, correct = comparison.misshaped
-            raise ShapeMismatchError(f"the right side has shape {fmt(claimed)} but {written(claim.lhs)} has shape "
-                                     f"{fmt(correct)} (at {case_text(self.points[0].sizes, self.subject)})")
+            result.diagnosis = shape_diagnosis(claim, self.points, (
+                f"the right side has shape {fmt(claimed)} but {written(claim.lhs)} has shape {fmt(correct)} "
+                f"at {case_text(self.points[0].sizes, self.subject)}"))
         result.correct = correct_formula(claim, self.subject)
         return result
+
+    def misshaped(self, text: str, claim: Claim, clash: str) -> ClaimResult:
+        """A claim whose shapes do not fit is wrong: the clash named, and the usual mistake that explains it."""
+        return ClaimResult(text, "not_equal", shape_diagnosis(claim, self.points, clash), math.inf, None,
+                           f"numeric, float64, at {self.sizes}", correct=correct_formula(claim, self.subject))
 
     def confirmed(self, text: str, claim: Claim, comparison: Comparison) -> ClaimResult:
         """Equal (and finite) at both cases: proved symbolically, refuted exactly (a difference too small for

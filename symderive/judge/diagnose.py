@@ -24,13 +24,13 @@ from symderive.judge.row_trials import ROW_TRIALS
 from symderive.judge.subject import Subject
 from symderive.latex.builder import HIDDEN_TARGET
 from symderive.latex.names import base_name, is_variable
-from symderive.latex.parsed import IDENTITY, ONES, transpose
+from symderive.latex.parsed import IDENTITY, ONES, partial, transpose
 from symderive.matrix import evaluate as ev
 from symderive.matrix.derive import derive, inline, state_jacobian
 from symderive.matrix.latex_printer import to_latex
 from symderive.matrix.sections import written_in_rows
 from symderive.model.program import Program
-from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones
+from symderive.ops.nodes import Elementwise, TimeVar, hadamard, ones, t
 from symderive.ops.registry import ACTIVATIONS
 
 ASCENDING = {"ascending": True}
@@ -336,6 +336,30 @@ def step_loss_derivatives(formula):
     return formula.xreplace(rules), names
 
 
+def at_step(formula, wrt):
+    """The engine's formula (written at step t) at the step of ``wrt`` (``h_{t-1}``: every ``v_{t+k}`` as
+    ``v_{t-1+k}``); unchanged for a value without a step."""
+    if not isinstance(wrt, sp.Indexed) or len(wrt.indices) != 1:
+        return formula
+    step = wrt.indices[0]
+    step = step.xreplace({v: t for v in step.free_symbols if v.name == t.name})
+    return formula.xreplace({v: v.at(sp.expand(v.time.xreplace({t: step}))) for v in formula.atoms(TimeVar)})
+
+
+def adjoint_names(s: Subject) -> dict:
+    r"""The user's names of adjoints (``\delta_t = \frac{\partial L}{\partial h_t}`` names ``d_h`` ``\delta``), so
+    that a formula is written in them."""
+    names = {}
+    for name, (variables, definition) in s.where.items():
+        if not isinstance(definition, partial):
+            continue
+        of, wrt = definition.args
+        indices = tuple(wrt.indices) if isinstance(wrt, sp.Indexed) else ()
+        if is_variable(of) and base_name(of) == s.loss_name and is_variable(wrt) and indices == tuple(variables):
+            names[f"d_{s.name_of(wrt)}"] = written(sp.Symbol(name, commutative=False))
+    return names
+
+
 def correct_formula(claim: Claim, s: Subject) -> str:
     """The engine's formula for the derivative, where it is a single adjoint or a one-step Jacobian."""
     of, wrt = claim.lhs.args
@@ -345,9 +369,9 @@ def correct_formula(claim: Claim, s: Subject) -> str:
             adj = s.backward.adjoint_of.get(name)
             if adj is not None:
                 formula = inline(adj.value(), s.backward, keep=set(s.program.states))
-                formula, names = step_loss_derivatives(formula)
+                formula, names = step_loss_derivatives(at_step(formula, wrt))
                 layered = {n: layered_latex(n) for n in s.quantities if layered_latex(n)}
-                return to_latex(formula, latex_names={**layered, **s.latex_names, **names})
+                return to_latex(formula, latex_names={**layered, **s.latex_names, **adjoint_names(s), **names})
         if (is_variable(of) and base_name(of) in s.program.states and isinstance(wrt, sp.Indexed)
                 and name in s.program.states and sp.expand(of.indices[0] - wrt.indices[0]) == 1):
             return to_latex(state_jacobian(s.program, base_name(of), name), latex_names=s.latex_names)

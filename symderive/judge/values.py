@@ -22,6 +22,8 @@ import math
 import numpy as np
 import sympy as sp
 
+from symderive.errors import ModelError
+
 
 class NotApplicable(Exception):
     """This combination of index values does not denote a derivative (∂h_t/∂h_i with i > t)."""
@@ -138,7 +140,8 @@ def widened(v: Value, like: Value) -> Value:
 def data(v: Value):
     """The array or number of a value; the identity has none where a size is needed (``I \\odot x``, ``\\sigma(I)``)."""
     if isinstance(v, Eye):
-        raise Misshaped("the identity I has no size here: use it in a product or a sum")
+        # not a clash of two shapes (a wrong claim) but a value without one: bad input
+        raise ModelError("the identity I has no size here: use it in a product or a sum")
     return v.data
 
 

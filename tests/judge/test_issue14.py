@@ -24,12 +24,13 @@ def one(claim, **subject):
 # The failures of the issue.
 
 
-def test_a_row_vector_for_a_column_gradient_is_judged_and_a_real_shape_mismatch_is_bad_input(capsys):
+def test_a_row_vector_for_a_column_gradient_is_judged_and_a_real_shape_mismatch_is_wrong(capsys):
     """``∂L/∂b = (...)^T`` has the entries of ∂L/∂b laid out as a row: judged (a row/column reading is the
-    natural one); ``(a - y) x^T`` is a matrix where ∂L/∂b is a vector: exit 2, one line naming both shapes."""
+    natural one); ``(a - y) x^T`` is a matrix where ∂L/∂b is a vector: a wrong claim (exit 1) naming both
+    shapes."""
     base = ["check", "dense", "--claim"]
     assert main(base + [r"\frac{\partial L}{\partial b} = ((a - y) \odot a \odot (1 - a))^\top"]) == 0
-    assert main(base + [r"\frac{\partial L}{\partial b} = (a - y) x^\top"]) == 2
+    assert main(base + [r"\frac{\partial L}{\partial b} = (a - y) x^\top"]) == 1
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
     assert "has shape 3 x 2 but \\frac{\\partial L}{\\partial b} has shape 3 x 1" in out.out
@@ -66,12 +67,12 @@ def test_messages_use_the_users_notation(capsys):
 
 def test_a_shape_error_inside_the_claim_is_written_in_latex():
     """``H_t ∂ℓ_t/∂O_t`` does not multiply; with H_t transposed it is the gradient of W_O (O_t = H_t W_O), so
-    the mistake is named; ``X_t ∂ℓ_t/∂O_t`` fits no usual mistake: the shapes, the product in LaTeX."""
+    the mistake is named; ``X_t ∂ℓ_t/∂O_t`` fits no usual mistake: wrong, the shapes, the product in LaTeX."""
     missing, misshaped = check(model=ABSTRACT_ROW, claims=[
         r"\frac{\partial L}{\partial W_O} = \sum_{t=1}^{T} H_t \frac{\partial \ell_t}{\partial O_t}",
         r"\frac{\partial L}{\partial W_O} = \sum_{t=1}^{T} X_t \frac{\partial \ell_t}{\partial O_t}"])
     assert missing.verdict == "not_equal" and "a transpose is missing: $H_{t}$" in missing.diagnosis, missing
-    assert misshaped.verdict == "error", misshaped
+    assert misshaped.verdict == "not_equal", misshaped
     assert r"cannot multiply shapes 3 x 5 and 3 x 4 in 'X_{t} \frac{\partial \ell_{t}}{\partial O_{t}}'" in \
         misshaped.diagnosis, misshaped
 
