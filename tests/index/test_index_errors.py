@@ -1,0 +1,51 @@
+"""Bad input to index-level (convolution) models: the exported modules and the reading of index equations
+refuse it with a message naming what is wrong, never a NumPy or SymPy traceback (a user trial's findings)."""
+import functools
+
+import numpy as np
+import pytest
+
+import symderive as sd
+from symderive import derivation
+
+from .models import DEPTHWISE_LATEX, DEPTHWISE_RANGES, DEPTHWISE_SHAPES
+
+
+@functools.cache
+def depthwise_module():
+    """The README's depthwise convolution, the output sizes M, N read off G."""
+    return sd.derive(DEPTHWISE_LATEX, shapes=DEPTHWISE_SHAPES, ranges=DEPTHWISE_RANGES, name="depthwise").load_module()
+
+
+@functools.cache
+def builtin_module(name):
+    return derivation(name).load_module()
+
+
+def test_an_empty_upstream_gradient_is_refused_naming_it_and_its_shape():
+    # the trial: dilate(G) raised "negative dimensions are not allowed"
+    module = depthwise_module()
+    with pytest.raises(ValueError, match=r"^G: expected shape \(C, M, N\) .*got shape \(3, 0, 4\) \(M = 0"):
+        module.grad(W=np.zeros((3, 3, 3)), X=np.zeros((3, 7, 7)), b=np.zeros(3), G=np.zeros((3, 0, 4)))
+
+
+# every size of each built-in, set to 0 in every array holding it; the valid sizes are hand-picked consistent ones
+BUILTIN_SIZES = {
+    "conv1d": dict(C=2, N_in=7, O=3, K=3, N_out=5),
+    "conv2d": dict(C=2, H_in=6, W_in=6, O=3, K_h=3, K_w=3, H_out=4, W_out=4),
+    "pool2d": dict(C=2, H_in=6, W_in=6, H_out=3, W_out=3),
+    "cnn": dict(C=2, H_in=6, W_in=6, O=3, K_h=3, K_w=3, N=4, H_p=2, W_p=2),
+}
+
+
+@pytest.mark.parametrize("name,dim", [(n, d) for n, sizes in BUILTIN_SIZES.items() for d in sizes])
+def test_an_empty_axis_of_a_builtin_export_names_the_argument(name, dim):
+    module = builtin_module(name)
+    sizes = {**BUILTIN_SIZES[name], dim: 0}
+    arrays = {a: np.ones([sizes[d] for d in dims]) for a, dims in module.SHAPES.items()}
+    if "y" in arrays and arrays["y"].size:
+        arrays["y"] = np.eye(arrays["y"].shape[0])[0]
+    holder = next(a for a, dims in module.SHAPES.items() if dim in dims)
+    options = {"kernel_size": 2} if name == "pool2d" else {}
+    with pytest.raises(ValueError, match=rf"^{holder}: expected shape .* with every size at least 1, .*\({dim} = 0"):
+        module.grad(**arrays, **options)
