@@ -320,21 +320,24 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
     return place_helpers("\n".join(lines) + "\n")
 
 
-# every size read off the arrays is at least 1: an empty axis is refused naming the argument and its shape
-_EMPTY = "{_name}: expected shape {_expected(_name)} with every size at least 1, got shape {arrays[_name].shape}"
-NONEMPTY = ["    for _name, _names in SHAPES.items():",
+def nonempty_code(derived) -> list[str]:
+    """Every size read off the arrays is at least 1: an empty axis is a ValueError naming the argument and its
+    shape. A derived size is left to its own check (which names the formula it is computed with)."""
+    skip = tuple(str(d.symbol) for d in derived)
+    message = "{_name}: expected shape {_expected(_name)} with every size at least 1, got shape {arrays[_name].shape}"
+    return ["    for _name, _names in SHAPES.items():",
             "        for _dim, _actual in zip(_names, arrays[_name].shape):",
-            "            if _actual < 1:",
-            f"                raise ValueError(f\"{_EMPTY} ({{_dim}} = 0: an empty axis)\")"]
+            f"            if _actual < 1 and _dim not in {skip!r}:",
+            f"                raise ValueError(f\"{message} ({{_dim}} = 0: an empty axis)\")"]
 
 
 def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> list[str]:
-    """``_prepare``: the arrays, the sizes read off them, the checked options and the derived sizes."""
+    """``_prepare``: the arrays, the sizes read off them (none empty), the checked options and the derived sizes."""
     args = [a.name for a in program.arguments]
     from_arrays = {n for names in shapes.values() for n in names}
     class_index, target_sum = target_code(program, shapes)
     prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
-               "    _sizes = _dims(arrays)", *NONEMPTY, *target_sum,
+               "    _sizes = _dims(arrays)", *nonempty_code(derived), *target_sum,
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]
