@@ -54,3 +54,24 @@ def test_an_empty_axis_of_a_builtin_export_names_the_argument(name, dim):
     message = str(error.value)
     assert re.match(rf"({'|'.join(holders)})\b", message) and "shape" in message, message
     assert "at least 1" in message or "the output would be empty" in message or "expected shape" in message
+
+
+# -- the reading of index equations and their declarations, through the CLI ----------------------------------
+
+NOTES = ["--model", r"h_i = \sigma\left(\sum_{j=1}^{k} V_j x_{i+j-1}\right)", "--model", r"L = \sum_{i=1}^{m} h_i"]
+CLAIM = ["--claim", r"\frac{\partial L}{\partial V_j} = \sum_i h_i (1-h_i) x_{i+j-1}"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--shape", "x: 0"], "--shape 'x: 0': a size of 0 is refused: sizes are whole numbers from 1 to 64"),
+    (["--shape", "x: 100000"], "--shape 'x: 100000': a size of 100000 is refused"),
+    (["--range", "i: 5..1"], "--range 'i: 5..1' is empty"),
+    (["--range", "i: 1..1000"], "i would take 1000 values; a range has at most 64"),
+    (["--range", "z: 0..3"], "the model has no index z: its indices are i, j"),
+])
+def test_check_refuses_bad_declarations_naming_them(capsys, options, message):
+    from symderive.cli import main
+
+    assert main(["check", *NOTES, *options, *CLAIM]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
