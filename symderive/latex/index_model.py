@@ -19,7 +19,7 @@ Indices are translated to the engine's 0-based ranges exactly: a letter that run
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -215,7 +215,7 @@ class Builder:
         read.sort(key=lambda n: first_written(self.eqs, n))
         arguments = tuple(self.tensors[n] for n in read) + constants
         loss = self.tensors[self.eqs[-1].name] if not abstract else self.loss_tensor
-        program = IndexProgram(name, tuple(self.ops), arguments, loss, constants=constants)
+        program = IndexProgram(name, tuple(self.ops), arguments, loss, constants=constants, given=constants)
         sizes = sorted({s for t in self.tensors.values() for d in t.dims for s in sp.sympify(d).free_symbols}
                        | {s for op in self.ops for s in op_sizes(op)}, key=str)
         ranges = {(k, v): span for (k, v), span in r.letters.items()}
@@ -307,7 +307,10 @@ class Builder:
             raise ModelError(f"the loss \\ell is taken of {of}, which no equation defines")
         y = self.tensors[of]
         delta = self.tensor("delta", list(zip(self.origins[of], [o + d - 1 for o, d in zip(self.origins[of], y.dims)])))
-        variables = index_symbols(" ".join(f"a{k}" for k in range(len(y.dims)))) if y.dims else ()
+        # a document prints Kronecker deltas: the given gradient is written \bar{Y} there, never \delta
+        self.tensors["delta"] = delta = replace(delta, latex=rf"\bar{{{tensor_latex(of)}}}")
+        letters = next(e.letters for e in self.eqs if e.name == of)
+        variables = index_symbols(" ".join(v.name for v in letters)) if y.dims else ()
         self.loss_tensor = Tensor(identifier(self.eqs[-1].name), (), tensor_latex(self.eqs[-1].name))
         term = Term((delta[tuple(variables)], y[tuple(variables)]), sums=tuple(zip(variables, y.dims)))
         self.ops.append(Contract(self.loss_tensor, (), (term,)))

@@ -75,3 +75,39 @@ def test_check_refuses_bad_declarations_naming_them(capsys, options, message):
     assert main(["check", *NOTES, *options, *CLAIM]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# -- documents: the given gradient of an abstract loss, and index letters beside size names ---------------------
+
+ABSTRACT_2D = [r"Y_{o,i,j} = \sum_{c,p,q} W_{o,c,p,q} X_{c,i+p-1,j+q-1} + b_o", r"L = \ell(Y)"]
+
+
+def test_an_abstract_loss_document_names_the_given_gradient_apart_from_kronecker_deltas():
+    text = sd.derive(ABSTRACT_2D, shapes=["X: C x M x N", "W: F x C x K x K"],
+                     ranges=["i: 1..A", "j: 1..B"]).to_latex("markdown")
+    # the loss in the model's letters, the given gradient written \bar{Y} (the deltas of the chain rule stay \delta)
+    assert r"L = \sum_{o,i,j} \bar{Y}_{o, i, j} Y_{o, i, j}" in text
+    assert r"\frac{\partial L}{\partial b_{o}} = \sum_{i,j} \bar{Y}_{o, i, j}" in text
+    assert r"\delta_{o',\, o}" in text and r"\delta_{o, i, j}" not in text and "a0" not in text
+    titles = [section.split("\n", 1)[0] for section in text.split("## ")[1:]]
+    assert titles == ["Model", "Gradient with respect to $Y$", "Gradient with respect to $W$",
+                      "Gradient with respect to $X$", "Gradient with respect to $b$"]  # none of the given gradient
+
+
+def test_a_claim_about_an_abstract_loss_still_writes_its_gradient_delta():
+    from symderive.judge.check import check
+
+    claims = [r"\frac{\partial L}{\partial b_{o}} = \sum_{i,j} \delta_{o,i,j}",
+              r"\frac{\partial L}{\partial X_{c,m,n}} = \sum_{o,p,q} \delta_{o,m-p,n-q+1} W_{o,c,p,q}"]
+    right, wrong = check(ABSTRACT_2D, claims, shapes=["X: C x M x N", "W: F x C x K x K"],
+                         ranges=["i: 1..A", "j: 1..B"])
+    assert (right.verdict, wrong.verdict) == ("equal", "not_equal")
+    # the correction in the claim's notation (index by hand: the read X_{c,i+p-1,j+q-1} is entry m when i = m-p+1)
+    assert wrong.correct.endswith(r"\sum_{o,p,q} \delta_{o, m - p + 1, n - q + 1} W_{o, c, p, q}")
+
+
+def test_an_index_of_a_gradient_is_never_named_as_a_size():
+    # the notes' sizes are k and m (x has m + k - 1 entries): the gradient of x is indexed by n, not m
+    text = sd.derive(NOTES[1::2]).to_latex("markdown")
+    assert r"\frac{\partial L}{\partial x_{n}} = \sum_{j} \bar{z}_{n - j} V_{j}" in text
+    assert "x_{m}" not in text and "x_{m'}" not in text
