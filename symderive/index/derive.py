@@ -33,6 +33,7 @@ from symderive.index.program import (
     Term,
     WindowMax,
     index_symbols,
+    tensors_of,
     unique,
 )
 from symderive.ops.nodes import ACTIVATIONS
@@ -96,8 +97,10 @@ class IndexBackward:
 
 def gradient_index(t: Tensor, reads: list, taken: set) -> tuple:
     """Primed names for the adjoint's free indices (renamed back after elimination): the name a read
-    uses along an axis where it reads a bare variable (``W[o,c,p,q] -> o', c', p', q'``), else m, n, ..."""
-    spare = iter(n for n in "mnrsuvabefgh" if sp.Symbol(n) not in taken)
+    uses along an axis where it reads a bare variable (``W[o,c,p,q] -> o', c', p', q'``), else m, n, ...
+    that no variable or size in ``taken`` is named (an index never reads as a size: x_m with a size m)."""
+    names = {v.name for v in taken}
+    spare = iter(n for n in "mnrsuvabefgh" if n not in names)
     out = []
     for axis in range(len(t.dims)):
         bare = [a.index[axis] for a in reads if a.index[axis].is_Symbol]
@@ -138,11 +141,12 @@ def alias_of(a: AdjointOf) -> Tensor | None:
 def collect(tensor: Tensor, users, adjoints, program) -> AdjointOf:
     shares = []
     index = None
+    sizes = {s for t in tensors_of(program) for d in t.dims for s in sp.sympify(d).free_symbols}
     for op in users:
         d_out = None if op.out == program.loss else adjoints[op.out.name]
         if isinstance(op, (Contract, WindowMax)):
             contract = op.as_contract() if isinstance(op, WindowMax) else op
-            taken = {v for term in contract.terms for v in term_variables(term)} | set(contract.index)
+            taken = {v for term in contract.terms for v in term_variables(term)} | set(contract.index) | sizes
             reads = [f for term in contract.terms for f in term.factors if f.tensor == tensor]
             index = index or gradient_index(tensor, reads, taken)
             shares.extend(contract_shares(contract, d_out, tensor, index, op))
@@ -154,7 +158,7 @@ def collect(tensor: Tensor, users, adjoints, program) -> AdjointOf:
             p, y, k = op.probs, op.target, op.index
             shares.append(PointwiseShare(op, entry(p, (k,)) - entry(y, (k,)), r"\sum_k y_k = 1"))
     if index is None:  # read by no operation: its gradient is 0 (no share)
-        index = gradient_index(tensor, [], set())
+        index = gradient_index(tensor, [], sizes)
     shares, index = tidy(tuple(shares), index)
     return AdjointOf(tensor, adjoint_tensor(tensor), index, shares)
 

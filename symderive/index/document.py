@@ -148,7 +148,7 @@ def index_document(d, options) -> Document:
         sections.append(Section(prefix + model.title, model.text, model.steps))
         backward = d.backwards[tag]
         texs = {t.name: t.tex for t in tensors_of(program)} | {a.adjoint.name: a.adjoint.tex for a in backward.adjoints}
-        for a in backward.adjoints:
+        for a in (a for a in backward.adjoints if a.tensor not in program.given):
             section = gradient_section(backward, a.tensor, texs, options)
             sections.append(Section(prefix + section.title, section.text, section.steps))
     return Document(*d.heading(options), tuple(sections), tags=("deep-learning", "backpropagation", "convolution"))

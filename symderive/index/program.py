@@ -157,8 +157,9 @@ def unique(items) -> list:
 @dataclass(frozen=True)
 class IndexProgram:
     """Operations in order; ``arguments`` are the arrays a user passes (all differentiated unless
-    listed in ``constants``); ``sizes`` are the size symbols read off the arrays, ``options`` the integer
-    settings (stride, padding, ...) and ``derived_sizes`` the sizes computed from both."""
+    listed in ``constants``; those in ``given``, the upstream gradient of an abstract loss, are differentiated
+    but their gradient is left out of a document); ``sizes`` are the size symbols read off the arrays,
+    ``options`` the integer settings (stride, padding, ...) and ``derived_sizes`` the sizes computed from both."""
 
     name: str
     ops: tuple
@@ -167,6 +168,7 @@ class IndexProgram:
     options: tuple = ()
     derived_sizes: dict = field(default_factory=dict)
     constants: tuple = ()
+    given: tuple = ()  # the upstream gradient given to an abstract loss L = \ell(Y): no section in a document
 
     @property
     def differentiated(self) -> list[Tensor]:

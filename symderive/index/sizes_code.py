@@ -161,13 +161,25 @@ def derived_sources(derived, shapes: dict) -> list[list[str]]:
     return out
 
 
+def nonempty_code(derived) -> list[str]:
+    """Every size read off the arrays is at least 1: an empty axis is a ValueError naming the argument and its
+    shape. A derived size is left to its own check (which names the formula it is computed with)."""
+    skip = tuple(str(d.symbol) for d in derived)
+    message = "{_name}: expected shape {_expected(_name)} with every size at least 1, got shape {arrays[_name].shape}"
+    return ["    for _name, _names in SHAPES.items():",
+            f"        _empty = [_dim for _dim in _names if _dim not in {skip!r} and _sizes.get(_dim, 1) < 1]",
+            "        if _empty:",
+            f"            raise ValueError(f\"{message} ({{_empty[0]}} = 0: an empty axis)\")"]
+
+
 def prepare_fn(program: IndexProgram, call: str, options, derived, shapes) -> list[str]:
-    """``_prepare``: the arrays, the sizes read off them, the checked options and the derived sizes."""
+    """``_prepare``: the arrays, the sizes read off them (none empty), the checked options and the derived
+    sizes."""
     args = [a.name for a in program.arguments]
     from_arrays = {n for names in shapes.values() for n in names}
     class_index, target_sum = target_code(program, shapes)
     prepare = [f"\n\ndef _prepare({call}):", arrays_line(args), *class_index,
-               "    _arrays, _sizes = _examples(arrays, True)", *target_sum,
+               "    _arrays, _sizes = _examples(arrays, True)", *nonempty_code(derived), *target_sum,
                *(f"    {n} = _sizes[{n!r}]" for n in sorted(from_arrays)),
                *option_code(options),
                *(f"    _sizes[{str(s)!r}] = {s}" for o in options for s in o.symbols)]

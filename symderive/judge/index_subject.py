@@ -10,7 +10,7 @@ compute can be named in a claim by its LaTeX name: the model's tensors (``x``, `
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -22,6 +22,7 @@ from symderive.index.engine import IndexEngine
 from symderive.index.program import IndexProgram
 from symderive.index.render import symbol_latex
 from symderive.latex.index_model import IndexModel
+from symderive.latex.indexed import tensor_latex
 from symderive.latex.names import base_name
 from symderive.latex.reader import parse_sides, read_sides
 from symderive.verify.index_checks import index_arguments, is_polynomial
@@ -220,6 +221,12 @@ def subject_of_index_model(m: IndexModel, where=()) -> IndexSubject:
 
     backward = derive(m.program)
     names, adjoints = arrays_of(backward, origin_of)
+    for t in m.program.given:  # the given gradient: \bar{Y} in a document, as the claims write it here (\delta)
+        key, name = latex_name(t.tex), by_engine[t.name]
+        if key in names:
+            names[name] = replace(names.pop(key), tex=tensor_latex(name))
+        if key in adjoints:
+            adjoints[name] = adjoints.pop(key)
     roles = size_roles(m.program)
     activations = {fname: (arg, letters) for _, (fname, arg, letters) in m.activations.items()}
     letters = {v.name: (lo, sp.expand(hi - lo + 1)) for (_, v), (lo, hi) in m.ranges.items()}

@@ -7,7 +7,7 @@ call (an entry ``_i`` or a transpose) are read here; the call reaches the parser
 from __future__ import annotations
 
 from symderive.latex.antlr import run_parser
-from symderive.latex.atoms import index_expressions
+from symderive.latex.atoms import index_expression, index_expressions
 from symderive.latex.parsed import DOT_ARGUMENT, entry, function, index_symbol, transpose, window_max
 from symderive.latex.tokens import HADAMARD, PRODUCT, TRANSPOSES, Cursor, closing, split_top, text_of
 from symderive.latex.words import FUNCTION_COMMANDS, function_words
@@ -63,6 +63,8 @@ class CallReading(Cursor):
     def call_decorations(self, name: str, primes: int) -> tuple[str, int, str]:
         r"""What is written between a function's name and its argument: primes (``\sigma'``), a power
         (``\tanh^2``) and a label (``\sigma_g``, part of the name)."""
+        if self.ctx.index_level and name == "max" and self.peek() == "_" and not primes:
+            return self.window_decorations(name)
         power, label = "", None
         while self.peek() in ("'", "^", "_"):
             if self.peek() == "'":
@@ -86,6 +88,25 @@ class CallReading(Cursor):
         if label:
             name = f"{name}_{label}"
         return name, primes, power
+
+    def window_decorations(self, name: str) -> tuple[str, int, str]:
+        r"""``\max_{p,q}`` or ``\max_{p=1}^{K}``: the window's letters, their bounds (when written, read as a
+        sum's and kept in the context) -> the name ``max_p,q``."""
+        start = self.pos()
+        self.i += 1
+        lower, upper = self.group(), None
+        if self.peek() == "^":
+            self.i += 1
+            upper = self.group()
+        var_part, *lo_part = split_top(lower, {"="}, self.ctx.source)
+        letters = [text_of(v) for v in split_top(var_part, {","}, self.ctx.source)]
+        if bool(lo_part) != (upper is not None):
+            self.error("a window's bounds are written as a sum's, both or neither (\\max_{p=1}^{K} or \\max_{p})",
+                       start)
+        if lo_part:
+            lo, hi = index_expression(lo_part[0], self.ctx), index_expression(upper, self.ctx)
+            self.ctx.windows.update({v: (lo, hi) for v in letters})
+        return f"{name}_{','.join(letters)}", 0, ""
 
     def call_arguments(self, name: str, start: int) -> list:
         """The arguments: ``(a, b)``, ``[a]``, ``{a}``, or the next atom (``\\tanh z_t``)."""

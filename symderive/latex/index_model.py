@@ -19,14 +19,14 @@ Indices are translated to the engine's 0-based ranges exactly: a letter that run
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
 from symderive.errors import ModelError
 from symderive.index.program import Contract, IndexProgram, Pointwise, Tensor, Term, WindowMax, index_symbols
 from symderive.latex.identifiers import identifier
-from symderive.latex.index_ranges import Ranges, infer_base, resolve
+from symderive.latex.index_ranges import Ranges, bound_letters, infer_base, resolve
 from symderive.latex.indexed import (
     IndexEquation,
     as_size,
@@ -90,6 +90,7 @@ def build_index_model(equations, shapes=None, ranges=None, index_base: int | Non
         raise ModelError(f"{tensor_latex(repeated[0])} is defined by more than one equation")
     sizes = size_names(eqs, declared_ranges, declared_shapes)
     check_letters(eqs, sizes)
+    check_declared(eqs, declared_ranges)
     base = infer_base(eqs, declared_ranges) if index_base is None else index_base
     if base not in (0, 1):
         raise ModelError(f"the index base is 0 or 1, not {base}")
@@ -108,6 +109,7 @@ def size_names(eqs, ranges: dict, shapes: dict) -> set:
     names = {s.name for lo, hi in ranges.values() for s in (lo + hi).free_symbols}
     names |= {s.name for dims in shapes.values() for d in dims for s in sp.sympify(d).free_symbols}
     for eq in eqs:
+        names |= {s.name for _, lo, hi in eq.windows for s in (lo + hi).free_symbols}
         for e in sp.preorder_traversal(eq.rhs):
             if isinstance(e, sp.Sum):
                 names |= {s.name for v, lo, hi in e.limits if v.name not in eq.implicit
@@ -118,8 +120,11 @@ def size_names(eqs, ranges: dict, shapes: dict) -> set:
 
 
 def check_letters(eqs, sizes: set) -> None:
-    """Every letter in an index is one of the equation's letters or a size; a summed letter is not free too."""
+    """Every letter in an index is one of the equation's letters or a size; a summed letter is not free too,
+    nor summed twice; a read uses a letter in one axis only."""
     for eq in eqs:
+        check_nesting(eq)
+        check_reads(eq)
         bound = {lim[0] for e in sp.preorder_traversal(eq.rhs) if isinstance(e, sp.Sum) for lim in e.limits}
         bound |= {v for e in sp.preorder_traversal(eq.rhs) if isinstance(e, window_max) for v in e.args[1:]}
         clash = bound & set(eq.letters)
@@ -135,6 +140,46 @@ def check_letters(eqs, sizes: set) -> None:
                         raise ModelError(f"unknown index {s} in {e} of {eq.source!r}: it is neither summed over nor "
                                          f"an index of the left side ({letters}); a size is written in capitals or "
                                          "in a bound")
+
+
+def check_nesting(eq: IndexEquation, expr=None, outer=()) -> None:
+    r"""A letter is summed (or maximised) over once: ``\sum_{i}\sum_{i} x_i`` is refused, naming the letter."""
+    expr = eq.rhs if expr is None else expr
+    here = ()
+    if isinstance(expr, sp.Sum):
+        here = tuple(lim[0] for lim in expr.limits)
+    elif isinstance(expr, window_max):
+        here = tuple(expr.args[1:])
+    seen = list(outer) + list(here)
+    twice = sorted({v for v in seen if seen.count(v) > 1}, key=str)
+    if twice:
+        raise ModelError(f"{twice[0]} is summed over twice in {eq.source!r}: give each sum a letter of its own "
+                         f"(\\sum_{{i}} \\sum_{{j}} ...)")
+    for a in expr.args:
+        check_nesting(eq, a, tuple(seen))
+
+
+def check_reads(eq: IndexEquation) -> None:
+    """A letter indexes one axis of an entry: ``V_{j,j}`` (a diagonal) is refused, naming the letter and the read."""
+    indices = set(eq.letters) | set(bound_letters(eq.rhs))
+    for e in sp.preorder_traversal(eq.rhs):
+        if isinstance(e, sp.Indexed):
+            letters = [s for i in e.indices for s in i.free_symbols if s in indices]
+            twice = sorted({s for s in letters if letters.count(s) > 1}, key=str)
+            if twice:
+                entry = f"{tensor_latex(e.base.label.name)}_{{{','.join(map(str, e.indices))}}}"
+                raise ModelError(f"the index {twice[0]} is used twice in one read, {entry}, in {eq.source!r}: a "
+                                 "letter indexes one axis of an entry (a diagonal read is not supported)")
+
+
+def check_declared(eqs, declared_ranges: dict) -> None:
+    """A declared range is of a letter the model uses (on a left side, summed or maximised over)."""
+    used = {v.name for eq in eqs for v in eq.letters}
+    used |= {v.name for eq in eqs for v in bound_letters(eq.rhs)}
+    for letter in declared_ranges:
+        if letter not in used:
+            raise ModelError(f"--range gives a range for {letter}, but the model has no index {letter}: its "
+                             f"indices are {', '.join(sorted(used)) or 'none'}")
 
 
 def abstract_loss(eq: IndexEquation):
@@ -170,7 +215,7 @@ class Builder:
         read.sort(key=lambda n: first_written(self.eqs, n))
         arguments = tuple(self.tensors[n] for n in read) + constants
         loss = self.tensors[self.eqs[-1].name] if not abstract else self.loss_tensor
-        program = IndexProgram(name, tuple(self.ops), arguments, loss, constants=constants)
+        program = IndexProgram(name, tuple(self.ops), arguments, loss, constants=constants, given=constants)
         sizes = sorted({s for t in self.tensors.values() for d in t.dims for s in sp.sympify(d).free_symbols}
                        | {s for op in self.ops for s in op_sizes(op)}, key=str)
         ranges = {(k, v): span for (k, v), span in r.letters.items()}
@@ -262,7 +307,10 @@ class Builder:
             raise ModelError(f"the loss \\ell is taken of {of}, which no equation defines")
         y = self.tensors[of]
         delta = self.tensor("delta", list(zip(self.origins[of], [o + d - 1 for o, d in zip(self.origins[of], y.dims)])))
-        variables = index_symbols(" ".join(f"a{k}" for k in range(len(y.dims)))) if y.dims else ()
+        # a document prints Kronecker deltas: the given gradient is written \bar{Y} there, never \delta
+        self.tensors["delta"] = delta = replace(delta, latex=rf"\bar{{{tensor_latex(of)}}}")
+        letters = next(e.letters for e in self.eqs if e.name == of)
+        variables = index_symbols(" ".join(v.name for v in letters)) if y.dims else ()
         self.loss_tensor = Tensor(identifier(self.eqs[-1].name), (), tensor_latex(self.eqs[-1].name))
         term = Term((delta[tuple(variables)], y[tuple(variables)]), sums=tuple(zip(variables, y.dims)))
         self.ops.append(Contract(self.loss_tensor, (), (term,)))

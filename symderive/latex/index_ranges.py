@@ -51,9 +51,10 @@ def bound_letters(expr) -> list:
     return out
 
 
-def written_bounds(expr, implicit) -> dict:
-    """``{letter: (first, last)}`` of the sums with bounds written in ``expr``."""
-    out = {}
+def written_bounds(expr, implicit, windows=()) -> dict:
+    """``{letter: (first, last)}`` of the sums with bounds written in ``expr`` and of the ``windows``
+    (``\\max_{p=1}^{K}``: ``((letter, first, last), ...)``)."""
+    out = {v: (as_size(lo), as_size(hi)) for v, lo, hi in windows}
     for e in sp.preorder_traversal(expr):
         if isinstance(e, sp.Sum):
             for v, lo, hi in e.limits:
@@ -69,7 +70,7 @@ def entries(expr) -> list:
 
 def infer_base(equations, declared_ranges: dict) -> int:
     """The index base the model is written in: 0 or 1, whichever more written lower bounds use (1 on a tie)."""
-    lows = [lo for eq in equations for lo, _ in written_bounds(eq.rhs, eq.implicit).values()]
+    lows = [lo for eq in equations for lo, _ in written_bounds(eq.rhs, eq.implicit, eq.windows).values()]
     lows += [lo for lo, _ in declared_ranges.values()]
     zeros, ones = sum(lo == 0 for lo in lows), sum(lo == 1 for lo in lows)
     return 0 if zeros > ones else 1
@@ -80,7 +81,7 @@ def resolve(equations: list[IndexEquation], ranges: dict, shapes: dict, base: in
     r = Ranges(equations, base)
     for k, eq in enumerate(equations):
         r.reads[k] = entries(eq.rhs)
-        bounds = written_bounds(eq.rhs, eq.implicit)
+        bounds = written_bounds(eq.rhs, eq.implicit, eq.windows)
         for v in r.variables(k):
             declared = ranges.get(v.name)
             r.letters[(k, v)] = bounds.get(v) or ((as_size(declared[0]), as_size(declared[1])) if declared else None)

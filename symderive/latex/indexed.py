@@ -18,8 +18,9 @@ import sympy as sp
 
 from symderive.errors import LatexParseError, ModelError
 from symderive.latex.atoms import index_expression
-from symderive.latex.parsed import Context
+from symderive.latex.parsed import Context, index_symbol
 from symderive.latex.reader import read_sides
+from symderive.latex.shapes import MAX_SIZE
 from symderive.latex.tokens import tokenize
 from symderive.latex.words import GREEK
 
@@ -27,13 +28,15 @@ from symderive.latex.words import GREEK
 @dataclass(frozen=True)
 class IndexEquation:
     """One equation ``lhs_{letters} = rhs`` as read: the left side's tensor name and index letters (none for
-    the scalar loss), the right side, the letters of sums written without bounds, and the source."""
+    the scalar loss), the right side, the letters of sums written without bounds, the source, and the bounds
+    written on a window maximum (``((letter, first, last), ...)`` of ``\\max_{p=1}^{K}``)."""
 
     name: str
     letters: tuple
     rhs: sp.Expr
     implicit: frozenset
     source: str
+    windows: tuple = ()
 
 
 def read_index_equation(text: str) -> IndexEquation:
@@ -47,10 +50,15 @@ def read_index_equation(text: str) -> IndexEquation:
         if not all(isinstance(v, sp.Symbol) for v in letters) or len(set(letters)) != len(letters):
             raise ModelError(f"the left side of {text!r} is indexed by distinct letters (Y_{{o,i,j}}), not "
                              f"{', '.join(map(str, letters))}")
-        return IndexEquation(lhs.base.label.name, letters, rhs, frozenset(ctx.implicit), text)
+        return IndexEquation(lhs.base.label.name, letters, rhs, frozenset(ctx.implicit), text, windows(ctx))
     if isinstance(lhs, sp.Symbol) and not lhs.is_commutative:
-        return IndexEquation(lhs.name, (), rhs, frozenset(ctx.implicit), text)
+        return IndexEquation(lhs.name, (), rhs, frozenset(ctx.implicit), text, windows(ctx))
     raise ModelError(f"the left side of {text!r} must be one tensor entry (h_i, Y_{{o,i,j}}) or the loss L")
+
+
+def windows(ctx) -> tuple:
+    """The bounds written on window maxima: ``((letter symbol, first, last), ...)``."""
+    return tuple((index_symbol(v), lo, hi) for v, (lo, hi) in sorted(ctx.windows.items()))
 
 
 def read_index_claim(text: str) -> tuple:
@@ -105,7 +113,15 @@ def read_range(text: str) -> tuple[str, sp.Expr, sp.Expr]:
                               0)
     letter, lo, hi = match.groups()
     where = f"--range '{text}'"
-    return letter, integer_expression(lo, where), integer_expression(hi, where)
+    lo, hi = integer_expression(lo, where), integer_expression(hi, where)
+    count = sp.expand(hi - lo + 1)
+    if count.is_number and count < 1:
+        raise ModelError(f"{where} is empty: {letter} runs from its first value up to its last, so the last is at "
+                         f"least the first (e.g. '{letter}: 1..m', '{letter}: 0..K-1')")
+    if count.is_number and count > MAX_SIZE:
+        raise ModelError(f"{where}: {letter} would take {count} values; a range has at most {MAX_SIZE} (or give "
+                         "its last value as a size name such as m, and the checker chooses small sizes)")
+    return letter, lo, hi
 
 
 def read_ranges(declared) -> dict:
@@ -134,7 +150,12 @@ def read_index_shape(text: str) -> tuple[str, list]:
     dims = [d.strip() for d in dims_text.split(" x ") if d.strip()]
     if not dims:
         raise LatexParseError("give the sizes of the axes, separated by 'x' (e.g. 'C x M x N')", text, len(text))
-    return name, [integer_expression(d, f"--shape '{text}'") for d in dims]
+    sizes = [integer_expression(d, f"--shape '{text}'") for d in dims]
+    for d in sizes:
+        if d.is_number and not 1 <= d <= MAX_SIZE:
+            raise ModelError(f"--shape '{text}': a size of {d} is refused: sizes are whole numbers from 1 to "
+                             f"{MAX_SIZE} (or a name such as m, and the checker chooses small sizes)")
+    return name, sizes
 
 
 def read_index_shapes(declared) -> dict:

@@ -134,6 +134,7 @@ class Context:
     bound: set = field(default_factory=set)
     index_level: bool = False  # an index-level model or claim: one-letter subscripts are indices
     implicit: set = field(default_factory=set)  # variables of sums written without bounds (index level)
+    windows: dict = field(default_factory=dict)  # letter -> (first, last) of a \max_{p=1}^{K} (index level)
 
     def placeholder(self, value) -> str:
         name = f"Q{len(self.table)}"

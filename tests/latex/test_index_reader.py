@@ -129,6 +129,18 @@ def test_max_pooling_over_a_window_and_an_abstract_loss():
     np.testing.assert_allclose(env["d_P"], delta)
 
 
+def test_bounds_written_on_a_window_maximum_are_its_range():
+    r"""``\max_{p=1}^{2}`` reads its bounds as ``\sum_{p=1}^{2}`` does: the same pooling as ``\max_{p}`` with
+    ``--range 'p: 1..2'`` (a user trial: "unknown index p")."""
+    written = build_index_model([r"Y_{i} = \max_{p=1}^{2} X_{2i+p-2}", r"L = \sum_{i=1}^{m} Y_i"])
+    declared = build_index_model([r"Y_{i} = \max_{p} X_{2i+p-2}", r"L = \sum_{i=1}^{m} Y_i"], ranges=["p: 1..2"])
+    assert written.ranges == declared.ranges
+    X = np.array([3.0, -1.0, 0.5, 2.0, -4.0, -2.0])
+    env = run(written, {"X": X}, m=3)
+    np.testing.assert_allclose(env["Y"], [3.0, 2.0, -2.0])  # the maxima of the pairs (X_1, X_2), (X_3, X_4), ...
+    np.testing.assert_allclose(env["d_X"], [1, 0, 0, 1, 0, 1])  # one at each arg-max
+
+
 @pytest.mark.parametrize("activation, f", [(r"\tanh", np.tanh), (r"\max\left(0, ", lambda z: np.maximum(0, z))])
 def test_elementwise_functions_of_the_op_table_on_entries(activation, f):
     close = ")" if activation.startswith(r"\tanh") else r"\right)"
@@ -163,6 +175,15 @@ def test_a_scalar_bias_and_a_size_in_a_coefficient():
     ([r"h_i = \sum_{j=1}^{k} V_j x_{i+j-1}", r"L = \sum_{i=1}^{m} h_i"], {"ranges": ["i 1..m"]},
      "a range is declared as"),
     ([r"h_i = \sigma(V_i) \sigma(x_i)", r"L = \sum_{i=1}^{m} h_i"], {}, "cannot read"),
+    # a user trial: a diagonal read, a letter summed twice, a range of a letter the model has not
+    ([r"h_i = \sigma\left(\sum_{j=1}^{k} V_{j,j} x_{i+j-1}\right)", r"L = \sum_{i=1}^{m} h_i"], {},
+     "the index j is used twice in one read, V_{j,j}"),
+    ([r"h_j = \sum_{i=1}^{m}\sum_{i=1}^{m} x_{i+j-1}", r"L = \sum_{j=1}^{k} h_j"], {}, "i is summed over twice"),
+    ([r"h_j = \sum_{i,i} x_{i+j-1}", r"L = \sum_{j=1}^{k} h_j"], {"ranges": ["i: 1..m"]}, "i is summed over twice"),
+    (NOTES, {"ranges": ["z: 0..3"]}, "the model has no index z: its indices are i, j"),
+    (NOTES, {"ranges": ["i: 5..1"]}, "--range 'i: 5..1' is empty"),
+    (NOTES, {"shapes": ["x: 0"]}, "a size of 0 is refused"),
+    ([r"Y_{i} = \max_{p=1} X_{2i+p-2}", r"L = \sum_{i=1}^{m} Y_i"], {}, "a window's bounds are written as a sum's"),
 ])
 def test_errors_in_index_models_are_clear(equations, kwargs, message):
     with pytest.raises(SymderiveError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
