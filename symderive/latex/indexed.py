@@ -20,7 +20,7 @@ from symderive.errors import LatexParseError, ModelError
 from symderive.latex.atoms import index_expression
 from symderive.latex.parsed import Context, index_symbol
 from symderive.latex.reader import read_sides
-from symderive.latex.shapes import MAX_SIZE
+from symderive.latex.shapes import MAX_SIZE, read_declarations
 from symderive.latex.tokens import tokenize
 from symderive.latex.words import GREEK
 
@@ -161,13 +161,7 @@ def read_index_shape(text: str) -> tuple[str, list]:
 def read_index_shapes(declared) -> dict:
     """``{name: [sizes]}`` of the declarations (a dict ``{name: 'C x M x N'}`` or a list of 'NAME: ...')."""
     items = [f"{k}: {v}" for k, v in declared.items()] if isinstance(declared, dict) else list(declared or ())
-    out = {}
-    for text in items:
-        name, dims = read_index_shape(text)
-        if name in out:
-            raise ModelError(f"the shape of {name} is declared twice (--shape '{text}')")
-        out[name] = dims
-    return out
+    return read_declarations(items, read_index_shape)
 
 
 def as_size(e) -> sp.Expr:

@@ -101,11 +101,12 @@ def check_size(d: str, text: str, position: int) -> None:
         raise LatexParseError("T is the number of steps; give sizes other names (n, d, ...)", text, position)
 
 
-def read_declarations(declared: list[str]) -> dict:
-    """``{name: sizes}`` of the declarations ``'NAME: ROWS x COLS'``; a name declared twice is refused."""
+def read_declarations(declared: list[str], split=None) -> dict:
+    """``{name: sizes}`` of the declarations ``'NAME: ROWS x COLS'`` (each read by ``split``, by default
+    :func:`split_declaration`); a name declared twice is refused."""
     declarations = {}
     for text in declared:
-        name, dims = split_declaration(text)
+        name, dims = (split or split_declaration)(text)
         if name in declarations:
             raise ModelError(f"the shape of {name} is declared twice (--shape '{text}')")
         declarations[name] = dims

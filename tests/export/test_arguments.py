@@ -3,7 +3,6 @@
 Issue 12: complex input lost its imaginary part with only a warning, strings were read as numbers, and a
 wrong-shaped first argument was blamed on the next one (the first array read fixed every size).
 """
-import functools
 import re
 import warnings
 
@@ -11,20 +10,7 @@ import numpy as np
 import pytest
 
 from symderive import available, derivation
-
-
-@functools.cache
-def module(name):
-    return derivation(name).load_module()
-
-
-@functools.cache
-def first_case(name):
-    """The arrays and keyword options of the derivation's first numeric case (a valid call)."""
-    d = derivation(name)
-    tag, program = d.variants[0]
-    case = d.engine.cases(program, tag)[0]
-    return case.arrays, case.options
+from tests.export.cases import first_case, module
 
 
 def call_grad(name, **changed):

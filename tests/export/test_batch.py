@@ -3,28 +3,15 @@ parameter's gradient the sum of the examples' gradients, a per-example argument'
 
 Checked three independent ways: against the unbatched export run example by example, against central
 differences of the batched loss, and against PyTorch's batched modules (``batch_first=True``)."""
-import functools
 
 import numpy as np
 import pytest
 
-from symderive import available, derivation
+from symderive import available
 from symderive.verify.numeric import central_differences
+from tests.export.cases import first_case, module
 
 B = 3
-
-
-@functools.cache
-def module(name):
-    return derivation(name).load_module()
-
-
-@functools.cache
-def first_case(name):
-    d = derivation(name)
-    tag, program = d.variants[0]
-    case = d.engine.cases(program, tag)[0]
-    return case.arrays, case.options
 
 
 def examples(name, seed=0, shared=()):
