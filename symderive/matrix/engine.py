@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from symderive.document.document import Document
-from symderive.matrix.codegen import module_source
 from symderive.matrix.derive import Backward, derive
+from symderive.matrix.module_code import module_source
 from symderive.matrix.sections import adjoint_section, gradients_section, model_section, truncation_section
 from symderive.model.program import Program
 from symderive.ops.nodes import T

@@ -9,7 +9,8 @@ import sympy as sp
 from symderive.document.document import MAX_LINE, Section, Step
 from symderive.document.prose import by_layout, say
 from symderive.matrix.derive import AdjointDef, inline, rule_statement
-from symderive.matrix.latex_printer import latex_sum, print_order, to_latex
+from symderive.matrix.latex_printer import latex_sum, to_latex
+from symderive.matrix.product_order import print_order
 from symderive.model.program import arguments, is_fixed, key
 from symderive.model.scalars import is_scalar
 from symderive.ops.nodes import T, TimeVar

@@ -13,7 +13,7 @@ import sympy as sp
 
 import symderive as sd
 from symderive import derivation
-from symderive.matrix.latex_printer import ERROR, arrange_factors, print_order
+from symderive.matrix.product_order import ERROR, arrange_factors, print_order
 
 n = sp.Symbol("n", integer=True, positive=True)
 

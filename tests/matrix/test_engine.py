@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symderive import ModelError
-from symderive.matrix.codegen import module_source
 from symderive.matrix.derive import derive, linear_map
 from symderive.matrix.evaluate import FULL, Truncation
+from symderive.matrix.module_code import module_source
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import Concat, Elementwise, SquaredNorm, T, TimeVar, hadamard, ones, t
 from symderive.verify.matrix_checks import random_arguments, reference_gradient

@@ -8,8 +8,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symderive.matrix.codegen import module_source
 from symderive.matrix.derive import derive
+from symderive.matrix.module_code import module_source
 from symderive.model import times
 from symderive.model.program import Assign, Program
 from symderive.ops.nodes import Elementwise, SquaredNorm, T, TimeVar, hadamard, t
