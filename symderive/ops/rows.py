@@ -27,6 +27,7 @@ from sympy.core.symbol import Str
 from sympy.core.sympify import _sympify
 
 from symderive.errors import ModelError, OptionError
+from symderive.export.scaffold import HELPERS
 from symderive.ops.nodes import hadamard
 from symderive.ops.registry import defvjp, evaluate_node, row_form, shape_conflict, shape_text
 from symderive.ops.softmax import Normalised
@@ -95,12 +96,36 @@ def scale_option(d_k) -> Option:
 
 def eps_option(eps=1e-5) -> Option:
     r"""``eps=1e-5``: the ``\epsilon`` under the square root of a layer norm."""
-    return Option("eps", sp.nsimplify(eps), r"\epsilon", repr(float(eps)), "float(eps)")
+    return Option("eps", sp.nsimplify(eps), r"\epsilon", repr(float(eps)), "_positive_number(eps, 'eps')")
 
 
 def causal_option(causal: bool = False) -> Option:
     """``causal=False``: whether a row-wise softmax is masked causally (a yes/no, never free)."""
-    return Option("causal", int(bool(causal)), r"\text{causal}", str(bool(causal)), "bool(causal)", free=False)
+    return Option("causal", int(bool(causal)), r"\text{causal}", str(bool(causal)), "_yes_no(causal, 'causal')",
+                  free=False)
+
+
+HELPERS["_positive_number("] = '''
+
+
+def _positive_number(value, name):
+    """``value`` as a positive finite float (a ValueError naming the keyword otherwise)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, not {value!r}")
+    return float(value)
+'''
+
+HELPERS["_yes_no("] = '''
+
+
+def _yes_no(value, name):
+    """``value`` as a bool: True, False (or NumPy's), 1 or 0; a ValueError naming the keyword otherwise."""
+    if isinstance(value, (bool, np.bool_)) or value in (0, 1) and isinstance(value, (int, np.integer)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, not {value!r}")
+'''
 
 
 # ---------------------------------------------------------------------------------------------
