@@ -22,6 +22,7 @@ from symderive.document.document import FORMATS
 from symderive.document.flow_page import NOTES_FLOW
 from symderive.document.notes import Progress, selected, write_notes
 from symderive.errors import OptionError, SymderiveError
+from symderive.export.backends import BACKENDS
 from symderive.export.files import signal_handlers, write_atomically
 from symderive.judge import notes_command
 from symderive.judge.check import check, describe
@@ -163,6 +164,8 @@ def parser() -> argparse.ArgumentParser:
     model_arguments(export)
     export.add_argument("-o", "--output", required=True, type=file_name)
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument("--backend", choices=BACKENDS, default="numpy",
+                        help="numpy (default), or numba: the loops over time steps compiled (needs numba)")
     flows = sub.add_parser("flow", help="gradient norms |dL_T/dh_t| against distance in time (vanishing/exploding)")
     flows.add_argument("names", nargs="*", metavar="cell", help="rnn, lstm, gru (default: all three)")
     flow_arguments(flows, flow.FlowSettings())
@@ -327,7 +330,7 @@ def cmd_notes(args) -> int:
 
 
 def cmd_export(args) -> int:
-    path = subject(args).export(args.output, force=args.force)
+    path = subject(args).export(args.output, force=args.force, backend=args.backend)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -30,6 +30,7 @@ from typing import Protocol
 from symderive.document.document import FORMATS, Document
 from symderive.document.generic import generic_document
 from symderive.errors import OptionError
+from symderive.export.backends import backend_source
 from symderive.export.files import write_atomically
 from symderive.export.scaffold import add_symbols
 from symderive.export.symbols import argument_symbols
@@ -176,20 +177,22 @@ class Derivation:
                 for s in doc.sections if s.steps]
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
-    def module_source(self) -> str:
+    def module_source(self, backend: str = "numpy") -> str:
         """The exported module: ``SHAPES``, ``SYMBOLS`` (each argument's LaTeX), ``forward``, ``loss``,
-        ``grad`` (NumPy only, any size)."""
-        return add_symbols(self.engine.module_source(self), argument_symbols(self.program, self.latex_names))
+        ``grad`` (any size); NumPy only, or with ``backend="numba"`` its loops over time compiled."""
+        numpy = add_symbols(self.engine.module_source(self), argument_symbols(self.program, self.latex_names))
+        return backend_source(numpy, backend)
 
-    def load_module(self) -> types.ModuleType:
+    def load_module(self, backend: str = "numpy") -> types.ModuleType:
         """The exported module, loaded without writing a file."""
         module = types.ModuleType(f"symderive_generated_{self.name}")
-        exec(compile(self.module_source(), module.__name__, "exec"), module.__dict__)  # our own generated code
+        source = self.module_source(backend)
+        exec(compile(source, module.__name__, "exec"), module.__dict__)  # our own generated code
         return module
 
-    def export(self, path, force: bool = False) -> Path:
+    def export(self, path, force: bool = False, backend: str = "numpy") -> Path:
         """Write the module to ``path`` atomically; an existing file needs ``force``."""
-        return write_atomically(Path(path), self.module_source(), force)
+        return write_atomically(Path(path), self.module_source(backend), force)
 
     def verify(self) -> Report:
         """Every gradient checked three ways (see :mod:`symderive.verify.harness`)."""

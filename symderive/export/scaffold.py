@@ -18,8 +18,8 @@ def _sigmoid(x, out=None):
     """The logistic function, computed stably as (1 + tanh(x/2)) / 2 (into ``out`` when given)."""
     if out is None:
         return 0.5 * (1.0 + np.tanh(0.5 * x))
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
+    np.multiply(x, 0.5, out)
+    np.tanh(out, out)
     out += 1.0
     out *= 0.5
     return out

@@ -1,0 +1,246 @@
+"""The numba backend: the NumPy module with its loops over time steps compiled by numba.
+
+The NumPy module (``Derivation.module_source``) is the one source of truth; this backend rewrites it.
+Every ``for`` loop of a generated function whose variables are its own (each assigned in the loop
+before it is read there, and read nowhere else) is *lifted* into a kernel: a module-level function of
+the arrays and sizes the loop reads, compiled by ``numba.njit`` at its first call; the loop's place
+calls the kernel. Loops do their work in place (``np.add(a, b, out)``, ``row += W h``), so the arrays
+the kernel writes are the caller's. A conditional expression (``(W δ if carry[t] else 0.0)``) becomes
+an ``if`` statement, which numba can type. The helpers a loop calls (``_sigmoid``) are compiled too.
+A loop that reads a variable it also carries from one pass to the next (the window-truncated
+backward pass's ``prev_*``) stays in Python: it runs over all steps at once already.
+
+Numba compiles a kernel once per argument types (one example, a minibatch); the compile happens at
+the first call of ``grad``/``forward`` and costs seconds (``cache=True`` keeps it across processes when
+the module is a file). If numba cannot compile a kernel (a user model's op numba does not know), the
+loop runs as Python code, the same code as the NumPy backend, after a ``RuntimeWarning`` naming it.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import re
+
+from symderive.errors import ExportError
+
+# ``_W_T = W.T``: a weight's transpose bound before a loop, read only; copied into rows for the
+# compiled products (a product with a transposed view is ~40% slower in numba's BLAS call).
+TRANSPOSED = re.compile(r"^(\s*_\w+_T) = (\w+)\.T$", re.MULTILINE)
+
+PRELUDE = '''
+try:
+    import numba
+except ImportError:  # pragma: no cover - the message is the point
+    raise ImportError("this module was exported with --backend numba and needs numba: "
+                      "pip install numba scipy (or pip install 'symderive[numba]')") from None
+import warnings as _warnings
+
+_CACHE = "__file__" in globals()  # numba caches compiled kernels only for a module read from a file
+
+
+class _Kernel:
+    """A loop lifted out of a generated function, compiled by numba at its first call (a Python list
+    argument, such as ``carry``, is passed as an array). When numba cannot compile it, the loop runs
+    as Python code after a RuntimeWarning."""
+
+    def __init__(self, fn, where):
+        self.python, self.where = fn, where
+        self.run = numba.njit(cache=_CACHE, error_model="numpy")(fn)
+
+    def __call__(self, *args):
+        args = [np.asarray(a) if isinstance(a, list) else a for a in args]
+        try:
+            return self.run(*args)
+        except (numba.core.errors.NumbaError, NotImplementedError) as error:  # numba's two ways to refuse
+            if self.run is self.python:
+                raise
+            _warnings.warn(f"numba could not compile {self.where}; it runs as Python code "
+                           f"({str(error).splitlines()[0]})", RuntimeWarning, stacklevel=2)
+            self.run = self.python
+            return self.run(*args)
+'''
+
+
+def numba_source(source: str) -> str:
+    """The NumPy module ``source`` with every self-contained loop of its functions lifted into a
+    compiled kernel (see the module docstring); a module with no such loop is refused."""
+    tree = ast.parse(source)
+    helpers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    lines = source.split("\n")
+    kernels, edits, jitted = [], [], set()
+    for fn in helpers.values():
+        for number, loop in enumerate(liftable_loops(fn, helpers), start=1):
+            name = f"_{fn.name.lstrip('_')}_loop{number}"
+            args = loop_arguments(loop, fn)
+            called = helpers_called(loop, helpers)
+            jitted |= called
+            kernels.append(kernel_text(loop, name, args, called, f"loop {number} of {fn.name}"))
+            edits.append((loop.lineno, loop.end_lineno, f"{name}({', '.join(args)})"))
+    if not kernels:
+        raise ExportError("this model has no loop over time steps, so the numba backend has nothing to compile; "
+                          "export it without --backend (the NumPy module)")
+    for start, end, call in sorted(edits, reverse=True):
+        indent = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
+        lines[start - 1:end] = [indent + call]
+    return with_kernels("\n".join(lines), kernels, sorted(jitted))
+
+
+def with_kernels(text: str, kernels: list[str], jitted: list[str]) -> str:
+    """The module text with the prelude after ``import numpy as np``, and the kernels at its end."""
+    head, sep, rest = text.partition("import numpy as np\n")
+    compiled = "".join(f"\n{name}_jit = numba.njit(cache=_CACHE, error_model=\"numpy\")({name})\n"
+                       for name in jitted)
+    body = TRANSPOSED.sub(r"\1 = np.ascontiguousarray(\2.T)", rest.rstrip("\n"))
+    return head + sep + PRELUDE + body + "\n\n" + compiled + "\n\n" + "\n\n\n".join(kernels) + "\n"
+
+
+def liftable_loops(fn: ast.FunctionDef, helpers: dict) -> list[ast.For]:
+    """The outermost ``for`` loops of ``fn`` whose variables are their own, in the order of the source."""
+    out = []
+
+    def visit(body):
+        for stmt in body:
+            if is_time_loop(stmt) and self_contained(stmt, fn, helpers):
+                out.append(stmt)
+            elif isinstance(stmt, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(stmt, block, []))
+
+    visit(fn.body)
+    return out
+
+
+def is_time_loop(stmt) -> bool:
+    """``for t in ...``: a loop over the time steps (the generator names the step ``t``)."""
+    return isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name) and stmt.target.id == "t"
+
+
+def self_contained(loop: ast.For, fn: ast.FunctionDef, helpers: dict) -> bool:
+    """Is every variable the loop assigns assigned before it is read in the loop and read nowhere
+    outside it (the step ``t`` may be the step of another loop), and every global it reads ``np`` or a
+    helper of the module?"""
+    stored = assigned_names(loop)
+    if (stored - {"t"}) & names_read_outside(fn, [loop]) or read_before_assigned(loop):
+        return False
+    if "t" in names_read_outside(fn, [node for node in ast.walk(fn) if is_time_loop(node)]):
+        return False
+    globals_read = loaded_names(loop) - stored - bound_names(fn) - set(dir(builtins))
+    return globals_read <= {"np"} | set(helpers) and all(simple_helper(helpers[h], helpers)
+                                                         for h in globals_read - {"np"})
+
+
+def names_read_outside(fn: ast.FunctionDef, loops: list) -> set[str]:
+    """The names ``fn`` reads outside the ``loops``."""
+    inside = {id(node) for loop in loops for node in ast.walk(loop)}
+    return {n.id for n in ast.walk(fn) if id(n) not in inside and isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)}
+
+
+def simple_helper(helper: ast.FunctionDef, helpers: dict) -> bool:
+    """A helper numba can compile on its own: it calls no other helper of the module."""
+    return not (loaded_names(helper) & (set(helpers) - {helper.name}))
+
+
+def assigned_names(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def loaded_names(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def bound_names(fn: ast.FunctionDef) -> set[str]:
+    """The arguments of ``fn`` and every name it assigns (its local variables)."""
+    return {a.arg for a in fn.args.args + fn.args.kwonlyargs} | assigned_names(fn)
+
+
+def read_before_assigned(loop: ast.For) -> bool:
+    """Does a pass of the loop read a variable of the loop before assigning it (a value carried over from
+    the previous pass)?"""
+    stored, seen = assigned_names(loop), assigned_names(loop.target)
+    for name, writes in uses_in_order(loop.body):
+        if name in stored and not writes and name not in seen:
+            return True
+        if writes:
+            seen.add(name)
+    return False
+
+
+def uses_in_order(body: list) -> list[tuple[str, bool]]:
+    """``(name, written)`` for every name of the statements, in the order Python evaluates them (an
+    assignment reads its right side, then its target; ``x += e`` reads x before writing it)."""
+    out = []
+    for stmt in body:
+        if isinstance(stmt, ast.Assign):
+            out += uses(stmt.value) + [u for target in stmt.targets for u in uses(target)]
+        elif isinstance(stmt, ast.AugAssign):
+            target = uses(stmt.target)
+            out += uses(stmt.value) + [(name, False) for name, _ in target] + target
+        elif isinstance(stmt, (ast.If, ast.While)):
+            out += uses(stmt.test) + uses_in_order(stmt.body) + uses_in_order(stmt.orelse)
+        elif isinstance(stmt, ast.For):
+            out += uses(stmt.iter) + uses(stmt.target) + uses_in_order(stmt.body) + uses_in_order(stmt.orelse)
+        else:
+            out += uses(stmt)
+    return out
+
+
+def uses(node) -> list[tuple[str, bool]]:
+    return [(n.id, isinstance(n.ctx, ast.Store)) for n in ast.walk(node) if isinstance(n, ast.Name)]
+
+
+def loop_arguments(loop: ast.For, fn: ast.FunctionDef) -> list[str]:
+    """The variables of ``fn`` the loop reads, in the order of their first reading."""
+    stored, bound, out = assigned_names(loop), bound_names(fn), []
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in bound - stored:
+            if node.id not in out:
+                out.append(node.id)
+    return out
+
+
+def helpers_called(loop: ast.For, helpers: dict) -> set[str]:
+    return loaded_names(loop) & set(helpers)
+
+
+class _Conditionals(ast.NodeTransformer):
+    """A statement holding ``(a if c else b)`` becomes ``if c: <statement with a> else: <statement with b>``
+    (numba cannot give ``a`` and ``b`` one type when one is an array and the other a number)."""
+
+    def generic_visit(self, node):
+        node = super().generic_visit(node)
+        if isinstance(node, ast.stmt) and not isinstance(node, (ast.If, ast.For, ast.While)):
+            choice = next((n for n in ast.walk(node) if isinstance(n, ast.IfExp)), None)
+            if choice is not None:
+                return ast.If(test=choice.test, body=[self.visit(replaced(node, choice, choice.body))],
+                              orelse=[self.visit(replaced(node, choice, choice.orelse))])
+        return node
+
+
+def replaced(stmt, old, new):
+    """A copy of ``stmt`` with its sub-expression ``old`` replaced by ``new``."""
+    position = next(k for k, node in enumerate(ast.walk(stmt)) if node is old)
+    copied = copy.deepcopy(stmt)
+    target = list(ast.walk(copied))[position]
+
+    class Swap(ast.NodeTransformer):
+        def visit(self, node):
+            return copy.deepcopy(new) if node is target else super().visit(node)
+
+    return Swap().visit(copied)
+
+
+def kernel_text(loop: ast.For, name: str, args: list[str], called: set[str], where: str) -> str:
+    """The kernel's source: ``def name(args):`` around the loop, helpers called as their compiled
+    versions, conditional expressions as ``if`` statements."""
+    body = _Conditionals().visit(copy.deepcopy(loop))
+    for node in ast.walk(body):
+        if isinstance(node, ast.Name) and node.id in called:
+            node.id = f"{node.id}_jit"
+    fn = ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in args],
+                                                       kwonlyargs=[], kw_defaults=[], defaults=[]),
+                         body=[ast.Expr(ast.Constant(f"{where}, lifted for numba.")), body],
+                         decorator_list=[], returns=None, type_params=[])
+    ast.fix_missing_locations(fn)
+    return ast.unparse(fn) + f"\n\n\n{name} = _Kernel({name}, {where!r})"

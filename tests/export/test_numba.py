@@ -1,0 +1,151 @@
+"""The numba backend (issue 18): the NumPy module with its loops over time steps compiled. It must equal the
+NumPy backend to 1e-12 on every function (forward, loss, grad, adjoints), with truncation, with a minibatch,
+for the built-in recurrent models and a user's own; models without a time loop are refused by name."""
+import subprocess
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import symderive as sd
+from symderive.errors import OptionError, SymderiveError
+from symderive.export import backends
+from symderive.export.numba_code import numba_source
+from tests.export.test_batch_user import scalar_rnn, softmax_rnn
+
+numba = pytest.importorskip("numba", reason="numba is not installed (pip install 'symderive[numba]')")
+
+MODELS = {"rnn": lambda: sd.derivation("rnn"), "lstm": lambda: sd.derivation("lstm"),
+          "gru": lambda: sd.derivation("gru"), "softmax_rnn": lambda: sd.derive(softmax_rnn()),
+          "scalar_rnn": lambda: sd.derive(scalar_rnn())}
+SIZES = {"n": 5, "H": 5, "d": 3, "q": 4, "T": 6}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def pair(request):
+    d = MODELS[request.param]()
+    return d.load_module(), d.load_module(backend="numba")
+
+
+def arguments(module, B=None, shared_state=True, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, axes in module.SHAPES.items():
+        batched = B is not None and name in module.BATCH and not (shared_state and module.BATCH[name] == "shared")
+        out[name] = rng.standard_normal(((B,) if batched else ()) + tuple(SIZES[a] for a in axes)) * 0.5
+    if "q" in module.SHAPES["y"] and "softmax" in module.__doc__:
+        out["y"] = np.abs(out["y"]) / np.abs(out["y"]).sum(axis=-1, keepdims=True)
+    return out
+
+
+def assert_same(got, want):
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("B, shared", [(None, True), (3, True), (3, False)], ids=["one", "batch", "batch-states"])
+def test_numba_equals_numpy(pair, B, shared):
+    numpy_module, numba_module = pair
+    a = arguments(numpy_module, B, shared)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every kernel compiles: no fallback to Python
+        for function in ("forward", "loss", "grad", "adjoints"):
+            assert_same(getattr(numba_module, function)(**a), getattr(numpy_module, function)(**a))
+
+
+@pytest.mark.parametrize("mode", ["blocks", "window"])
+def test_numba_equals_numpy_truncated(pair, mode):
+    numpy_module, numba_module = pair
+    a = arguments(numpy_module, seed=1)
+    assert_same(numba_module.grad(**a, truncate=2, truncate_mode=mode),
+                numpy_module.grad(**a, truncate=2, truncate_mode=mode))
+
+
+def test_the_time_loops_are_compiled():
+    source = sd.derivation("lstm").module_source(backend="numba")
+    module = types.ModuleType("m")
+    exec(compile(source, "m", "exec"), module.__dict__)
+    kernels = [k for k in vars(module).values() if type(k).__name__ == "_Kernel"]
+    assert len(kernels) == 4  # forward and backward, each lean (grad) and full (forward, adjoints)
+    module.grad(**arguments(module))
+    assert all(isinstance(k.run, numba.core.dispatcher.Dispatcher) for k in kernels)
+    assert "for t in range" not in source.split("class _Kernel")[1].split("def _forward_loop1")[0]
+
+
+def test_models_without_a_time_loop_are_refused():
+    with pytest.raises(SymderiveError, match="no loop over time steps"):
+        sd.derivation("conv2d").module_source(backend="numba")
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(OptionError, match="known backends: numpy, numba"):
+        sd.derivation("rnn").module_source(backend="jax")
+
+
+def test_without_numba_the_backend_is_refused(monkeypatch):
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(OptionError, match="pip install"):
+        sd.derivation("rnn").module_source(backend="numba")
+
+
+SYNTHETIC = '''import numpy as np
+
+
+def carried(x):
+    total = np.zeros(3)
+    prev = 0.0
+    for t in range(3):
+        total[t] = prev + x[t]
+        prev = total[t]
+    return total
+
+
+def read_after(x):
+    for t in range(3):
+        last = x[t] * 2.0
+    return last
+
+
+def unsupported(x):
+    out = np.zeros(3)
+    for t in range(3):
+        out[t] = np.einsum("i,i->", x, x) + (1.0 if t > 0 else 0.0)
+    return out
+'''
+
+
+def test_a_loop_that_carries_or_leaks_a_variable_stays_python_and_an_unknown_op_falls_back():
+    module = types.ModuleType("synthetic")
+    exec(compile(numba_source(SYNTHETIC), "synthetic", "exec"), module.__dict__)
+    x = np.array([1.0, 2.0, 3.0])
+    assert not hasattr(module, "_carried_loop1") and not hasattr(module, "_read_after_loop1")
+    np.testing.assert_array_equal(module.carried(x), [1.0, 3.0, 6.0])
+    assert module.read_after(x) == 6.0
+    with pytest.warns(RuntimeWarning, match="numba could not compile loop 1 of unsupported"):
+        np.testing.assert_array_equal(module.unsupported(x), [14.0, 15.0, 15.0])
+
+
+def test_cli_writes_a_numba_module_that_imports_from_its_file(tmp_path):
+    out = tmp_path / "rnn_numba.py"
+    run = [sys.executable, "-m", "symderive", "export", "rnn", "--backend", "numba", "-o", str(out)]
+    assert subprocess.run(run, capture_output=True, text=True).returncode == 0
+    code = ("import numpy as np, rnn_numba as m; from symderive import derivation; "
+            "r = derivation('rnn').load_module(); rng = np.random.default_rng(0); "
+            "z = {'n': 4, 'd': 3, 'q': 2, 'T': 5}; "
+            "a = {k: rng.standard_normal([z[s] for s in v]) for k, v in m.SHAPES.items()}; "
+            "g, w = m.grad(**a), r.grad(**a); print(max(float(abs(g[k] - w[k]).max()) for k in w))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 1e-12
+    again = subprocess.run(run, capture_output=True, text=True)
+    assert again.returncode == 2 and "exists" in again.stderr  # never over a file without --force
+    conv = subprocess.run([sys.executable, "-m", "symderive", "export", "conv2d", "--backend", "numba", "-o",
+                           str(tmp_path / "conv.py")], capture_output=True, text=True)
+    assert conv.returncode == 2 and "no loop over time steps" in conv.stderr
+    assert not (tmp_path / "conv.py").exists()
