@@ -11,6 +11,8 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(BIN)/python -m pip install --quiet -e '.[numba]' \
+	  || echo "numba could not be installed: the numba backend's tests will skip"
 
 demo: venv
 	$(BIN)/symderive list

@@ -34,31 +34,55 @@ try:
 except ImportError:  # pragma: no cover - the message is the point
     raise ImportError("this module was exported with --backend numba and needs numba: "
                       "pip install numba scipy (or pip install 'symderive[numba]')") from None
+import time as _time
 import warnings as _warnings
 
 _CACHE = "__file__" in globals()  # numba caches compiled kernels only for a module read from a file
+# Which loop a kernel runs: "fastest" (the compiled loop or NumPy's, whichever its first calls at these
+# shapes measured faster), "compiled" or "python" (always that one). The two compute the same formulas;
+# they differ in the last bits (numba's tanh and exp are the C library's, NumPy's are vectorized).
+DISPATCH = "fastest"
+_TRIALS = 3  # timed calls of each loop at new shapes, after one untimed call that compiles
 
 
 class _Kernel:
     """A loop lifted out of a generated function, compiled by numba at its first call (a Python list
-    argument, such as ``carry``, is passed as an array). When numba cannot compile it, the loop runs
-    as Python code after a RuntimeWarning."""
+    argument, such as ``carry``, is passed as an array). Compiled, a step costs no Python call, which wins
+    when a step's rows are short; NumPy's vectorized tanh and exp win when they are long, so at each new
+    set of shapes the first calls alternate between the two and time them (see DISPATCH). When numba
+    cannot compile the loop, it runs as Python code after a RuntimeWarning."""
 
     def __init__(self, fn, where):
-        self.python, self.where = fn, where
-        self.run = numba.njit(cache=_CACHE, error_model="numpy")(fn)
+        self.python, self.where, self.times, self.warm = fn, where, {}, set()
+        self.compiled = numba.njit(cache=_CACHE, error_model="numpy")(fn)
 
     def __call__(self, *args):
         args = [np.asarray(a) if isinstance(a, list) else a for a in args]
+        if DISPATCH != "fastest":
+            return self._compiled(args) if DISPATCH == "compiled" else self.python(*args)
+        key = tuple(a.shape if isinstance(a, np.ndarray) else type(a) for a in args)
+        times = self.times.setdefault(key, {"compiled": [], "python": []})
+        if min(len(v) for v in times.values()) >= _TRIALS:
+            return self._compiled(args) if min(times["compiled"]) < min(times["python"]) else self.python(*args)
+        if key not in self.warm:  # the first call at these shapes compiles: not timed
+            self.warm.add(key)
+            return self._compiled(args)
+        kind = "compiled" if len(times["compiled"]) <= len(times["python"]) else "python"
+        start = _time.perf_counter()
+        out = self._compiled(args) if kind == "compiled" else self.python(*args)
+        times[kind].append(_time.perf_counter() - start)
+        return out
+
+    def _compiled(self, args):
         try:
-            return self.run(*args)
+            return self.compiled(*args)
         except (numba.core.errors.NumbaError, NotImplementedError) as error:  # numba's two ways to refuse
-            if self.run is self.python:
+            if self.compiled is self.python:
                 raise
             _warnings.warn(f"numba could not compile {self.where}; it runs as Python code "
-                           f"({str(error).splitlines()[0]})", RuntimeWarning, stacklevel=2)
-            self.run = self.python
-            return self.run(*args)
+                           f"({str(error).splitlines()[0]})", RuntimeWarning, stacklevel=3)
+            self.compiled = self.python
+            return self.python(*args)
 '''
 
 

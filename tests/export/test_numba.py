@@ -26,7 +26,9 @@ SIZES = {"n": 5, "H": 5, "d": 3, "q": 4, "T": 6}
 @pytest.fixture(scope="module", params=list(MODELS))
 def pair(request):
     d = MODELS[request.param]()
-    return d.load_module(), d.load_module(backend="numba")
+    compiled = d.load_module(backend="numba")
+    compiled.DISPATCH = "compiled"  # the compiled loops, not NumPy's (which "fastest" may pick)
+    return d.load_module(), compiled
 
 
 def arguments(module, B=None, shared_state=True, seed=0):
@@ -67,6 +69,20 @@ def test_numba_equals_numpy_truncated(pair, mode):
                 numpy_module.grad(**a, truncate=2, truncate_mode=mode))
 
 
+def test_the_fastest_loop_is_chosen_after_timing_both_and_every_call_is_right():
+    d = sd.derivation("rnn")
+    numpy_module, module = d.load_module(), d.load_module(backend="numba")
+    a = arguments(module, seed=2)
+    want = numpy_module.grad(**a)
+    for _ in range(7):  # one call compiles, then each loop is timed twice: every call gives the gradient
+        assert_same(module.grad(**a), want)
+    kernels = [k for k in vars(module).values() if type(k).__name__ == "_Kernel"]
+    timed = [times for k in kernels for times in k.times.values()]
+    assert timed and all(len(t["compiled"]) == len(t["python"]) == module._TRIALS for t in timed)
+    module.DISPATCH = "python"
+    assert_same(module.grad(**a), want)
+
+
 def test_the_time_loops_are_compiled():
     source = sd.derivation("lstm").module_source(backend="numba")
     module = types.ModuleType("m")
@@ -74,7 +90,7 @@ def test_the_time_loops_are_compiled():
     kernels = [k for k in vars(module).values() if type(k).__name__ == "_Kernel"]
     assert len(kernels) == 4  # forward and backward, each lean (grad) and full (forward, adjoints)
     module.grad(**arguments(module))
-    assert all(isinstance(k.run, numba.core.dispatcher.Dispatcher) for k in kernels)
+    assert all(isinstance(k.compiled, numba.core.dispatcher.Dispatcher) for k in kernels)
     assert "for t in range" not in source.split("class _Kernel")[1].split("def _forward_loop1")[0]
 
 
@@ -139,7 +155,8 @@ def test_cli_writes_a_numba_module_that_imports_from_its_file(tmp_path):
             "r = derivation('rnn').load_module(); rng = np.random.default_rng(0); "
             "z = {'n': 4, 'd': 3, 'q': 2, 'T': 5}; "
             "a = {k: rng.standard_normal([z[s] for s in v]) for k, v in m.SHAPES.items()}; "
-            "g, w = m.grad(**a), r.grad(**a); print(max(float(abs(g[k] - w[k]).max()) for k in w))")
+            "m.DISPATCH = 'compiled'; g, w = m.grad(**a), r.grad(**a); "
+            "print(max(float(abs(g[k] - w[k]).max()) for k in w))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 1e-12
