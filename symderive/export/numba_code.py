@@ -23,67 +23,12 @@ import copy
 import re
 
 from symderive.errors import ExportError
+from symderive.export.numba_prelude import PRELUDE
 
 # ``_W_T = W.T``: a weight's transpose bound before a loop, read only; copied into rows for the
 # compiled products (a product with a transposed view is ~40% slower in numba's BLAS call).
 TRANSPOSED = re.compile(r"^(\s*_\w+_T) = (\w+)\.T$", re.MULTILINE)
 
-PRELUDE = '''
-try:
-    import numba
-except ImportError:  # pragma: no cover - the message is the point
-    raise ImportError("this module was exported with --backend numba and needs numba: "
-                      "pip install numba scipy (or pip install 'symderive[numba]')") from None
-import time as _time
-import warnings as _warnings
-
-_CACHE = "__file__" in globals()  # numba caches compiled kernels only for a module read from a file
-# Which loop a kernel runs: "fastest" (the compiled loop or NumPy's, whichever its first calls at these
-# shapes measured faster), "compiled" or "python" (always that one). The two compute the same formulas;
-# they differ in the last bits (numba's tanh and exp are the C library's, NumPy's are vectorized).
-DISPATCH = "fastest"
-_TRIALS = 3  # timed calls of each loop at new shapes, after one untimed call that compiles
-
-
-class _Kernel:
-    """A loop lifted out of a generated function, compiled by numba at its first call (a Python list
-    argument, such as ``carry``, is passed as an array). Compiled, a step costs no Python call, which wins
-    when a step's rows are short; NumPy's vectorized tanh and exp win when they are long, so at each new
-    set of shapes the first calls alternate between the two and time them (see DISPATCH). When numba
-    cannot compile the loop, it runs as Python code after a RuntimeWarning."""
-
-    def __init__(self, fn, where):
-        self.python, self.where, self.times, self.warm = fn, where, {}, set()
-        self.compiled = numba.njit(cache=_CACHE, error_model="numpy")(fn)
-
-    def __call__(self, *args):
-        args = [np.asarray(a) if isinstance(a, list) else a for a in args]
-        if DISPATCH != "fastest":
-            return self._compiled(args) if DISPATCH == "compiled" else self.python(*args)
-        key = tuple(a.shape if isinstance(a, np.ndarray) else type(a) for a in args)
-        times = self.times.setdefault(key, {"compiled": [], "python": []})
-        if min(len(v) for v in times.values()) >= _TRIALS:
-            return self._compiled(args) if min(times["compiled"]) < min(times["python"]) else self.python(*args)
-        if key not in self.warm:  # the first call at these shapes compiles: not timed
-            self.warm.add(key)
-            return self._compiled(args)
-        kind = "compiled" if len(times["compiled"]) <= len(times["python"]) else "python"
-        start = _time.perf_counter()
-        out = self._compiled(args) if kind == "compiled" else self.python(*args)
-        times[kind].append(_time.perf_counter() - start)
-        return out
-
-    def _compiled(self, args):
-        try:
-            return self.compiled(*args)
-        except (numba.core.errors.NumbaError, NotImplementedError) as error:  # numba's two ways to refuse
-            if self.compiled is self.python:
-                raise
-            _warnings.warn(f"numba could not compile {self.where}; it runs as Python code "
-                           f"({str(error).splitlines()[0]})", RuntimeWarning, stacklevel=3)
-            self.compiled = self.python
-            return self.python(*args)
-'''
 
 
 def numba_source(source: str) -> str:
@@ -107,16 +52,15 @@ def numba_source(source: str) -> str:
     for start, end, call in sorted(edits, reverse=True):
         indent = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
         lines[start - 1:end] = [indent + call]
-    return with_kernels("\n".join(lines), kernels, sorted(jitted))
+    return with_kernels("\n".join(lines), kernels, [helper_text(helpers[h], set()) for h in sorted(jitted)])
 
 
-def with_kernels(text: str, kernels: list[str], jitted: list[str]) -> str:
-    """The module text with the prelude after ``import numpy as np``, and the kernels at its end."""
+def with_kernels(text: str, kernels: list[str], helpers: list[str]) -> str:
+    """The module text with the prelude after ``import numpy as np``, and the compiled helpers and the
+    kernels at its end."""
     head, sep, rest = text.partition("import numpy as np\n")
-    compiled = "".join(f"\n{name}_jit = numba.njit(cache=_CACHE, error_model=\"numpy\")({name})\n"
-                       for name in jitted)
     body = TRANSPOSED.sub(r"\1 = np.ascontiguousarray(\2.T)", rest.rstrip("\n"))
-    return head + sep + PRELUDE + body + "\n\n" + compiled + "\n\n" + "\n\n\n".join(kernels) + "\n"
+    return head + sep + PRELUDE + body + "\n\n\n" + "\n\n\n".join(helpers + kernels) + "\n"
 
 
 def liftable_loops(fn: ast.FunctionDef, helpers: dict) -> list[ast.For]:
@@ -256,15 +200,41 @@ def replaced(stmt, old, new):
 
 
 def kernel_text(loop: ast.For, name: str, args: list[str], called: set[str], where: str) -> str:
-    """The kernel's source: ``def name(args):`` around the loop, helpers called as their compiled
-    versions, conditional expressions as ``if`` statements."""
-    body = _Conditionals().visit(copy.deepcopy(loop))
-    for node in ast.walk(body):
-        if isinstance(node, ast.Name) and node.id in called:
-            node.id = f"{node.id}_jit"
+    """The kernel's source: the loop as NumPy runs it (``name``), the loop for numba (``name_numba``:
+    conditional expressions as ``if`` statements, ``np.tanh`` as ``_tanh``, helpers compiled), and the
+    ``_Kernel`` that runs one of them."""
+    compiled = for_numba(_Conditionals().visit(copy.deepcopy(loop)), called)
+    texts = [function_text(name, args, [ast.Expr(ast.Constant(f"{where}, as NumPy runs it.")), loop]),
+             function_text(f"{name}_numba", args, [ast.Expr(ast.Constant(f"{where}, for numba.")), compiled])]
+    return "\n\n\n".join(texts) + f"\n\n\n{name} = _Kernel({name}_numba, {name}, {where!r})"
+
+
+def helper_text(helper: ast.FunctionDef, called: set[str]) -> str:
+    """A helper the loops call, for numba: ``name_jit``, compiled."""
+    body = [for_numba(copy.deepcopy(stmt), called) for stmt in helper.body]
+    args = [a.arg for a in helper.args.args]
+    fn = ast.parse(function_text(f"{helper.name}_jit", args, body)).body[0]
+    fn.args.defaults = copy.deepcopy(helper.args.defaults)
+    return (ast.unparse(fn) + f"\n\n\n{helper.name}_jit = numba.njit(cache=_CACHE, error_model=\"numpy\")"
+            f"({helper.name}_jit)")
+
+
+def for_numba(node, called: set[str]):
+    """``node`` with ``np.tanh`` read as the compiled ``_tanh`` and each helper in ``called`` as its
+    compiled version."""
+    class Rename(ast.NodeTransformer):
+        def visit_Attribute(self, a):
+            is_tanh = isinstance(a.value, ast.Name) and a.value.id == "np" and a.attr == "tanh"
+            return ast.Name(id="_tanh", ctx=ast.Load()) if is_tanh else self.generic_visit(a)
+
+        def visit_Name(self, n):
+            return ast.Name(id=f"{n.id}_jit", ctx=n.ctx) if n.id in called else n
+
+    return ast.fix_missing_locations(Rename().visit(node))
+
+
+def function_text(name: str, args: list[str], body: list) -> str:
     fn = ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in args],
                                                        kwonlyargs=[], kw_defaults=[], defaults=[]),
-                         body=[ast.Expr(ast.Constant(f"{where}, lifted for numba.")), body],
-                         decorator_list=[], returns=None, type_params=[])
-    ast.fix_missing_locations(fn)
-    return ast.unparse(fn) + f"\n\n\n{name} = _Kernel({name}, {where!r})"
+                         body=body, decorator_list=[], returns=None, type_params=[])
+    return ast.unparse(ast.fix_missing_locations(fn))

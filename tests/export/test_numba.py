@@ -166,3 +166,14 @@ def test_cli_writes_a_numba_module_that_imports_from_its_file(tmp_path):
                            str(tmp_path / "conv.py")], capture_output=True, text=True)
     assert conv.returncode == 2 and "no loop over time steps" in conv.stderr
     assert not (tmp_path / "conv.py").exists()
+
+
+def test_the_compiled_tanh_is_numpys_to_the_last_bits():
+    module = sd.derivation("rnn").load_module(backend="numba")
+    x = np.concatenate([np.linspace(-30, 30, 200_001), np.geomspace(1e-300, 0.7, 2000), [0.625, 22.0, 22.5, 1e300]])
+    x = np.concatenate([x, -x])
+    got, want = module._tanh(x), np.tanh(x)
+    assert np.max(np.abs(got - want) / np.abs(want)) < 1e-15
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(module._tanh(special), np.tanh(special))
+    assert np.signbit(module._tanh(-0.0))
