@@ -1,19 +1,19 @@
 """The numba backend: the NumPy module with its loops over time steps compiled by numba.
 
 The NumPy module (``Derivation.module_source``) is the one source of truth; this backend rewrites it.
-Every ``for`` loop of a generated function whose variables are its own (each assigned in the loop
+Every ``for t`` loop of a generated function whose variables are its own (each assigned in the loop
 before it is read there, and read nowhere else) is *lifted* into a kernel: a module-level function of
-the arrays and sizes the loop reads, compiled by ``numba.njit`` at its first call; the loop's place
-calls the kernel. Loops do their work in place (``np.add(a, b, out)``, ``row += W h``), so the arrays
-the kernel writes are the caller's. A conditional expression (``(W δ if carry[t] else 0.0)``) becomes
-an ``if`` statement, which numba can type. The helpers a loop calls (``_sigmoid``) are compiled too.
-A loop that reads a variable it also carries from one pass to the next (the window-truncated
-backward pass's ``prev_*``) stays in Python: it runs over all steps at once already.
+the arrays and sizes the loop reads; the loop's place calls it. Loops do their work in place
+(``np.add(a, b, out)``, ``row += W h``), so the arrays the kernel writes are the caller's. Each kernel
+comes twice: the loop exactly as NumPy runs it, and the loop for ``numba.njit``, in which a conditional
+expression (``(W δ if carry[t] else 0.0)``) is an ``if`` statement (numba cannot give an array and a
+number one type), ``np.tanh`` is the prelude's compiled ``_tanh`` and a helper (``_sigmoid``) its
+compiled copy. A weight's transpose bound before a loop is copied into rows (numba's product with a
+transposed view is slower). A loop that carries a variable from one pass to the next (the
+window-truncated backward pass's ``prev_*``) stays in Python: it runs over all steps at once already.
 
-Numba compiles a kernel once per argument types (one example, a minibatch); the compile happens at
-the first call of ``grad``/``forward`` and costs seconds (``cache=True`` keeps it across processes when
-the module is a file). If numba cannot compile a kernel (a user model's op numba does not know), the
-loop runs as Python code, the same code as the NumPy backend, after a ``RuntimeWarning`` naming it.
+Which of the two a kernel runs, and what happens when numba cannot compile it: see
+:mod:`symderive.export.numba_prelude`.
 """
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
 """The code at the top of a numba module (see :mod:`symderive.export.numba_code`): numba's import, the
-compiled ``tanh``, and the ``_Kernel`` that runs a lifted loop compiled or as NumPy code, whichever is faster."""
+compiled ``tanh``, and the ``_Kernel`` that runs a lifted loop compiled or as NumPy code.
+
+Numba compiles a kernel once per argument types (one example, a minibatch) at its first call, in seconds;
+``cache=True`` keeps the compiled code in ``__pycache__`` when the module is a file. Compiled, a step
+costs no Python call, which wins when a step's rows are short; on long rows NumPy's vectorized ``tanh``
+and ``exp`` win, so a kernel times both on its first calls at new shapes and keeps the faster (the
+module's ``DISPATCH`` can force one). If numba cannot compile a kernel (an op of a user's model numba does
+not know), the loop runs as NumPy code after a ``RuntimeWarning`` naming it."""
 
 PRELUDE = '''
 try:
