@@ -1,6 +1,7 @@
 """The numba backend (issue 18): the NumPy module with its loops over time steps compiled. It must equal the
 NumPy backend to 1e-12 on every function (forward, loss, grad, adjoints), with truncation, with a minibatch,
 for the built-in recurrent models and a user's own; models without a time loop are refused by name."""
+import functools
 import subprocess
 import sys
 import types
@@ -8,6 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symderive as sd
 from symderive.errors import OptionError, SymderiveError
@@ -23,12 +26,19 @@ MODELS = {"rnn": lambda: sd.derivation("rnn"), "lstm": lambda: sd.derivation("ls
 SIZES = {"n": 5, "H": 5, "d": 3, "q": 4, "T": 6}
 
 
+@functools.cache
+def modules(name):
+    """The NumPy module and the numba module of a model, the numba one running its compiled loops (not NumPy's,
+    which DISPATCH = "fastest" may pick)."""
+    d = MODELS[name]()
+    compiled = d.load_module(backend="numba")
+    compiled.DISPATCH = "compiled"
+    return d.load_module(), compiled
+
+
 @pytest.fixture(scope="module", params=list(MODELS))
 def pair(request):
-    d = MODELS[request.param]()
-    compiled = d.load_module(backend="numba")
-    compiled.DISPATCH = "compiled"  # the compiled loops, not NumPy's (which "fastest" may pick)
-    return d.load_module(), compiled
+    return modules(request.param)
 
 
 def arguments(module, B=None, shared_state=True, seed=0):
@@ -177,3 +187,34 @@ def test_the_compiled_tanh_is_numpys_to_the_last_bits():
     special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan])
     np.testing.assert_array_equal(module._tanh(special), np.tanh(special))
     assert np.signbit(module._tanh(-0.0))
+
+
+def outcome(module, a, options):
+    """The gradients, or the error's type and message."""
+    try:
+        with np.errstate(all="ignore"):
+            return module.grad(**a, **options)
+    except (TypeError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(["rnn", "lstm", "gru"]), n=st.integers(0, 3), d=st.integers(0, 2), q=st.integers(0, 2),
+       T=st.integers(1, 4), B=st.sampled_from([None, 0, 2]), seed=st.integers(0, 2**32 - 1),
+       special=st.sampled_from([None, np.nan, np.inf, -np.inf, 1e300]),
+       options=st.sampled_from([{}, {"truncate": 2}, {"truncate": 1, "truncate_mode": "window"}]))
+def test_numba_equals_numpy_at_any_size_and_value(name, n, d, q, T, B, seed, special, options):
+    """Sizes 0 and 1, an empty batch, infinite and NaN entries, truncation: the same gradients or the same
+    error as the NumPy module."""
+    numpy_module, numba_module = modules(name)
+    rng, sizes = np.random.default_rng(seed), {"n": n, "H": n, "d": d, "q": q, "T": T}
+    a = {k: rng.standard_normal(((B,) if B is not None and k in numpy_module.BATCH else ()) +
+                                tuple(sizes[s] for s in v)) for k, v in numpy_module.SHAPES.items()}
+    if special is not None:
+        a["x"].flat[:1], a["W_hy"].flat[:1] = special, special
+    want, got = outcome(numpy_module, a, options), outcome(numba_module, a, options)
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+        return
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=key)
