@@ -101,6 +101,9 @@ class Pointwise:
     def __post_init__(self):
         if self.fname not in ACTIVATIONS:
             raise ModelError(f"unknown activation {self.fname!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+        if not self.index:
+            raise ModelError(f"Pointwise({self.out.name}, {self.arg.name}, {self.fname!r}): a function applies to "
+                             "entries; give the index it runs over (an index-level model has no scalar functions)")
 
     @property
     def reads(self) -> list[Tensor]:

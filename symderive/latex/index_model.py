@@ -260,6 +260,11 @@ class Builder:
 
     def pointwise(self, k, eq, out: Tensor, index, fname: str, arg) -> None:
         """``h = f(arg)``: arg an entry at the left side's index, or else a value named z (z_h if z is taken)."""
+        if not eq.letters:
+            raise ModelError(f"{eq.source}: a function of a value with no index; in an index-level model (one with "
+                             f"a sum over written bounds) a function applies to entries, as in {eq.name}_{{i}} = "
+                             f"\\operatorname{{{fname}}}(z_{{i}}): write the tensors with their indices, or leave the "
+                             "bounds off the sums to read the model as matrices")
         if isinstance(arg, sp.Indexed) and tuple(arg.indices) == eq.letters and arg.base.label.name in self.tensors:
             self.activations[eq.name] = (fname, arg.base.label.name, eq.letters)
             self.ops.append(Pointwise(out, self.tensors[arg.base.label.name], fname, index))

@@ -184,6 +184,9 @@ def test_a_scalar_bias_and_a_size_in_a_coefficient():
     (NOTES, {"ranges": ["i: 5..1"]}, "--range 'i: 5..1' is empty"),
     (NOTES, {"shapes": ["x: 0"]}, "a size of 0 is refused"),
     ([r"Y_{i} = \max_{p=1} X_{2i+p-2}", r"L = \sum_{i=1}^{m} Y_i"], {}, "a window's bounds are written as a sum's"),
+    # found by the check fuzzer: a matrix-level cell with an index-level loss (was SymPy's IndexException)
+    (["z = W x + b", r"a = \operatorname{relu}(z)", r"L = \sum_{k=t-1}^{t-1} I"], {},
+     "a function of a value with no index"),
 ])
 def test_errors_in_index_models_are_clear(equations, kwargs, message):
     with pytest.raises(SymderiveError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
