@@ -23,6 +23,7 @@ import time
 import types
 
 MODELS = ("rnn", "lstm", "gru")
+# B=1: one sequence, unbatched (x of shape (T, d)); B > 1: a minibatch (x of shape (B, T, d))
 SIZES = [dict(n=8, d=4, T=5, B=1), dict(n=64, d=32, T=50, B=1), dict(n=64, d=32, T=50, B=32),
          dict(n=256, d=128, T=100, B=32)]
 Q = 16
@@ -84,10 +85,12 @@ def table(chosen: list, repeats: int) -> str:
     lines = ["| model | n, d, T, B | derive (s) | generate code (s) | derive + generate (s) | first grad call (ms) |",
              "|---|---|---|---|---|---|"]
     for (name, i), m in found.items():
-        label = ", ".join(str(SIZES[i][k]) for k in ("n", "d", "T", "B"))
+        size = SIZES[i]
+        label = f"{size['n']}, {size['d']}, {size['T']}, " + (str(size["B"]) if size["B"] > 1 else "unbatched")
         lines.append(f"| {name} | {label} | {m['derive']:.3f} | {m['generate']:.3f} | "
                      f"{m['derive'] + m['generate']:.3f} | {m['first call'] * 1e3:.1f} |")
-    return "\n".join(lines)
+    imports = statistics.median(m["import"] for m in found.values())
+    return "\n".join(lines) + f"\n\n(before them, `import symderive` in each process: median {imports:.2f} s)"
 
 
 def main():
@@ -97,7 +100,7 @@ def main():
     quick = "--quick" in sys.argv
     chosen = [name for name in MODELS if name in sys.argv] or list(MODELS)
     repeats = 3 if quick else 5
-    print(f"derive + generate code, fresh processes, medians of {repeats} (q={Q}; B=1: one sequence, unbatched):\n")
+    print(f"derive + generate code, fresh processes, medians of {repeats} (q={Q}):\n")
     print(table(chosen, repeats))
 
 
