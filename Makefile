@@ -52,7 +52,10 @@ FUZZ_SECONDS ?= 600
 fuzz: venv
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python tests/fuzz_check.py
 
+# The JAX columns appear where JAX is installed: `$(BIN)/python -m pip install -e '.[bench]'` (~600 MB, not part
+# of `make venv`); without it the tables have no JAX row.
 bench: venv
+	$(BIN)/python benchmarks/bench_derive.py
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
 	$(BIN)/python benchmarks/bench_batch.py

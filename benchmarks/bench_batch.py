@@ -1,21 +1,25 @@
-"""Benchmark: minibatches (B=32) of the exported RNN, LSTM and GRU gradients against torch.nn.RNN/LSTM/GRU
-(batch_first=True) with autograd, float64, one thread; medians of interleaved rounds, ratio to torch.
+"""Benchmark: minibatches (B=32, and one sequence for reference) of the exported RNN, LSTM and GRU gradients
+against torch.nn.RNN/LSTM/GRU (batch_first=True) with autograd and, where installed, JAX's jit(value_and_grad)
+over lax.scan (``jax_recurrent.py``, compiled once before timing, its compile time on its own line), float64,
+one thread; medians of interleaved rounds, ratio to torch.
 
     python benchmarks/bench_batch.py [--quick] [rnn] [lstm] [gru]
 """
-from harness import ratio_table, measure, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import built, compile_lines, jax_call, measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import sys
 
 import numpy as np
 
 B = 32
-SIZES = [dict(n=64, d=32, q=16, T=50), dict(n=256, d=128, q=16, T=100)]
+# B=None: one sequence (unbatched), as a reference point for the minibatches
+SIZES = [dict(B=None, n=64, d=32, q=16, T=50), dict(B=B, n=64, d=32, q=16, T=50), dict(B=B, n=256, d=128, q=16, T=100)]
 MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
-def batch_arrays(name, n, d, q, T, seed=0):
-    """Random arguments of the export at these sizes, x and y with a batch axis, h0/c0 one per example."""
+def batch_arrays(name, B, n, d, q, T, seed=0):
+    """Random arguments of the export at these sizes, x and y with a batch axis B, h0/c0 one per example
+    (B=None: one sequence)."""
     from symderive import derivation
     from symderive.verify.matrix_checks import random_arguments
 
@@ -24,7 +28,7 @@ def batch_arrays(name, n, d, q, T, seed=0):
     sizes = {s: named[str(s)] for s in (*der.program.dims(), *der.sizes.small)}
     one = random_arguments(der.program, sizes, seed=seed)
     rng = np.random.default_rng(seed)
-    kinds = der.load_module().BATCH
+    kinds = der.load_module().BATCH if B else ()
     return {k: rng.standard_normal((B, *v.shape)) * 0.5 if k in kinds else v for k, v in one.items()}
 
 
@@ -45,25 +49,46 @@ def torch_run(torch, name, a):
     return run
 
 
-def main():
+def export_call(name: str):
     from symderive import derivation
 
-    quick = "--quick" in sys.argv
+    module = derivation(name).load_module()
+    return lambda a: lambda: module.grad(**a)
+
+
+def torch_call(name: str):
     torch = torch_threads()
+    return lambda a: None if torch is None else torch_run(torch, name, a)
+
+
+def contenders(name: str) -> dict:
+    """label -> (arrays -> the call to time, or None when its library is not installed): one entry per contender."""
+    return {
+        "symderive export": export_call(name),
+        f"torch nn.{MODULES[name]} autograd": torch_call(name),
+        "JAX jit(value_and_grad)": jax_call(name),
+    }
+
+
+def model_table(name: str, quick: bool) -> str:
+    """The ratios to torch (to the export without torch) at every size, and the compile times."""
+    factories, rows, compiled = contenders(name), [], []
+    for size in SIZES:
+        calls = built(factories, batch_arrays(name, **size))
+        label = ", ".join(f"{k}={v}" for k, v in size.items() if k != "q").replace("B=None", "unbatched")
+        rows.append((label, measure(calls, rounds=5 if quick else 11, per_round=2 if quick else 5)))
+        compiled.append((label, calls))
+    torch_label = f"torch nn.{MODULES[name]} autograd"
+    baseline = torch_label if torch_label in rows[0][1] else "symderive export"
+    heading = f"\n{name}, one sequence and B={B}, float64, one thread; ratio to {baseline}:"
+    return "\n\n".join(part for part in (heading, ratio_table(rows, baseline), compile_lines(compiled)) if part)
+
+
+def main():
+    quick = "--quick" in sys.argv
     chosen = [name for name in MODULES if name in sys.argv] or list(MODULES)
     for name in chosen:
-        module = derivation(name).load_module()
-        rows = []
-        for size in SIZES:
-            a = batch_arrays(name, **size)
-            fns = {"symderive export": lambda module=module, a=a: module.grad(**a)}
-            if torch is not None:
-                fns[f"torch nn.{MODULES[name]} autograd"] = torch_run(torch, name, a)
-            label = ", ".join(f"{k}={v}" for k, v in size.items() if k != "q")
-            rows.append((f"B={B}, {label}", measure(fns, rounds=5 if quick else 11, per_round=2 if quick else 5)))
-        baseline = f"torch nn.{MODULES[name]} autograd" if torch is not None else "symderive export"
-        print(f"\n{name}, B={B}, float64, one thread; ratio to {baseline}:\n")
-        print(ratio_table(rows, baseline))
+        print(model_table(name, quick))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,15 @@ def measure(fns: dict, rounds: int, per_round: int, clock=time.perf_counter) -> 
 
 
 def size_table(sizes: list, arrays, contenders, rounds: int, per_round: int, baseline="hand-written NumPy") -> str:
-    """Measure the contenders at every size (a dict of size name -> value) and tabulate the ratios."""
-    rows = []
+    """Measure the contenders at every size (a dict of size name -> value) and tabulate the ratios; below the
+    table, the compile time of each contender compiled before it was timed (JAX), if any."""
+    rows, compiled = [], []
     for size in sizes:
-        medians = measure(contenders(arrays(**size)), rounds, per_round)
-        rows.append((", ".join(f"{k}={v}" for k, v in size.items() if k != "q"), medians))
-    return ratio_table(rows, baseline)
+        calls = contenders(arrays(**size))
+        label = ", ".join(f"{k}={v}" for k, v in size.items() if k != "q")
+        rows.append((label, measure(calls, rounds, per_round)))
+        compiled.append((label, calls))
+    return "\n\n".join(part for part in (ratio_table(rows, baseline), compile_lines(compiled)) if part)
 
 
 def ratio_table(rows: list, baseline: str) -> str:
@@ -53,3 +56,34 @@ def torch_threads():
         return None
     torch.set_num_threads(1)
     return torch
+
+
+def jax_call(name: str):
+    """A contender factory for the recurrent model ``name``: arrays -> the JAX reference's timed call
+    (``benchmarks/jax_recurrent.py``, compiled once, its compile time as ``compile_seconds``), or None
+    when JAX is not installed."""
+    def make(arrays):
+        try:
+            import jax_recurrent
+        except ImportError:
+            return None
+        return jax_recurrent.timed_call(name, arrays)
+
+    return make
+
+
+def built(factories: dict, arrays: dict) -> dict:
+    """The contenders of ``factories`` (label -> arrays -> call, or None when not installed) at these arrays;
+    adding a contender to a table is one entry in its dict of factories."""
+    calls = {label: make(arrays) for label, make in factories.items()}
+    return {label: call for label, call in calls.items() if call is not None}
+
+
+def compile_lines(compiled: list) -> str:
+    """One line per contender compiled before it was timed: [(size label, {label: call})] -> its compile times."""
+    seconds: dict = {}
+    for label, calls in compiled:
+        for name, call in calls.items():
+            if hasattr(call, "compile_seconds"):
+                seconds.setdefault(name, []).append(f"{call.compile_seconds:.2f} s at {label}")
+    return "\n".join(f"{name}: compiled once before timing, {', '.join(times)}" for name, times in seconds.items())
