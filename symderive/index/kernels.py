@@ -56,7 +56,7 @@ def affine_view(array, axes, variables, ranges):
     return as_strided(array.reshape(-1)[offset:], shape=shape, strides=strides, writeable=False)
 
 
-def affine_einsum(out, ranges, *factors, cache=None):
+def affine_einsum(out, ranges, *factors, cache=None, fresh=True):
     """``out[free] = sum_{other variables} prod_k A_k[affine indices]`` (see :func:`affine_view`).
 
     ``out`` names the free variables (one character each), ``ranges`` gives every variable's number
@@ -64,10 +64,13 @@ def affine_einsum(out, ranges, *factors, cache=None):
     factor at all, the empty product: ones).
     ``cache`` (a dict) keeps the contiguous copy of each view a matrix product makes, for the next
     product that reads the same view (a convolution's im2col columns, read by the forward pass and by
-    the weight gradient)."""
+    the weight gradient). With ``fresh=False`` the value may be a read-only view (of a factor, or a
+    broadcast of fewer entries), for a caller that only reads it (``Y += b``, the bias added in place)."""
     if not factors:
         return np.ones([ranges[v] for v in out])
     result = contraction(out, ranges, factors, cache)
+    if not fresh:
+        return result
     if result.flags.writeable and not any(np.may_share_memory(result, array) for array, _ in factors):
         return result  # a new array (a matrix product's, say): no copy needed
     return np.array(result, dtype=np.float64)
@@ -175,21 +178,46 @@ def affine_scatter(shape, axes, out, ranges, *factors, cache=None):
     ``out``, where T = :func:`affine_einsum` ``(out, ranges, *factors)`` and ``axes`` gives each index e
     (indices outside A are dropped: the adjoint of a zero-padded read). This is the adjoint of the read
     T[v] = A[e(v)] (col2im for a convolution): one loop step per value of the variables that share an
-    axis with a larger one (the kernel offsets), each adding a whole slice."""
+    axis with a larger one (the kernel offsets), each adding a whole slice (a basic slice of the padded A
+    when every kept variable indexes one axis, else a strided view)."""
     keep = kept_variables(axes, out, ranges)
     values = contraction(out, ranges, factors, cache, last=keep)
     pads = affine_pads(shape, axes, ranges)
     padded = np.zeros([n + before + after for n, (before, after) in zip(shape, pads)])
-    offset, strides = affine_strides(padded, axes, pads, keep)
     loop = [v for v in out if v not in keep]
     values = values.transpose([out.index(v) for v in loop + keep])
-    flat = padded.reshape(-1)
+    one_axis = keep and all(sum(v in index for index in axes) == 1 for v in keep)
     for step in itertools.product(*(range(ranges[v]) for v in loop)):
-        moved = sum(index.get(v, 0) * k * stride
-                    for v, k in zip(loop, step) for index, stride in zip(axes, padded.strides)) // padded.itemsize
-        window = as_strided(flat[offset + moved:], shape=[ranges[v] for v in keep], strides=strides)
+        fixed = dict(zip(loop, step))
+        window = padded[window_slices(axes, pads, fixed, ranges)] if one_axis else strided_window(
+            padded, axes, pads, fixed, keep, ranges)
         window += values[step]
     return padded[tuple(slice(before, before + n) for n, (before, _) in zip(shape, pads))]
+
+
+def window_slices(axes, pads, fixed, ranges):
+    """The basic index of the padded array that the read ``axes`` takes with the variables of ``fixed`` at
+    their values: along each axis a slice over the one other variable, or a single entry."""
+    index = []
+    for axis, (before, _) in zip(axes, pads):
+        start = before + axis.get("", 0) + sum(c * fixed[v] for v, c in axis.items() if v in fixed)
+        free = [(v, c) for v, c in axis.items() if v and v not in fixed and c != 0]
+        if not free:
+            index.append(start)
+            continue
+        (v, c), = free
+        stop = start + c * (ranges[v] - 1) + (1 if c > 0 else -1)
+        index.append(slice(start, stop if stop >= 0 else None, c))
+    return tuple(index)
+
+
+def strided_window(padded, axes, pads, fixed, keep, ranges):
+    """The view of the padded array that the read ``axes`` takes with the variables of ``fixed`` at their
+    values, over the variables ``keep`` (one of which indexes several axes)."""
+    offset, strides = affine_strides(padded, axes, pads, keep)
+    moved = sum(index.get(v, 0) * k * stride for v, k in fixed.items()
+                for index, stride in zip(axes, padded.strides)) // padded.itemsize
+    return as_strided(padded.reshape(-1)[offset + moved:], shape=[ranges[v] for v in keep], strides=strides)
 
 
 def kept_variables(axes, out, ranges):
