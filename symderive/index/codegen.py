@@ -260,7 +260,7 @@ def windowed(share) -> bool:
 
 
 def kernel_source() -> str:
-    names = ["affine_pads", "affine_strides", "affine_view", "affine_einsum", "contraction", "contract_pair",
+    names = ["affine_pads", "affine_strides", "affine_view", "plain_read", "zero_padded", "affine_einsum", "contraction", "contract_pair",
              "memory_order", "grouped_order", "as_matrix", "summed_alone", "affine_scatter", "window_slices",
              "strided_window", "kept_variables",
              "dilate", "window_max", "softmax"]
@@ -322,7 +322,7 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
         functions, per_example = functions + lines, per_example | batched
     dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
     batch = {name: "data" for name in per_example_arguments(program)}
-    body = [*preamble(doc, shapes, batch, ("import itertools", "import numpy as np",
+    body = [*preamble(doc, shapes, batch, ("import itertools", "import math", "import numpy as np",
                                             "from numpy.lib.stride_tricks import as_strided")),
             f"_PER_EXAMPLE = {tuple(sorted(per_example))!r}  # the values with a batch axis", "", "",
             kernel_source().rstrip(), ARGUMENTS.rstrip(), BATCH_AXIS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]
