@@ -9,7 +9,10 @@ The gradient of a tensor read through a window (``X[c, S i + D p - P]``) is not 
 over a dilated, padded copy of the upstream gradient but the scatter of the chain rule before
 elimination (:func:`symderive.kernels.affine_scatter`, col2im): one matrix product onto the window's
 positions, added back slice by slice. ``_backward`` hands ``_forward`` a cache, so the copy of a window
-view one product makes (im2col) serves every later product that reads the same view (the weight gradient).
+view one product makes (im2col) serves every later product that reads the same view (the weight gradient),
+and asks it for no loss value. A sum of terms is the first new array with the others added into it in place
+(``Y = W * X; Y += b``: no broadcast copy of the bias, no array for the partial sum); a returned gradient that
+is a forward value (dL/dG = Y) is that array, not a copy.
 """
 from __future__ import annotations
 
@@ -197,8 +200,9 @@ def forward_lines(em: Emitter, program: IndexProgram):
             z, y = op.logits.name, op.target.name
             em.mark(op.probs.name, [z])
             em.emit(f"{op.probs.name} = softmax({z})")
-            em.emit(loss_line(op.out.name, f"float(np.sum(np.max({z}, axis=-1) + np.log(np.sum(np.exp({z} - "
-                                           f"np.max({z}, axis=-1, keepdims=True)), axis=-1)) - np.sum({y} * {z}, axis=-1)))"))
+            value = (f"float(np.sum(np.max({z}, axis=-1) + np.log(np.sum(np.exp({z} - np.max({z}, axis=-1, "
+                     f"keepdims=True)), axis=-1)) - np.sum({y} * {z}, axis=-1)))")
+            em.emit(loss_line(op.out.name, value))
 
 
 def loss_line(name: str, value: str) -> str:
@@ -260,10 +264,9 @@ def windowed(share) -> bool:
 
 
 def kernel_source() -> str:
-    names = ["affine_pads", "affine_strides", "affine_view", "plain_read", "zero_padded", "affine_einsum", "contraction", "contract_pair",
-             "memory_order", "grouped_order", "as_matrix", "summed_alone", "affine_scatter", "window_slices",
-             "strided_window", "kept_variables",
-             "dilate", "window_max", "softmax"]
+    names = ["affine_pads", "affine_strides", "affine_view", "plain_read", "zero_padded", "affine_einsum",
+             "contraction", "contract_pair", "memory_order", "grouped_order", "as_matrix", "summed_alone",
+             "affine_scatter", "window_slices", "strided_window", "kept_variables", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
@@ -291,8 +294,8 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
 
 
 def live_lines(lines: list[str], needed: set[str]) -> list[str]:
-    """The assignments ``name = ...`` (and ``name += ...``) that the ``needed`` names read, directly or through each other (an
-    adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
+    """The assignments ``name = ...`` (and ``name += ...``) that the ``needed`` names read, directly or through
+    each other (an adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
     kept = []
     for line in reversed(lines):
         target, expr = re.match(r"(\w+) \+?= (.*)", line.strip()).groups()

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from symderive import derivation
 from derivations.convolution import C, conv_derived, conv_options, spatial
+from symderive import derivation
 from symderive.index.codegen import module_source
 from symderive.index.derive import derive
 from symderive.index.kernels import affine_einsum, affine_scatter, affine_view, contraction, plain_read, zero_padded
@@ -138,8 +138,8 @@ def test_grad_leaves_its_arguments_as_they_were(name):
 def conv_by_loops(x, W, b, padding):
     """Y[o, i, j] = sum_{c, p, q} W[o, c, p, q] Xp[c, i + p, j + q] + b[o], Xp = x zero-padded."""
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
-    O, _, K_h, K_w = W.shape
-    Y = np.empty((O, xp.shape[1] - K_h + 1, xp.shape[2] - K_w + 1))
+    n_out, _, K_h, K_w = W.shape
+    Y = np.empty((n_out, xp.shape[1] - K_h + 1, xp.shape[2] - K_w + 1))
     for o, i, j in itertools.product(*(range(n) for n in Y.shape)):
         Y[o, i, j] = np.sum(W[o] * xp[:, i:i + K_h, j:j + K_w]) + b[o]
     return Y
@@ -147,7 +147,8 @@ def conv_by_loops(x, W, b, padding):
 
 def test_the_conv2d_export_adds_the_bias_in_place_and_returns_y_as_the_gradient_of_g():
     m = module("conv2d")
-    assert "    Y += affine_einsum(" in derivation("conv2d").module_source()  # not a broadcast copy of b, then a third array for the sum
+    # not a broadcast copy of b, then a third array for the sum
+    assert "    Y += affine_einsum(" in derivation("conv2d").module_source()
     rng = np.random.default_rng(6)
     X, W, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
     G = rng.standard_normal((2, 4, 7, 7))
