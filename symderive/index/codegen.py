@@ -9,7 +9,10 @@ The gradient of a tensor read through a window (``X[c, S i + D p - P]``) is not 
 over a dilated, padded copy of the upstream gradient but the scatter of the chain rule before
 elimination (:func:`symderive.kernels.affine_scatter`, col2im): one matrix product onto the window's
 positions, added back slice by slice. ``_backward`` hands ``_forward`` a cache, so the copy of a window
-view one product makes (im2col) serves every later product that reads the same view (the weight gradient).
+view one product makes (im2col) serves every later product that reads the same view (the weight gradient),
+and asks it for no loss value. A sum of terms is the first new array with the others added into it in place
+(``Y = W * X; Y += b``: no broadcast copy of the bias, no array for the partial sum); a returned gradient that
+is a forward value (dL/dG = Y) is that array, not a copy.
 """
 from __future__ import annotations
 
@@ -91,6 +94,8 @@ class Emitter:
         self.letters = Letters()
         self.lines: list[str] = []
         self.batched: set[str] = set(per_example_arguments(program))  # names of the arrays with a batch axis
+        self.values: set[str] = set()  # the forward values (arrays of the call's own, never an argument)
+        self.aliased: set[str] = set()  # the forward values a returned gradient is a view of
 
     def mark(self, out: str, reads) -> bool:
         """Record that ``out`` has a batch axis when any of the arrays it ``reads`` has one."""
@@ -119,9 +124,10 @@ class Emitter:
         """``{letter: number of values}`` of each variable."""
         return "{" + ", ".join(f"{self.letters(v)!r}: {size_code(n)}" for v, n in ranges.items()) + "}"
 
-    def einsum(self, out_index, sums, factors, coeff=1, out=None) -> str:
+    def einsum(self, out_index, sums, factors, coeff=1, out=None, fresh=True) -> str:
         """``out[out_index] = coeff sum_{sums} prod(factors)``; the batch axis is free when ``out`` (a name)
-        has one, summed over otherwise (the loss, and a parameter's gradient, is the sum over the examples)."""
+        has one, summed over otherwise (the loss, and a parameter's gradient, is the sum over the examples).
+        ``fresh=False``: the value may be a view, for a sum that only reads it (``Y += ...``)."""
         batched = out in self.batched
         read = any(f.tensor.name in self.batched for f in factors)
         ranges = dict(sums) | ({EXAMPLE: sp.Symbol("_B")} if batched or read else {})
@@ -129,7 +135,7 @@ class Emitter:
         variables = set(out_index) | set(ranges)
         spec = "".join(self.letters(v) for v in out_index)
         args = "".join(f"({f.tensor.name}, {self.axes(f, variables)}), " for f in factors)
-        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args}cache=_cache)"
+        call = f"affine_einsum({spec!r}, {self.ranges(ranges)}, {args}cache=_cache{'' if fresh else ', fresh=False'})"
         return call if coeff == 1 else f"{size_code(coeff)} * {call}"
 
     def scatter(self, a: AdjointOf, chain: Term) -> str:
@@ -148,8 +154,23 @@ class Emitter:
                 f"{spec!r}, {self.ranges(ranges)}, {args}cache=_cache)")
         return call if chain.coeff == 1 else f"{size_code(chain.coeff)} * {call}"
 
-    def term(self, out_index, out_dims, term: Term, out: str) -> str:
-        return self.einsum(out_index, list(zip(out_index, out_dims)) + list(term.sums), term.factors, term.coeff, out)
+    def term(self, out_index, out_dims, term: Term, out: str, fresh=True) -> str:
+        return self.einsum(out_index, list(zip(out_index, out_dims)) + list(term.sums), term.factors, term.coeff, out,
+                           fresh)
+
+    def sum_lines(self, out: str, parts: list[tuple]):
+        """``out`` = the sum of ``parts``, each ``(fresh, view)``: the code of a new array (None when the part
+        may alias another array) and the code of its value for reading. The first new array is the sum's
+        own and the others are added into it in place (no array for each partial sum, no copy of a
+        broadcast bias)."""
+        first = next((k for k, (fresh, _) in enumerate(parts) if fresh), None)
+        if first is None or len(parts) == 1:
+            self.emit(f"{out} = {' + '.join(fresh or view for fresh, view in parts)}")
+            return
+        self.emit(f"{out} = {parts[first][0]}")
+        for k, (_, view) in enumerate(parts):
+            if k != first:
+                self.emit(f"{out} += {view}")
 
 
 def forward_lines(em: Emitter, program: IndexProgram):
@@ -157,8 +178,13 @@ def forward_lines(em: Emitter, program: IndexProgram):
         if isinstance(op, Contract):
             if op.out != program.loss:  # the loss is the sum over the batch
                 em.mark(op.out.name, [f.tensor.name for t in op.terms for f in t.factors])
-            value = " + ".join(em.term(op.index, op.out.dims, t, op.out.name) for t in op.terms)
-            em.emit(f"{op.out.name} = {'float(' + value + ')' if not op.index else value}")
+            if not op.index:
+                value = f"float({' + '.join(em.term((), (), t, op.out.name) for t in op.terms)})"
+                em.emit(f"{op.out.name} = {value}" if op.out != program.loss else loss_line(op.out.name, value))
+                continue
+            terms = sorted(op.terms, key=lambda t: -len(t.factors))  # a product first: a new array to add into
+            em.sum_lines(op.out.name, [(em.term(op.index, op.out.dims, t, op.out.name),
+                                        em.term(op.index, op.out.dims, t, op.out.name, fresh=False)) for t in terms])
         elif isinstance(op, Pointwise):
             em.mark(op.out.name, [op.arg.name])
             em.emit(f"{op.out.name} = {ACTIVATIONS[op.fname].numpy.format(op.arg.name)}")
@@ -174,8 +200,14 @@ def forward_lines(em: Emitter, program: IndexProgram):
             z, y = op.logits.name, op.target.name
             em.mark(op.probs.name, [z])
             em.emit(f"{op.probs.name} = softmax({z})")
-            em.emit(f"{op.out.name} = float(np.sum(np.max({z}, axis=-1) + np.log(np.sum(np.exp({z} - np.max({z}, "
-                    f"axis=-1, keepdims=True)), axis=-1)) - np.sum({y} * {z}, axis=-1)))")
+            value = (f"float(np.sum(np.max({z}, axis=-1) + np.log(np.sum(np.exp({z} - np.max({z}, axis=-1, "
+                     f"keepdims=True)), axis=-1)) - np.sum({y} * {z}, axis=-1)))")
+            em.emit(loss_line(op.out.name, value))
+
+
+def loss_line(name: str, value: str) -> str:
+    """The loss's assignment: ``_backward`` asks ``_forward`` for the values the gradients read, not the loss."""
+    return f"{name} = {value} if _loss else None"
 
 
 def definition_lines(em: Emitter, d: Definition):
@@ -196,15 +228,28 @@ def adjoint_lines(em: Emitter, a: AdjointOf):
     parts = []
     for share in a.shares:
         if isinstance(share, PointwiseShare):
-            parts.append(ElementPrinter().doprint(share.expr))
+            parts.append((None, ElementPrinter().doprint(share.expr)))  # may be an argument itself (d_Y = G)
             continue
         if windowed(share):
-            parts += [em.scatter(a, chain) for chain in share.chain]
+            parts += [(em.scatter(a, chain),) * 2 for chain in share.chain]
             continue
         for d in share.definitions:
             definition_lines(em, d)
-        parts += [em.term(a.index, a.tensor.dims, t, a.adjoint.name) for t in share.result]
-    em.emit(f"{a.adjoint.name} = {' + '.join(parts) or f'np.zeros_like({a.tensor.name})'}")
+        parts += [(em.term(a.index, a.tensor.dims, t, a.adjoint.name, fresh=not own_view(em, a, share, t)),
+                   em.term(a.index, a.tensor.dims, t, a.adjoint.name, fresh=False)) for t in share.result]
+    em.sum_lines(a.adjoint.name, parts or [(None, f"np.zeros_like({a.tensor.name})")])
+
+
+def own_view(em: Emitter, a: AdjointOf, share, term: Term) -> bool:
+    """Whether a returned gradient that is this one term alone may be a view of the forward values it reads
+    (dL/dG = Y for L = sum G Y: Y itself, not a copy): they are the call's own arrays, and no other returned
+    gradient is a view of them."""
+    names = {f.tensor.name for f in term.factors}
+    if a.tensor not in em.program.differentiated or len(a.shares) != 1 or len(share.result) != 1 \
+            or not names <= em.values - em.aliased:
+        return False
+    em.aliased |= names
+    return True
 
 
 def windowed(share) -> bool:
@@ -219,9 +264,9 @@ def windowed(share) -> bool:
 
 
 def kernel_source() -> str:
-    names = ["affine_pads", "affine_strides", "affine_view", "affine_einsum", "contraction", "contract_pair",
-             "memory_order", "grouped_order", "as_matrix", "summed_alone", "affine_scatter", "kept_variables",
-             "dilate", "window_max", "softmax"]
+    names = ["affine_pads", "affine_strides", "affine_view", "plain_read", "zero_padded", "affine_einsum",
+             "contraction", "contract_pair", "memory_order", "grouped_order", "as_matrix", "summed_alone",
+             "affine_scatter", "window_slices", "strided_window", "kept_variables", "dilate", "window_max", "softmax"]
     return "\n\n".join(inspect.getsource(getattr(kernels, n)) for n in names)
 
 
@@ -233,14 +278,15 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
     forward_lines(em, program)
     values = [op.out.name for op in program.ops] + [op.mask.name for op in program.ops if isinstance(op, WindowMax)] \
         + [op.probs.name for op in program.ops if isinstance(op, SoftmaxCrossEntropy)]
-    fwd = [f"\n\ndef _forward{suffix}(_args, _sizes, _cache=None):", *unpack, *em.lines,
+    em.values = set(values)
+    fwd = [f"\n\ndef _forward{suffix}(_args, _sizes, _cache=None, _loss=True):", *unpack, *em.lines,
            "    return {" + ", ".join(f"{v!r}: {v}" for v in values) + "}"]
     em.lines = []
     for a in bw.adjoints:
         adjoint_lines(em, a)
     em.lines = live_lines(em.lines, {a.adjoint.name for a in bw.adjoints if a.tensor in program.differentiated})
     bwd = [f"\n\ndef _backward{suffix}(_args, _sizes):", *unpack, "    _cache = {}  # the im2col copies, made once",
-           f"    _values = _forward{suffix}(_args, _sizes, _cache)",
+           f"    _values = _forward{suffix}(_args, _sizes, _cache, _loss=False)",
            f"    {', '.join(values)} = " + ", ".join(f"_values[{v!r}]" for v in values), *em.lines,
            "    return {" + ", ".join(f"{a.tensor.name!r}: _gradient({a.tensor.name!r}, {a.adjoint.name}, _sizes)"
                                    for a in bw.adjoints if a.tensor in program.differentiated) + "}"]
@@ -248,11 +294,11 @@ def variant_functions(program: IndexProgram, bw: IndexBackward, suffix: str,
 
 
 def live_lines(lines: list[str], needed: set[str]) -> list[str]:
-    """The assignments ``name = ...`` that the ``needed`` names read, directly or through each other (an
-    adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
+    """The assignments ``name = ...`` (and ``name += ...``) that the ``needed`` names read, directly or through
+    each other (an adjoint that aliases another array, ``d_Y = G``, and that no later line reads, goes)."""
     kept = []
     for line in reversed(lines):
-        target, expr = line.strip().split(" = ", 1)
+        target, expr = re.match(r"(\w+) \+?= (.*)", line.strip()).groups()
         if target in needed:
             kept.append(line)
             needed = needed | set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
@@ -279,7 +325,7 @@ def module_source(variants, doc: str, options, derived, shapes, variant_keyword:
         functions, per_example = functions + lines, per_example | batched
     dispatch, calls = variant_dispatch([tag for tag, _, _ in variants], variant_keyword)
     batch = {name: "data" for name in per_example_arguments(program)}
-    body = [*preamble(doc, shapes, batch, ("import itertools", "import numpy as np",
+    body = [*preamble(doc, shapes, batch, ("import itertools", "import math", "import numpy as np",
                                             "from numpy.lib.stride_tricks import as_strided")),
             f"_PER_EXAMPLE = {tuple(sorted(per_example))!r}  # the values with a batch axis", "", "",
             kernel_source().rstrip(), ARGUMENTS.rstrip(), BATCH_AXIS.rstrip(), OPTION_HELPERS.rstrip() + HELPER_MARK]

@@ -13,6 +13,7 @@ product (:func:`contract_pair`). :func:`affine_scatter` is the adjoint of a view
 where the view read it (col2im).
 """
 import itertools
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -42,12 +43,13 @@ def affine_view(array, axes, variables, ranges):
     """The view V[v_1, ..., v_n] = array[e_1, ..., e_r] over the ranges of ``variables``.
 
     ``axes[k]`` is the index along axis k: a dict ``{variable: coefficient, "": constant}``.
-    The array is zero-padded first so that every index the view reads exists."""
+    The array is zero-padded first so that every index the view reads exists. A plain read (each axis
+    one variable of its own over the whole axis: ``G[a, o, i, j]``) is the array itself."""
+    if plain_read(array.shape, axes, variables, ranges):
+        return array
     pads = affine_pads(array.shape, axes, ranges)
-    if any(p != (0, 0) for p in pads):  # zeros around a copy (np.pad does the same, 3x slower)
-        padded = np.zeros([n + before + after for n, (before, after) in zip(array.shape, pads)], dtype=array.dtype)
-        padded[tuple(slice(before, before + n) for n, (before, _) in zip(array.shape, pads))] = array
-        array = padded
+    if any(p != (0, 0) for p in pads):
+        array = zero_padded(array, pads)
     array = np.ascontiguousarray(array)
     offset, strides = affine_strides(array, axes, pads, variables)
     shape = [ranges[v] for v in variables]
@@ -56,7 +58,25 @@ def affine_view(array, axes, variables, ranges):
     return as_strided(array.reshape(-1)[offset:], shape=shape, strides=strides, writeable=False)
 
 
-def affine_einsum(out, ranges, *factors, cache=None):
+def plain_read(shape, axes, variables, ranges):
+    """Whether A[e_1, ..., e_r] over ``variables`` is A itself: e_k = v_k with v_k running over axis k."""
+    return len(axes) == len(variables) and all(
+        index == {v: 1} and ranges[v] == n for index, v, n in zip(axes, variables, shape))
+
+
+def zero_padded(array, pads):
+    """A copy of ``array`` with ``pads[k] = (before, after)`` zeros on either side of axis k (only the
+    border is zeroed, not the whole array first; np.pad does the same, 3x slower)."""
+    padded = np.empty([n + before + after for n, (before, after) in zip(array.shape, pads)], dtype=array.dtype)
+    for axis, (before, after) in enumerate(pads):
+        for border in (slice(0, before), slice(padded.shape[axis] - after, None)):
+            if border.start != border.stop:
+                padded[(slice(None),) * axis + (border,)] = 0.0
+    padded[tuple(slice(before, before + n) for n, (before, _) in zip(array.shape, pads))] = array
+    return padded
+
+
+def affine_einsum(out, ranges, *factors, cache=None, fresh=True):
     """``out[free] = sum_{other variables} prod_k A_k[affine indices]`` (see :func:`affine_view`).
 
     ``out`` names the free variables (one character each), ``ranges`` gives every variable's number
@@ -64,10 +84,13 @@ def affine_einsum(out, ranges, *factors, cache=None):
     factor at all, the empty product: ones).
     ``cache`` (a dict) keeps the contiguous copy of each view a matrix product makes, for the next
     product that reads the same view (a convolution's im2col columns, read by the forward pass and by
-    the weight gradient)."""
+    the weight gradient). With ``fresh=False`` the value may be a read-only view (of a factor, or a
+    broadcast of fewer entries), for a caller that only reads it (``Y += b``, the bias added in place)."""
     if not factors:
         return np.ones([ranges[v] for v in out])
     result = contraction(out, ranges, factors, cache)
+    if not fresh:
+        return result
     if result.flags.writeable and not any(np.may_share_memory(result, array) for array, _ in factors):
         return result  # a new array (a matrix product's, say): no copy needed
     return np.array(result, dtype=np.float64)
@@ -148,8 +171,8 @@ def grouped_order(array, spec, group):
 def as_matrix(array, spec, first, second, key, cache):
     """``array`` as the matrix M[first, second] (the variables of ``first`` index the rows): a reshaped
     view when the memory holds it (or its transpose) in this order, else a copy (kept in ``cache``)."""
-    n_first = int(np.prod([array.shape[spec.index(v)] for v in first]))
-    n_second = int(np.prod([array.shape[spec.index(v)] for v in second]))
+    n_first = math.prod(array.shape[spec.index(v)] for v in first)
+    n_second = math.prod(array.shape[spec.index(v)] for v in second)
     for lead, tail, transposed in ((first, second, False), (second, first, True)):
         view = array.transpose([spec.index(v) for v in lead + tail])
         if view.flags.c_contiguous:
@@ -175,21 +198,51 @@ def affine_scatter(shape, axes, out, ranges, *factors, cache=None):
     ``out``, where T = :func:`affine_einsum` ``(out, ranges, *factors)`` and ``axes`` gives each index e
     (indices outside A are dropped: the adjoint of a zero-padded read). This is the adjoint of the read
     T[v] = A[e(v)] (col2im for a convolution): one loop step per value of the variables that share an
-    axis with a larger one (the kernel offsets), each adding a whole slice."""
+    axis with a larger one (the kernel offsets), each adding a whole slice (a basic slice of the padded A
+    when every kept variable indexes one axis, else a strided view)."""
     keep = kept_variables(axes, out, ranges)
     values = contraction(out, ranges, factors, cache, last=keep)
     pads = affine_pads(shape, axes, ranges)
     padded = np.zeros([n + before + after for n, (before, after) in zip(shape, pads)])
-    offset, strides = affine_strides(padded, axes, pads, keep)
     loop = [v for v in out if v not in keep]
     values = values.transpose([out.index(v) for v in loop + keep])
-    flat = padded.reshape(-1)
+    one_axis = keep and all(sum(v in index for index in axes) == 1 for v in keep)
+    slices = window_slices(axes, pads, loop, ranges) if one_axis else None
     for step in itertools.product(*(range(ranges[v]) for v in loop)):
-        moved = sum(index.get(v, 0) * k * stride
-                    for v, k in zip(loop, step) for index, stride in zip(axes, padded.strides)) // padded.itemsize
-        window = as_strided(flat[offset + moved:], shape=[ranges[v] for v in keep], strides=strides)
+        window = padded[next(slices)] if one_axis else strided_window(padded, axes, pads, dict(zip(loop, step)),
+                                                                      keep, ranges)
         window += values[step]
     return padded[tuple(slice(before, before + n) for n, (before, _) in zip(shape, pads))]
+
+
+def window_slices(axes, pads, loop, ranges):
+    """For each value of the ``loop`` variables (in ``itertools.product`` order), the basic index of the
+    padded array that the read ``axes`` takes there: along each axis a slice over its one other variable,
+    or a single entry."""
+    plan = []
+    for axis, (before, _) in zip(axes, pads):
+        free = [(v, c) for v, c in axis.items() if v and v not in loop and c != 0]
+        plan.append((before + axis.get("", 0), [axis.get(v, 0) for v in loop], free[0] if free else None))
+    for step in itertools.product(*(range(ranges[v]) for v in loop)):
+        index = []
+        for base, coefficients, free in plan:
+            start = base + sum(c * k for c, k in zip(coefficients, step))
+            if free is None:
+                index.append(start)
+                continue
+            v, c = free
+            stop = start + c * (ranges[v] - 1) + (1 if c > 0 else -1)
+            index.append(slice(start, stop if stop >= 0 else None, c))
+        yield tuple(index)
+
+
+def strided_window(padded, axes, pads, fixed, keep, ranges):
+    """The view of the padded array that the read ``axes`` takes with the variables of ``fixed`` at their
+    values, over the variables ``keep`` (one of which indexes several axes)."""
+    offset, strides = affine_strides(padded, axes, pads, keep)
+    moved = sum(index.get(v, 0) * k * stride for v, k in fixed.items()
+                for index, stride in zip(axes, padded.strides)) // padded.itemsize
+    return as_strided(padded.reshape(-1)[offset + moved:], shape=[ranges[v] for v in keep], strides=strides)
 
 
 def kept_variables(axes, out, ranges):

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from derivations.convolution import C, conv_derived, conv_options, spatial
+from symderive import derivation
 from symderive.index.codegen import module_source
 from symderive.index.derive import derive
-from symderive.index.kernels import affine_einsum, affine_scatter, affine_view, contraction
+from symderive.index.kernels import affine_einsum, affine_scatter, affine_view, contraction, plain_read, zero_padded
 from symderive.index.program import Contract, IndexProgram, Tensor, Term, index_symbols
+from tests.export.cases import first_case, module
 
 
 def scatter_by_loops(shape, axes, out, ranges, values):
@@ -28,6 +30,7 @@ def scatter_by_loops(shape, axes, out, ranges, values):
     ([{"c": 1}, {"i": 2, "p": 2, "": -1}], {"c": 3, "i": 4, "p": 3}),  # stride 2, dilation 2, padding 1
     ([{"i": 1, "p": -1, "": 2}, {"j": 1, "q": 1}], {"i": 5, "p": 3, "j": 3, "q": 4}),  # a flipped tap, K > out
     ([{"i": 3, "p": 1}, {"i": 1}], {"i": 3, "p": 2}),  # one variable on two axes
+    ([{"i": -1, "p": 1, "": 4}, {"j": 2, "": -1}], {"i": 5, "p": 2, "j": 4}),  # slices walked backwards, to index 0
 ])
 def test_scatter_adds_each_value_where_the_read_took_it(axes, ranges):
     rng = np.random.default_rng(1)
@@ -104,3 +107,53 @@ def test_a_converted_array_is_not_kept():
     assert cache == {}  # (W is read as it is: no copy of it either)
     expected = (X[:, :5] + X[:, 1:]).sum(axis=0)  # Y[o, i] = sum_c (X[c, i] + X[c, i + 1])
     np.testing.assert_array_equal(Y, np.stack([expected] * 3))
+
+
+def test_zero_padding_matches_numpy_pad():
+    A = np.random.default_rng(4).standard_normal((2, 3, 4))
+    pads = [(0, 1), (2, 0), (1, 3)]
+    np.testing.assert_array_equal(zero_padded(A, pads), np.pad(A, pads))
+
+
+def test_a_plain_read_is_the_array_itself_and_a_partial_read_is_not():
+    A = np.zeros((2, 3))
+    assert plain_read(A.shape, [{"a": 1}, {"b": 1}], "ab", {"a": 2, "b": 3})
+    assert affine_view(A, [{"a": 1}, {"b": 1}], "ab", {"a": 2, "b": 3}) is A
+    assert not plain_read(A.shape, [{"a": 1}, {"b": 1}], "ab", {"a": 2, "b": 2})  # the first two columns
+    assert not plain_read(A.shape, [{"b": 1}, {"a": 1}], "ab", {"a": 3, "b": 2})  # the transpose
+    np.testing.assert_array_equal(affine_view(np.arange(6.0).reshape(2, 3), [{"a": 1}, {"b": 1}], "ab",
+                                              {"a": 2, "b": 2}), [[0, 1], [3, 4]])
+
+
+@pytest.mark.parametrize("name", ["conv1d", "conv2d", "pool2d", "cnn"])
+def test_grad_leaves_its_arguments_as_they_were(name):
+    # the sums add in place (a bias into the product, a share into another): into arrays of their own only
+    arrays, options = first_case(name)
+    before = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    module(name).grad(**arrays, **options)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def conv_by_loops(x, W, b, padding):
+    """Y[o, i, j] = sum_{c, p, q} W[o, c, p, q] Xp[c, i + p, j + q] + b[o], Xp = x zero-padded."""
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    n_out, _, K_h, K_w = W.shape
+    Y = np.empty((n_out, xp.shape[1] - K_h + 1, xp.shape[2] - K_w + 1))
+    for o, i, j in itertools.product(*(range(n) for n in Y.shape)):
+        Y[o, i, j] = np.sum(W[o] * xp[:, i:i + K_h, j:j + K_w]) + b[o]
+    return Y
+
+
+def test_the_conv2d_export_adds_the_bias_in_place_and_returns_y_as_the_gradient_of_g():
+    m = module("conv2d")
+    # not a broadcast copy of b, then a third array for the sum
+    assert "    Y += affine_einsum(" in derivation("conv2d").module_source()
+    rng = np.random.default_rng(6)
+    X, W, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    G = rng.standard_normal((2, 4, 7, 7))
+    Y = np.stack([conv_by_loops(x, W, b, 1) for x in X])
+    got = m.grad(X, W, b, G, padding=1)
+    np.testing.assert_allclose(got["G"], Y, rtol=1e-12, atol=1e-12)  # dL/dG = Y for L = sum G Y
+    np.testing.assert_allclose(m.forward(X, W, b, G, padding=1)["Y"], Y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got["b"], G.sum(axis=(0, 2, 3)), rtol=1e-12)
