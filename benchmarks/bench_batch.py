@@ -5,7 +5,7 @@ one thread; medians of interleaved rounds, ratio to torch.
 
     python benchmarks/bench_batch.py [--quick] [rnn] [lstm] [gru]
 """
-from harness import built, compile_lines, jax_call, measure, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import built, compile_lines, jax_call, measure, numba_call, ratio_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import sys
 
@@ -65,6 +65,7 @@ def contenders(name: str) -> dict:
     """label -> (arrays -> the call to time, or None when its library is not installed): one entry per contender."""
     return {
         "symderive export": export_call(name),
+        "symderive export, numba": numba_call(name),
         f"torch nn.{MODULES[name]} autograd": torch_call(name),
         "JAX jit(value_and_grad)": jax_call(name),
     }

@@ -3,7 +3,7 @@ torch's nn.GRU with autograd when installed), float64, one thread; medians of in
 
     python benchmarks/bench_gru.py [--quick]
 """
-from harness import size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import built, jax_call, numba_call, size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import sys
 
@@ -26,6 +26,7 @@ def contenders(a):
 
     module = derivation("gru").load_module()
     out = {"hand-written NumPy": lambda: handwritten_gru.grad(**a), "symderive export": lambda: module.grad(**a)}
+    out.update(built({"symderive export, numba": numba_call("gru"), "JAX jit(value_and_grad)": jax_call("gru")}, a))
     torch = torch_threads()
     if torch is not None:
         layer = torch.nn.GRU(a["x"].shape[1], a["h0"].shape[0], dtype=torch.float64)

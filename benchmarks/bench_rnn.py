@@ -7,7 +7,7 @@ time of `symderive verify rnn` (the time to derive and generate the code: `bench
 
     python benchmarks/bench_rnn.py [--quick]
 """
-from harness import built, jax_call, size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import built, jax_call, numba_call, size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import subprocess
 import sys
@@ -61,6 +61,7 @@ def torch_contender(a):
 CONTENDERS = {
     "hand-written NumPy": lambda a: lambda: handwritten_rnn.grad(**a),
     "symderive export": export_call,
+    "symderive export, numba": numba_call("rnn"),
     "JAX jit(value_and_grad)": jax_call("rnn"),
     "torch autograd": torch_contender,
 }

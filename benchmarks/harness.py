@@ -87,3 +87,32 @@ def compile_lines(compiled: list) -> str:
             if hasattr(call, "compile_seconds"):
                 seconds.setdefault(name, []).append(f"{call.compile_seconds:.2f} s at {label}")
     return "\n".join(f"{name}: compiled once before timing, {', '.join(times)}" for name, times in seconds.items())
+
+
+def numba_call(name: str, batched=None):
+    """A contender factory for the export of ``name`` with ``--backend numba``: arrays -> its timed call (a fresh
+    module: the first call compiles, its time is ``compile_seconds``; then the calls that time each kernel's
+    compiled loop against NumPy's, so that the timed calls run the chosen ones), or None without numba."""
+    def make(arrays):
+        import time
+
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            return None
+        from symderive import derivation
+
+        module = derivation(name).load_module(backend="numba")
+        start = time.perf_counter()
+        module.grad(**arrays)
+        seconds = time.perf_counter() - start
+        for _ in range(2 * module._TRIALS):
+            module.grad(**arrays)
+
+        def call():
+            return module.grad(**arrays)
+
+        call.compile_seconds = seconds
+        return call
+
+    return make
