@@ -5,7 +5,13 @@
   *lean* loop, run by ``grad``, stores only what something after the step reads. ``forward`` and
   ``adjoints`` run the full loop, which stores every value.
 * A stored value is computed into its preallocated row (``np.tanh(z, out=h[t])``,
-  ``np.multiply(a, b, out=...)``, ``np.add(pre, W h, out=...)``): no temporary copied into the row.
+  ``np.multiply(a, b, out=...)``, ``np.add(pre, W h, out=...)``): no temporary copied into the row;
+  ``f(u) ⊙ v`` is f into the row, then ``*= v``; ``a ⊙ b + rest`` is the product into the row, then ``+= rest``.
+  A step local with a hoisted part is that part's row, the other terms added in place.
+* Gates fed by one stacked product (``stacks``) are ordered by activation, so each run of logistic gates is
+  one block; their input products of all steps are one product written into the gate rows before the loop.
+* Values ``inv_k ⊙ v`` (an invariant times one shared vector) stored side by side are one broadcast product
+  per step, their invariants one array; an activation the invariants share is computed once.
 """
 from __future__ import annotations
 
@@ -144,7 +150,7 @@ def prologue(em, loop: Loop, fused: dict, pre: dict) -> list[str]:
     for name, _, members in loop.stacking.shared:
         if name in scales:
             row = ", ".join(f"np.full({code(size)}, {f})" for f, (_, size) in zip(scales[name], members))
-            lines += [f"_scale{name} = np.concatenate([{row}])", f"_W{name} = _W{name} * _scale{name}"]
+            lines += [f"_scale{name} = np.concatenate([{row}])", f"_W{name} *= _scale{name}"]
     return lines + inputs
 
 
