@@ -9,7 +9,9 @@ cycle's results is computed for all steps *after* the loop. Parameter gradients
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 import sympy as sp
 
@@ -20,6 +22,7 @@ from symderive.matrix.steps import (
     Loop,
     emit_loop,
     fused_into,
+    in_place_function,
     local_name,
     only_product,
     reads,
@@ -28,7 +31,7 @@ from symderive.matrix.steps import (
     total,
 )
 from symderive.model.program import Program, key
-from symderive.ops.nodes import T, TimeVar, t
+from symderive.ops.nodes import Elementwise, T, TimeVar, t
 
 M = sp.Symbol("m", integer=True)  # the lag of the window-truncated backward pass
 
@@ -132,20 +135,19 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
         em.emit(line)
     for d in before:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
-    for d in loop:
-        hoisted = term_kinds(d, loop_names)[0]
-        if hoisted:
-            em.emit(f"_pre_{identifier(d.name)} = {every_step(d, total(em.batch(), hoisted), hoisted)}")
+    pre = {d.name: every_step(d, total(em.batch(), hoisted), hoisted)
+           for d in loop for hoisted in [term_kinds(d, loop_names)[0]] if hoisted}
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
         window, invariants = hoist_invariants(loop, loop_names)
-        for expr, name in invariants.items():
-            em.emit(f"{name} = {em.batch().doprint(expr)}", 2)
+        for line in [*(f"_pre_{identifier(name)} = {value}" for name, value in pre.items()),
+                     *(f"{name} = {em.batch().doprint(expr)}" for expr, name in invariants.items())]:
+            em.emit(line, 2)
         emit_window(em, window, loop_names)
         em.emit("else:")
-        lean_or_full(em, lean, full, "range(T, 0, -1)", 2, True, local)
+        lean_or_full(em, lean, full, "range(T, 0, -1)", 2, True, local, pre)
     else:
-        lean_or_full(em, lean, full, "range(1, T + 1)", 1, False, local)
+        lean_or_full(em, lean, full, "range(1, T + 1)", 1, False, local, pre)
     for d in after:
         em.emit(f"{identifier(d.name)}[1:T + 1] = {total(em.batch(), [e for e, _ in d.terms])}")
 
@@ -154,10 +156,21 @@ def loop_plan(em: Emitter, loop: list[Def], loop_names: set[str], local, prefix:
     """The loop's values with invariants hoisted (named ``prefix`` + a number) and products stacked (the
     values not ``local`` to a step can be stored side by side); ``gates``: the lean loop's gates too."""
     hoisted, invariants = hoist_invariants(loop, loop_names, prefix)
-    stacked, stacking = stack_products(hoisted, em.step(), loop_names - set(local))
+    order = activation_order(hoisted, local) if local and gates else None
+    stacked, stacking = stack_products(hoisted, em.step(), loop_names - set(local), order)
     if local and gates:
         gate_storage(stacking, fused_into(stacked, local), lambda name: only_product(stacked, name, loop_names))
     return Loop(stacked, loop_names, stacking, invariants)
+
+
+def activation_order(loop: list[Def], local) -> Callable[[str], int]:
+    """A sort key of the locals computed into their readers' rows: the values with the same activation
+    (in order of first use) side by side, so that one in-place update finishes each run of them."""
+    fused = fused_into(loop, local)
+    function = {source: in_place_function(next(d for d in loop if d.name == reader).terms[0][0])
+                for source, reader in fused.items()}
+    first = list(dict.fromkeys(function.values()))
+    return lambda name: first.index(function[name]) if name in function else len(first)
 
 
 def inline_products(loop: list[Def], local) -> list[Def]:
@@ -193,15 +206,15 @@ def allocate(em: Emitter, defs: list[Def], stacking):
                 em.emit(line)
 
 
-def lean_or_full(em, lean: Loop, full: Loop, steps, depth, masked, local):
+def lean_or_full(em, lean: Loop, full: Loop, steps, depth, masked, local, pre):
     """The loop; with step locals, a lean loop (``_lean``: for ``grad``) and the full one."""
     if not local:
-        emit_loop(em, full, steps, depth, masked)
+        emit_loop(em, full, steps, depth, masked, pre=pre)
         return
     em.emit("if _lean:", depth)
-    emit_loop(em, lean, steps, depth + 1, masked, local)
+    emit_loop(em, lean, steps, depth + 1, masked, local, pre)
     em.emit("else:", depth)
-    emit_loop(em, full, steps, depth + 1, masked)
+    emit_loop(em, full, steps, depth + 1, masked, pre=pre)
 
 
 def every_step(d: Def, code_: str, terms) -> str:
@@ -234,7 +247,18 @@ def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv") -> tu
     names = loop_names
     new = [Def(d.name, d.size, tuple((walk(e) if reads(e, names, True) | reads(e, names, False) else e, c)
                                      for e, c in d.terms)) for d in loop]
-    return new, found
+    return new, shared_activations(found, prefix)
+
+
+def shared_activations(found: dict, prefix: str) -> dict:
+    """The invariants (expression -> name, in order) with each activation ``f(v)`` that they compute more than
+    once (``tanh(c_t)`` in ``1 - tanh^2(c_t)`` and in ``o_t ⊙ tanh(c_t)``) computed once, first, and read."""
+    counts = Counter(e for expr in found for e in sp.preorder_traversal(expr) if isinstance(e, Elementwise))
+    shared = [e for e, n in counts.items() if n > 1]
+    names = {e: TimeVar(found.get(e, f"{prefix}{len(found) + k}"), t, *e.shape) for k, e in enumerate(shared)}
+    out = {e: names[e].name for e in shared}
+    out.update({expr.xreplace(names): name for expr, name in found.items() if expr not in out})
+    return out
 
 
 def is_current_value(e, loop_names) -> bool:

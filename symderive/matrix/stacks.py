@@ -51,14 +51,15 @@ def right_matrix(a) -> str:
     return identifier(a.arg.name) if isinstance(a, sp.Transpose) else f"{identifier(a.name)}.T"
 
 
-def stack_products(loop, step_printer, stored: set[str]):
-    """(the loop's defs with stacked products replaced by placeholders, the Stacking)."""
+def stack_products(loop, step_printer, stored: set[str], order=None):
+    """(the loop's defs with stacked products replaced by placeholders, the Stacking); ``order``: a sort key
+    of the values, the order of their blocks in a product of one vector (by default the loop's)."""
     out = Stacking()
-    loop = shared_vector(loop, step_printer, out)
+    loop = shared_vector(loop, step_printer, out, order or (lambda name: 0))
     return sum_of_vectors(loop, step_printer, stored, out), out
 
 
-def shared_vector(loop, p, out: Stacking):
+def shared_vector(loop, p, out: Stacking, order):
     """One product per step for the cross terms that multiply the same vector by different weights."""
     groups: dict = {}
     for d in loop:
@@ -70,6 +71,7 @@ def shared_vector(loop, p, out: Stacking):
     for vector, terms in groups.items():
         if len(terms) < 2:
             continue
+        terms = sorted(terms, key=lambda term: order(term[1]))  # stable: the loop's order among equals
         n = len(out.before)
         name, start = f"_stk{n}", sp.S.Zero
         out.before.append(f"_W{name} = np.concatenate([{', '.join(right_matrix(product(e)[0]) for e, _ in terms)}], "
@@ -133,3 +135,87 @@ def gate_storage(stacking: Stacking, feeds: dict, only_product) -> None:
             group = f"_gates{len(stacking.gates)}"
             stacking.storage[group] = [(feeds[n], size) for n, size in members]
             stacking.gates[name] = group
+
+
+def input_product(group: str, members: list, batch_printer, scale: str = "", factors=None) -> list[str]:
+    """Lines writing the parts of a gate group's values that need no recurrence (``members``: [(terms, size)],
+    in the group's order) straight into the group's rows, when every member's terms hold one product of the
+    same step vector (``W_k x_t``): one product over all steps, ``x @ [W_1^T | ... | W_k^T]``, then the other
+    terms (the biases) added, as one row when they are biases; [] when there is no such vector. ``scale``:
+    the code of a row of factors of the blocks (``factors``, one per member) applied to all of it."""
+    found = [[product(e) for e in terms] for terms, _ in members]
+    vector = next((v for p in found[0] if p for v in [p[1]]
+                   if all(sum(1 for q in ps if q and q[1] == v) == 1 for ps in found)), None)
+    if vector is None:
+        return []
+    weights = [next(q[0] for q in ps if q and q[1] == vector) for ps in found]
+    rests = [[e for e, q in zip(terms, ps) if not (q and q[1] == vector)] for (terms, _), ps in zip(members, found)]
+    scaled = f" * {scale}" if scale else ""
+    lines = [f"_W{group}_in = np.concatenate([{', '.join(map(right_matrix, weights))}], axis=1){scaled}",
+             f"{group}[1:T + 1] = _mm({batch_printer.doprint(vector)}, _W{group}_in)"]
+    if any(rests) and all(is_bias(e) for rest in rests for e in rest):
+        row = ", ".join(" + ".join(map(batch_printer.doprint, rest)) or f"np.zeros({code(size)})"
+                        for rest, (_, size) in zip(rests, members))
+        return lines + [f"{group}[1:T + 1] += np.concatenate([{row}]){scaled}"]
+    start = sp.S.Zero
+    for rest, (_, size), factor in zip(rests, members, factors or [1.0] * len(members)):
+        if rest:
+            value = " + ".join(map(batch_printer.doprint, rest))
+            lines.append(f"{group}[1:T + 1, ..., {code(start)}:{code(start + size)}] += "
+                         + (f"({value}) * {factor}" if factor != 1.0 else value))
+        start += size
+    return lines
+
+
+def is_bias(e) -> bool:
+    """A vector of the weights alone (``b``), stored as one row of its own size."""
+    return isinstance(e, sp.MatrixSymbol) and e.shape[1] == 1 and e.shape[0] != 1
+
+
+@dataclass(frozen=True)
+class Run:
+    """Neighbouring blocks ``first..first + len(members) - 1`` of a storage group of equal blocks (``size`` each),
+    every member ``inv_k ⊙ v`` with the same step vector ``v`` and its own invariant ``inv_k`` (``members``:
+    [(value name, invariant name)]): stored side by side, the invariants make one product per step."""
+
+    group: str
+    first: int
+    count: int
+    size: sp.Expr
+    members: tuple
+    vector: sp.Basic
+
+    @property
+    def factors(self) -> str:
+        return f"{self.group}_factors{self.first}"
+
+
+def broadcast_runs(defs, storage: dict, invariants: set[str], skip: set[str]) -> list[Run]:
+    """The runs (at least two members) of the storage groups whose blocks have one size; ``invariants``: the
+    names of the loop's invariants read by one value only; ``skip``: values not computed into their own rows."""
+    by_name, runs = {d.name: d for d in defs}, []
+    for group, members in storage.items():
+        if len({size for _, size in members}) != 1:
+            continue
+        current: list = []
+        for j, (member, size) in enumerate([*members, (None, None)]):
+            split = invariant_factor(by_name.get(member), invariants) if member not in skip else None
+            if current and (split is None or split[1] != current[-1][2]):
+                if len(current) > 1:
+                    runs.append(Run(group, current[0][0], len(current), size or members[0][1],
+                                    tuple((m, inv) for _, m, _, inv in current), current[0][2]))
+                current = []
+            if split:
+                current.append((j, member, split[1], split[0]))
+    return runs
+
+
+def invariant_factor(d, invariants: set[str]):
+    """``(invariant name, v)`` when ``d`` is ``inv ⊙ v`` for one of the ``invariants``, else None."""
+    if d is None or len(d.terms) != 1 or d.terms[0][1] or d.size is None:
+        return None
+    e = d.terms[0][0]
+    if not isinstance(e, sp.HadamardProduct) or len(e.args) != 2:
+        return None
+    inv = [a for a in e.args if isinstance(a, TimeVar) and a.name in invariants and a.offset == 0]
+    return (inv[0].name, next(a for a in e.args if a != inv[0])) if len(inv) == 1 else None

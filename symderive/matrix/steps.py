@@ -5,7 +5,13 @@
   *lean* loop, run by ``grad``, stores only what something after the step reads. ``forward`` and
   ``adjoints`` run the full loop, which stores every value.
 * A stored value is computed into its preallocated row (``np.tanh(z, out=h[t])``,
-  ``np.multiply(a, b, out=...)``, ``np.add(pre, W h, out=...)``): no temporary copied into the row.
+  ``np.multiply(a, b, out=...)``, ``np.add(pre, W h, out=...)``): no temporary copied into the row;
+  ``f(u) ⊙ v`` is f into the row, then ``*= v``; ``a ⊙ b + rest`` is the product into the row, then ``+= rest``.
+  A step local with a hoisted part is that part's row, the other terms added in place.
+* Gates fed by one stacked product (``stacks``) are ordered by activation, so each run of logistic gates is
+  one block; their input products of all steps are one product written into the gate rows before the loop.
+* Values ``inv_k ⊙ v`` (an invariant times one shared vector) stored side by side are one broadcast product
+  per step, their invariants one array; an activation the invariants share is computed once.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symderive.matrix.numpy_printer import code, identifier
+from symderive.matrix.stacks import Run, broadcast_runs, input_product
 from symderive.ops.nodes import TimeVar
 from symderive.ops.registry import ACTIVATIONS
 
@@ -58,21 +65,24 @@ class Loop:
     invariants: dict  # expression -> the name of its array over all steps, computed before the loop
 
 
-def emit_loop(em, loop: Loop, steps, depth, masked, local=frozenset()):
-    """``for t in steps:`` computing every loop value; the values in ``local`` as locals of the step."""
+def emit_loop(em, loop: Loop, steps, depth, masked, local=frozenset(), pre=None):
+    """``for t in steps:`` computing every loop value; the values in ``local`` as locals of the step;
+    ``pre``: value name -> the code of its hoisted part for all steps (``_pre_`` + its name, or its reader's rows)."""
     if masked:
         em.emit("carry = _carries(T, truncate, truncate_mode)", depth)
-    for expr, name in loop.invariants.items():
-        em.emit(f"{name} = {em.batch().doprint(expr)}", depth)
     p = em.step(local=local, spelled=loop.stacking.spelled)
     fused = fused_into(loop.defs, local)
+    runs = loop_runs(loop, {*local, *fused, *fused.values()})
+    for line in invariant_lines(em, loop, runs):
+        em.emit(line, depth)
     body, done = step_top(loop, fused, p)
+    in_run = {m: run for run in runs for m, _ in run.members}
     for d in loop.defs:
+        if d.name in in_run:  # the run's one product, where its first member was
+            body += [run_line(in_run[d.name], p)] if d.name == in_run[d.name].members[0][0] else []
+            continue
         body += [] if d.name in done else step_lines(d, loop.names, p, masked, local, fused)
-    for source, reader in fused.items():  # the hoisted part of a fused local, in its reader's rows
-        if term_kinds(next(d for d in loop.defs if d.name == source), loop.names)[0]:
-            em.emit(f"{identifier(reader)}[1:T + 1] = _pre_{identifier(source)}", depth)
-    for line in loop.stacking.before + gate_scaling(loop, fused):
+    for line in prologue(em, loop, fused, pre or {}) + blocks_views(loop, runs):
         em.emit(line, depth)
     transposes = sorted(set(TRANSPOSE.findall("\n".join(body))))
     for name in transposes:  # bound once, not looked up at every step
@@ -80,6 +90,68 @@ def emit_loop(em, loop: Loop, steps, depth, masked, local=frozenset()):
     em.emit(f"for t in {steps}:", depth)
     for line in body:
         em.emit(TRANSPOSE.sub(r"_\1_T", line), depth + 1)
+
+
+def loop_runs(loop: Loop, skip: set[str]) -> list[Run]:
+    """The runs of values ``inv_k ⊙ v`` stored side by side (``stacks.broadcast_runs``), over the invariants
+    that one value reads."""
+    readers = {name: sum(1 for d in loop.defs if any(name in reads(e, {name}, True) for e, _ in d.terms))
+               for name in loop.invariants.values()}
+    return broadcast_runs(loop.defs, loop.stacking.storage, {n for n, k in readers.items() if k == 1}, skip)
+
+
+def invariant_lines(em, loop: Loop, runs: list[Run]) -> list[str]:
+    """The invariants computed for all steps; those of a run into one array, (steps, ..., members, size)."""
+    place = {inv: (run, k) for run in runs for k, (_, inv) in enumerate(run.members)}
+    lines = []
+    for expr, name in loop.invariants.items():
+        if name not in place:
+            lines.append(f"{name} = {em.batch().doprint(expr)}")
+            continue
+        run, k = place[name]
+        if k == 0:
+            lines.append(f"{run.factors} = np.empty((T, *_batch, {run.count}, {code(run.size)}))")
+        lines.append(f"{run.factors}[..., {k}, :] = {em.batch().doprint(expr)}")
+    return lines
+
+
+def blocks_views(loop: Loop, runs: list[Run]) -> list[str]:
+    """Each storage group with a run, viewed as (steps, ..., blocks, size)."""
+    groups = dict.fromkeys((run.group, run.size) for run in runs)
+    return [f"{group}_blocks = {group}.reshape(T + 2, *_batch, {len(loop.stacking.storage[group])}, {code(size)})"
+            for group, size in groups]
+
+
+def run_line(run: Run, p) -> str:
+    """One product per step for the run: each block its invariant times the shared vector (broadcast)."""
+    return (f"np.multiply({run.factors}[t - 1], {p.doprint(run.vector)}[..., None, :], "
+            f"{run.group}_blocks[t, ..., {run.first}:{run.first + run.count}, :])")
+
+
+def prologue(em, loop: Loop, fused: dict, pre: dict) -> list[str]:
+    """The lines before the loop: the hoisted parts (``pre``), written into their readers' rows (one product for
+    a gate group whose members share an input vector: ``stacks.input_product``), the stacked weights, scaled."""
+    scales = gate_scales(loop, fused)
+    written, inputs = set(), []
+    for name, _, members in loop.stacking.shared:
+        group = loop.stacking.gates.get(name) if fused else None
+        if group is None:
+            continue
+        parts = [(term_kinds(next(d for d in loop.defs if d.name == m), loop.names)[0], size) for m, size in members]
+        found = input_product(group, parts, em.batch(), name in scales and f"_scale{name}",
+                              scales.get(name)) if all(terms for terms, _ in parts) else []
+        written |= {m for m, _ in members} if found else set()
+        inputs += found or ([f"{group}[1:T + 1] *= _scale{name}"] if name in scales else [])
+    into = {source: reader for source, reader in fused.items() if source not in written and source in pre}
+    lines = [f"{identifier(into[d.name])}[1:T + 1] = {pre[d.name]}" if d.name in into
+             else f"_pre_{identifier(d.name)} = {pre[d.name]}"
+             for d in loop.defs if d.name in pre and d.name not in written]
+    lines += loop.stacking.before
+    for name, _, members in loop.stacking.shared:
+        if name in scales:
+            row = ", ".join(f"np.full({code(size)}, {f})" for f, (_, size) in zip(scales[name], members))
+            lines += [f"_scale{name} = np.concatenate([{row}])", f"_W{name} *= _scale{name}"]
+    return lines + inputs
 
 
 def step_lines(d, loop_names, p, masked, local, fused) -> list[str]:
@@ -90,32 +162,64 @@ def step_lines(d, loop_names, p, masked, local, fused) -> list[str]:
     if cross:
         parts.append(f"({total(p, cross)} if carry[t] else 0.0)" if masked else total(p, cross))
     alone = same if not hoisted and not cross else []
+    first = same[0] if same and not hoisted else None
     if d.name in fused:  # computed into the row of its one reader (which holds the hoisted part already)
         row = row_name(fused[d.name])
         start = [f"{row} = {identifier(fused[d.name])}[t]"]
         if hoisted:
             return start + [f"{row} += {part}" for part in parts[1:]]
-        return start + [stored(d, row, parts, alone, p, assign="[...] = ")]
+        return start + stored(d, row, parts, alone, p, first, assign="[...] = ")
     if d.name in local:
-        return [f"{local_name(d.name)} = {' + '.join(parts) or '0.0'}"]
+        return local_lines(local_name(d.name), parts, hoisted, masked and cross, p)
     if d.name in fused.values():
         source = next(k for k, v in fused.items() if v == d.name)
         return [update_in_place(d, row_name(d.name), source, p)]
-    return [stored(d, f"{identifier(d.name)}[t]", parts, alone, p)]
+    return stored(d, f"{identifier(d.name)}[t]", parts, alone, p, first)
 
 
-def stored(d, row: str, parts: list[str], alone: list, p, assign=" = ") -> str:
-    """The line computing a stored value into its preallocated ``row`` (``alone``: its one term, when it
-    has only one, that is not a row of an array)."""
+def local_lines(name: str, parts: list[str], hoisted, masked_cross, p) -> list[str]:
+    """A step local. Its hoisted part's row (of an array only this step reads) is the local, the other terms
+    added to it in place; a cross term under ``if carry[t]:`` when masked."""
+    if not hoisted or len(hoisted) == 1 and isinstance(hoisted[0], TimeVar) or len(parts) < 2:
+        return [f"{name} = {' + '.join(parts) or '0.0'}"]  # (a lone value's rows are a view of its array)
+    lines = [f"{name} = {parts[0]}"] + [f"{name} += {part}" for part in parts[1:len(parts) - bool(masked_cross)]]
+    if masked_cross:
+        lines += ["if carry[t]:", f"    {name} += {total(p, masked_cross)}"]
+    return lines
+
+
+def stored(d, row: str, parts: list[str], alone: list, p, first=None, assign=" = ") -> list[str]:
+    """The lines computing a stored value into its preallocated ``row`` (``alone``: its one term, when it
+    has only one, that is not a row of an array; ``first``: its first term, when that is not one): a product
+    ``f(u) ⊙ v`` as f into the row, then times v in place; a sum whose first term is a product ``a ⊙ b`` as
+    the product into the row, then the rest added in place."""
     if d.size is not None and len(alone) == 1:
         e = alone[0]
         if in_place_function(e):
-            return f"{in_place_function(e)}({p.doprint(e.arg)}, {row})"
+            return [f"{in_place_function(e)}({p.doprint(e.arg)}, {row})"]
         if isinstance(e, sp.HadamardProduct) and len(e.args) == 2:
-            return f"np.multiply({p.doprint(e.args[0])}, {p.doprint(e.args[1])}, {row})"
+            inner = [a for a in e.args if in_place_function(a)]
+            if len(inner) == 1:
+                bound, lines = bind(row)
+                other = next(a for a in e.args if a != inner[0])
+                return lines + [f"{in_place_function(inner[0])}({p.doprint(inner[0].arg)}, {bound})",
+                                f"{bound} *= {p.doprint(other)}"]
+            return [f"np.multiply({p.doprint(e.args[0])}, {p.doprint(e.args[1])}, {row})"]
+    if d.size is not None and len(parts) == 2 and isinstance(first, sp.HadamardProduct) and len(first.args) == 2:
+        bound, lines = bind(row)
+        return lines + [f"np.multiply({p.doprint(first.args[0])}, {p.doprint(first.args[1])}, {bound})",
+                        f"{bound} += {parts[1]}"]
     if d.size is not None and len(parts) == 2:
-        return f"np.add({parts[0]}, {parts[1]}, {row})"
-    return f"{row}{assign}{' + '.join(parts) or '0.0'}"
+        return [f"np.add({parts[0]}, {parts[1]}, {row})"]
+    return [f"{row}{assign}{' + '.join(parts) or '0.0'}"]
+
+
+def bind(row: str) -> tuple[str, list[str]]:
+    """(a name of the row, the line binding it): updated in place through the name, not by indexing again."""
+    if row.isidentifier():
+        return row, []
+    name = "_" + re.sub(r"\W", "", row.split("[")[0]) + "_row"
+    return name, [f"{name} = {row}"]
 
 
 def in_place_function(e) -> str:
@@ -195,26 +299,23 @@ def step_top(loop: Loop, fused: dict, p) -> tuple[list[str], set[str]]:
 def activation_lines(row: str, runs: list) -> list[str]:
     """Each run ``[function, start, size]`` of the gates applied in place. When every function is tanh or
     the logistic function, one tanh covers the row: the logistic gates' pre-activations were halved
-    (see ``gate_scaling``) and sigmoid(a) = (1 + tanh(a/2)) / 2 finishes them in two in-place updates."""
+    (see ``gate_scales``) and sigmoid(a) = (1 + tanh(a/2)) / 2 finishes them in two in-place updates."""
     blocks = [(function, f"{row}[..., {code(begin)}:{code(begin + size)}]") for function, begin, size in runs]
-    if {function for function, _ in blocks} <= {"np.tanh", "_sigmoid"}:
+    if {function for function, _ in blocks} <= {"np.tanh", "_sigmoid"}:  # a block bound once, updated twice
         return [f"np.tanh({row}, {row})"] + [line for function, block in blocks if function == "_sigmoid"
-                                             for line in (f"{block} += 1.0", f"{block} *= 0.5")]
+                                             for line in (f"_block = {block}", "_block += 1.0", "_block *= 0.5")]
     return [f"{function}({block}, {block})" for function, block in blocks]
 
 
-def gate_scaling(loop: Loop, fused: dict) -> list[str]:
-    """Before the loop: halve the logistic gates' weights and pre-activations (see ``activation_lines``)."""
-    lines = []
+def gate_scales(loop: Loop, fused: dict) -> dict:
+    """product name -> the factor of each of its blocks (1/2 for a logistic gate, 1 for tanh), for the gate
+    groups one tanh covers (see ``activation_lines``): their weights and pre-activations are scaled so."""
+    out = {}
     for name, _, members in loop.stacking.shared:
-        group = loop.stacking.gates.get(name)
-        if group is None or not fused:
+        if loop.stacking.gates.get(name) is None or not fused:
             continue
         functions = [in_place_function(next(d for d in loop.defs if d.name == fused[m]).terms[0][0])
                      for m, _ in members]
         if set(functions) <= {"np.tanh", "_sigmoid"} and "_sigmoid" in functions:
-            scale = ", ".join(f"np.full({code(size)}, {0.5 if f == '_sigmoid' else 1.0})"
-                              for f, (_, size) in zip(functions, members))
-            lines += [f"_W{name} = _W{name} * np.concatenate([{scale}])",
-                      f"{group}[1:T + 1] *= np.concatenate([{scale}])"]
-    return lines
+            out[name] = [0.5 if f == "_sigmoid" else 1.0 for f in functions]
+    return out
