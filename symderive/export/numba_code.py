@@ -86,23 +86,26 @@ def is_time_loop(stmt) -> bool:
 
 def self_contained(loop: ast.For, fn: ast.FunctionDef, helpers: dict) -> bool:
     """Is every variable the loop assigns assigned before it is read in the loop and read nowhere
-    outside it (the step ``t`` may be the step of another loop), and every global it reads ``np`` or a
-    helper of the module?"""
+    outside it, and every global it reads ``np`` or a helper of the module?"""
     stored = assigned_names(loop)
-    if (stored - {"t"}) & names_read_outside(fn, [loop]) or read_before_assigned(loop):
-        return False
-    if "t" in names_read_outside(fn, [node for node in ast.walk(fn) if is_time_loop(node)]):
+    if stored & names_read_outside(fn, loop) or read_before_assigned(loop):
         return False
     globals_read = loaded_names(loop) - stored - bound_names(fn) - set(dir(builtins))
     return globals_read <= {"np"} | set(helpers) and all(simple_helper(helpers[h], helpers)
                                                          for h in globals_read - {"np"})
 
 
-def names_read_outside(fn: ast.FunctionDef, loops: list) -> set[str]:
-    """The names ``fn`` reads outside the ``loops``."""
-    inside = {id(node) for loop in loops for node in ast.walk(loop)}
-    return {n.id for n in ast.walk(fn) if id(n) not in inside and isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Load)}
+def names_read_outside(fn: ast.FunctionDef, loop: ast.For) -> set[str]:
+    """The names ``fn`` reads outside ``loop``, but for what another time loop reads of its own variables
+    (each assigned there before it is read: the lean and the full loop both have a row ``_h_row``)."""
+    others = [node for node in ast.walk(fn) if is_time_loop(node) and node is not loop]
+    inside = {id(node) for other in [loop, *others] for node in ast.walk(other)}
+    out = {n.id for n in ast.walk(fn) if id(n) not in inside and isinstance(n, ast.Name)
+           and isinstance(n.ctx, ast.Load)}
+    for other in others:
+        own = set() if read_before_assigned(other) else assigned_names(other)
+        out |= loaded_names(other) - own
+    return out
 
 
 def simple_helper(helper: ast.FunctionDef, helpers: dict) -> bool:

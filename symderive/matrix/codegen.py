@@ -125,7 +125,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
     before, loop, after = split(defs)
     loop_names = {d.name for d in loop}
     after_reads = {n for d in after for e, _ in d.terms for n in reads(e, loop_names, True)}
-    local = step_locals(hoist_invariants(loop, loop_names)[0], loop_names, set(kept) | after_reads)
+    local = step_locals(hoist_invariants(loop, loop_names, data=em.inputs)[0], loop_names, set(kept) | after_reads)
     full = loop_plan(em, loop, loop_names, local, "_inv", gates=False)
     lean = loop_plan(em, inline_products(loop, local), loop_names, local, "_invl") if local else full
     if any(lean.stacking.storage.get(k) != v for k, v in full.stacking.storage.items()):
@@ -139,7 +139,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
            for d in loop for hoisted in [term_kinds(d, loop_names)[0]] if hoisted}
     if backward:
         em.emit('if truncate_mode == "window" and truncate < T:')
-        window, invariants = hoist_invariants(loop, loop_names)
+        window, invariants = hoist_invariants(loop, loop_names, data=em.inputs)
         for line in [*(f"_pre_{identifier(name)} = {value}" for name, value in pre.items()),
                      *(f"{name} = {em.batch().doprint(expr)}" for expr, name in invariants.items())]:
             em.emit(line, 2)
@@ -155,7 +155,7 @@ def emit_phase(em: Emitter, defs: list[Def], backward: bool, initial=(), kept=fr
 def loop_plan(em: Emitter, loop: list[Def], loop_names: set[str], local, prefix: str, gates=True) -> Loop:
     """The loop's values with invariants hoisted (named ``prefix`` + a number) and products stacked (the
     values not ``local`` to a step can be stored side by side); ``gates``: the lean loop's gates too."""
-    hoisted, invariants = hoist_invariants(loop, loop_names, prefix)
+    hoisted, invariants = hoist_invariants(loop, loop_names, prefix, em.inputs)
     order = activation_order(hoisted, local) if local and gates else None
     stacked, stacking = stack_products(hoisted, em.step(), loop_names - set(local), order)
     if local and gates:
@@ -224,7 +224,7 @@ def every_step(d: Def, code_: str, terms) -> str:
     return f"np.full({'(T, *_batch)' if d.size is None else f'(T, *_batch, {code(d.size)})'}, {code_})"
 
 
-def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv") -> tuple[list[Def], dict]:
+def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv", data=frozenset()) -> tuple[list[Def], dict]:
     """Per-step subexpressions inside the loop that need no recurrence (``1 - h_t ⊙ h_t``) become
     arrays computed for all steps at once before it (named ``prefix`` + a number); the loop reads their rows."""
     found: dict = {}
@@ -233,10 +233,10 @@ def hoist_invariants(loop: list[Def], loop_names: set[str], prefix="_inv") -> tu
         return TimeVar(found.setdefault(e, f"{prefix}{len(found)}"), t, *e.shape)
 
     def walk(e):
-        if is_invariant(e, loop_names):
+        if is_invariant(e, loop_names, data):
             return hoisted(e)
         if isinstance(e, sp.HadamardProduct):  # group the invariant factors: one product for all steps
-            fixed = [a for a in e.args if is_invariant(a, loop_names) or is_current_value(a, loop_names)]
+            fixed = [a for a in e.args if is_invariant(a, loop_names, data) or is_current_value(a, loop_names)]
             if len(fixed) >= 2:
                 rest = [walk(a) for a in e.args if a not in fixed]
                 return sp.HadamardProduct(hoisted(sp.HadamardProduct(*fixed)), *rest)
@@ -267,12 +267,14 @@ def is_current_value(e, loop_names) -> bool:
     return isinstance(e, TimeVar) and e.name not in loop_names
 
 
-def is_invariant(e, loop_names) -> bool:
-    """A column vector of the current step that reads no loop value (and is more than one value)."""
+def is_invariant(e, loop_names, data=frozenset()) -> bool:
+    """A column vector that reads no loop value (and is more than one value): values of this step, or of a
+    neighbouring one computed before the loop (``W h_{t-1} + b`` in a backward pass, read for all steps from
+    its rows 0..T+1; the ``data`` have rows for steps 1..T only, so only their own step's)."""
     if not isinstance(e, sp.MatrixExpr) or isinstance(e, (TimeVar, sp.MatrixSymbol)) or e.shape[1] != 1:
         return False
     values = e.atoms(TimeVar)
-    return bool(values) and all(v.offset == 0 and v.name not in loop_names for v in values)
+    return bool(values) and all(v.name not in loop_names and (v.offset == 0 or v.name not in data) for v in values)
 
 
 def emit_window(em, loop, loop_names):
