@@ -3,7 +3,7 @@ with autograd when installed), float64, one thread; medians of interleaved round
 
     python benchmarks/bench_lstm.py [--quick]
 """
-from harness import size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
+from harness import built, jax_call, numba_call, size_table, torch_threads  # noqa: I001  (pins threads before NumPy)
 
 import sys
 
@@ -27,6 +27,7 @@ def contenders(a):
 
     module = derivation("lstm").load_module()
     out = {"hand-written NumPy": lambda: handwritten_lstm.grad(**a), "symderive export": lambda: module.grad(**a)}
+    out.update(built({"symderive export, numba": numba_call("lstm"), "JAX jit(value_and_grad)": jax_call("lstm")}, a))
     torch = torch_threads()
     if torch is not None:
         layer = torch.nn.LSTM(a["x"].shape[1], a["h0"].shape[0], dtype=torch.float64)
