@@ -58,8 +58,10 @@ bench: venv
 	$(BIN)/python benchmarks/bench_derive.py
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
+	$(BIN)/python benchmarks/bench_gru.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_conv.py
+	$(BIN)/python benchmarks/bench_transformer.py
 	$(BIN)/python benchmarks/bench_parse.py
 
 clean:
