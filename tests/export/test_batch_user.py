@@ -6,6 +6,7 @@ import pytest
 
 import symderive as sd
 from symderive.verify.numeric import central_differences
+from tests.export.cases import assert_batch_is_its_examples
 
 
 def softmax_rnn() -> sd.Model:
@@ -47,11 +48,7 @@ def batch(module, B=3, T=4, seed=0):
 
 def test_user_model_batch_is_the_sum_of_its_examples(module):
     arrays = batch(module)
-    got = module.grad(**arrays)
-    each = [module.grad(**{k: v[i] if k in module.BATCH else v for k, v in arrays.items()}) for i in range(3)]
-    for name, value in got.items():
-        want = np.stack([e[name] for e in each]) if name in module.BATCH else sum(e[name] for e in each)
-        np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-12, err_msg=name)
+    assert_batch_is_its_examples(module, arrays, module.grad, 3)
 
 
 def test_user_model_batch_matches_central_differences(module):

@@ -10,6 +10,7 @@ import symderive as sd
 from symderive import derivation
 from symderive.verify.matrix_checks import random_arguments
 from symderive.verify.numeric import central_differences, compare
+from tests.export.cases import assert_batch_is_its_examples
 from tests.oracles import lstm as oracle_lstm
 
 
@@ -35,11 +36,7 @@ def test_lstm_lean_grad_of_a_batch_is_the_oracle_per_example(lstm):
     one = random_arguments(d.program, {s: {"H": 4, "d": 3, "q": 2, "T": 5}[str(s)]
                                        for s in (*d.program.dims(), *d.sizes.small)}, seed=3)
     arrays = {k: rng.standard_normal((3, *v.shape)) * 0.5 if k in module.BATCH else v for k, v in one.items()}
-    got = module.grad(**arrays)
-    each = [oracle_lstm.grad(**{k: v[b] if k in module.BATCH else v for k, v in arrays.items()}) for b in range(3)]
-    for name, value in got.items():
-        want = np.stack([e[name] for e in each]) if name in module.BATCH else sum(e[name] for e in each)
-        np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-12, err_msg=name)
+    assert_batch_is_its_examples(module, arrays, oracle_lstm.grad, 3)
 
 
 def test_lstm_lean_grad_with_block_truncation_adds_up_the_blocks(lstm):
