@@ -36,6 +36,8 @@ def _outer(a, b):
 
 def _outer_sum(a, b):
     """sum over every leading axis (steps and examples) of a b^T, as one matrix product."""
+    if a.ndim == 2:  # steps only: no reshape to pay for
+        return a.T @ b
     rows = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))
     return a.reshape(rows, a.shape[-1]).T @ b.reshape(rows, b.shape[-1])
 ''',
@@ -44,6 +46,8 @@ def _outer_sum(a, b):
 
 def _mm(a, m):
     """a @ m for a stack of rows (steps, examples): one matrix product of all the rows at once."""
+    if a.ndim == 2:
+        return a @ m
     count = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))
     return (a.reshape(count, a.shape[-1]) @ m).reshape(*a.shape[:-1], m.shape[-1])
 ''',
