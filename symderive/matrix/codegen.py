@@ -55,8 +55,36 @@ def forward_defs(program: Program) -> list[Def]:
 
 
 def backward_defs(bw: Backward) -> list[Def]:
-    return [Def(a.adjoint.name, stored_size(a.adjoint), tuple((term.expr, term.shift == 1) for term in a.terms))
-            for a in bw.steps]
+    return [Def(a.adjoint.name, stored_size(a.adjoint),
+                factored(tuple((term.expr, term.shift == 1) for term in a.terms))) for a in bw.steps]
+
+
+def factored(terms: tuple) -> tuple:
+    """Terms ``± a ⊙ v ± b ⊙ v`` of one step sharing a value v (``δ ⊙ h_{t-1} - δ ⊙ n``) as one term
+    ``v ⊙ (± a ± b)``: one product per step, and the sum, if it needs no recurrence, computed for all
+    steps before the loop (``hoist_invariants``)."""
+    parts = [signed_factors(e) for e, cross in terms if not cross]
+    if len(terms) < 2 or len(parts) < len(terms) or None in parts:
+        return terms
+    common = [f for f in parts[0][1] if isinstance(f, TimeVar) and all(f in factors for _, factors in parts[1:])]
+    if not common:
+        return terms
+    rests = []
+    for sign, factors in parts:
+        rest = list(factors)
+        rest.remove(common[0])
+        one = rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
+        rests.append(one if sign > 0 else -one)
+    return ((sp.HadamardProduct(common[0], sp.MatAdd(*rests)), False),)
+
+
+def signed_factors(e) -> tuple[int, list] | None:
+    """``(1, [a, b])`` for ``a ⊙ b``, ``(-1, [a, b])`` for ``-(a ⊙ b)``, else None."""
+    if isinstance(e, sp.HadamardProduct):
+        return 1, list(e.args)
+    if isinstance(e, sp.MatMul) and len(e.args) == 2 and e.args[0] == -1 and isinstance(e.args[1], sp.HadamardProduct):
+        return -1, list(e.args[1].args)
+    return None
 
 
 def stored_size(v):
