@@ -305,8 +305,15 @@ def is_invariant(e, loop_names, data=frozenset()) -> bool:
     return bool(values) and all(v.name not in loop_names and (v.offset == 0 or v.name not in data) for v in values)
 
 
+def zero_rows(d: Def, steps: str) -> str:
+    """Zeros for ``steps`` steps of a value (at lag m, the value of T - m steps)."""
+    return f"np.zeros(({steps}, *_batch))" if d.size is None else f"np.zeros(({steps}, *_batch, {code(d.size)}))"
+
+
 def emit_window(em, loop, loop_names):
-    """Window truncation: lag m = 0..K-1 of every loss step at once (origin s + m for step s)."""
+    """Window truncation: lag m = 0..K-1 of every loss step at once (origin s + m for step s). A term from the
+    next step that reads no loop value is the next step's loss itself (a fused log-softmax), so it enters at
+    lag 1 only; the other terms from the next step carry lag m - 1 to lag m."""
     em.emit("for m in range(truncate):", 2)
 
     def index(v: TimeVar) -> str:
@@ -317,8 +324,12 @@ def emit_window(em, loop, loop_names):
     p = printer(index, em.base, batched=True, weights=em.weights)
     for d in loop:
         hoisted, same, cross = term_kinds(d, loop_names)
-        seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0"
-        parts = [f"({seed} if m == 0 else {total(p, cross)})"] if hoisted or cross else []
+        carried = [e for e in cross if reads(e, loop_names, False) | reads(e, loop_names, True)]
+        sources = [e for e in cross if e not in carried]
+        seed = f"_pre_{identifier(d.name)}" if hoisted else "0.0" if same else zero_rows(d, "T")
+        later = total(p, carried) if carried else zero_rows(d, "T - m")
+        later += f" + ({total(p, sources)} if m == 1 else 0.0)" if sources else ""
+        parts = [f"({seed} if m == 0 else {later})"] if hoisted or cross else []
         parts += [p.doprint(e) for e in same]
         em.emit(f"cur_{identifier(d.name)} = {' + '.join(parts)}", 3)
     for d in loop:

@@ -205,10 +205,11 @@ class Truncation:
         return [(max(1, s - self.k + 1), s, (s,)) for s in range(1, steps + 1)]
 
     def term_active(self, term, s: int, origin: int | None) -> bool:
-        """Does ``term`` of an adjoint at step s take part (origin: the loss step, in window mode)?"""
+        """Does ``term`` of an adjoint at step s take part (origin: the loss step, in window mode)? A term of the
+        loss enters from the loss of its own step: s + shift (a log-softmax fused into the step after)."""
         if self.mode == "blocks":
             return term.shift == 0 or s % self.k != 0
-        return (term.source != "loss" or s == origin) and (term.shift == 0 or s < origin)
+        return (term.source != "loss" or s + term.shift == origin) and (term.shift == 0 or s < origin)
 
 
 FULL = Truncation(k=10**9)
