@@ -58,6 +58,8 @@ def numba_source(source: str) -> str:
 def with_kernels(text: str, kernels: list[str], helpers: list[str]) -> str:
     """The module text with the prelude after ``import numpy as np``, and the compiled helpers and the
     kernels at its end."""
+    text = text.replace("(NumPy only; works at any size)",
+                        "(NumPy, its loops over time steps compiled by numba; works at any size)", 1)
     head, sep, rest = text.partition("import numpy as np\n")
     body = TRANSPOSED.sub(r"\1 = np.ascontiguousarray(\2.T)", rest.rstrip("\n"))
     return head + sep + PRELUDE + body + "\n\n\n" + "\n\n\n".join(helpers + kernels) + "\n"
@@ -184,9 +186,16 @@ class _Conditionals(ast.NodeTransformer):
         if isinstance(node, ast.stmt) and not isinstance(node, (ast.If, ast.For, ast.While)):
             choice = next((n for n in ast.walk(node) if isinstance(n, ast.IfExp)), None)
             if choice is not None:
+                otherwise = self.visit(replaced(node, choice, choice.orelse))
                 return ast.If(test=choice.test, body=[self.visit(replaced(node, choice, choice.body))],
-                              orelse=[self.visit(replaced(node, choice, choice.orelse))])
+                              orelse=[] if adds_zero(otherwise) else [otherwise])
         return node
+
+
+def adds_zero(stmt) -> bool:
+    """``x += 0.0``: nothing to do."""
+    return isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add) and \
+        isinstance(stmt.value, ast.Constant) and stmt.value.value == 0.0
 
 
 def replaced(stmt, old, new):

@@ -15,10 +15,14 @@ except ImportError:  # pragma: no cover - the message is the point
     raise ImportError("this module was exported with --backend numba and needs numba: "
                       "pip install numba scipy (or pip install 'symderive[numba]')") from None
 import math as _math
+import sys as _sys
 import time as _time
 import warnings as _warnings
 
-_CACHE = "__file__" in globals()  # numba caches compiled kernels only for a module read from a file
+# numba caches compiled kernels for a module imported from a file; a module run without a name in
+# sys.modules (exec_module alone) would leave a cache that later imports of the file cannot load
+_CACHE = "__file__" in globals() and _sys.modules.get(__name__) is not None and \
+    _sys.modules[__name__].__dict__ is globals()
 # Which loop a kernel runs: "fastest" (the compiled loop or NumPy's, whichever its first calls at these
 # shapes measured faster), "compiled" or "python" (always that one). The two compute the same formulas;
 # they differ in the last bits (numba's tanh and exp are the C library's, NumPy's are vectorized).
@@ -43,6 +47,13 @@ def _tanh(x):
         return _math.copysign(1.0 - 2.0 / (_math.exp(2.0 * z) + 1.0), x)
     s = x * x
     return x + x * s * ((_P[0] * s + _P[1]) * s + _P[2]) / (((s + _Q[0]) * s + _Q[1]) * s + _Q[2])
+
+
+def _reason(error):
+    """The line of numba's message that names what it could not compile (its first line is generic)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    told = [line for line in lines if not line.startswith(("Failed in", "During:", "File ", "^", "-", ">>>"))]
+    return (told or lines or ["no message"])[0][:200]
 
 
 class _Kernel:
@@ -79,8 +90,8 @@ class _Kernel:
         except (numba.core.errors.NumbaError, NotImplementedError) as error:  # numba's two ways to refuse
             if self.compiled is self.python:
                 raise
-            _warnings.warn(f"numba could not compile {self.where}; it runs as Python code "
-                           f"({str(error).splitlines()[0]})", RuntimeWarning, stacklevel=3)
+            _warnings.warn(f"numba could not compile {self.where}; it runs as Python code ({_reason(error)})",
+                           RuntimeWarning, stacklevel=3)
             self.compiled = self.python
             return self.python(*args)
 '''

@@ -2,6 +2,7 @@
 NumPy backend to 1e-12 on every function (forward, loss, grad, adjoints), with truncation, with a minibatch,
 for the built-in recurrent models and a user's own; models without a time loop are refused by name."""
 import functools
+import importlib.util
 import subprocess
 import sys
 import types
@@ -153,8 +154,26 @@ def test_a_loop_that_carries_or_leaks_a_variable_stays_python_and_an_unknown_op_
     assert not hasattr(module, "_carried_loop1") and not hasattr(module, "_read_after_loop1")
     np.testing.assert_array_equal(module.carried(x), [1.0, 3.0, 6.0])
     assert module.read_after(x) == 6.0
-    with pytest.warns(RuntimeWarning, match="numba could not compile loop 1 of unsupported"):
+    with pytest.warns(RuntimeWarning, match=r"numba could not compile loop 1 of unsupported; .*einsum"):
         np.testing.assert_array_equal(module.unsupported(x), [14.0, 15.0, 15.0])
+
+
+def test_a_module_run_without_its_name_in_sys_modules_keeps_no_cache(tmp_path):
+    """numba's cache of a module executed outside sys.modules cannot be loaded by a later import of the file: such
+    a module caches nothing (an import of the file does)."""
+    path = tmp_path / "rnn_loaded.py"
+    sd.derivation("rnn").export(path, backend="numba")
+    spec = importlib.util.spec_from_file_location("rnn_loaded", path)
+    alone = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(alone)
+    assert alone._CACHE is False and "compiled by numba" in alone.__doc__
+    sys.path.insert(0, str(tmp_path))
+    try:
+        imported = importlib.import_module("rnn_loaded")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("rnn_loaded", None)
+    assert imported._CACHE is True
 
 
 def test_cli_writes_a_numba_module_that_imports_from_its_file(tmp_path):
