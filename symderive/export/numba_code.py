@@ -30,7 +30,6 @@ from symderive.export.numba_prelude import PRELUDE
 TRANSPOSED = re.compile(r"^(\s*_\w+_T) = (\w+)\.T$", re.MULTILINE)
 
 
-
 def numba_source(source: str) -> str:
     """The NumPy module ``source`` with every self-contained loop of its functions lifted into a
     compiled kernel (see the module docstring); a module with no such loop is refused."""
@@ -52,7 +51,7 @@ def numba_source(source: str) -> str:
     for start, end, call in sorted(edits, reverse=True):
         indent = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
         lines[start - 1:end] = [indent + call]
-    return with_kernels("\n".join(lines), kernels, [helper_text(helpers[h], set()) for h in sorted(jitted)])
+    return with_kernels("\n".join(lines), kernels, [helper_text(helpers[h]) for h in sorted(jitted)])
 
 
 def with_kernels(text: str, kernels: list[str], helpers: list[str]) -> str:
@@ -221,14 +220,11 @@ def kernel_text(loop: ast.For, name: str, args: list[str], called: set[str], whe
     return "\n\n\n".join(texts) + f"\n\n\n{name} = _Kernel({name}_numba, {name}, {where!r})"
 
 
-def helper_text(helper: ast.FunctionDef, called: set[str]) -> str:
-    """A helper the loops call, for numba: ``name_jit``, compiled."""
-    body = [for_numba(copy.deepcopy(stmt), called) for stmt in helper.body]
-    args = [a.arg for a in helper.args.args]
-    fn = ast.parse(function_text(f"{helper.name}_jit", args, body)).body[0]
-    fn.args.defaults = copy.deepcopy(helper.args.defaults)
-    return (ast.unparse(fn) + f"\n\n\n{helper.name}_jit = numba.njit(cache=_CACHE, error_model=\"numpy\")"
-            f"({helper.name}_jit)")
+def helper_text(helper: ast.FunctionDef) -> str:
+    """A helper the loops call, for numba: ``name_jit``, compiled (it calls no other helper: ``simple_helper``)."""
+    body = [for_numba(copy.deepcopy(stmt), set()) for stmt in helper.body]
+    text = function_text(f"{helper.name}_jit", [a.arg for a in helper.args.args], body, helper.args.defaults)
+    return text + f"\n\n\n{helper.name}_jit = numba.njit(cache=_CACHE, error_model=\"numpy\")({helper.name}_jit)"
 
 
 def for_numba(node, called: set[str]):
@@ -245,8 +241,10 @@ def for_numba(node, called: set[str]):
     return ast.fix_missing_locations(Rename().visit(node))
 
 
-def function_text(name: str, args: list[str], body: list) -> str:
+def function_text(name: str, args: list[str], body: list, defaults=()) -> str:
+    """``def name(args): body``, the last arguments with ``defaults`` (expressions)."""
     fn = ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in args],
-                                                       kwonlyargs=[], kw_defaults=[], defaults=[]),
+                                                       kwonlyargs=[], kw_defaults=[],
+                                                       defaults=copy.deepcopy(list(defaults))),
                          body=body, decorator_list=[], returns=None, type_params=[])
     return ast.unparse(ast.fix_missing_locations(fn))
