@@ -186,8 +186,7 @@ class Derivation:
     def load_module(self, backend: str = "numpy") -> types.ModuleType:
         """The exported module, loaded without writing a file."""
         module = types.ModuleType(f"symderive_generated_{self.name}")
-        source = self.module_source(backend)
-        exec(compile(source, module.__name__, "exec"), module.__dict__)  # our own generated code
+        exec(compile(self.module_source(backend), module.__name__, "exec"), module.__dict__)  # our own generated code
         return module
 
     def export(self, path, force: bool = False, backend: str = "numpy") -> Path:

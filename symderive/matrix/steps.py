@@ -138,7 +138,7 @@ def prologue(em, loop: Loop, fused: dict, pre: dict) -> list[str]:
         if group is None:
             continue
         parts = [(term_kinds(next(d for d in loop.defs if d.name == m), loop.names)[0], size) for m, size in members]
-        found = input_product(group, parts, em.batch(), name in scales and f"_scale{name}",
+        found = input_product(group, parts, em.batch(), f"_scale{name}" if name in scales else "",
                               scales.get(name)) if all(terms for terms, _ in parts) else []
         written |= {m for m, _ in members} if found else set()
         inputs += found or ([f"{group}[1:T + 1] *= _scale{name}"] if name in scales else [])
